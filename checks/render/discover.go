@@ -1,0 +1,248 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/config"
+)
+
+// conventionalParents hold one environment per child directory.
+var conventionalParents = []string{"envs", "environments", "overlays", "clusters"}
+
+// skipDirs are never searched for kustomizations.
+var skipDirs = map[string]bool{"node_modules": true, "vendor": true, "testdata": false}
+
+// Discover lists the environments of a repo. Environments declared in
+// gate.yaml win; without any, every kustomization that no other
+// kustomization uses as a base is an environment, and so is every plain
+// YAML or chart directory in a conventional envs/, overlays/ or clusters/
+// layout. Problems (a declared path that does not exist) are findings.
+func Discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	if len(cfg.Environments) > 0 {
+		return declared(src, cfg)
+	}
+	return discover(src, cfg)
+}
+
+func declared(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
+	var envs []checks.Env
+	var finds []checks.Finding
+	for i, e := range cfg.Environments {
+		line := cfg.Lines[fmt.Sprintf("environments[%d]", i)]
+		p, err := source.Clean(e.Path)
+		if err != nil {
+			finds = append(finds, checks.Finding{Check: "render", RuleID: "config/invalid", Severity: checks.SeverityError, Env: e.Name, Origin: checks.Origin{File: cfg.File, Line: line}, Message: fmt.Sprintf("environment %q path: %v", e.Name, unwrapEscape(err))})
+			continue
+		}
+		kind, err := envKind(src, p)
+		if err != nil {
+			finds = append(finds, checks.Finding{Check: "render", RuleID: "config/invalid", Severity: checks.SeverityError, Env: e.Name, Origin: checks.Origin{File: cfg.File, Line: line}, Message: fmt.Sprintf("environment %q: %v", e.Name, err)})
+			continue
+		}
+		kv := e.KubernetesVersion
+		if kv == "" {
+			kv = cfg.Defaults.KubernetesVersion
+		}
+		envs = append(envs, checks.Env{
+			Name: e.Name, Path: p, Kind: kind, KubernetesVersion: kv, Cluster: e.Cluster,
+			Labels: e.Labels, ValuesFiles: joinAll(p, e.ValuesFiles), Namespace: e.Namespace,
+			Reason: fmt.Sprintf("declared in %s:%d", cfg.File, line),
+		})
+	}
+	return envs, finds
+}
+
+func joinAll(dir string, files []string) []string {
+	var out []string
+	for _, f := range files {
+		// Values files are relative to the chart directory, like helm -f from there.
+		if p, err := source.Join(dir, f); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// envKind tells how a directory renders.
+func envKind(src source.Source, dir string) (string, error) {
+	fi, err := src.Stat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("path %s does not exist", dir)
+		}
+		return "", fmt.Errorf("path %s: %v", dir, unwrapEscape(err))
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("path %s is a file, want a directory", dir)
+	}
+	if FindKustomization(src, dir) != "" {
+		return KindKustomize, nil
+	}
+	if _, err := src.Stat(path.Join(dir, "Chart.yaml")); err == nil {
+		return KindHelm, nil
+	}
+	return KindPlain, nil
+}
+
+type kdir struct {
+	dir       string
+	k         *Kustomization
+	component bool
+	err       error
+}
+
+func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
+	var dirs []kdir
+	var finds []checks.Finding
+	excluded := func(p string) bool {
+		for _, x := range cfg.Discovery.Exclude {
+			x = strings.TrimSuffix(x, "/")
+			if p == x || strings.HasPrefix(p, x+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	_ = fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p != "." {
+				finds = append(finds, checks.Finding{Check: "render", RuleID: "render/read-error", Severity: checks.SeverityWarning, Origin: checks.Origin{File: p}, Message: fmt.Sprintf("not searched for environments: %v", unwrapEscape(err))})
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != "." && (strings.HasPrefix(d.Name(), ".") || skipDirs[d.Name()] || excluded(p)) {
+			return fs.SkipDir
+		}
+		if _, err := src.Stat(path.Join(p, "Chart.yaml")); err == nil {
+			return fs.SkipDir // a chart is rendered by whoever uses it
+		}
+		if f := FindKustomization(src, p); f != "" {
+			k, err := ScanKustomization(src, f, DefaultLimits())
+			kd := kdir{dir: p, k: k, err: err}
+			if k != nil {
+				kd.component = k.Component
+			}
+			dirs = append(dirs, kd)
+		}
+		return nil
+	})
+	used := map[string]bool{}
+	for _, d := range dirs {
+		if d.k == nil {
+			continue
+		}
+		for _, b := range d.k.Bases {
+			used[b] = true
+		}
+	}
+	var envs []checks.Env
+	names := map[string]int{}
+	add := func(e checks.Env) {
+		envs = append(envs, e)
+		names[path.Base(e.Path)]++
+	}
+	isEnvDir := map[string]bool{}
+	for _, d := range dirs {
+		if used[d.dir] || d.component {
+			continue
+		}
+		reason := "kustomization not used as a base by any other kustomization"
+		if d.err != nil {
+			reason += " (its kustomization has errors; rendering reports them)"
+		}
+		isEnvDir[d.dir] = true
+		add(checks.Env{Name: d.dir, Path: d.dir, Kind: KindKustomize, KubernetesVersion: cfg.Defaults.KubernetesVersion, Reason: reason})
+	}
+	for _, parent := range conventionalParents {
+		ents, err := src.ReadDir(parent)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			p := path.Join(parent, e.Name())
+			if !e.IsDir() || isEnvDir[p] || used[p] || excluded(p) || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			if FindKustomization(src, p) != "" {
+				continue // a base or component
+			}
+			kind, err := envKind(src, p)
+			if err != nil {
+				continue
+			}
+			if kind == KindPlain && !hasYAML(src, p) {
+				continue
+			}
+			add(checks.Env{Name: p, Path: p, Kind: kind, KubernetesVersion: cfg.Defaults.KubernetesVersion, Reason: fmt.Sprintf("%s directory in the conventional %s/ layout", kindWord(kind), parent)})
+		}
+	}
+	// Short names: the directory's base name when unique, else the path.
+	for i := range envs {
+		if base := path.Base(envs[i].Path); names[base] == 1 && envs[i].Path != "." {
+			envs[i].Name = base
+		} else if envs[i].Path == "." {
+			envs[i].Name = "root"
+		} else {
+			envs[i].Name = strings.ReplaceAll(envs[i].Path, "/", "-")
+		}
+	}
+	sort.Slice(envs, func(i, j int) bool { return envs[i].Name < envs[j].Name })
+	return envs, finds
+}
+
+func kindWord(kind string) string {
+	switch kind {
+	case KindHelm:
+		return "Helm chart"
+	case KindPlain:
+		return "plain YAML"
+	}
+	return kind
+}
+
+func hasYAML(src source.Source, dir string) bool {
+	found := false
+	_ = fs.WalkDir(src, dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && isYAMLFile(p) {
+			found = true
+			return fs.SkipAll
+		}
+		return nil
+	})
+	return found
+}
+
+// SelectEnvs filters envs by name; unknown names are an error listing the known ones.
+func SelectEnvs(all []checks.Env, names []string) ([]checks.Env, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	by := map[string]checks.Env{}
+	var known []string
+	for _, e := range all {
+		by[e.Name] = e
+		known = append(known, e.Name)
+	}
+	var out []checks.Env
+	for _, n := range names {
+		e, ok := by[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown environment %q (known: %s)", n, strings.Join(known, ", "))
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -1,0 +1,275 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	chartcommon "helm.sh/helm/v4/pkg/chart/common"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/chart/loader/archive"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/engine"
+
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// HelmRelease says how to render one chart that lives in the repo.
+type HelmRelease struct {
+	ChartDir    string // repo-relative chart directory (holds Chart.yaml)
+	ReleaseName string
+	Namespace   string
+	// ValuesFiles are repo-relative, applied in order after the chart's values.yaml.
+	ValuesFiles []string
+	// ValuesInline is applied last.
+	ValuesInline map[string]any
+	// ReplaceValues drops the chart's own values.yaml (kustomize valuesMerge: replace).
+	ReplaceValues bool
+	IncludeCRDs   bool
+	SkipTests     bool
+	KubeVersion   string
+	APIVersions   []string
+}
+
+// helmDoc is one rendered document with the template it came from.
+type helmDoc struct {
+	Template string // repo-relative template file
+	Body     string
+}
+
+// renderHelm renders a chart in process with Helm's Go engine: no helm
+// binary, no cluster (lookup returns nothing), files only from the repo.
+func renderHelm(ctx context.Context, src source.Source, rel HelmRelease, read func(string)) ([]helmDoc, error) {
+	var files []*archive.BufferedFile
+	err := fs.WalkDir(src, rel.ChartDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		b, err := src.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		read(p)
+		name := strings.TrimPrefix(strings.TrimPrefix(p, rel.ChartDir), "/")
+		files = append(files, &archive.BufferedFile{Name: name, Data: b})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", rel.ChartDir, err)
+	}
+	chrt, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("load chart %s: %w", rel.ChartDir, err)
+	}
+	if chrt.Metadata != nil {
+		for _, dep := range chrt.Metadata.Dependencies {
+			if dep.Repository != "" && !strings.HasPrefix(dep.Repository, "file://") {
+				found := false
+				for _, c := range chrt.Dependencies() {
+					if c.Name() == dep.Name {
+						found = true
+					}
+				}
+				if !found {
+					return nil, fmt.Errorf("chart %s: dependency %q from %s is not vendored in charts/: gate renders hermetically", rel.ChartDir, dep.Name, dep.Repository)
+				}
+			}
+		}
+	}
+	vals := map[string]any{}
+	if rel.ReplaceValues {
+		chrt.Values = map[string]any{}
+	}
+	for _, vf := range rel.ValuesFiles {
+		b, err := src.ReadFile(vf)
+		if err != nil {
+			return nil, fmt.Errorf("read values %s: %w", vf, err)
+		}
+		read(vf)
+		v, err := chartcommon.ReadValues(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", vf, err)
+		}
+		vals = mergeMaps(vals, v)
+	}
+	if rel.ValuesInline != nil {
+		vals = mergeMaps(vals, rel.ValuesInline)
+	}
+	caps := chartcommon.DefaultCapabilities.Copy()
+	if rel.KubeVersion != "" {
+		kv := rel.KubeVersion
+		if !strings.HasPrefix(kv, "v") {
+			kv = "v" + kv
+		}
+		if strings.Count(kv, ".") == 1 {
+			kv += ".0"
+		}
+		parts := strings.SplitN(strings.TrimPrefix(kv, "v"), ".", 3)
+		caps.KubeVersion = chartcommon.KubeVersion{Version: kv, Major: parts[0], Minor: parts[1]}
+	}
+	if len(rel.APIVersions) > 0 {
+		caps.APIVersions = append(caps.APIVersions, rel.APIVersions...)
+	}
+	name := rel.ReleaseName
+	if name == "" {
+		name = "release-name"
+	}
+	opts := chartcommon.ReleaseOptions{Name: name, Namespace: rel.Namespace, Revision: 1, IsInstall: true}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	rv, err := chartutil.ToRenderValues(chrt, vals, opts, caps)
+	if err != nil {
+		return nil, fmt.Errorf("chart %s values: %w", rel.ChartDir, err)
+	}
+	var eng engine.Engine
+	eng.Strict = false
+	out, err := eng.RenderWithContext(ctx, chrt, rv)
+	if err != nil {
+		return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, err)
+	}
+	keys := make([]string, 0, len(out))
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var docs []helmDoc
+	if rel.IncludeCRDs {
+		for _, crd := range chrt.CRDObjects() {
+			docs = append(docs, helmDoc{Template: path.Join(rel.ChartDir, strings.TrimPrefix(crd.Filename, chrt.Name()+"/")), Body: string(crd.File.Data)})
+		}
+	}
+	for _, k := range keys {
+		base := path.Base(k)
+		if strings.HasPrefix(base, "_") || base == "NOTES.txt" {
+			continue
+		}
+		if rel.SkipTests && strings.Contains(k, "/tests/") {
+			continue
+		}
+		body := out[k]
+		if strings.TrimSpace(body) == "" {
+			continue
+		}
+		// k is "<chart>/templates/x.yaml", or "<chart>/charts/<sub>/templates/x.yaml".
+		tpl := path.Join(rel.ChartDir, strings.SplitN(k, "/", 2)[1])
+		docs = append(docs, helmDoc{Template: tpl, Body: body})
+	}
+	return docs, nil
+}
+
+// mergeMaps deep-merges b into a, the way helm merges values files.
+func mergeMaps(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if bv, ok := v.(map[string]any); ok {
+			if av, ok := out[k].(map[string]any); ok {
+				out[k] = mergeMaps(av, bv)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// helmReleaseFromKustomize reads a kustomize helmCharts entry.
+func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChartRef, kubeVersion string) (HelmRelease, error) {
+	n := ref.Node
+	name := scalar(n, "name")
+	if name == "" {
+		return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/helm", Msg: "helmCharts entry needs a name"}
+	}
+	chartHome := "charts"
+	if g := child(k.Root, "helmGlobals"); g != nil {
+		if ch := scalar(g, "chartHome"); ch != "" {
+			chartHome = ch
+		}
+	}
+	if IsRemote(chartHome) || strings.HasPrefix(chartHome, "/") {
+		return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helmGlobals.chartHome %q must be a path inside the repo", chartHome)}
+	}
+	version := scalar(n, "version")
+	var candidates []string
+	if version != "" {
+		candidates = append(candidates, path.Join(k.Dir, chartHome, name+"-"+version, name))
+	}
+	candidates = append(candidates, path.Join(k.Dir, chartHome, name))
+	var chartDir string
+	for _, c := range candidates {
+		cc, err := source.Clean(c)
+		if err != nil {
+			return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helm chart %q: %v", name, unwrapEscape(err))}
+		}
+		if _, err := src.Stat(path.Join(cc, "Chart.yaml")); err == nil {
+			chartDir = cc
+			break
+		} else if source.IsEscape(err) {
+			return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helm chart %q: %v", name, unwrapEscape(err))}
+		}
+	}
+	if chartDir == "" {
+		repo := scalar(n, "repo")
+		msg := fmt.Sprintf("helm chart %q not found in %s", name, path.Join(k.Dir, chartHome))
+		if repo != "" {
+			msg = fmt.Sprintf("helm chart %q from %s is not vendored under %s: gate renders hermetically and never pulls charts", name, repo, path.Join(k.Dir, chartHome))
+		}
+		return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/remote-base", Msg: msg}
+	}
+	rel := HelmRelease{
+		ChartDir:    chartDir,
+		ReleaseName: scalar(n, "releaseName"),
+		Namespace:   scalar(n, "namespace"),
+		IncludeCRDs: scalar(n, "includeCRDs") == "true",
+		SkipTests:   scalar(n, "skipTests") == "true",
+		KubeVersion: scalar(n, "kubeVersion"),
+	}
+	if rel.KubeVersion == "" {
+		rel.KubeVersion = kubeVersion
+	}
+	for _, a := range seqItems(child(n, "apiVersions")) {
+		rel.APIVersions = append(rel.APIVersions, a.Value)
+	}
+	addValues := func(vn *yaml.Node) error {
+		p, err := source.Join(k.Dir, vn.Value)
+		if err != nil || IsRemote(vn.Value) {
+			return &RefError{File: k.File, Line: vn.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helm values file %q must be inside the repo", vn.Value)}
+		}
+		rel.ValuesFiles = append(rel.ValuesFiles, p)
+		return nil
+	}
+	if vf := child(n, "valuesFile"); vf != nil && vf.Value != "" {
+		if err := addValues(vf); err != nil {
+			return rel, err
+		}
+	}
+	for _, vf := range seqItems(child(n, "additionalValuesFiles")) {
+		if err := addValues(vf); err != nil {
+			return rel, err
+		}
+	}
+	if vi := child(n, "valuesInline"); vi != nil {
+		var m map[string]any
+		if err := vi.Decode(&m); err != nil {
+			return rel, &RefError{File: k.File, Line: vi.Line, Rule: "render/helm", Msg: fmt.Sprintf("valuesInline: %v", err)}
+		}
+		rel.ValuesInline = m
+	}
+	if scalar(n, "valuesMerge") == "replace" {
+		rel.ReplaceValues = true
+	}
+	return rel, nil
+}
+
+var _ = chartv2.Chart{}

@@ -1,0 +1,715 @@
+// Package render turns an environment of an ops repo into rendered
+// Kubernetes objects, each with the source file and line it came from.
+//
+// Kustomize runs in process (krusty) over a read-only view of a Source, so
+// the work tree, a git commit and the staged index render the same way.
+// Before kustomize sees a kustomization, gate scans it: remote bases,
+// escaping paths, exec functions and plugins are refused with a finding on
+// the line that asked for them. Helm charts that live in the repo render in
+// process with Helm's engine; plain YAML directories are read as they are.
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resource"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// Env kinds.
+const (
+	KindKustomize = "kustomize"
+	KindHelm      = "helm"
+	KindPlain     = "plain"
+)
+
+const (
+	originAnnotation         = "config.kubernetes.io/origin"
+	transformationAnnotation = "alpha.config.kubernetes.io/transformations"
+	virtualPrefix            = "__gate_helm_"
+)
+
+// Options tune the renderer.
+type Options struct {
+	Limits Limits
+	// Parallelism bounds concurrent environment renders; 0 means GOMAXPROCS.
+	Parallelism int
+	// Timeout bounds one environment's render; 0 means 2 minutes.
+	Timeout time.Duration
+	Logger  *slog.Logger
+	// Progress, when set, is called after each environment renders.
+	Progress func(done, total int, env string)
+}
+
+// Renderer renders environments. It is safe for concurrent use.
+type Renderer struct {
+	opts Options
+	// openapiMu serialises kustomizations that set openapi:, which mutate
+	// kyaml's process-wide schema state.
+	openapiMu sync.Mutex
+}
+
+// New returns a Renderer.
+func New(opts Options) *Renderer {
+	if opts.Limits.MaxDocuments == 0 {
+		opts.Limits = DefaultLimits()
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Renderer{opts: opts}
+}
+
+// Result is one rendered environment.
+type Result struct {
+	Env       checks.Env
+	Resources []*checks.Resource
+	// Findings are render problems: refused references, invalid YAML,
+	// kustomize errors. A non-empty list means Resources may be incomplete.
+	Findings []checks.Finding
+	// Files are the repo-relative files the render read, sorted: what the
+	// environment depends on.
+	Files    []string
+	Duration time.Duration
+
+	loc map[*checks.Resource]*locInfo
+}
+
+// Failed reports whether the render produced an error finding.
+func (r *Result) Failed() bool {
+	for _, f := range r.Findings {
+		if f.Severity == checks.SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// RenderAll renders envs in parallel, results in the order of envs.
+func (r *Renderer) RenderAll(ctx context.Context, src source.Source, envs []checks.Env) []*Result {
+	out := make([]*Result, len(envs))
+	sem := make(chan struct{}, r.opts.Parallelism)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for i, env := range envs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i] = r.Render(ctx, src, env)
+			if r.opts.Progress != nil {
+				mu.Lock()
+				done++
+				r.opts.Progress(done, len(envs), env.Name)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Render renders one environment. It never panics on bad input: problems
+// become findings on the Result.
+func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env) (res *Result) {
+	start := time.Now()
+	res = &Result{Env: env, loc: map[*checks.Resource]*locInfo{}}
+	defer func() {
+		if p := recover(); p != nil {
+			res.Findings = append(res.Findings, r.finding(env, "render/internal", env.Path, 0, fmt.Sprintf("renderer crashed on this environment: %v (please report this)", p)))
+		}
+		res.Duration = time.Since(start)
+		checks.SortFindings(res.Findings)
+	}()
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	defer cancel()
+	var err error
+	switch env.Kind {
+	case KindKustomize, "":
+		err = r.renderKustomize(ctx, src, env, res)
+	case KindHelm:
+		err = r.renderHelmEnv(ctx, src, env, res)
+	case KindPlain:
+		err = r.renderPlain(src, env, res)
+	default:
+		err = fmt.Errorf("unknown environment kind %q", env.Kind)
+	}
+	if err != nil {
+		res.Findings = append(res.Findings, r.errFinding(env, err))
+	}
+	sortResources(res.Resources)
+	return res
+}
+
+func sortResources(rs []*checks.Resource) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i].ID, rs[j].ID
+		if oa, ob := kindOrder(a.Kind), kindOrder(b.Kind); oa != ob {
+			return oa < ob
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Group < b.Group
+	})
+}
+
+// kindOrder puts what other objects need first, like kubectl apply does.
+func kindOrder(kind string) int {
+	switch kind {
+	case "Namespace":
+		return 0
+	case "CustomResourceDefinition":
+		return 1
+	case "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding":
+		return 2
+	case "Secret", "ConfigMap", "PersistentVolumeClaim", "StorageClass":
+		return 3
+	case "Service":
+		return 4
+	}
+	return 5
+}
+
+func (r *Renderer) finding(env checks.Env, rule, file string, line int, msg string) checks.Finding {
+	return checks.Finding{Check: "render", RuleID: rule, Severity: checks.SeverityError, Env: env.Name, Message: msg, Origin: checks.Origin{File: file, Line: line}}
+}
+
+var kustErrPathRe = regexp.MustCompile(`'?/([A-Za-z0-9_.@/-]+\.(?:ya?ml|json|env|properties))'?`)
+var lineRe = regexp.MustCompile(`line (\d+)`)
+
+// errFinding turns any render error into a finding with the best location.
+func (r *Renderer) errFinding(env checks.Env, err error) checks.Finding {
+	var re *RefError
+	if errors.As(err, &re) {
+		return r.finding(env, re.Rule, re.File, re.Line, re.Msg)
+	}
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		rule := "render/invalid-yaml"
+		if pe.Limit != "" {
+			rule = "render/limit"
+		}
+		return r.finding(env, rule, pe.File, pe.Line, pe.Msg)
+	}
+	var le *source.LimitError
+	if errors.As(err, &le) {
+		return r.finding(env, "render/limit", le.Path, 0, le.Error())
+	}
+	var ee *source.EscapeError
+	if errors.As(err, &ee) {
+		return r.finding(env, "render/path-escape", ee.Path, 0, ee.Error())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return r.finding(env, "render/timeout", env.Path, 0, fmt.Sprintf("rendering took longer than %s (limit render-timeout; raise it with --render-timeout)", r.opts.Timeout))
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	file, line := env.Path, 0
+	if m := kustErrPathRe.FindStringSubmatch(msg); m != nil {
+		if c, cerr := source.Clean(m[1]); cerr == nil {
+			file = c
+		}
+	}
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	return r.finding(env, "render/kustomize", file, line, msg)
+}
+
+// graph is the set of kustomizations one environment builds.
+type graph struct {
+	byDir map[string]*Kustomization
+	order []string // DFS post-order: bases before users
+	reach map[string]map[string]bool
+}
+
+func (r *Renderer) scanGraph(src source.Source, rootDir string) (*graph, error) {
+	g := &graph{byDir: map[string]*Kustomization{}, reach: map[string]map[string]bool{}}
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var visit func(dir string, via *Kustomization, viaLine int, stack []string) error
+	visit = func(dir string, via *Kustomization, viaLine int, stack []string) error {
+		switch state[dir] {
+		case visiting:
+			cyc := append(append([]string{}, stack...), dir)
+			return &RefError{File: via.File, Line: viaLine, Rule: "render/cycle", Msg: "kustomization cycle: " + strings.Join(cyc, " -> ")}
+		case done:
+			return nil
+		}
+		state[dir] = visiting
+		file := FindKustomization(src, dir)
+		if file == "" {
+			if via == nil {
+				return &RefError{File: dir, Rule: "render/missing-file", Msg: fmt.Sprintf("no kustomization.yaml in %s", dir)}
+			}
+			return &RefError{File: via.File, Line: viaLine, Rule: "render/missing-file", Msg: fmt.Sprintf("%s has no kustomization.yaml", dir)}
+		}
+		k, err := ScanKustomization(src, file, r.opts.Limits)
+		if err != nil {
+			return err
+		}
+		g.byDir[dir] = k
+		reach := map[string]bool{dir: true}
+		for _, b := range k.Bases {
+			if err := visit(b, k, lineOfRef(k, b), append(stack, dir)); err != nil {
+				return err
+			}
+			for d := range g.reach[b] {
+				reach[d] = true
+			}
+		}
+		g.reach[dir] = reach
+		state[dir] = done
+		g.order = append(g.order, dir)
+		return nil
+	}
+	if err := visit(rootDir, nil, 0, nil); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// lineOfRef finds the line where k references base dir b.
+func lineOfRef(k *Kustomization, b string) int {
+	for _, key := range []string{"resources", "bases", "components"} {
+		for _, it := range seqItems(child(k.Root, key)) {
+			if p, err := source.Join(k.Dir, strings.TrimSpace(it.Value)); err == nil && p == b {
+				return it.Line
+			}
+		}
+	}
+	return 0
+}
+
+func isYAMLFile(p string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
+	g, err := r.scanGraph(src, env.Path)
+	if err != nil {
+		return err
+	}
+	fsys := newKFS(src)
+	docs := newDocCache(r.opts.Limits)
+	usesOpenAPI := false
+	// Pre-parse every YAML input with gate's limits, so invalid or hostile
+	// YAML is a finding on its line before kustomize expands it.
+	var generatorInputs = map[string]bool{}
+	for _, dir := range g.order {
+		k := g.byDir[dir]
+		usesOpenAPI = usesOpenAPI || k.UsesOpenAPI
+		fsys.record(k.File)
+		for _, gen := range []string{"configMapGenerator", "secretGenerator"} {
+			for _, it := range seqItems(child(k.Root, gen)) {
+				for _, key := range []string{"files", "envs"} {
+					for _, f := range seqItems(child(it, key)) {
+						ref := f.Value
+						if i := strings.Index(ref, "="); i >= 0 {
+							ref = ref[i+1:]
+						}
+						if p, err := source.Join(k.Dir, ref); err == nil {
+							generatorInputs[p] = true
+						}
+					}
+				}
+				if e := child(it, "env"); e != nil {
+					if p, err := source.Join(k.Dir, e.Value); err == nil {
+						generatorInputs[p] = true
+					}
+				}
+			}
+		}
+		for _, f := range k.Files {
+			if generatorInputs[f] || !isYAMLFile(f) {
+				continue
+			}
+			if _, err := docs.get(src, f); err != nil {
+				return err
+			}
+		}
+	}
+	// Helm charts: render in process and hand kustomize the output as a
+	// resource file, so namespace, labels and patches apply as usual.
+	helmOrigins := map[string][]helmDoc{}
+	for _, dir := range g.order {
+		k := g.byDir[dir]
+		if len(k.HelmCharts) == 0 {
+			continue
+		}
+		var extra []string
+		for i, hc := range k.HelmCharts {
+			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
+			if err != nil {
+				return err
+			}
+			hdocs, err := renderHelm(ctx, src, rel, fsys.record)
+			if err != nil {
+				return &RefError{File: k.File, Line: hc.Line, Rule: "render/helm", Msg: err.Error()}
+			}
+			vname := fmt.Sprintf("%s%d_%s.yaml", virtualPrefix, i, scalar(hc.Node, "name"))
+			vpath := path.Join(k.Dir, vname)
+			var b strings.Builder
+			for _, d := range hdocs {
+				b.WriteString("---\n")
+				b.WriteString(d.Body)
+				if !strings.HasSuffix(d.Body, "\n") {
+					b.WriteString("\n")
+				}
+			}
+			fsys.overrides[vpath] = []byte(b.String())
+			helmOrigins[vpath] = hdocs
+			if _, err := docs.parse(vpath, []byte(b.String())); err != nil {
+				return &RefError{File: hdocsTemplate(hdocs, err), Line: 0, Rule: "render/helm", Msg: fmt.Sprintf("chart output is not valid YAML: %v", err)}
+			}
+			extra = append(extra, vname)
+		}
+		rewritten, err := rewriteKustomization(k.Root, func(root *yaml.Node) {
+			removeKey(root, "helmCharts")
+			removeKey(root, "helmGlobals")
+			appendSeq(root, "resources", extra)
+		})
+		if err != nil {
+			return err
+		}
+		fsys.overrides[k.File] = rewritten
+	}
+	top := g.byDir[env.Path]
+	userOrigin := hasBuildMetadata(top.Root, "originAnnotations")
+	userTransform := hasBuildMetadata(top.Root, "transformerAnnotations")
+	base := fsys.overrides[top.File]
+	topRoot := top.Root
+	if base != nil {
+		var n yaml.Node
+		if err := yaml.Unmarshal(base, &n); err == nil && len(n.Content) > 0 {
+			topRoot = n.Content[0]
+		}
+	}
+	rewritten, err := rewriteKustomization(topRoot, func(root *yaml.Node) {
+		if !userOrigin {
+			appendSeq(root, "buildMetadata", []string{"originAnnotations"})
+		}
+	})
+	if err != nil {
+		return err
+	}
+	fsys.overrides[top.File] = rewritten
+
+	if usesOpenAPI {
+		r.openapiMu.Lock()
+		defer r.openapiMu.Unlock()
+	}
+	type out struct {
+		m   interface{ Resources() []*resource.Resource }
+		err error
+	}
+	ch := make(chan out, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- out{err: fmt.Errorf("kustomize panicked: %v", p)}
+			}
+		}()
+		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/"+env.Path)
+		if err != nil {
+			ch <- out{err: err}
+			return
+		}
+		ch <- out{m: m}
+	}()
+	var o out
+	select {
+	case o = <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	res.Files = fsys.Reads()
+	if o.err != nil {
+		return o.err
+	}
+	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins}
+	for _, kr := range o.m.Resources() {
+		ann := kr.GetAnnotations()
+		originText := ann[originAnnotation]
+		if !userOrigin {
+			delete(ann, originAnnotation)
+		}
+		if !userTransform {
+			delete(ann, transformationAnnotation)
+		}
+		if err := kr.SetAnnotations(ann); err != nil {
+			return fmt.Errorf("strip build annotations: %w", err)
+		}
+		obj, err := kr.Map()
+		if err != nil {
+			return fmt.Errorf("read rendered object: %w", err)
+		}
+		rsc, err := newResource(obj)
+		if err != nil {
+			return err
+		}
+		rsc.Origin, res.loc[rsc] = lc.origin(rsc, originText)
+		rsc.Patches = res.loc[rsc].patchOrigins()
+		res.Resources = append(res.Resources, rsc)
+	}
+	return nil
+}
+
+func hdocsTemplate(h []helmDoc, _ error) string {
+	if len(h) > 0 {
+		return h[0].Template
+	}
+	return ""
+}
+
+func hasBuildMetadata(root *yaml.Node, opt string) bool {
+	for _, it := range seqItems(child(root, "buildMetadata")) {
+		if it.Value == opt {
+			return true
+		}
+	}
+	return false
+}
+
+func rewriteKustomization(root *yaml.Node, edit func(*yaml.Node)) ([]byte, error) {
+	cp := deepCopy(root)
+	edit(cp)
+	b, err := yaml.Marshal(cp)
+	if err != nil {
+		return nil, fmt.Errorf("rewrite kustomization: %w", err)
+	}
+	return b, nil
+}
+
+func deepCopy(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	c := *n
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, ch := range n.Content {
+		c.Content[i] = deepCopy(ch)
+	}
+	return &c
+}
+
+func removeKey(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
+}
+
+func appendSeq(m *yaml.Node, key string, vals []string) {
+	seq := child(m, key)
+	if seq == nil {
+		seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, seq)
+	}
+	for _, v := range vals {
+		seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v})
+	}
+}
+
+// newResource builds a Resource from a decoded object.
+func newResource(obj map[string]any) (*checks.Resource, error) {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	md, _ := obj["metadata"].(map[string]any)
+	name, _ := md["name"].(string)
+	ns, _ := md["namespace"].(string)
+	if name == "" {
+		name, _ = md["generateName"].(string)
+	}
+	g, v := checks.ParseAPIVersion(apiVersion)
+	y, err := sigsyaml.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s %s: %w", kind, name, err)
+	}
+	return &checks.Resource{ID: checks.ResourceID{Group: g, Version: v, Kind: kind, Namespace: ns, Name: name}, Object: obj, YAML: y}, nil
+}
+
+func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
+	rel := HelmRelease{ChartDir: env.Path, ReleaseName: env.Name, Namespace: env.Namespace, ValuesFiles: env.ValuesFiles, KubeVersion: env.KubernetesVersion, IncludeCRDs: true, SkipTests: true}
+	read := map[string]bool{}
+	hdocs, err := renderHelm(ctx, src, rel, func(p string) { read[p] = true })
+	for p := range read {
+		res.Files = append(res.Files, p)
+	}
+	sort.Strings(res.Files)
+	if err != nil {
+		return &RefError{File: path.Join(env.Path, "Chart.yaml"), Line: 1, Rule: "render/helm", Msg: err.Error()}
+	}
+	docs := newDocCache(r.opts.Limits)
+	for _, h := range hdocs {
+		ds, err := docs.parse(h.Template+"#rendered", []byte(h.Body))
+		if err != nil {
+			return &RefError{File: h.Template, Rule: "render/helm", Msg: fmt.Sprintf("template output is not valid YAML: %v", err)}
+		}
+		for _, d := range ds {
+			if err := r.addDoc(res, h.Template, helmLine(src, h.Template, d), d, env); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// helmLine finds the line of a rendered document's kind in its template.
+func helmLine(src source.Source, tpl string, d Doc) int {
+	b, err := src.ReadFile(tpl)
+	if err != nil {
+		return 1
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) == "kind: "+d.Kind {
+			return i + 1
+		}
+	}
+	return 1
+}
+
+func (r *Renderer) addDoc(res *Result, file string, line int, d Doc, env checks.Env) error {
+	if d.Node.Kind != yaml.MappingNode {
+		return &ParseError{File: file, Line: d.Line, Msg: "a Kubernetes object must be a YAML mapping"}
+	}
+	var obj map[string]any
+	if err := d.Node.Decode(&obj); err != nil {
+		return &ParseError{File: file, Line: d.Line, Msg: err.Error()}
+	}
+	obj = normalize(obj).(map[string]any)
+	if d.Kind == "List" || strings.HasSuffix(d.Kind, "List") && obj["items"] != nil {
+		items, _ := obj["items"].([]any)
+		for i, it := range items {
+			m, ok := it.(map[string]any)
+			if !ok {
+				return &ParseError{File: file, Line: d.Line, Msg: fmt.Sprintf("items[%d] is not an object", i)}
+			}
+			rsc, err := newResource(m)
+			if err != nil {
+				return err
+			}
+			rsc.Origin = checks.Origin{File: file, Line: line}
+			res.loc[rsc] = &locInfo{file: file, doc: seqItem(child(d.Node, "items"), i)}
+			res.Resources = append(res.Resources, rsc)
+		}
+		return nil
+	}
+	rsc, err := newResource(obj)
+	if err != nil {
+		return err
+	}
+	rsc.Origin = checks.Origin{File: file, Line: line}
+	res.loc[rsc] = &locInfo{file: file, doc: d.Node}
+	res.Resources = append(res.Resources, rsc)
+	return nil
+}
+
+func seqItem(n *yaml.Node, i int) *yaml.Node {
+	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+		return nil
+	}
+	return n.Content[i]
+}
+
+// normalize turns yaml.v3's decoded values into JSON-compatible ones.
+func normalize(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = normalize(x)
+		}
+		return t
+	case map[any]any:
+		m := make(map[string]any, len(t))
+		for k, x := range t {
+			m[fmt.Sprint(k)] = normalize(x)
+		}
+		return m
+	case []any:
+		for i, x := range t {
+			t[i] = normalize(x)
+		}
+		return t
+	case int:
+		return int64(t)
+	case uint64:
+		return int64(t)
+	case time.Time:
+		return t.Format(time.RFC3339)
+	}
+	return v
+}
+
+func (r *Renderer) renderPlain(src source.Source, env checks.Env, res *Result) error {
+	docs := newDocCache(r.opts.Limits)
+	err := fs.WalkDir(src, env.Path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != env.Path && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !isYAMLFile(p) {
+			return nil
+		}
+		res.Files = append(res.Files, p)
+		ds, err := docs.get(src, p)
+		if err != nil {
+			return err
+		}
+		for _, doc := range ds {
+			if doc.Kind == "" && doc.APIVersion == "" {
+				continue // not a Kubernetes object (a values file, say)
+			}
+			if err := r.addDoc(res, p, doc.Line, doc, env); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
+}

@@ -1,0 +1,165 @@
+package source
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// Dir is a Source over a directory on disk. It uses os.Root, so symlinks that
+// resolve outside the directory fail at the kernel boundary instead of being
+// followed.
+type Dir struct {
+	root    *os.Root
+	abs     string
+	maxSize int64
+}
+
+// OpenDir opens a work-tree Source rooted at dir. maxSize <= 0 means
+// DefaultMaxFileSize.
+func OpenDir(dir string, maxSize int64) (*Dir, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open repo %s: %w", dir, err)
+	}
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("open repo %s: %w", dir, err)
+	}
+	if maxSize <= 0 {
+		maxSize = DefaultMaxFileSize
+	}
+	return &Dir{root: r, abs: abs, maxSize: maxSize}, nil
+}
+
+// Rev implements Source.
+func (d *Dir) Rev() string { return "worktree" }
+
+// Root is the absolute directory the source reads.
+func (d *Dir) Root() string { return d.abs }
+
+// Close releases the directory handle.
+func (d *Dir) Close() error { return d.root.Close() }
+
+func (d *Dir) clean(op, name string) (string, error) {
+	c, err := Clean(name)
+	if err != nil {
+		return "", &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return c, nil
+}
+
+func wrapRootErr(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	// os.Root reports escapes as "path escapes from parent".
+	if strings.Contains(err.Error(), "escapes from parent") {
+		return &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: name, Reason: "symlink or path resolves outside the repo root"}}
+	}
+	return err
+}
+
+// Open implements fs.FS.
+func (d *Dir) Open(name string) (fs.File, error) {
+	c, err := d.clean("open", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.root.Open(c)
+	return f, wrapRootErr("open", name, err)
+}
+
+// Stat implements fs.StatFS, following symlinks inside the root.
+func (d *Dir) Stat(name string) (fs.FileInfo, error) {
+	c, err := d.clean("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := d.root.Stat(c)
+	return fi, wrapRootErr("stat", name, err)
+}
+
+// ReadFile implements fs.ReadFileFS with the size limit.
+func (d *Dir) ReadFile(name string) ([]byte, error) {
+	c, err := d.clean("read", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.root.Open(c)
+	if err != nil {
+		return nil, wrapRootErr("read", name, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("is a directory")}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("not a regular file")}
+	}
+	if fi.Size() > d.maxSize {
+		return nil, &LimitError{Path: c, Size: fi.Size(), Limit: d.maxSize}
+	}
+	buf := make([]byte, fi.Size())
+	n, err := readFull(f, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// ReadDir implements fs.ReadDirFS. Entries are sorted by name; .git is hidden.
+func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
+	c, err := d.clean("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.root.Open(c)
+	if err != nil {
+		return nil, wrapRootErr("readdir", name, err)
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	out := ents[:0]
+	for _, e := range ents {
+		if e.Name() == ".git" {
+			continue
+		}
+		out = append(out, e)
+	}
+	sortEntries(out)
+	return out, nil
+}
+
+// Lstat reports a path without following a final symlink; used to explain
+// refused symlinks.
+func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
+	c, err := d.clean("lstat", name)
+	if err != nil {
+		return nil, err
+	}
+	return d.root.Lstat(c)
+}
+
+// Readlink returns a symlink's target as written.
+func (d *Dir) Readlink(name string) (string, error) {
+	c, err := d.clean("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	return d.root.Readlink(c)
+}
+
+var _ Source = (*Dir)(nil)
+
+func parentDir(p string) string { return path.Dir(p) }

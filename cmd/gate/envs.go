@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/config"
+)
+
+func newEnvsCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "envs",
+		Short: "List the environments of the ops repo and why each was found",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, cfg, err := g.openWorktree()
+			if err != nil {
+				return err
+			}
+			envs, finds := render.Discover(src, cfg)
+			for _, f := range finds {
+				fmt.Fprintln(g.stderr, f.String())
+			}
+			switch output {
+			case "json":
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(envs); err != nil {
+					return err
+				}
+			case "text", "":
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tKIND\tPATH\tKUBERNETES\tWHY")
+				for _, e := range envs {
+					kv := e.KubernetesVersion
+					if kv == "" {
+						kv = "default"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Path, kv, e.Reason)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			default:
+				return usageErr("--output %q: want text or json", output)
+			}
+			if len(finds) > 0 {
+				return failGate()
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func discoverEnvs(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
+	return render.Discover(src, cfg)
+}

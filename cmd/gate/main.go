@@ -1,0 +1,67 @@
+// Command gate is a Git-native policy and validation gate for GitOps ops
+// repos: it renders every environment, validates, evaluates policies, diffs
+// against the base branch and live clusters, and reports.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, as users of linters expect them.
+const (
+	exitPass     = 0
+	exitFindings = 1
+	exitError    = 2
+)
+
+// exitError carries an exit code through cobra.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+// failGate is returned by commands whose findings fail the gate; the
+// findings were already printed.
+func failGate() error { return &exitCodeError{code: exitFindings} }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI and maps errors to exit codes; tests call it directly.
+func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr fileWriter) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitPass
+	}
+	var ce *exitCodeError
+	if errors.As(err, &ce) {
+		if ce.err != nil {
+			fmt.Fprintln(stderr, "gate:", ce.err)
+		}
+		return ce.code
+	}
+	fmt.Fprintln(stderr, "gate:", err)
+	return exitError
+}

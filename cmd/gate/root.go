@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/config"
+)
+
+type fileWriter = io.Writer
+
+// globals are the flags every command shares.
+type globals struct {
+	repo       string
+	configPath string
+	verbose    bool
+	noColor    bool
+	maxFile    int64
+	stdout     io.Writer
+	stderr     io.Writer
+	log        *slog.Logger
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "gate",
+		Short: "Policy and validation gate for GitOps ops repos",
+		Long: `gate renders every environment of an ops repo (kustomize, Helm, plain YAML),
+validates the result against Kubernetes schemas, evaluates Rego policies, diffs
+it against the base branch and the live clusters, and fails the change when it
+is not safe to merge.
+
+Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelWarn
+			if g.verbose {
+				level = slog.LevelDebug
+			}
+			g.log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			if os.Getenv("NO_COLOR") != "" {
+				g.noColor = true
+			}
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.repo, "repo", "", "ops repo root (default: the git top-level of the current directory)")
+	pf.StringVar(&g.configPath, "config", "", "gate.yaml path, relative to the repo root (default gate.yaml)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs on stderr")
+	pf.BoolVar(&g.noColor, "no-color", false, "no colour in text output (also NO_COLOR)")
+	pf.Int64Var(&g.maxFile, "max-file-size", source.DefaultMaxFileSize, "largest file gate reads, in bytes")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitCodeError{code: exitError, err: err}
+	})
+	root.AddCommand(
+		newEnvsCmd(g),
+		newRenderCmd(g),
+		newVersionCmd(g),
+		newConfigCmd(g),
+	)
+	for _, add := range extraCommands {
+		root.AddCommand(add(g))
+	}
+	return root
+}
+
+// extraCommands lets each command file register itself in one line.
+var extraCommands []func(*globals) *cobra.Command
+
+// repoRoot resolves --repo or the git top-level of the working directory.
+func (g *globals) repoRoot() (string, error) {
+	if g.repo != "" {
+		return filepath.Abs(g.repo)
+	}
+	out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err == nil {
+		return strings.TrimSpace(string(out)), nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return wd, nil
+}
+
+// openWorktree opens the work tree source and its gate.yaml.
+func (g *globals) openWorktree() (*source.Dir, *config.Config, error) {
+	root, err := g.repoRoot()
+	if err != nil {
+		return nil, nil, &exitCodeError{code: exitError, err: err}
+	}
+	src, err := source.OpenDir(root, g.maxFile)
+	if err != nil {
+		return nil, nil, &exitCodeError{code: exitError, err: err}
+	}
+	cfg, err := g.loadConfig(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, cfg, nil
+}
+
+func (g *globals) loadConfig(src source.Source) (*config.Config, error) {
+	cfg, _, err := config.Load(src, g.configPath)
+	if err != nil {
+		return nil, &exitCodeError{code: exitError, err: err}
+	}
+	return cfg, nil
+}
+
+func (g *globals) isTTY(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (g *globals) renderOptions() render.Options {
+	return render.Options{Logger: g.log}
+}
+
+func usageErr(format string, args ...any) error {
+	return &exitCodeError{code: exitError, err: fmt.Errorf(format, args...)}
+}

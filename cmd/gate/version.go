@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gate-ops/gate/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print gate's version and the versions of the engines it embeds",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(g.stdout, "gate %s\n", version)
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				fmt.Fprintf(g.stdout, "go %s\n", bi.GoVersion)
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						fmt.Fprintf(g.stdout, "commit %s\n", s.Value)
+					}
+				}
+				want := map[string]string{
+					"sigs.k8s.io/kustomize/api":        "kustomize",
+					"helm.sh/helm/v4":                  "helm",
+					"github.com/open-policy-agent/opa": "opa",
+					"github.com/yannh/kubeconform":     "kubeconform",
+				}
+				for _, d := range bi.Deps {
+					if name, ok := want[d.Path]; ok {
+						fmt.Fprintf(g.stdout, "%s %s\n", name, d.Version)
+					}
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func newConfigCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with gate.yaml"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON schema of gate.yaml (for editors)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := g.stdout.Write(config.Schema)
+			return err
+		},
+	}, &cobra.Command{
+		Use:   "validate",
+		Short: "Check gate.yaml: unknown keys, bad values, missing environment paths",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			src, cfg, err := g.openWorktree()
+			if err != nil {
+				return err
+			}
+			_, finds := discoverEnvs(src, cfg)
+			for _, f := range finds {
+				fmt.Fprintln(g.stderr, f.String())
+			}
+			if len(finds) > 0 {
+				return failGate()
+			}
+			fmt.Fprintln(g.stdout, "gate.yaml is valid")
+			return nil
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,301 @@
+// Package config reads gate.yaml, the ops repo's declaration of its
+// environments and of how gate judges them. Decoding is strict: an unknown
+// key is an error naming the key and its line, because a typo in a gate's
+// config must never silently switch a check off.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FileName is the config file gate looks for at the repo root.
+const FileName = "gate.yaml"
+
+// Schema is the published JSON schema of gate.yaml, for editors
+// (yaml-language-server) and for `gate config schema`.
+//
+//go:embed gate.schema.json
+var Schema []byte
+
+// Config is gate.yaml.
+type Config struct {
+	// APIVersion is optional; when set it must be gate/v1.
+	APIVersion   string       `yaml:"apiVersion,omitempty" json:"apiVersion,omitempty"`
+	Kind         string       `yaml:"kind,omitempty" json:"kind,omitempty"`
+	Defaults     Defaults     `yaml:"defaults,omitempty" json:"defaults,omitempty"`
+	Environments []Env        `yaml:"environments,omitempty" json:"environments,omitempty"`
+	Discovery    Discovery    `yaml:"discovery,omitempty" json:"discovery,omitempty"`
+	Schemas      Schemas      `yaml:"schemas,omitempty" json:"schemas,omitempty"`
+	Policies     Policies     `yaml:"policies,omitempty" json:"policies,omitempty"`
+	Exceptions   []Exception  `yaml:"exceptions,omitempty" json:"exceptions,omitempty"`
+	Diff         Diff         `yaml:"diff,omitempty" json:"diff,omitempty"`
+	Live         Live         `yaml:"live,omitempty" json:"live,omitempty"`
+	Limits       Limits       `yaml:"limits,omitempty" json:"limits,omitempty"`
+	Report       ReportConfig `yaml:"report,omitempty" json:"report,omitempty"`
+
+	// File is the repo-relative path the config was read from ("" when defaulted).
+	File string `yaml:"-" json:"-"`
+	// Lines maps "environments[2]" style keys to their line in the file, so
+	// findings about config point at the line.
+	Lines map[string]int `yaml:"-" json:"-"`
+}
+
+// Defaults apply to every environment that does not say otherwise.
+type Defaults struct {
+	KubernetesVersion string `yaml:"kubernetesVersion,omitempty" json:"kubernetesVersion,omitempty"`
+}
+
+// Env declares one environment.
+type Env struct {
+	Name              string            `yaml:"name" json:"name"`
+	Path              string            `yaml:"path" json:"path"`
+	KubernetesVersion string            `yaml:"kubernetesVersion,omitempty" json:"kubernetesVersion,omitempty"`
+	Cluster           string            `yaml:"cluster,omitempty" json:"cluster,omitempty"`
+	Labels            map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// ValuesFiles and Namespace apply when Path is a Helm chart.
+	ValuesFiles []string `yaml:"valuesFiles,omitempty" json:"valuesFiles,omitempty"`
+	Namespace   string   `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	// Rules overrides policy rule severities for this environment only.
+	Rules map[string]string `yaml:"rules,omitempty" json:"rules,omitempty"`
+}
+
+// Discovery tunes how environments are found when none are declared.
+type Discovery struct {
+	// Exclude lists repo-relative path prefixes that never hold environments.
+	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+}
+
+// Schemas configures schema validation.
+type Schemas struct {
+	// Paths are repo-relative directories of CRDs or JSON schemas.
+	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
+	// MissingSchema is the severity of a custom resource with no known schema.
+	MissingSchema string `yaml:"missingSchema,omitempty" json:"missingSchema,omitempty"`
+	// Strict rejects unknown fields and duplicate keys (default true).
+	Strict *bool `yaml:"strict,omitempty" json:"strict,omitempty"`
+	// Skip lists kinds (or group/version/kind) not to validate.
+	Skip []string `yaml:"skip,omitempty" json:"skip,omitempty"`
+}
+
+// Policies configures where Rego comes from and how rules are judged.
+type Policies struct {
+	// Paths are repo-relative policy directories; default ["policy"] when it exists.
+	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
+	// Namespaces are the conftest packages evaluated; default ["main"].
+	Namespaces []string `yaml:"namespaces,omitempty" json:"namespaces,omitempty"`
+	// Builtin switches the embedded library on or off (default on).
+	Builtin *bool `yaml:"builtin,omitempty" json:"builtin,omitempty"`
+	// Rules maps a rule id to a severity ("off" disables it).
+	Rules map[string]string `yaml:"rules,omitempty" json:"rules,omitempty"`
+	// Data are repo-relative JSON/YAML data files loaded under data.
+	Data []string `yaml:"data,omitempty" json:"data,omitempty"`
+	// RequiredLabels feeds the built-in required-labels rule.
+	RequiredLabels []string `yaml:"requiredLabels,omitempty" json:"requiredLabels,omitempty"`
+}
+
+// Exception waives one rule for one resource, with a reason and an expiry.
+type Exception struct {
+	Rule      string `yaml:"rule" json:"rule"`
+	Env       string `yaml:"env,omitempty" json:"env,omitempty"`
+	Kind      string `yaml:"kind,omitempty" json:"kind,omitempty"`
+	Name      string `yaml:"name,omitempty" json:"name,omitempty"`
+	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	Reason    string `yaml:"reason" json:"reason"`
+	Expires   string `yaml:"expires" json:"expires"`
+	// Line is where the exception is declared.
+	Line int `yaml:"-" json:"-"`
+}
+
+// ExpiresAt parses Expires (YYYY-MM-DD or RFC 3339).
+func (e Exception) ExpiresAt() (time.Time, error) {
+	if t, err := time.Parse("2006-01-02", e.Expires); err == nil {
+		return t.Add(24*time.Hour - time.Nanosecond), nil
+	}
+	return time.Parse(time.RFC3339, e.Expires)
+}
+
+// Diff configures the base and live diff.
+type Diff struct {
+	// Ignore lists field paths never shown (metadata.annotations.foo). Defaults cover noise.
+	Ignore []string `yaml:"ignore,omitempty" json:"ignore,omitempty"`
+	// ContextLines for the unified diff (default 3).
+	ContextLines *int `yaml:"contextLines,omitempty" json:"contextLines,omitempty"`
+}
+
+// Live configures the comparison with running clusters.
+type Live struct {
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	// PruneSelector selects objects the environment owns in the cluster.
+	PruneSelector string `yaml:"pruneSelector,omitempty" json:"pruneSelector,omitempty"`
+	Timeout       string `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// Limits bounds what hostile input can cost.
+type Limits struct {
+	MaxFileSize   string `yaml:"maxFileSize,omitempty" json:"maxFileSize,omitempty"`
+	MaxDocuments  int    `yaml:"maxDocuments,omitempty" json:"maxDocuments,omitempty"`
+	RenderTimeout string `yaml:"renderTimeout,omitempty" json:"renderTimeout,omitempty"`
+	PolicyTimeout string `yaml:"policyTimeout,omitempty" json:"policyTimeout,omitempty"`
+	RunTimeout    string `yaml:"runTimeout,omitempty" json:"runTimeout,omitempty"`
+}
+
+// ReportConfig tunes reports.
+type ReportConfig struct {
+	// FailOn is the lowest severity that fails the gate (default error).
+	FailOn string `yaml:"failOn,omitempty" json:"failOn,omitempty"`
+}
+
+// Error is a config problem with its line.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
+
+// Parse decodes gate.yaml strictly. file names it in errors.
+func Parse(file string, data []byte) (*Config, error) {
+	var cfg Config
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlErr(file, err)
+	}
+	if len(root.Content) == 0 {
+		cfg.File = file
+		return &cfg, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlErr(file, err)
+	}
+	cfg.File = file
+	cfg.Lines = map[string]int{}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return nil, &Error{File: file, Line: doc.Line, Msg: "gate.yaml must be a mapping"}
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i], doc.Content[i+1]
+		cfg.Lines[k.Value] = k.Line
+		if v.Kind == yaml.SequenceNode {
+			for j, item := range v.Content {
+				cfg.Lines[fmt.Sprintf("%s[%d]", k.Value, j)] = item.Line
+			}
+		}
+	}
+	for i := range cfg.Exceptions {
+		cfg.Exceptions[i].Line = cfg.Lines[fmt.Sprintf("exceptions[%d]", i)]
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func yamlErr(file string, err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	msg = strings.TrimSpace(msg)
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		var line int
+		fmt.Sscanf(m[1], "%d", &line)
+		return &Error{File: file, Line: line, Msg: rewriteMsg(m[2])}
+	}
+	return &Error{File: file, Msg: msg}
+}
+
+var unknownFieldRe = regexp.MustCompile(`field (\S+) not found in type config\.(\w+)`)
+
+func rewriteMsg(m string) string {
+	if s := unknownFieldRe.FindStringSubmatch(m); s != nil {
+		return fmt.Sprintf("unknown key %q in %s (see `gate config schema` for the allowed keys)", s[1], sectionName(s[2]))
+	}
+	return m
+}
+
+func sectionName(t string) string {
+	switch t {
+	case "Config":
+		return "gate.yaml"
+	case "Env":
+		return "an environment"
+	case "ReportConfig":
+		return "report"
+	}
+	return strings.ToLower(t[:1]) + t[1:]
+}
+
+var envNameRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,62})$`)
+
+func (c *Config) validate() error {
+	if c.APIVersion != "" && c.APIVersion != "gate/v1" {
+		return &Error{File: c.File, Line: c.Lines["apiVersion"], Msg: fmt.Sprintf("apiVersion %q is not supported (want gate/v1)", c.APIVersion)}
+	}
+	seen := map[string]bool{}
+	for i, e := range c.Environments {
+		line := c.Lines[fmt.Sprintf("environments[%d]", i)]
+		if e.Name == "" {
+			return &Error{File: c.File, Line: line, Msg: "environment needs a name"}
+		}
+		if !envNameRe.MatchString(e.Name) {
+			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("environment name %q: use letters, digits, '.', '_' and '-' (at most 63)", e.Name)}
+		}
+		if seen[e.Name] {
+			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("environment %q declared twice", e.Name)}
+		}
+		seen[e.Name] = true
+		if e.Path == "" {
+			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("environment %q needs a path", e.Name)}
+		}
+	}
+	for i, x := range c.Exceptions {
+		line := c.Lines[fmt.Sprintf("exceptions[%d]", i)]
+		if x.Rule == "" || x.Reason == "" || x.Expires == "" {
+			return &Error{File: c.File, Line: line, Msg: "an exception needs rule, reason and expires"}
+		}
+		if _, err := x.ExpiresAt(); err != nil {
+			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("exception expires %q: want YYYY-MM-DD", x.Expires)}
+		}
+	}
+	return nil
+}
+
+// Load reads gate.yaml from fsys (a Source); a missing file yields an empty
+// config and found=false.
+func Load(fsys fs.ReadFileFS, name string) (cfg *Config, found bool, err error) {
+	if name == "" {
+		name = FileName
+	}
+	data, err := fsys.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Config{}, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", name, err)
+	}
+	cfg, err = Parse(name, data)
+	if err != nil {
+		return nil, true, err
+	}
+	return cfg, true, nil
+}

@@ -379,7 +379,7 @@ func TestBrokenInput(t *testing.T) {
 		{"remote-bare", ".", "render/remote-base", "kustomization.yaml:2", "github.com/example"},
 		{"escape-path", ".", "render/path-escape", "kustomization.yaml:2", "leaves the repo root"},
 		{"absolute-path", ".", "render/path-escape", "kustomization.yaml:2", "absolute path"},
-		{"symlink-escape", ".", "render/path-escape", "kustomization.yaml:2", "outside the repo root"},
+		{"symlink-escape", ".", "render/path-escape", "kustomization.yaml:2", `symlink to "/etc/passwd" leaves the repo root`},
 		{"malformed", ".", "render/invalid-yaml", "kustomization.yaml:3", "invalid YAML"},
 		{"invalid-yaml", ".", "render/invalid-yaml", "bad.yaml:6", "invalid YAML"},
 		{"duplicate-key", ".", "render/invalid-yaml", "cm.yaml:7", `duplicate key "a"`},

@@ -44,10 +44,46 @@ func (d *Dir) Root() string { return d.abs }
 // Close releases the directory handle.
 func (d *Dir) Close() error { return d.root.Close() }
 
+// maxSymlinkHops bounds symlink chains, like the kernel's ELOOP.
+const maxSymlinkHops = 40
+
+// clean validates name and resolves symlinks component by component, so a
+// link that stays inside the root but points into .git is refused too
+// (os.Root alone would follow it).
 func (d *Dir) clean(op, name string) (string, error) {
 	c, err := Clean(name)
 	if err != nil {
 		return "", &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	hops := 0
+	parts := strings.Split(c, "/")
+	for i := 0; i < len(parts) && c != "."; i++ {
+		prefix := strings.Join(parts[:i+1], "/")
+		fi, err := d.root.Lstat(prefix)
+		if err != nil {
+			return c, nil // let the real operation report it
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		hops++
+		if hops > maxSymlinkHops {
+			return "", &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: name, Reason: "too many levels of symbolic links"}}
+		}
+		target, err := d.root.Readlink(prefix)
+		if err != nil {
+			return "", &fs.PathError{Op: op, Path: name, Err: err}
+		}
+		if strings.HasPrefix(target, "/") {
+			return "", &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root", target)}}
+		}
+		joined, err := Join(path.Dir(prefix), target)
+		if err != nil {
+			return "", &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root or enters .git", target)}}
+		}
+		c = path.Join(append([]string{joined}, parts[i+1:]...)...)
+		parts = strings.Split(c, "/")
+		i = -1
 	}
 	return c, nil
 }
@@ -144,7 +180,7 @@ func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
 // Lstat reports a path without following a final symlink; used to explain
 // refused symlinks.
 func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
-	c, err := d.clean("lstat", name)
+	c, err := Clean(name)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +189,7 @@ func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
 
 // Readlink returns a symlink's target as written.
 func (d *Dir) Readlink(name string) (string, error) {
-	c, err := d.clean("readlink", name)
+	c, err := Clean(name)
 	if err != nil {
 		return "", err
 	}
@@ -161,5 +197,3 @@ func (d *Dir) Readlink(name string) (string, error) {
 }
 
 var _ Source = (*Dir)(nil)
-
-func parentDir(p string) string { return path.Dir(p) }

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.yaml.in/yaml/v3"
+)
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"unknown top-level key", "apiVersion: gate/v1\nenvironmnets: []\n", `gate.yaml:2: unknown key "environmnets" in gate.yaml`},
+		{"unknown env key", "environments:\n  - name: prod\n    path: overlays/prod\n    cluser: x\n", `gate.yaml:4: unknown key "cluser" in an environment`},
+		{"unknown nested key", "policies:\n  paths: [policy]\n  rulez: {}\n", `gate.yaml:3: unknown key "rulez" in policies`},
+		{"env without path", "environments:\n  - name: prod\n", `gate.yaml:2: environment "prod" needs a path`},
+		{"duplicate env", "environments:\n  - {name: a, path: x}\n  - {name: a, path: y}\n", `gate.yaml:3: environment "a" declared twice`},
+		{"bad env name", "environments:\n  - {name: 'a b', path: x}\n", `gate.yaml:2: environment name "a b"`},
+		{"bad apiVersion", "apiVersion: gate/v9\n", `gate.yaml:1: apiVersion "gate/v9" is not supported`},
+		{"exception without reason", "exceptions:\n  - rule: image-tag\n    expires: 2030-01-01\n", `gate.yaml:2: an exception needs rule, reason and expires`},
+		{"bad expiry", "exceptions:\n  - {rule: a, reason: b, expires: soon}\n", `gate.yaml:2: exception expires "soon"`},
+		{"invalid yaml", "environments:\n  - name: [\n", `gate.yaml:2: `},
+		{"not a mapping", "- a\n- b\n", `gate.yaml`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("gate.yaml", []byte(tt.in))
+			if err == nil {
+				t.Fatalf("no error for %q", tt.in)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got %q, want prefix %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseExample(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/example/gate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("gate.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Environments) != 3 || cfg.Environments[2].Name != "prod" || cfg.Environments[2].Labels["tier"] != "production" {
+		t.Errorf("unexpected environments: %+v", cfg.Environments)
+	}
+	if cfg.Lines["environments[2]"] != 12 {
+		t.Errorf("prod declared at line %d, want 12", cfg.Lines["environments[2]"])
+	}
+}
+
+// TestSchemaMatchesStruct keeps the published JSON schema and the Go
+// struct in step: every field the decoder accepts is in the schema, and
+// the schema accepts a config that uses every field.
+func TestSchemaMatchesStruct(t *testing.T) {
+	var doc any
+	if err := json.Unmarshal(Schema, &doc); err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("gate.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("gate.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := `
+apiVersion: gate/v1
+kind: Config
+defaults: {kubernetesVersion: "1.35"}
+environments:
+  - name: prod
+    path: overlays/prod
+    kubernetesVersion: "1.34"
+    cluster: prod
+    labels: {tier: production}
+    valuesFiles: [values-prod.yaml]
+    namespace: shop
+    rules: {image-tag-pinned: warning}
+discovery: {exclude: [legacy]}
+schemas: {paths: [schemas], missingSchema: error, strict: true, skip: [SealedSecret]}
+policies: {paths: [policy], namespaces: [main], builtin: true, rules: {privileged: "off"}, data: [data.yaml], requiredLabels: [team]}
+exceptions:
+  - {rule: privileged, env: prod, kind: DaemonSet, name: node-agent, namespace: kube-system, reason: needs host access, expires: "2030-01-01"}
+diff: {ignore: [metadata.annotations.x], contextLines: 5}
+live: {kubeconfig: ~/.kube/config, pruneSelector: "app=shop", timeout: 30s}
+limits: {maxFileSize: 16Mi, maxDocuments: 1000, renderTimeout: 1m, policyTimeout: 1s, runTimeout: 10m}
+report: {failOn: warning}
+`
+	if _, err := Parse("gate.yaml", []byte(full)); err != nil {
+		t.Fatalf("Go decoder refuses a full config: %v", err)
+	}
+	var v any
+	if err := yaml.Unmarshal([]byte(full), &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(v); err != nil {
+		t.Fatalf("schema refuses a full config: %v", err)
+	}
+	// Every yaml tag of Config is a property of the schema.
+	props := doc.(map[string]any)["properties"].(map[string]any)
+	rt := reflect.TypeOf(Config{})
+	for i := 0; i < rt.NumField(); i++ {
+		tag := strings.Split(rt.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if _, ok := props[tag]; !ok {
+			t.Errorf("gate.schema.json lacks top-level property %q", tag)
+		}
+	}
+	var bad any
+	_ = yaml.Unmarshal([]byte("environmnets: []\n"), &bad)
+	if err := sch.Validate(bad); err == nil {
+		t.Error("schema accepts an unknown key")
+	}
+}

@@ -1,0 +1,527 @@
+// Package diff compares two renderings of an environment (base and head of
+// a pull request, or live cluster and head) object by object. Objects are
+// paired by identity (group, kind, namespace, name); each changed object gets
+// a structured list of field changes and a unified YAML diff. Fields that
+// never reach the cluster, or that the API server owns, are ignored by
+// default. Secret values never appear: a Secret's data, stringData and
+// value-carrying annotations are replaced by a short hash before anything is
+// compared or printed.
+package diff
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/internal/config"
+)
+
+// DefaultIgnore are the field paths ignored unless Options.NoDefaultIgnore:
+// build-time annotations kustomize and kubectl add, and fields the API
+// server owns. None of them is something an author changes on purpose.
+var DefaultIgnore = []string{
+	`metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]`,
+	`metadata.annotations["config.kubernetes.io/*"]`,
+	`metadata.annotations["internal.config.kubernetes.io/*"]`,
+	`metadata.annotations["alpha.config.kubernetes.io/*"]`,
+	`metadata.annotations["deployment.kubernetes.io/revision"]`,
+	`metadata.managedFields`,
+	`metadata.resourceVersion`,
+	`metadata.uid`,
+	`metadata.generation`,
+	`metadata.creationTimestamp`,
+	`metadata.selfLink`,
+	`status`,
+}
+
+// DefaultContext is the number of context lines of a unified diff.
+const DefaultContext = 3
+
+// maxValueLen bounds a value shown in a FieldChange; the unified diff has the rest.
+const maxValueLen = 400
+
+// Options tune a diff.
+type Options struct {
+	// Ignore adds field path patterns to ignore (see DefaultIgnore for the syntax).
+	Ignore []string
+	// NoDefaultIgnore drops DefaultIgnore.
+	NoDefaultIgnore bool
+	// Context is the number of unified diff context lines; nil means 3.
+	Context *int
+	// OldName and NewName label the two sides in unified diffs ("base", "head").
+	OldName, NewName string
+	// Locate, when set, maps a changed field of a head object to its source
+	// line, so a change points at the line that caused it.
+	Locate checks.Locator
+}
+
+// FromConfig builds Options from gate.yaml's diff section.
+func FromConfig(c config.Diff) Options {
+	return Options{Ignore: c.Ignore, Context: c.ContextLines}
+}
+
+func (o Options) patterns() []string {
+	var ps []string
+	if !o.NoDefaultIgnore {
+		ps = append(ps, DefaultIgnore...)
+	}
+	return append(ps, o.Ignore...)
+}
+
+func (o Options) context() int {
+	if o.Context == nil {
+		return DefaultContext
+	}
+	return *o.Context
+}
+
+func (o Options) names() (string, string) {
+	a, b := o.OldName, o.NewName
+	if a == "" {
+		a = "base"
+	}
+	if b == "" {
+		b = "head"
+	}
+	return a, b
+}
+
+// generatedNameRe matches the content-hash suffix kustomize's
+// configMapGenerator and secretGenerator append to names.
+var generatedNameRe = regexp.MustCompile(`^(.+)-[2456789bcdfghkmt]{10}$`)
+
+// Envs compares the base and head renderings of one environment. Objects
+// are paired by ResourceID.Key (an apiVersion bump is a change). A generated
+// ConfigMap or Secret whose hash suffix changed is paired with its
+// predecessor and shown as one change (metadata.name among its fields),
+// because that is what the author did: edit the generator's input. Changes
+// are sorted by kind, namespace and name.
+func Envs(base, head []*checks.Resource, opts Options) *checks.EnvDiff {
+	baseBy := map[string]*checks.Resource{}
+	for _, r := range base {
+		baseBy[r.ID.Key()] = r
+	}
+	headBy := map[string]*checks.Resource{}
+	for _, r := range head {
+		headBy[r.ID.Key()] = r
+	}
+	var removed, added []*checks.Resource
+	for _, r := range base {
+		if headBy[r.ID.Key()] == nil {
+			removed = append(removed, r)
+		}
+	}
+	type pair struct{ a, b *checks.Resource }
+	var pairs []pair
+	for _, r := range head {
+		if b := baseBy[r.ID.Key()]; b != nil {
+			pairs = append(pairs, pair{b, r})
+		} else {
+			added = append(added, r)
+		}
+	}
+	// Pair renamed generated objects: one removed and one added with the
+	// same generator name, kind and namespace.
+	renamed := map[*checks.Resource]bool{}
+	genKey := func(r *checks.Resource) string {
+		if r.ID.Group != "" || (r.ID.Kind != "ConfigMap" && r.ID.Kind != "Secret") {
+			return ""
+		}
+		m := generatedNameRe.FindStringSubmatch(r.ID.Name)
+		if m == nil {
+			return ""
+		}
+		return r.ID.Kind + "|" + r.ID.Namespace + "|" + m[1]
+	}
+	remByGen := map[string][]*checks.Resource{}
+	for _, r := range removed {
+		if k := genKey(r); k != "" {
+			remByGen[k] = append(remByGen[k], r)
+		}
+	}
+	addByGen := map[string][]*checks.Resource{}
+	for _, r := range added {
+		if k := genKey(r); k != "" {
+			addByGen[k] = append(addByGen[k], r)
+		}
+	}
+	for k, rs := range remByGen {
+		as := addByGen[k]
+		if len(rs) == 1 && len(as) == 1 {
+			pairs = append(pairs, pair{rs[0], as[0]})
+			renamed[rs[0]], renamed[as[0]] = true, true
+		}
+	}
+	out := &checks.EnvDiff{ByKind: map[string]int{}}
+	for _, r := range removed {
+		if !renamed[r] {
+			out.Changes = append(out.Changes, *Objects(r, nil, opts))
+		}
+	}
+	for _, r := range added {
+		if !renamed[r] {
+			out.Changes = append(out.Changes, *Objects(nil, r, opts))
+		}
+	}
+	for _, p := range pairs {
+		if c := Objects(p.a, p.b, opts); c != nil {
+			out.Changes = append(out.Changes, *c)
+		}
+	}
+	SortChanges(out.Changes)
+	for _, c := range out.Changes {
+		out.ByKind[c.ID.Kind]++
+	}
+	if out.Changes == nil {
+		out.Changes = []checks.ResourceChange{}
+	}
+	return out
+}
+
+// SortChanges orders changes stably by kind, namespace, name, group and action.
+func SortChanges(cs []checks.ResourceChange) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i].ID, cs[j].ID
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		return cs[i].Action < cs[j].Action
+	})
+}
+
+// Objects compares one object on two sides: base nil means added, head nil
+// means removed. It returns nil when the objects are equal once ignored
+// fields are dropped. Secret values are redacted in every field.
+func Objects(base, head *checks.Resource, opts Options) *checks.ResourceChange {
+	if base == nil && head == nil {
+		return nil
+	}
+	pats := opts.patterns()
+	oldName, newName := opts.names()
+	var a, b map[string]any
+	if base != nil {
+		a = prepare(base, pats)
+	}
+	if head != nil {
+		b = prepare(head, pats)
+	}
+	ctx := opts.context()
+	switch {
+	case base == nil:
+		return &checks.ResourceChange{ID: head.ID, Action: checks.ActionAdded, Origin: head.Origin,
+			Unified: Unified("/dev/null", newName+"/"+head.ID.String(), "", toYAML(b), ctx)}
+	case head == nil:
+		return &checks.ResourceChange{ID: base.ID, Action: checks.ActionRemoved, Origin: base.Origin,
+			Unified: Unified(oldName+"/"+base.ID.String(), "/dev/null", toYAML(a), "", ctx)}
+	}
+	var fields []checks.FieldChange
+	var firstPath []seg
+	compare(a, b, nil, func(p []seg, o, n any, hasOld, hasNew bool) {
+		if firstPath == nil {
+			firstPath = append([]seg{}, p...)
+		}
+		fc := checks.FieldChange{Path: formatPath(p)}
+		if hasOld {
+			fc.Old = valueText(o)
+		}
+		if hasNew {
+			fc.New = valueText(n)
+		}
+		fields = append(fields, fc)
+	})
+	if len(fields) == 0 {
+		return nil
+	}
+	origin := head.Origin
+	if opts.Locate != nil && firstPath != nil {
+		if o := opts.Locate.Locate(head, locPath(firstPath)); !o.IsZero() {
+			origin = o
+		}
+	}
+	return &checks.ResourceChange{ID: head.ID, Action: checks.ActionChanged, Fields: fields, Origin: origin,
+		Unified: Unified(oldName+"/"+base.ID.String(), newName+"/"+head.ID.String(), toYAML(a), toYAML(b), ctx)}
+}
+
+// prepare returns a private, JSON-normalised copy of the object with
+// ignored fields dropped and Secret values redacted.
+func prepare(r *checks.Resource, patterns []string) map[string]any {
+	obj := normalize(r.Object)
+	prune(obj, nil, patterns)
+	if IsSecret(r.ID) {
+		redactSecret(obj)
+	}
+	return obj
+}
+
+// normalize deep-copies an object through JSON so numbers compare equal
+// whatever decoder produced them (int, int64, float64).
+func normalize(obj map[string]any) map[string]any {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return deepCopyMap(obj)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out map[string]any
+	if err := dec.Decode(&out); err != nil || out == nil {
+		return map[string]any{}
+	}
+	return out
+}
+
+func deepCopyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = deepCopy(v)
+	}
+	return out
+}
+
+func deepCopy(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		return deepCopyMap(t)
+	case []any:
+		out := make([]any, len(t))
+		for i := range t {
+			out[i] = deepCopy(t[i])
+		}
+		return out
+	}
+	return v
+}
+
+// prune returns v without the fields an ignore pattern covers; maps are
+// pruned in place, lists are rebuilt.
+func prune(v any, p []seg, patterns []string) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, c := range t {
+			cp := append(p[:len(p):len(p)], seg{key: k})
+			if matchAny(patterns, cp) {
+				delete(t, k)
+				continue
+			}
+			t[k] = prune(c, cp, patterns)
+		}
+	case []any:
+		named := namedList(t, nil)
+		out := t[:0]
+		for i, it := range t {
+			s := seg{list: true, index: i}
+			if named {
+				s.named, s.key = true, itemName(it)
+			}
+			cp := append(p[:len(p):len(p)], s)
+			if matchAny(patterns, cp) {
+				continue
+			}
+			out = append(out, prune(it, cp, patterns))
+		}
+		return out
+	}
+	return v
+}
+
+// matchAny reports whether a pattern covers p. A pattern such as
+// metadata.annotations["config.kubernetes.io/*"] globs the key with path.Match.
+func matchAny(patterns []string, p []seg) bool {
+	for _, pat := range patterns {
+		if matchPattern(pat, p) || matchGlobKey(pat, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchGlobKey(pat string, p []seg) bool {
+	if len(p) == 0 || p[len(p)-1].list || !strings.HasSuffix(pat, `"]`) {
+		return false
+	}
+	i := strings.LastIndex(pat, `["`)
+	if i < 0 {
+		return false
+	}
+	glob := pat[i+2 : len(pat)-2]
+	if !strings.ContainsAny(glob, "*?[") {
+		return false
+	}
+	if ok, _ := path.Match(glob, p[len(p)-1].key); !ok {
+		return false
+	}
+	parent, q := pat[:i], p[:len(p)-1]
+	if parent == "" {
+		return len(q) == 0
+	}
+	// The parent pattern must address q itself, not one of its ancestors.
+	return matchPattern(parent, q) && !matchPattern(parent, q[:len(q)-1])
+}
+
+type emitFunc func(p []seg, old, new any, hasOld, hasNew bool)
+
+// compare walks two values and emits every difference at the shallowest
+// path where it appears (a whole added subtree is one change).
+func compare(a, b any, p []seg, emit emitFunc) {
+	switch at := a.(type) {
+	case map[string]any:
+		bt, ok := b.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := make([]string, 0, len(at)+len(bt))
+		for k := range at {
+			keys = append(keys, k)
+		}
+		for k := range bt {
+			if _, ok := at[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			cp := append(p[:len(p):len(p)], seg{key: k})
+			av, inA := at[k]
+			bv, inB := bt[k]
+			switch {
+			case inA && inB:
+				compare(av, bv, cp, emit)
+			case inA:
+				emit(cp, av, nil, true, false)
+			default:
+				emit(cp, nil, bv, false, true)
+			}
+		}
+		return
+	case []any:
+		bt, ok := b.([]any)
+		if !ok {
+			break
+		}
+		if namedList(at, bt) {
+			compareNamed(at, bt, p, emit)
+			return
+		}
+		for i := 0; i < len(at) || i < len(bt); i++ {
+			cp := append(p[:len(p):len(p)], seg{list: true, index: i})
+			switch {
+			case i < len(at) && i < len(bt):
+				compare(at[i], bt[i], cp, emit)
+			case i < len(at):
+				emit(cp, at[i], nil, true, false)
+			default:
+				emit(cp, nil, bt[i], false, true)
+			}
+		}
+		return
+	}
+	if !reflect.DeepEqual(a, b) {
+		emit(p, a, b, true, true)
+	}
+}
+
+// compareNamed pairs list items by name: head order first, then items
+// only in base.
+func compareNamed(a, b []any, p []seg, emit emitFunc) {
+	aBy := map[string]any{}
+	for _, it := range a {
+		aBy[itemName(it)] = it
+	}
+	inB := map[string]bool{}
+	for i, it := range b {
+		n := itemName(it)
+		inB[n] = true
+		cp := append(p[:len(p):len(p)], seg{list: true, named: true, key: n, index: i})
+		if av, ok := aBy[n]; ok {
+			compare(av, it, cp, emit)
+		} else {
+			emit(cp, nil, it, false, true)
+		}
+	}
+	for i, it := range a {
+		n := itemName(it)
+		if !inB[n] {
+			emit(append(p[:len(p):len(p)], seg{list: true, named: true, key: n, index: i}), it, nil, true, false)
+		}
+	}
+}
+
+func itemName(v any) string {
+	m, _ := v.(map[string]any)
+	s, _ := m["name"].(string)
+	return s
+}
+
+// namedList reports whether every item of both lists is a mapping with a
+// unique, non-empty name.
+func namedList(a, b []any) bool {
+	if len(a)+len(b) == 0 {
+		return false
+	}
+	for _, l := range [][]any{a, b} {
+		seen := map[string]bool{}
+		for _, it := range l {
+			n := itemName(it)
+			if n == "" || seen[n] {
+				return false
+			}
+			seen[n] = true
+		}
+	}
+	return true
+}
+
+// valueText renders a value for a FieldChange: scalars as they are,
+// mappings and lists as one-line JSON (valid YAML flow style).
+func valueText(v any) string {
+	s := scalarText(v)
+	if len(s) > maxValueLen {
+		s = s[:maxValueLen] + fmt.Sprintf("… (%d more bytes)", len(s)-maxValueLen)
+	}
+	return s
+}
+
+func scalarText(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return t
+	case json.Number:
+		return t.String()
+	case bool, int, int64, float64:
+		return fmt.Sprint(t)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func toYAML(obj map[string]any) string {
+	if obj == nil {
+		return ""
+	}
+	b, err := sigsyaml.Marshal(obj)
+	if err != nil {
+		return fmt.Sprintf("# cannot encode object: %v\n", err)
+	}
+	return string(b)
+}

@@ -1,0 +1,193 @@
+package diff
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"sort"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+)
+
+// hashLen is how many hex digits of the SHA-256 of a secret value are shown:
+// enough to tell that a value changed (or that two values are the same),
+// short enough not to be mistaken for the value.
+const hashLen = 10
+
+// secretAnnotationsAlwaysRedacted hold a copy of the whole object, values
+// included, when a Secret was applied with kubectl.
+var secretAnnotationsAlwaysRedacted = map[string]bool{
+	"kubectl.kubernetes.io/last-applied-configuration": true,
+}
+
+// minScrubLen is the shortest secret value scrubbed from free text: shorter
+// values ("true", "8080") would mangle unrelated words and are protected by
+// structured redaction instead.
+const minScrubLen = 6
+
+// IsSecret reports whether r is a core/v1 Secret, whose values gate never prints.
+func IsSecret(id checks.ResourceID) bool {
+	return id.Group == "" && id.Kind == "Secret"
+}
+
+// SecretHash is the short hash gate shows in place of a secret value.
+func SecretHash(value []byte) string {
+	sum := sha256.Sum256(value)
+	return "sha256:" + hex.EncodeToString(sum[:])[:hashLen]
+}
+
+func redactedValue(value []byte) string {
+	return "<secret " + SecretHash(value) + ">"
+}
+
+// decodeData decodes a Secret data value; a value that is not base64 is
+// hashed as it is (it is still a secret).
+func decodeData(v any) []byte {
+	s, _ := v.(string)
+	if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s)); err == nil {
+		return b
+	}
+	return []byte(s)
+}
+
+// redactSecret replaces every value of a Secret (already a private copy) by
+// its short hash: data (hash of the decoded value), stringData, and
+// annotations that carry a copy of the values.
+func redactSecret(obj map[string]any) {
+	var plain [][]byte
+	if data, ok := obj["data"].(map[string]any); ok {
+		for k, v := range data {
+			b := decodeData(v)
+			plain = append(plain, b)
+			if s, ok := v.(string); ok {
+				plain = append(plain, []byte(s))
+			}
+			data[k] = redactedValue(b)
+		}
+	}
+	if sd, ok := obj["stringData"].(map[string]any); ok {
+		for k, v := range sd {
+			s := scalarText(v)
+			plain = append(plain, []byte(s))
+			sd[k] = redactedValue([]byte(s))
+		}
+	}
+	md, _ := obj["metadata"].(map[string]any)
+	for _, field := range []string{"annotations", "labels"} {
+		ann, _ := md[field].(map[string]any)
+		for k, v := range ann {
+			s, _ := v.(string)
+			if field == "annotations" && secretAnnotationsAlwaysRedacted[k] || leaks(s, plain) {
+				ann[k] = "<redacted " + SecretHash([]byte(s)) + ">"
+			}
+		}
+	}
+}
+
+func leaks(s string, values [][]byte) bool {
+	for _, v := range values {
+		if len(v) >= 4 && strings.Contains(s, string(v)) {
+			return true
+		}
+	}
+	return false
+}
+
+// SecretValues collects the values of every Secret among rs (decoded and as
+// written), so free text (error messages, findings) can be scrubbed of them
+// with a Scrubber.
+func SecretValues(rs []*checks.Resource) []string {
+	var out []string
+	for _, r := range rs {
+		if r == nil || !IsSecret(r.ID) {
+			continue
+		}
+		if data, ok := r.Object["data"].(map[string]any); ok {
+			for _, v := range data {
+				s, _ := v.(string)
+				out = append(out, s, string(decodeData(v)))
+			}
+		}
+		if sd, ok := r.Object["stringData"].(map[string]any); ok {
+			for _, v := range sd {
+				s := scalarText(v)
+				out = append(out, s, base64.StdEncoding.EncodeToString([]byte(s)))
+			}
+		}
+	}
+	return out
+}
+
+// Scrubber removes known secret values from free text. The zero value and a
+// nil *Scrubber scrub nothing.
+type Scrubber struct {
+	r *strings.Replacer
+}
+
+// NewScrubber builds a scrubber for values; values shorter than six bytes
+// are left out (they would mangle ordinary words).
+func NewScrubber(values []string) *Scrubber {
+	seen := map[string]bool{}
+	var vs []string
+	for _, v := range values {
+		for _, line := range append([]string{v}, strings.Split(v, "\n")...) {
+			line = strings.TrimSpace(line)
+			if len(line) >= minScrubLen && !seen[line] {
+				seen[line] = true
+				vs = append(vs, line)
+			}
+		}
+	}
+	if len(vs) == 0 {
+		return &Scrubber{}
+	}
+	// Longest first, so a value that contains another is replaced whole.
+	sort.Slice(vs, func(i, j int) bool {
+		if len(vs[i]) != len(vs[j]) {
+			return len(vs[i]) > len(vs[j])
+		}
+		return vs[i] < vs[j]
+	})
+	pairs := make([]string, 0, 2*len(vs))
+	for _, v := range vs {
+		pairs = append(pairs, v, "<redacted "+SecretHash([]byte(v))+">")
+	}
+	return &Scrubber{r: strings.NewReplacer(pairs...)}
+}
+
+// Scrub returns s with every known secret value replaced by its short hash.
+func (s *Scrubber) Scrub(text string) string {
+	if s == nil || s.r == nil {
+		return text
+	}
+	return s.r.Replace(text)
+}
+
+// ScrubFindings scrubs the message of every finding in place.
+func (s *Scrubber) ScrubFindings(fs []checks.Finding) {
+	if s == nil || s.r == nil {
+		return
+	}
+	for i := range fs {
+		fs[i].Message = s.Scrub(fs[i].Message)
+		fs[i].Path = s.Scrub(fs[i].Path)
+	}
+}
+
+// ScrubDiff scrubs every value of an EnvDiff in place: a belt to the braces
+// of structured redaction, for values copied into non-Secret objects.
+func (s *Scrubber) ScrubDiff(d *checks.EnvDiff) {
+	if s == nil || s.r == nil || d == nil {
+		return
+	}
+	for i := range d.Changes {
+		c := &d.Changes[i]
+		c.Unified = s.Scrub(c.Unified)
+		for j := range c.Fields {
+			c.Fields[j].Path = s.Scrub(c.Fields[j].Path)
+			c.Fields[j].Old = s.Scrub(c.Fields[j].Old)
+			c.Fields[j].New = s.Scrub(c.Fields[j].New)
+		}
+	}
+}

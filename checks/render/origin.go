@@ -53,26 +53,34 @@ func (c *docCache) cached(file string) []Doc {
 	return c.files[file]
 }
 
-// locInfo is what Locate needs for one resource: its source document and
-// the patches that touched it.
+// locInfo is what Locate needs for one resource: references to its source
+// document and to the patches that touched it. They are references (file
+// and document index), not parsed nodes, so a cached render can locate
+// lines too: the documents are parsed again only when a finding asks.
 type locInfo struct {
-	file    string
-	doc     *yaml.Node
-	patches []patchLoc
+	File string `json:"file"`
+	// Doc is the index in ParseDocs(File) of the source document; -1 when
+	// the line is only known as a whole (generated output).
+	Doc int `json:"doc"`
+	// Item is 1 + the index inside a List document's items, 0 otherwise.
+	Item    int        `json:"item,omitempty"`
+	Patches []patchLoc `json:"patches,omitempty"`
 }
 
 type patchLoc struct {
-	file string
-	// lineOffset is added to node lines (inline patches inside a kustomization).
-	lineOffset int
-	doc        *yaml.Node // strategic merge patch document
-	ops        []jsonOp   // JSON 6902 operations
-	line       int        // the patch entry's line
+	File string `json:"file"`
+	// Doc indexes ParseDocs(File), or ParseDocs(Inline) for inline patches.
+	Doc    int    `json:"doc"`
+	Inline string `json:"inline,omitempty"`
+	// Offset is added to node lines (inline patches inside a kustomization).
+	Offset int      `json:"offset,omitempty"`
+	Ops    []jsonOp `json:"ops,omitempty"` // JSON 6902 operations
+	Line   int      `json:"line"`          // the patch entry's line
 }
 
 type jsonOp struct {
-	path string
-	line int
+	Path string `json:"path"`
+	Line int    `json:"line"`
 }
 
 func (l *locInfo) patchOrigins() []checks.Origin {
@@ -80,10 +88,19 @@ func (l *locInfo) patchOrigins() []checks.Origin {
 		return nil
 	}
 	var out []checks.Origin
-	for _, p := range l.patches {
-		out = append(out, checks.Origin{File: p.file, Line: p.line})
+	for _, p := range l.Patches {
+		out = append(out, checks.Origin{File: p.File, Line: p.Line})
 	}
 	return out
+}
+
+func docIndex(docs []Doc, d *Doc) int {
+	for i := range docs {
+		if &docs[i] == d {
+			return i
+		}
+	}
+	return -1
 }
 
 type locContext struct {
@@ -105,7 +122,7 @@ type originAnn struct {
 // origin resolves kustomize's origin annotation to a file and line, and
 // finds the patches that apply to the resource.
 func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *locInfo) {
-	info := &locInfo{}
+	info := &locInfo{Doc: -1}
 	var oa originAnn
 	_ = sigsyaml.Unmarshal([]byte(ann), &oa)
 	var o checks.Origin
@@ -122,22 +139,16 @@ func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *lo
 		}
 		if d := matchDoc(docs, r.ID.Kind, r.ID.Name); d != nil {
 			o.Line = d.Line
-			info.doc = d.Node
+			info.Doc = docIndex(docs, d)
 			if hd, ok := lc.helm[file]; ok {
 				// Generated chart output: point at the template.
-				idx := 0
-				for i, x := range docs {
-					if x.Node == d.Node {
-						idx = i
-					}
-				}
-				if idx < len(hd) {
+				if idx := info.Doc; idx >= 0 && idx < len(hd) {
 					o = checks.Origin{File: hd[idx].Template, Line: helmLine(lc.src, hd[idx].Template, *d)}
-					info.doc = nil
 				}
+				info.Doc = -1
 			}
 		}
-		info.file = o.File
+		info.File = o.File
 	case oa.ConfiguredIn != "" && strings.HasSuffix(oa.ConfiguredBy.Kind, "Generator"):
 		file, err := source.Join(lc.env.Path, oa.ConfiguredIn)
 		if err != nil {
@@ -162,22 +173,23 @@ func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *lo
 				}
 			}
 		}
-		info.file = o.File
+		info.File = o.File
 	default:
 		// A patch replaced metadata.annotations and took kustomize's origin
 		// with it: search every source document the build read.
 		o = checks.Origin{File: lc.g.byDir[lc.env.Path].File}
 		for _, dir := range lc.g.order {
 			for _, f := range lc.g.byDir[dir].Files {
-				if d := matchDoc(lc.docs.cached(f), r.ID.Kind, r.ID.Name); d != nil && (d.Name != "" && strings.Contains(r.ID.Name, d.Name)) {
+				docs := lc.docs.cached(f)
+				if d := matchDoc(docs, r.ID.Kind, r.ID.Name); d != nil && (d.Name != "" && strings.Contains(r.ID.Name, d.Name)) {
 					o = checks.Origin{File: f, Line: d.Line}
-					info.doc = d.Node
+					info.Doc = docIndex(docs, d)
 				}
 			}
 		}
-		info.file = o.File
+		info.File = o.File
 	}
-	info.patches = lc.patchesFor(r, o.File)
+	info.Patches = lc.patchesFor(r, o.File)
 	return o, info
 }
 
@@ -259,18 +271,18 @@ func (lc *locContext) patchLocs(r *checks.Resource, pr PatchRef) []patchLoc {
 		docs = d
 	}
 	var out []patchLoc
-	for _, d := range docs {
+	for i, d := range docs {
 		if d.Node.Kind == yaml.SequenceNode {
 			// JSON 6902 operations.
 			if pr.TargetKind == "" {
 				continue
 			}
-			pl := patchLoc{file: pr.File, lineOffset: offset, line: pr.Line}
+			pl := patchLoc{File: pr.File, Doc: i, Offset: offset, Line: pr.Line}
 			for _, op := range d.Node.Content {
-				pl.ops = append(pl.ops, jsonOp{path: scalar(op, "path"), line: op.Line + offset})
+				pl.Ops = append(pl.Ops, jsonOp{Path: scalar(op, "path"), Line: op.Line + offset})
 			}
-			if pr.Inline == "" && len(pl.ops) > 0 {
-				pl.line = pl.ops[0].line
+			if pr.Inline == "" && len(pl.Ops) > 0 {
+				pl.Line = pl.Ops[0].Line
 			}
 			out = append(out, pl)
 			continue
@@ -286,7 +298,7 @@ func (lc *locContext) patchLocs(r *checks.Resource, pr PatchRef) []patchLoc {
 		} else {
 			line = d.Line + offset
 		}
-		out = append(out, patchLoc{file: pr.File, lineOffset: offset, doc: d.Node, line: line})
+		out = append(out, patchLoc{File: pr.File, Doc: i, Inline: pr.Inline, Offset: offset, Line: line})
 	}
 	return out
 }
@@ -299,26 +311,59 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 	if info == nil {
 		return res.Origin
 	}
-	for i := len(info.patches) - 1; i >= 0; i-- {
-		p := info.patches[i]
-		if p.doc != nil {
-			if n, full := walk(p.doc, fieldPath, res.Object); full && n != nil {
-				return checks.Origin{File: p.file, Line: n.Line + p.lineOffset}
+	for i := len(info.Patches) - 1; i >= 0; i-- {
+		p := info.Patches[i]
+		want := "/" + strings.Join(fieldPath, "/")
+		for _, op := range p.Ops {
+			if op.Path != "" && (op.Path == want || strings.HasPrefix(want, op.Path+"/")) {
+				return checks.Origin{File: p.File, Line: op.Line}
 			}
 		}
-		want := "/" + strings.Join(fieldPath, "/")
-		for _, op := range p.ops {
-			if op.path != "" && (op.path == want || strings.HasPrefix(want, op.path+"/")) {
-				return checks.Origin{File: p.file, Line: op.line}
+		if len(p.Ops) > 0 {
+			continue
+		}
+		if doc := r.patchNode(p); doc != nil {
+			if n, full := walk(doc, fieldPath, res.Object); full && n != nil {
+				return checks.Origin{File: p.File, Line: n.Line + p.Offset}
 			}
 		}
 	}
-	if info.doc != nil {
-		if n, _ := walk(info.doc, fieldPath, res.Object); n != nil {
-			return checks.Origin{File: info.file, Line: n.Line}
+	if doc := r.docNode(info); doc != nil {
+		if n, _ := walk(doc, fieldPath, res.Object); n != nil {
+			return checks.Origin{File: info.File, Line: n.Line}
 		}
 	}
 	return res.Origin
+}
+
+// docNode parses (or reuses) the source document of a resource.
+func (r *Result) docNode(info *locInfo) *yaml.Node {
+	if info.Doc < 0 || r.src == nil {
+		return nil
+	}
+	docs, err := r.docs.get(r.src, info.File)
+	if err != nil || info.Doc >= len(docs) {
+		return nil
+	}
+	n := docs[info.Doc].Node
+	if info.Item > 0 {
+		n = seqItem(child(n, "items"), info.Item-1)
+	}
+	return n
+}
+
+func (r *Result) patchNode(p patchLoc) *yaml.Node {
+	var docs []Doc
+	var err error
+	if p.Inline != "" {
+		docs, err = ParseDocs(p.File, []byte(p.Inline), r.docs.lim)
+	} else if r.src != nil {
+		docs, err = r.docs.get(r.src, p.File)
+	}
+	if err != nil || p.Doc < 0 || p.Doc >= len(docs) {
+		return nil
+	}
+	return docs[p.Doc].Node
 }
 
 // walk follows fieldPath in a source node. List items are matched by their

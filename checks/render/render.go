@@ -95,7 +95,9 @@ type Result struct {
 	Files    []string
 	Duration time.Duration
 
-	loc map[*checks.Resource]*locInfo
+	loc  map[*checks.Resource]*locInfo
+	src  source.Source
+	docs *docCache
 }
 
 // Failed reports whether the render produced an error finding.
@@ -138,7 +140,7 @@ func (r *Renderer) RenderAll(ctx context.Context, src source.Source, envs []chec
 // become findings on the Result.
 func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env) (res *Result) {
 	start := time.Now()
-	res = &Result{Env: env, loc: map[*checks.Resource]*locInfo{}}
+	res = &Result{Env: env, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(r.opts.Limits)}
 	defer func() {
 		if p := recover(); p != nil {
 			res.Findings = append(res.Findings, r.finding(env, "render/internal", env.Path, 0, fmt.Sprintf("renderer crashed on this environment: %v (please report this)", p)))
@@ -329,7 +331,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		return err
 	}
 	fsys := newKFS(src)
-	docs := newDocCache(r.opts.Limits)
+	docs := res.docs
 	usesOpenAPI := false
 	// Pre-parse every YAML input with gate's limits, so invalid or hostile
 	// YAML is a finding on its line before kustomize expands it.
@@ -580,14 +582,14 @@ func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env che
 	if err != nil {
 		return &RefError{File: path.Join(env.Path, "Chart.yaml"), Line: 1, Rule: "render/helm", Msg: err.Error()}
 	}
-	docs := newDocCache(r.opts.Limits)
 	for _, h := range hdocs {
-		ds, err := docs.parse(h.Template+"#rendered", []byte(h.Body))
+		ds, err := ParseDocs(h.Template, []byte(h.Body), r.opts.Limits)
 		if err != nil {
 			return &RefError{File: h.Template, Rule: "render/helm", Msg: fmt.Sprintf("template output is not valid YAML: %v", err)}
 		}
 		for _, d := range ds {
-			if err := r.addDoc(res, h.Template, helmLine(src, h.Template, d), d, env); err != nil {
+			// Lines of rendered output do not map to the template: -1.
+			if err := r.addDoc(res, h.Template, helmLine(src, h.Template, d), d, -1); err != nil {
 				return err
 			}
 		}
@@ -609,7 +611,9 @@ func helmLine(src source.Source, tpl string, d Doc) int {
 	return 1
 }
 
-func (r *Renderer) addDoc(res *Result, file string, line int, d Doc, env checks.Env) error {
+// addDoc adds one parsed document (docIdx is its index in the file's
+// ParseDocs result, -1 when its lines do not map to a source file).
+func (r *Renderer) addDoc(res *Result, file string, line int, d Doc, docIdx int) error {
 	if d.Node.Kind != yaml.MappingNode {
 		return &ParseError{File: file, Line: d.Line, Msg: "a Kubernetes object must be a YAML mapping"}
 	}
@@ -630,7 +634,7 @@ func (r *Renderer) addDoc(res *Result, file string, line int, d Doc, env checks.
 				return err
 			}
 			rsc.Origin = checks.Origin{File: file, Line: line}
-			res.loc[rsc] = &locInfo{file: file, doc: seqItem(child(d.Node, "items"), i)}
+			res.loc[rsc] = &locInfo{File: file, Doc: docIdx, Item: i + 1}
 			res.Resources = append(res.Resources, rsc)
 		}
 		return nil
@@ -640,7 +644,7 @@ func (r *Renderer) addDoc(res *Result, file string, line int, d Doc, env checks.
 		return err
 	}
 	rsc.Origin = checks.Origin{File: file, Line: line}
-	res.loc[rsc] = &locInfo{file: file, doc: d.Node}
+	res.loc[rsc] = &locInfo{File: file, Doc: docIdx}
 	res.Resources = append(res.Resources, rsc)
 	return nil
 }
@@ -682,7 +686,7 @@ func normalize(v any) any {
 }
 
 func (r *Renderer) renderPlain(src source.Source, env checks.Env, res *Result) error {
-	docs := newDocCache(r.opts.Limits)
+	docs := res.docs
 	err := fs.WalkDir(src, env.Path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -701,11 +705,13 @@ func (r *Renderer) renderPlain(src source.Source, env checks.Env, res *Result) e
 		if err != nil {
 			return err
 		}
-		for _, doc := range ds {
+		for i, doc := range ds {
 			if doc.Kind == "" && doc.APIVersion == "" {
-				continue // not a Kubernetes object (a values file, say)
+				res.Findings = append(res.Findings, checks.Finding{Check: "render", RuleID: "render/not-an-object", Severity: checks.SeverityWarning, Env: env.Name,
+					Origin: checks.Origin{File: p, Line: doc.Line}, Message: "YAML document has no apiVersion or kind: not rendered (move non-manifest YAML out of the environment directory)"})
+				continue
 			}
-			if err := r.addDoc(res, p, doc.Line, doc, env); err != nil {
+			if err := r.addDoc(res, p, doc.Line, doc, i); err != nil {
 				return err
 			}
 		}

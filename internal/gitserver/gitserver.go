@@ -1,0 +1,138 @@
+// Package gitserver serves git repositories over the smart HTTP protocol
+// with the real `git http-backend` behind net/http/cgi, the way a git host
+// does. Tests clone and fetch from it over loopback, so the App's fetch path
+// is the one it uses against GitHub: https-style basic auth, pack
+// negotiation, refs/pull/N/head refs.
+package gitserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Auth decides whether a basic-auth user and password may read a repo.
+// A nil Auth serves anyone.
+type Auth func(repo, user, password string) bool
+
+// Server is a smart-HTTP git server over a directory of bare repositories
+// (<root>/<owner>/<name>.git, served at /<owner>/<name>.git).
+type Server struct {
+	root    string
+	auth    Auth
+	backend string
+
+	// Bytes counts response bytes of upload-pack (fetch) requests, so tests
+	// can see that a later fetch only transfers what is new.
+	uploadPackBytes atomic.Int64
+	mu              sync.Mutex
+	requests        []string
+}
+
+// New returns a server for the bare repositories under root.
+func New(root string, auth Auth) (*Server, error) {
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		return nil, fmt.Errorf("find git exec path (is git installed?): %w", err)
+	}
+	backend := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
+	return &Server{root: root, auth: auth, backend: backend}, nil
+}
+
+// UploadPackBytes is the number of bytes sent in answer to fetches so far.
+func (s *Server) UploadPackBytes() int64 { return s.uploadPackBytes.Load() }
+
+// Requests lists "METHOD path?query" of every request served, in order.
+func (s *Server) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
+	s.mu.Unlock()
+	repo := repoOf(r.URL.Path)
+	if repo == "" || strings.Contains(repo, "..") {
+		http.NotFound(w, r)
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/git-receive-pack") || r.URL.Query().Get("service") == "git-receive-pack" {
+		http.Error(w, "pushes are not served", http.StatusForbidden)
+		return
+	}
+	if s.auth != nil {
+		user, pass, ok := r.BasicAuth()
+		if !ok || !s.auth(repo, user, pass) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gitserver"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+	}
+	h := &cgi.Handler{
+		Path: s.backend,
+		Root: "/",
+		Env: []string{
+			"GIT_PROJECT_ROOT=" + s.root,
+			"GIT_HTTP_EXPORT_ALL=1",
+			"REMOTE_USER=gate",
+		},
+	}
+	if strings.HasSuffix(r.URL.Path, "/git-upload-pack") {
+		cw := &countingWriter{ResponseWriter: w}
+		h.ServeHTTP(cw, r)
+		s.uploadPackBytes.Add(cw.n)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// repoOf extracts "<owner>/<name>.git" from a smart-HTTP path.
+func repoOf(p string) string {
+	i := strings.Index(p, ".git/")
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimPrefix(p[:i+4], "/")
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// Listen serves s on a loopback port until ctx ends and returns the base
+// URL (http://127.0.0.1:port).
+func Listen(ctx context.Context, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listen on loopback: %w", err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	return "http://" + ln.Addr().String(), nil
+}

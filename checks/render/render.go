@@ -56,6 +56,8 @@ type Options struct {
 	Logger  *slog.Logger
 	// Progress, when set, is called after each environment renders.
 	Progress func(done, total int, env string)
+	// Cache, when set, reuses renders whose inputs are unchanged.
+	Cache *Cache
 }
 
 // Renderer renders environments. It is safe for concurrent use.
@@ -94,6 +96,8 @@ type Result struct {
 	// environment depends on.
 	Files    []string
 	Duration time.Duration
+	// Cached is true when the result was loaded from the render cache.
+	Cached bool
 
 	loc  map[*checks.Resource]*locInfo
 	src  source.Source
@@ -138,7 +142,44 @@ func (r *Renderer) RenderAll(ctx context.Context, src source.Source, envs []chec
 
 // Render renders one environment. It never panics on bad input: problems
 // become findings on the Result.
-func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env) (res *Result) {
+func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env) *Result {
+	if r.opts.Cache == nil {
+		return r.render(ctx, src, env)
+	}
+	start := time.Now()
+	deps := r.Deps(src, env)
+	key := r.opts.Cache.key(src, env, deps, r.opts.Limits)
+	if key != "" {
+		if res, ok := r.opts.Cache.load(key, src, r.opts.Limits); ok {
+			res.Duration = time.Since(start)
+			r.opts.Logger.Debug("render cache hit", "env", env.Name, "key", key[:12])
+			return res
+		}
+	}
+	res := r.render(ctx, src, env)
+	if key == "" || errors.Is(ctx.Err(), context.Canceled) {
+		return res
+	}
+	for _, f := range res.Files {
+		if !deps.Touches(f) {
+			// The scan missed a file kustomize read: never cache what
+			// could go stale.
+			r.opts.Logger.Debug("render not cached: read outside its scanned deps", "env", env.Name, "file", f)
+			return res
+		}
+	}
+	for _, f := range res.Findings {
+		if f.RuleID == "render/timeout" || f.RuleID == "render/internal" {
+			return res
+		}
+	}
+	if err := r.opts.Cache.store(key, res); err != nil {
+		r.opts.Logger.Warn("render cache write failed", "env", env.Name, "err", err)
+	}
+	return res
+}
+
+func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env) (res *Result) {
 	start := time.Now()
 	res = &Result{Env: env, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(r.opts.Limits)}
 	defer func() {
@@ -484,7 +525,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		if err != nil {
 			return fmt.Errorf("read rendered object: %w", err)
 		}
-		rsc, err := newResource(obj)
+		rsc, err := newResource(normalize(obj).(map[string]any))
 		if err != nil {
 			return err
 		}

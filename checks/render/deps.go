@@ -1,0 +1,111 @@
+package render
+
+import (
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// Deps is everything an environment's render can read, found by scanning
+// its kustomizations without rendering: exact files, and whole directories
+// for charts and plain YAML environments. It is what makes gate
+// incremental: a change that touches none of an environment's deps cannot
+// change its rendering.
+type Deps struct {
+	Files []string `json:"files"`
+	Dirs  []string `json:"dirs,omitempty"`
+}
+
+// Touches reports whether a changed repo-relative path is one of the deps.
+func (d Deps) Touches(p string) bool {
+	i := sort.SearchStrings(d.Files, p)
+	if i < len(d.Files) && d.Files[i] == p {
+		return true
+	}
+	for _, dir := range d.Dirs {
+		if dir == "." || p == dir || strings.HasPrefix(p, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Deps scans env and lists what its render reads. A scan problem makes the
+// whole environment directory a dependency (the render will report it).
+func (r *Renderer) Deps(src source.Source, env checks.Env) Deps {
+	files := map[string]bool{}
+	var dirs []string
+	switch env.Kind {
+	case KindHelm:
+		dirs = append(dirs, env.Path)
+		for _, v := range env.ValuesFiles {
+			files[v] = true
+		}
+	case KindPlain:
+		dirs = append(dirs, env.Path)
+	default:
+		g, err := r.scanGraph(src, env.Path)
+		if err != nil {
+			dirs = append(dirs, env.Path)
+			// A missing kustomization in a base still names files.
+			break
+		}
+		for _, dir := range g.order {
+			k := g.byDir[dir]
+			files[k.File] = true
+			for _, f := range k.Files {
+				files[f] = true
+			}
+			for _, hc := range k.HelmCharts {
+				rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
+				if err != nil {
+					dirs = append(dirs, path.Join(k.Dir, "charts"))
+					continue
+				}
+				dirs = append(dirs, rel.ChartDir)
+				for _, v := range rel.ValuesFiles {
+					files[v] = true
+				}
+			}
+			// A kustomization file added next to the one in use changes
+			// which one kustomize picks.
+			for _, n := range KustomizationFiles {
+				files[path.Join(dir, n)] = true
+			}
+		}
+	}
+	d := Deps{Dirs: dirs}
+	for f := range files {
+		d.Files = append(d.Files, f)
+	}
+	sort.Strings(d.Files)
+	sort.Strings(d.Dirs)
+	return d
+}
+
+// Affected returns, for each environment a change touches, the changed
+// files that pulled it in. globals are files that affect every environment
+// (gate.yaml, policies).
+func Affected(deps map[string]Deps, changed []string, globals func(string) bool) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range changed {
+		if globals != nil && globals(c) {
+			for env := range deps {
+				out[env] = append(out[env], c)
+			}
+			continue
+		}
+		for env, d := range deps {
+			if d.Touches(c) {
+				out[env] = append(out[env], c)
+			}
+		}
+	}
+	for env := range out {
+		sort.Strings(out[env])
+	}
+	return out
+}

@@ -129,4 +129,3 @@ func TestRenderCache(t *testing.T) {
 		t.Error("an unrelated file change missed the cache")
 	}
 }
-

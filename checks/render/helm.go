@@ -44,7 +44,32 @@ type helmDoc struct {
 
 // renderHelm renders a chart in process with Helm's Go engine: no helm
 // binary, no cluster (lookup returns nothing), files only from the repo.
+// Helm's engine does not watch the context, so it runs in a goroutine and a
+// template that loops past the deadline is abandoned with a timeout error.
 func renderHelm(ctx context.Context, src source.Source, rel HelmRelease, read func(string)) ([]helmDoc, error) {
+	type out struct {
+		docs []helmDoc
+		err  error
+	}
+	ch := make(chan out, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- out{err: fmt.Errorf("helm engine panicked: %v", p)}
+			}
+		}()
+		d, err := renderHelmSync(ctx, src, rel, read)
+		ch <- out{d, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.docs, o.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, ctx.Err())
+	}
+}
+
+func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, read func(string)) ([]helmDoc, error) {
 	var files []*archive.BufferedFile
 	err := fs.WalkDir(src, rel.ChartDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

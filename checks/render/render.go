@@ -426,6 +426,9 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 			}
 			hdocs, err := renderHelm(ctx, src, rel, fsys.record)
 			if err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					return err
+				}
 				return &RefError{File: k.File, Line: hc.Line, Rule: "render/helm", Msg: err.Error()}
 			}
 			vname := fmt.Sprintf("%s%d_%s.yaml", virtualPrefix, i, scalar(hc.Node, "name"))
@@ -614,13 +617,19 @@ func newResource(obj map[string]any) (*checks.Resource, error) {
 
 func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
 	rel := HelmRelease{ChartDir: env.Path, ReleaseName: env.Name, Namespace: env.Namespace, ValuesFiles: env.ValuesFiles, KubeVersion: env.KubernetesVersion, IncludeCRDs: true, SkipTests: true}
+	var mu sync.Mutex
 	read := map[string]bool{}
-	hdocs, err := renderHelm(ctx, src, rel, func(p string) { read[p] = true })
+	hdocs, err := renderHelm(ctx, src, rel, func(p string) { mu.Lock(); read[p] = true; mu.Unlock() })
+	mu.Lock()
 	for p := range read {
 		res.Files = append(res.Files, p)
 	}
+	mu.Unlock()
 	sort.Strings(res.Files)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
 		return &RefError{File: path.Join(env.Path, "Chart.yaml"), Line: 1, Rule: "render/helm", Msg: err.Error()}
 	}
 	for _, h := range hdocs {

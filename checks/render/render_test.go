@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -459,5 +460,26 @@ func BenchmarkRenderAll(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(envs)), "envs/op")
 		})
+	}
+}
+
+func TestRenderDeadline(t *testing.T) {
+	src := source.NewMem("test", map[string]string{
+		"envs/loop/Chart.yaml":              "apiVersion: v2\nname: loop\nversion: 0.1.0\n",
+		"envs/loop/templates/cm.yaml":       "{{- range $i := until 100000000 }}{{- range $j := until 100000000 }}x{{ end }}{{ end }}\n",
+		"app/kustomization.yaml":            "helmCharts:\n  - name: loop\n",
+		"app/charts/loop/Chart.yaml":        "apiVersion: v2\nname: loop\nversion: 0.1.0\n",
+		"app/charts/loop/templates/a.tp":    "x",
+		"app/charts/loop/templates/cm.yaml": "{{- range $i := until 100000000 }}{{- range $j := until 100000000 }}x{{ end }}{{ end }}\n",
+	})
+	r := New(Options{Timeout: 300 * time.Millisecond})
+	for _, env := range []checks.Env{{Name: "helm", Path: "envs/loop", Kind: KindHelm}, {Name: "kust", Path: "app", Kind: KindKustomize}} {
+		res := r.Render(context.Background(), src, env)
+		if len(res.Findings) != 1 || res.Findings[0].RuleID != "render/timeout" || !strings.Contains(res.Findings[0].Message, "--render-timeout") {
+			t.Errorf("%s: want one render/timeout finding naming the flag, got %v", env.Name, res.Findings)
+		}
+		if res.Duration > 5*time.Second {
+			t.Errorf("%s: render took %s past a 300ms deadline", env.Name, res.Duration)
+		}
 	}
 }

@@ -159,7 +159,7 @@ func TestRunTestsReportsPassFailAndCoverage(t *testing.T) {
 	if len(rep.Results) != 2 || rep.Failed() != 1 {
 		t.Fatalf("results = %+v", rep.Results)
 	}
-	if rep.Results[0].Name != "test_latest" || !rep.Results[0].Pass || rep.Results[1].Pass || !strings.Contains(rep.Results[1].Err, "line 7") {
+	if rep.Results[0].Name != "test_latest" || !rep.Results[0].Pass || rep.Results[1].Pass || rep.Results[1].Line != 7 {
 		t.Fatalf("results = %+v", rep.Results)
 	}
 	if len(rep.Coverage) != 1 || rep.Coverage[0].File != "policy/main.rego" || len(rep.Coverage[0].NotCoveredLines) == 0 || rep.Coverage[0].NotCoveredLines[0] != 5 {

@@ -1,16 +1,21 @@
 // Package engine runs gate: it renders the selected environments of a head
-// (and optionally a base) revision, runs every check stage over each, and
-// assembles one Report with one verdict. Every front door (CLI, pre-commit,
-// Action, GitHub App) calls Run, so they agree on findings.
+// (and optionally a base) revision, runs every check stage over each, diffs
+// base and head, and assembles one Report with one verdict. Every front door
+// (CLI, pre-commit, Action, GitHub App) calls Run, so they agree on findings.
 package engine
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/diff"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/config"
@@ -26,14 +31,25 @@ type Stage interface {
 	Check(ctx context.Context, in *Input) ([]checks.Finding, error)
 }
 
+// Annotator is implemented by stages that add more than findings to an
+// environment's report (the live diff fills EnvReport.Live and Drift). The
+// engine calls it after Check, with the report built so far.
+type Annotator interface {
+	Annotate(ctx context.Context, in *Input, er *checks.EnvReport)
+}
+
 // Input is what a stage sees of one environment.
 type Input struct {
 	Env  checks.Env
 	Head *render.Result
-	// Base is the base revision's rendering, nil without --base.
+	// Base is the base revision's rendering, nil without a base.
 	Base *render.Result
 	// All holds every head rendering of the run, for cross-environment rules.
 	All []*render.Result
+	// Diff is the base/head diff of the environment, nil without a base.
+	Diff *checks.EnvDiff
+	// DiffOptions are the trusted diff settings, for stages that diff too.
+	DiffOptions diff.Options
 }
 
 // Request is one run.
@@ -44,13 +60,20 @@ type Request struct {
 	// Config is the trusted gate.yaml (from Base when given).
 	Config *config.Config
 	// Envs selects environments by name; empty means all.
-	Envs   []string
+	Envs []string
+	// FailOn is the lowest severity that fails the gate; none means error.
 	FailOn checks.Severity
 	Stages []Stage
 	Render render.Options
 	Logger *slog.Logger
-	// Progress, when set, reports phases for long runs.
+	// Progress, when set, reports phases for long runs ("rendered prod (2/3)").
 	Progress func(msg string)
+	// ChangedFiles, when not nil, are the repo-relative files the change
+	// touches (a pull request's file list). When nil and Base is set, the
+	// engine compares the files each environment read on both sides.
+	ChangedFiles []string
+	// NoDiff skips the base/head diff (the base still renders for stages).
+	NoDiff bool
 }
 
 // Plan discovers the environments a request covers.
@@ -73,40 +96,237 @@ func RenderEnvs(ctx context.Context, req *Request) ([]*render.Result, []checks.F
 	return r.RenderAll(ctx, req.Head, envs), finds, nil
 }
 
-// Run renders and checks every selected environment.
+func (req *Request) progress(format string, args ...any) {
+	if req.Progress != nil {
+		req.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+// Run renders and checks every selected environment. With a Base it also
+// renders the base revision (the same environments, from the base tree),
+// diffs each environment and computes the blast radius. Secret values found
+// in either rendering are scrubbed from every finding and diff.
 func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	start := time.Now()
 	log := req.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if req.FailOn == checks.SeverityNone {
-		req.FailOn = checks.SeverityError
+	failOn := req.FailOn
+	if failOn == checks.SeverityNone {
+		failOn = checks.SeverityError
 	}
-	results, finds, err := RenderEnvs(ctx, req)
+	envs, finds, err := Plan(req)
 	if err != nil {
 		return nil, err
 	}
-	rep := &checks.Report{HeadRev: req.Head.Rev(), FailOn: req.FailOn, Findings: finds}
-	for _, res := range results {
+	heads := renderSide(ctx, req, req.Head, envs, "head")
+	var bases []*render.Result
+	if req.Base != nil {
+		bases = renderSide(ctx, req, req.Base, envs, "base")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	rep := &checks.Report{HeadRev: req.Head.Rev(), FailOn: failOn, Findings: finds}
+	if req.Base != nil {
+		rep.BaseRev = req.Base.Rev()
+	}
+	var secretVals []string
+	for i := range heads {
+		secretVals = append(secretVals, diff.SecretValues(heads[i].Resources)...)
+		if bases != nil {
+			secretVals = append(secretVals, diff.SecretValues(bases[i].Resources)...)
+		}
+	}
+	scrub := diff.NewScrubber(secretVals)
+	var dopts diff.Options
+	if req.Config != nil {
+		dopts = diff.FromConfig(req.Config.Diff)
+	}
+	changed := changedSet(req.ChangedFiles)
+	for i, res := range heads {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("check env %q: %w", res.Env.Name, err)
+		}
 		er := checks.EnvReport{Env: res.Env, Status: checks.EnvChecked, Resources: len(res.Resources)}
 		er.Findings = append(er.Findings, res.Findings...)
-		in := &Input{Env: res.Env, Head: res, All: results}
+		in := &Input{Env: res.Env, Head: res, All: heads, DiffOptions: dopts}
+		if bases != nil {
+			base := bases[i]
+			in.Base = base
+			er.Because = sourceFiles(req, changed, base, res)
+			if !req.NoDiff {
+				er.Diff, er.Findings = envDiff(base, res, dopts, er.Because, er.Findings)
+				in.Diff = er.Diff
+				if er.Diff != nil && len(er.Diff.Changes) == 0 && len(er.Because) == 0 {
+					er.Status = checks.EnvUntouched
+				}
+			}
+		}
 		for _, st := range req.Stages {
-			fs, err := st.Check(ctx, in)
+			got, err := runStage(ctx, st, in)
 			if err != nil {
 				er.Findings = append(er.Findings, checks.Finding{
 					Check: st.Name(), RuleID: st.Name() + "/stage-error", Severity: checks.SeverityError, Env: res.Env.Name,
 					Message: fmt.Sprintf("%s stage could not run: %v", st.Name(), err), Origin: checks.Origin{File: res.Env.Path},
 				})
 			}
-			er.Findings = append(er.Findings, fs...)
+			er.Findings = append(er.Findings, got...)
+			if a, ok := st.(Annotator); ok {
+				a.Annotate(ctx, in, &er)
+			}
+		}
+		scrub.ScrubFindings(er.Findings)
+		scrub.ScrubDiff(er.Diff)
+		scrub.ScrubDiff(er.Live)
+		scrub.ScrubDiff(er.Drift)
+		if er.Findings == nil {
+			er.Findings = []checks.Finding{}
 		}
 		er.Duration = res.Duration
 		log.Debug("environment checked", "env", res.Env.Name, "resources", len(res.Resources), "findings", len(er.Findings))
+		req.progress("checked %s (%d/%d)", res.Env.Name, i+1, len(heads))
 		rep.Envs = append(rep.Envs, er)
 	}
+	scrub.ScrubFindings(rep.Findings)
 	rep.Duration = time.Since(start)
 	rep.Finalize()
 	return rep, nil
+}
+
+// runStage runs one stage, turning a panic into an error so one broken
+// check never takes the run (and its other findings) down.
+func runStage(ctx context.Context, st Stage, in *Input) (got []checks.Finding, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("stage crashed: %v (please report this)", p)
+		}
+	}()
+	return st.Check(ctx, in)
+}
+
+// renderSide renders envs from one source, reporting progress per env.
+func renderSide(ctx context.Context, req *Request, src source.Source, envs []checks.Env, side string) []*render.Result {
+	opts := req.Render
+	if req.Progress != nil {
+		prev := opts.Progress
+		opts.Progress = func(done, total int, env string) {
+			if prev != nil {
+				prev(done, total, env)
+			}
+			req.progress("rendered %s %s (%d/%d)", side, env, done, total)
+		}
+	}
+	if side == "base" {
+		// An environment the change adds has no base: render it as empty
+		// instead of reporting the base's missing files.
+		out := make([]*render.Result, len(envs))
+		var present []checks.Env
+		var idx []int
+		for i, e := range envs {
+			if _, err := fs.Stat(src, e.Path); err != nil {
+				out[i] = &render.Result{Env: e}
+				continue
+			}
+			present = append(present, e)
+			idx = append(idx, i)
+		}
+		rs := render.New(opts).RenderAll(ctx, src, present)
+		for j, r := range rs {
+			out[idx[j]] = r
+		}
+		return out
+	}
+	return render.New(opts).RenderAll(ctx, src, envs)
+}
+
+// envDiff diffs one environment. When either side failed to render, a diff
+// would show objects as removed or added that are only missing from a broken
+// rendering, so it is replaced by a notice that says why.
+func envDiff(base, head *render.Result, opts diff.Options, because []string, finds []checks.Finding) (*checks.EnvDiff, []checks.Finding) {
+	switch {
+	case base.Failed():
+		return nil, append(finds, checks.Finding{Check: "diff", RuleID: "diff/base-render-failed", Severity: checks.SeverityNotice,
+			Env: head.Env.Name, Origin: checks.Origin{File: head.Env.Path},
+			Message: "the base revision of this environment does not render, so there is no diff against it: " + firstError(base.Findings)})
+	case head.Failed():
+		return nil, append(finds, checks.Finding{Check: "diff", RuleID: "diff/head-render-failed", Severity: checks.SeverityNotice,
+			Env: head.Env.Name, Origin: checks.Origin{File: head.Env.Path},
+			Message: "this environment does not render, so there is no diff (see the render findings)"})
+	}
+	opts.Locate = head
+	d := diff.Envs(base.Resources, head.Resources, opts)
+	d.SourceFiles = because
+	return d, finds
+}
+
+func firstError(fs []checks.Finding) string {
+	for _, f := range fs {
+		if f.Severity == checks.SeverityError {
+			return f.String()
+		}
+	}
+	return ""
+}
+
+func changedSet(files []string) map[string]bool {
+	if files == nil {
+		return nil
+	}
+	m := make(map[string]bool, len(files))
+	for _, f := range files {
+		m[f] = true
+	}
+	return m
+}
+
+// hasher is implemented by sources that know a file's content hash (git
+// trees), which makes comparing two revisions free.
+type hasher interface {
+	Hash(name string) (string, bool)
+}
+
+// sourceFiles returns the files the environment read on either side that
+// differ between base and head: the files of the change that can have
+// changed this environment.
+func sourceFiles(req *Request, changed map[string]bool, base, head *render.Result) []string {
+	files := map[string]bool{}
+	for _, f := range base.Files {
+		files[f] = true
+	}
+	for _, f := range head.Files {
+		files[f] = true
+	}
+	var out []string
+	for f := range files {
+		if changed != nil {
+			if changed[f] {
+				out = append(out, f)
+			}
+			continue
+		}
+		if fileChanged(req.Base, req.Head, f) {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func fileChanged(a, b source.Source, name string) bool {
+	if ha, ok := a.(hasher); ok {
+		if hb, ok := b.(hasher); ok {
+			x, okA := ha.Hash(name)
+			y, okB := hb.Hash(name)
+			return okA != okB || x != y
+		}
+	}
+	ba, errA := a.ReadFile(name)
+	bb, errB := b.ReadFile(name)
+	if errA != nil || errB != nil {
+		// Present on one side only (or unreadable on one): changed.
+		return !(errors.Is(errA, fs.ErrNotExist) && errors.Is(errB, fs.ErrNotExist)) && (errA == nil) != (errB == nil)
+	}
+	return !bytes.Equal(ba, bb)
 }

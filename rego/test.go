@@ -161,12 +161,17 @@ func RunTests(ctx context.Context, files []File, opts TestOptions) (*TestReport,
 		cr := cov.Report(policyMods)
 		rep.CoveragePercent = cr.Coverage
 		for id, fr := range cr.Files {
+			if isTestFile(id) {
+				continue
+			}
 			cf := CoverageFile{File: id, Covered: fr.CoveredLines, NotCovered: fr.NotCoveredLines, Percent: fr.Coverage}
 			if f, ok := byID[id]; ok {
 				cf.File = f.Path
 			}
 			for _, rg := range fr.NotCovered {
-				cf.NotCoveredLines = append(cf.NotCoveredLines, rg.Start.Row)
+				if n := len(cf.NotCoveredLines); n == 0 || cf.NotCoveredLines[n-1] != rg.Start.Row {
+					cf.NotCoveredLines = append(cf.NotCoveredLines, rg.Start.Row)
+				}
 			}
 			rep.Coverage = append(rep.Coverage, cf)
 		}

@@ -1,0 +1,575 @@
+// Package live compares an environment's rendering with what is running in
+// its cluster, the way `kubectl diff --server-side` does: every rendered
+// object goes through a server-side apply dry run, and the result is
+// compared with the live object. Comparing with the dry run (not the raw
+// rendering) means the server's defaults, mutating admission and
+// normalisation are on both sides, so only real changes show.
+//
+// Three things come out of one comparison:
+//   - Live: what syncing the head rendering would change in the cluster,
+//     including the deletions a pruning sync would make (prune preview);
+//   - Drift: where the cluster differs from the base rendering, i.e. changes
+//     made by hand, reported apart from what the pull request changes;
+//   - findings: the server refusing an object (validation, an immutable
+//     field, admission) on the source line that set the field, and problems
+//     reaching the cluster, which are never a silent pass.
+//
+// The package knows nothing of client-go: it talks to a Cluster.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/diff"
+	"github.com/gate-ops/gate/checks/render"
+)
+
+// CheckName is the check name on live findings.
+const CheckName = "live"
+
+// Rule ids of live findings.
+const (
+	RuleUnreachable      = "live/unreachable"
+	RuleTimeout          = "live/timeout"
+	RuleRejected         = "live/rejected"
+	RuleUnknownKind      = "live/unknown-kind"
+	RuleNamespaceMissing = "live/namespace-missing"
+	RuleNewNamespace     = "live/new-namespace"
+	RuleNewCRD           = "live/new-crd"
+	RuleDryRunForbidden  = "live/dry-run-forbidden"
+	RulePruneSelector    = "live/prune-selector"
+	RuleDriftUnknown     = "live/drift-unknown"
+	RuleError            = "live/error"
+)
+
+// Tracking labels Argo CD and Flux put on the objects they manage; the prune
+// preview selects by them when gate.yaml gives no live.pruneSelector.
+const (
+	LabelArgoInstance  = "argocd.argoproj.io/instance"
+	LabelAppInstance   = "app.kubernetes.io/instance"
+	LabelFluxName      = "kustomize.toolkit.fluxcd.io/name"
+	LabelFluxNamespace = "kustomize.toolkit.fluxcd.io/namespace"
+)
+
+// Options tune a comparison.
+type Options struct {
+	// PruneSelector selects the objects the environment owns in the
+	// cluster (gate.yaml live.pruneSelector). Empty: derived from the
+	// Argo CD or Flux tracking labels on the environment's live objects.
+	PruneSelector string
+	// Diff tunes the structured and unified diffs (gate.yaml diff).
+	Diff diff.Options
+	// Parallelism bounds concurrent API calls; 0 means 8.
+	Parallelism int
+	// Timeout bounds the whole comparison of one environment; 0 means 2m.
+	Timeout time.Duration
+	// PingTimeout bounds the first contact with the cluster; 0 means 10s.
+	PingTimeout time.Duration
+	// Server names the cluster in findings (a kube context or URL).
+	Server string
+}
+
+// Result is one environment compared with its cluster.
+type Result struct {
+	// Live is live -> head: what a sync of the head rendering changes,
+	// deletions of pruned objects included. Nil when the cluster could not
+	// be compared.
+	Live *checks.EnvDiff
+	// Drift is base -> live: where the cluster differs from the base
+	// rendering. Nil without a base rendering.
+	Drift    *checks.EnvDiff
+	Findings []checks.Finding
+	// Selector is the prune selector used; empty when prune preview was off.
+	Selector string
+}
+
+// item is one rendered object on its way through the cluster.
+type item struct {
+	res  *checks.Resource
+	id   checks.ResourceID // namespace resolved
+	live map[string]any    // nil: does not exist
+	dry  map[string]any    // nil: no comparison possible
+	// pending says why dry is the rendered object instead of a dry run.
+	pending   string
+	forbidden bool
+	finds     []checks.Finding
+	known     bool // the server serves the kind
+}
+
+type comparer struct {
+	c    Cluster
+	env  checks.Env
+	opts Options
+	loc  checks.Locator
+	sem  chan struct{}
+
+	// renderedNS and crds are what the head rendering creates, so objects
+	// that need them are expected to fail a dry run.
+	renderedNS map[string]bool
+	crds       map[string]string // group|kind -> scope
+
+	mu      sync.Mutex
+	liveGet map[string]*getResult
+}
+
+type getResult struct {
+	once sync.Once
+	obj  map[string]any
+	err  error
+}
+
+// Compare compares head (and base, when not nil) with the cluster. It
+// never returns an error: problems are findings on the result.
+func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Options) *Result {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 8
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Minute
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = 10 * time.Second
+	}
+	out := &Result{}
+	cmp := &comparer{c: c, env: head.Env, opts: opts, loc: head, sem: make(chan struct{}, opts.Parallelism),
+		renderedNS: map[string]bool{}, crds: map[string]string{}, liveGet: map[string]*getResult{}}
+
+	pctx, cancel := context.WithTimeout(ctx, opts.PingTimeout)
+	err := c.Ping(pctx)
+	cancel()
+	if err != nil {
+		out.Findings = append(out.Findings, cmp.envFinding(RuleUnreachable, checks.SeverityError,
+			fmt.Sprintf("cannot compare with the live cluster: %v (gave up after %s)", err, opts.PingTimeout)))
+		return out
+	}
+	ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	for _, r := range head.Resources {
+		switch {
+		case r.ID.Group == "" && r.ID.Kind == "Namespace":
+			cmp.renderedNS[r.ID.Name] = true
+		case r.ID.Group == "apiextensions.k8s.io" && r.ID.Kind == "CustomResourceDefinition":
+			g, _ := nested(r.Object, "spec", "group").(string)
+			k, _ := nested(r.Object, "spec", "names", "kind").(string)
+			s, _ := nested(r.Object, "spec", "scope").(string)
+			cmp.crds[g+"|"+k] = s
+		}
+	}
+
+	heads := cmp.run(ctx, head.Resources)
+	var bases []*item
+	if base != nil {
+		bases = cmp.run(ctx, base.Resources)
+	}
+
+	// Prune preview: live objects the environment owns that head drops.
+	sel, selFinds := cmp.selector(heads, bases)
+	out.Selector = sel
+	out.Findings = append(out.Findings, selFinds...)
+	var pruned []*checks.Resource
+	if sel != "" {
+		var err error
+		pruned, err = cmp.listOwned(ctx, sel, heads, bases)
+		if err != nil {
+			out.Findings = append(out.Findings, cmp.errFinding(err, "list the objects the environment owns for the prune preview"))
+		}
+	}
+
+	// Live: live -> dry run of head.
+	var liveSide, headSide []*checks.Resource
+	dryToRendered := map[*checks.Resource]*checks.Resource{}
+	headKeys := map[string]bool{}
+	notices := map[string]bool{}
+	forbidden := false
+	for _, it := range heads {
+		out.Findings = append(out.Findings, it.finds...)
+		forbidden = forbidden || it.forbidden
+		if it.pending != "" && !notices[it.pending] {
+			notices[it.pending] = true
+			out.Findings = append(out.Findings, cmp.pendingFinding(it))
+		}
+		if it.dry == nil {
+			// Refused or not comparable: the finding says why. Keep
+			// it out of the diff rather than show a made-up state.
+			headKeys[it.id.Key()] = true
+			continue
+		}
+		headKeys[it.id.Key()] = true
+		if it.live != nil {
+			liveSide = append(liveSide, &checks.Resource{ID: it.id, Object: normalize(it.live), Origin: it.res.Origin})
+		}
+		d := &checks.Resource{ID: it.id, Object: normalize(it.dry), Origin: it.res.Origin, Patches: it.res.Patches}
+		dryToRendered[d] = it.res
+		headSide = append(headSide, d)
+	}
+	for _, p := range pruned {
+		if !headKeys[p.ID.Key()] {
+			liveSide = append(liveSide, p)
+		}
+	}
+	if forbidden {
+		out.Findings = append(out.Findings, cmp.envFinding(RuleDryRunForbidden, checks.SeverityWarning,
+			"the cluster credentials may not run server-side dry runs (they need patch and create, see internal/cluster/rbac.yaml): "+
+				"compared the rendering with the live objects client-side, without the server's defaults and validation"))
+	}
+	lopts := opts.Diff
+	lopts.OldName, lopts.NewName = "live", "head"
+	lopts.Locate = &mappedLocator{loc: head, m: dryToRendered}
+	out.Live = diff.Envs(liveSide, headSide, lopts)
+
+	// Drift: dry run of base -> live.
+	if base != nil {
+		var baseSide, liveNow []*checks.Resource
+		baseKeys := map[string]bool{}
+		for _, it := range bases {
+			baseKeys[it.id.Key()] = true
+			if it.dry == nil {
+				if it.known {
+					msg := "could not check this object for drift"
+					for _, f := range it.finds {
+						msg += ": " + f.Message
+						break
+					}
+					f := cmp.finding(it.res, nil, RuleDriftUnknown, checks.SeverityNotice, msg)
+					f.Origin = it.res.Origin
+					out.Findings = append(out.Findings, f)
+				}
+				continue
+			}
+			baseSide = append(baseSide, &checks.Resource{ID: it.id, Object: normalize(it.dry), Origin: it.res.Origin})
+			if it.live != nil {
+				liveNow = append(liveNow, &checks.Resource{ID: it.id, Object: normalize(it.live), Origin: it.res.Origin})
+			}
+		}
+		for _, p := range pruned {
+			if !baseKeys[p.ID.Key()] {
+				liveNow = append(liveNow, p)
+			}
+		}
+		dopts := opts.Diff
+		dopts.OldName, dopts.NewName = "base", "live"
+		dopts.Locate = nil
+		out.Drift = diff.Envs(baseSide, liveNow, dopts)
+	}
+
+	// Secret values never leave: scrub every text the server or the
+	// cluster produced of every value gate has seen.
+	var all []*checks.Resource
+	all = append(all, head.Resources...)
+	if base != nil {
+		all = append(all, base.Resources...)
+	}
+	all = append(all, liveSide...)
+	sc := diff.NewScrubber(diff.SecretValues(all))
+	sc.ScrubFindings(out.Findings)
+	sc.ScrubDiff(out.Live)
+	sc.ScrubDiff(out.Drift)
+	checks.SortFindings(out.Findings)
+	return out
+}
+
+// run evaluates resources with bounded parallelism: Namespaces and CRDs
+// first (what the other objects need), then the rest.
+func (cmp *comparer) run(ctx context.Context, rs []*checks.Resource) []*item {
+	items := make([]*item, len(rs))
+	first := func(r *checks.Resource) bool {
+		return (r.ID.Group == "" && r.ID.Kind == "Namespace") ||
+			(r.ID.Group == "apiextensions.k8s.io" && r.ID.Kind == "CustomResourceDefinition")
+	}
+	for _, phase := range []bool{true, false} {
+		var wg sync.WaitGroup
+		for i, r := range rs {
+			if first(r) != phase {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cmp.sem <- struct{}{}
+				defer func() { <-cmp.sem }()
+				items[i] = cmp.eval(ctx, r)
+			}()
+		}
+		wg.Wait()
+	}
+	return items
+}
+
+// eval resolves one object's scope, reads it live and dry-runs it.
+func (cmp *comparer) eval(ctx context.Context, r *checks.Resource) *item {
+	it := &item{res: r, id: r.ID}
+	obj := deepCopy(r.Object).(map[string]any)
+	namespaced, err := cmp.c.Namespaced(ctx, r.ID)
+	switch {
+	case errors.Is(err, ErrUnknownKind):
+		scope, ok := cmp.crds[r.ID.Group+"|"+r.ID.Kind]
+		if !ok {
+			it.finds = append(it.finds, cmp.finding(r, []string{"kind"}, RuleUnknownKind, checks.SeverityError,
+				fmt.Sprintf("the cluster does not serve %s %s and no CustomResourceDefinition in this environment defines it: the sync would fail", r.ID.APIVersion(), r.ID.Kind)))
+			return it
+		}
+		// A custom resource of a CRD this change creates: the server
+		// cannot validate it until the CRD exists.
+		if scope != "Cluster" && r.ID.Namespace == "" {
+			it.id.Namespace = "default"
+		}
+		it.known = true
+		it.pending = "crd:" + r.ID.Group + "|" + r.ID.Kind
+		it.dry = withNamespace(obj, it.id.Namespace)
+		return it
+	case err != nil:
+		it.finds = append(it.finds, cmp.errFinding(err, "look up "+r.ID.APIVersion()+" "+r.ID.Kind, r))
+		return it
+	}
+	it.known = true
+	if namespaced && it.id.Namespace == "" {
+		it.id.Namespace = "default"
+	}
+	if !namespaced {
+		it.id.Namespace = ""
+	}
+	obj = withNamespace(obj, it.id.Namespace)
+
+	it.live, err = cmp.get(ctx, it.id)
+	if err != nil {
+		it.finds = append(it.finds, cmp.errFinding(err, "read the live object", r))
+		return it
+	}
+	dry, err := cmp.c.DryRunApply(ctx, obj)
+	var rej *RejectedError
+	switch {
+	case err == nil:
+		it.dry = dry
+	case errors.As(err, &rej) && rej.MissingNamespace != "":
+		if cmp.renderedNS[rej.MissingNamespace] {
+			it.pending = "ns:" + rej.MissingNamespace
+			it.dry = obj
+			return it
+		}
+		it.finds = append(it.finds, cmp.finding(r, []string{"metadata", "namespace"}, RuleNamespaceMissing, checks.SeverityError,
+			fmt.Sprintf("namespace %q does not exist in the cluster and this environment does not create it: the sync would fail", rej.MissingNamespace)))
+	case errors.As(err, &rej) && rej.NotPermitted:
+		it.forbidden = true
+		if it.live != nil {
+			it.dry = overlay(deepCopy(it.live).(map[string]any), obj)
+		} else {
+			it.dry = obj
+		}
+	case errors.As(err, &rej):
+		it.finds = append(it.finds, cmp.rejected(r, rej)...)
+	default:
+		it.finds = append(it.finds, cmp.errFinding(err, "dry-run apply", r))
+	}
+	return it
+}
+
+// get reads a live object once per run (head and base share it).
+func (cmp *comparer) get(ctx context.Context, id checks.ResourceID) (map[string]any, error) {
+	cmp.mu.Lock()
+	g := cmp.liveGet[id.Key()]
+	if g == nil {
+		g = &getResult{}
+		cmp.liveGet[id.Key()] = g
+	}
+	cmp.mu.Unlock()
+	g.once.Do(func() {
+		g.obj, g.err = cmp.c.Get(ctx, id)
+		if errors.Is(g.err, ErrNotFound) {
+			g.obj, g.err = nil, nil
+		}
+	})
+	return g.obj, g.err
+}
+
+// rejected turns a refused dry run into one error finding per blamed field,
+// each on the source line that set the field.
+func (cmp *comparer) rejected(r *checks.Resource, rej *RejectedError) []checks.Finding {
+	msg := "the API server rejects this object (server-side dry run): " + rej.Message
+	if len(rej.Fields) == 0 {
+		return []checks.Finding{cmp.finding(r, nil, RuleRejected, checks.SeverityError, msg)}
+	}
+	var out []checks.Finding
+	seen := map[string]bool{}
+	for _, f := range rej.Fields {
+		fd := cmp.finding(r, SplitFieldPath(f), RuleRejected, checks.SeverityError, msg)
+		fd.Path = f
+		if k := fd.Origin.String() + "|" + f; !seen[k] {
+			seen[k] = true
+			out = append(out, fd)
+		}
+	}
+	return out
+}
+
+func (cmp *comparer) finding(r *checks.Resource, path []string, rule string, sev checks.Severity, msg string) checks.Finding {
+	id := r.ID
+	f := checks.Finding{Check: CheckName, RuleID: rule, Severity: sev, Env: cmp.env.Name, Resource: &id, Message: msg}
+	if cmp.loc != nil && path != nil {
+		f.Origin = cmp.loc.Locate(r, path)
+	} else {
+		f.Origin = r.Origin
+	}
+	return f
+}
+
+func (cmp *comparer) envFinding(rule string, sev checks.Severity, msg string) checks.Finding {
+	if cmp.opts.Server != "" {
+		msg = "cluster " + cmp.opts.Server + ": " + msg
+	}
+	return checks.Finding{Check: CheckName, RuleID: rule, Severity: sev, Env: cmp.env.Name, Message: msg, Origin: checks.Origin{File: cmp.env.Path}}
+}
+
+// errFinding reports an API failure; an unreachable cluster or a deadline
+// gets its own rule so it is never mistaken for a pass.
+func (cmp *comparer) errFinding(err error, doing string, rs ...*checks.Resource) checks.Finding {
+	rule := RuleError
+	var ue *UnreachableError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		rule = RuleTimeout
+		err = fmt.Errorf("%w (live timeout %s)", err, cmp.opts.Timeout)
+	case errors.As(err, &ue):
+		rule = RuleUnreachable
+	}
+	msg := fmt.Sprintf("could not %s: %v", doing, err)
+	if len(rs) > 0 {
+		return cmp.finding(rs[0], nil, rule, checks.SeverityError, msg)
+	}
+	return cmp.envFinding(rule, checks.SeverityError, msg)
+}
+
+func (cmp *comparer) pendingFinding(it *item) checks.Finding {
+	kind, what, _ := strings.Cut(it.pending, ":")
+	if kind == "ns" {
+		f := cmp.finding(it.res, nil, RuleNewNamespace, checks.SeverityNotice,
+			fmt.Sprintf("namespace %q is created by this change: its objects are shown as rendered; the server validates them once the namespace exists", what))
+		f.Resource = nil
+		return f
+	}
+	g, k, _ := strings.Cut(what, "|")
+	f := cmp.finding(it.res, nil, RuleNewCRD, checks.SeverityNotice,
+		fmt.Sprintf("%s.%s is defined by a CustomResourceDefinition this change creates: its objects are shown as rendered; the server validates them once the CRD exists", k, g))
+	f.Resource = nil
+	return f
+}
+
+// selector picks the prune selector: gate.yaml's, else the Argo CD or Flux
+// tracking labels found on the environment's live objects.
+func (cmp *comparer) selector(heads, bases []*item) (string, []checks.Finding) {
+	if cmp.opts.PruneSelector != "" {
+		return cmp.opts.PruneSelector, nil
+	}
+	found := map[string]map[string]bool{}
+	for _, its := range [][]*item{heads, bases} {
+		for _, it := range its {
+			if it == nil || it.live == nil {
+				continue
+			}
+			labels, _ := nested(it.live, "metadata", "labels").(map[string]any)
+			for _, k := range []string{LabelArgoInstance, LabelAppInstance, LabelFluxName} {
+				v, _ := labels[k].(string)
+				if v == "" {
+					continue
+				}
+				if k == LabelFluxName {
+					ns, _ := labels[LabelFluxNamespace].(string)
+					v = LabelFluxName + "=" + v + "," + LabelFluxNamespace + "=" + ns
+				} else {
+					v = k + "=" + v
+				}
+				if found[k] == nil {
+					found[k] = map[string]bool{}
+				}
+				found[k][v] = true
+			}
+		}
+	}
+	for _, k := range []string{LabelArgoInstance, LabelAppInstance, LabelFluxName} {
+		vs := found[k]
+		if len(vs) == 1 {
+			for v := range vs {
+				return v, nil
+			}
+		}
+		if len(vs) > 1 {
+			var list []string
+			for v := range vs {
+				list = append(list, v)
+			}
+			sort.Strings(list)
+			return "", []checks.Finding{cmp.envFinding(RulePruneSelector, checks.SeverityNotice,
+				fmt.Sprintf("prune preview off: the live objects carry several %s values (%s); set live.pruneSelector in gate.yaml", k, strings.Join(list, ", ")))}
+		}
+	}
+	if len(heads)+len(bases) == 0 {
+		return "", nil
+	}
+	return "", []checks.Finding{cmp.envFinding(RulePruneSelector, checks.SeverityNotice,
+		"prune preview off: no Argo CD or Flux tracking labels on the live objects and no live.pruneSelector in gate.yaml")}
+}
+
+// listOwned lists, for every kind the environment renders (head or base),
+// the live objects matching sel.
+func (cmp *comparer) listOwned(ctx context.Context, sel string, heads, bases []*item) ([]*checks.Resource, error) {
+	kinds := map[string]checks.ResourceID{}
+	origins := map[string]checks.Origin{}
+	for _, its := range [][]*item{heads, bases} {
+		for _, it := range its {
+			if it == nil || !it.known || strings.HasPrefix(it.pending, "crd:") {
+				continue
+			}
+			k := checks.ResourceID{Group: it.id.Group, Version: it.id.Version, Kind: it.id.Kind}
+			kinds[k.Group+"|"+k.Kind] = k
+			if _, ok := origins[it.id.Key()]; !ok {
+				origins[it.id.Key()] = it.res.Origin
+			}
+		}
+	}
+	keys := make([]string, 0, len(kinds))
+	for k := range kinds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []*checks.Resource
+	var errs []error
+	for _, k := range keys {
+		kid := kinds[k]
+		objs, err := cmp.c.List(ctx, kid, sel)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", kid.Kind, err))
+			continue
+		}
+		for _, o := range objs {
+			id := kid
+			id.Namespace, _ = nested(o, "metadata", "namespace").(string)
+			id.Name, _ = nested(o, "metadata", "name").(string)
+			if dt, _ := nested(o, "metadata", "deletionTimestamp").(string); dt != "" {
+				continue // already going away
+			}
+			out = append(out, &checks.Resource{ID: id, Object: normalize(o), Origin: origins[id.Key()]})
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// mappedLocator locates fields of dry-run results through the rendered
+// object they came from.
+type mappedLocator struct {
+	loc checks.Locator
+	m   map[*checks.Resource]*checks.Resource
+}
+
+func (l *mappedLocator) Locate(r *checks.Resource, path []string) checks.Origin {
+	if src := l.m[r]; src != nil {
+		return l.loc.Locate(src, path)
+	}
+	return r.Origin
+}

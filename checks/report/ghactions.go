@@ -1,0 +1,65 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+)
+
+// GitHubActions writes every finding as a workflow command
+// (::error file=...,line=...::message), which GitHub Actions turns into an
+// annotation on the pull request's source line. Waived findings and notices
+// are written as notices so they never look like failures.
+func GitHubActions(w io.Writer, rep *checks.Report) error {
+	for _, f := range rep.AllFindings() {
+		level := "notice"
+		switch {
+		case f.Waived != "":
+		case f.Severity == checks.SeverityError:
+			level = "error"
+		case f.Severity == checks.SeverityWarning:
+			level = "warning"
+		}
+		var props []string
+		if f.Origin.File != "" {
+			props = append(props, "file="+ghaProperty(f.Origin.File))
+			if f.Origin.Line > 0 {
+				props = append(props, fmt.Sprintf("line=%d", f.Origin.Line))
+			}
+			if f.Origin.Column > 0 {
+				props = append(props, fmt.Sprintf("col=%d", f.Origin.Column))
+			}
+		}
+		title := f.RuleID
+		if f.Env != "" {
+			title = f.Env + ": " + title
+		}
+		props = append(props, "title="+ghaProperty(title))
+		msg := f.Message
+		if f.Resource != nil {
+			msg = f.Resource.String() + ": " + msg
+		}
+		if f.Waived != "" {
+			msg += " (waived: " + f.Waived + ")"
+		}
+		if f.HelpURL != "" {
+			msg += "\n" + f.HelpURL
+		}
+		if _, err := fmt.Fprintf(w, "::%s %s::%s\n", level, strings.Join(props, ","), ghaData(msg)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ghaData escapes a workflow command's message.
+func ghaData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// ghaProperty escapes a workflow command's property value.
+func ghaProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}

@@ -1,0 +1,246 @@
+package schema
+
+import (
+	"bytes"
+	"compress/gzip"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	jsonschema "github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+//go:generate go run ../../internal/schemagen -out bundles v1.34.4 v1.35.4 v1.36.3 v1.37.2
+
+// bundleFormat must match internal/schemagen.BundleFormat.
+const bundleFormat = 1
+
+//go:embed bundles/*.json.gz
+var embedded embed.FS
+
+// bundleFile is the layout internal/schemagen writes.
+type bundleFile struct {
+	Format            int               `json:"format"`
+	KubernetesVersion string            `json:"kubernetesVersion"`
+	Kinds             map[string]string `json:"kinds"`
+}
+
+// k8sVersion is one embedded Kubernetes minor version: its kinds and a
+// compiler that compiles each kind's schema once, on first use.
+type k8sVersion struct {
+	minor string // "1.35"
+	file  string
+	fsys  fs.FS
+
+	once   sync.Once
+	err    error
+	full   string            // v1.35.4
+	kinds  map[string]string // apiVersion/Kind -> definition
+	groups map[string]bool
+	doc    any
+
+	mu       sync.Mutex // guards compiler: jsonschema compilers are not concurrency-safe
+	compiler *jsonschema.Compiler
+	compiled sync.Map // apiVersion/Kind -> *jsonschema.Schema
+}
+
+// url is where the bundle document lives for the compiler; the loader
+// serves it from the embedded files, nothing is ever fetched.
+func (v *k8sVersion) url() string { return "gate:///kubernetes/" + v.minor + ".json" }
+
+func (v *k8sVersion) load() error {
+	v.once.Do(func() {
+		b, err := fs.ReadFile(v.fsys, v.file)
+		if err != nil {
+			v.err = fmt.Errorf("read schema bundle %s: %w", v.file, err)
+			return
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
+			return
+		}
+		raw, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+		if err != nil {
+			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
+			return
+		}
+		var meta bundleFile
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
+			return
+		}
+		if meta.Format != bundleFormat {
+			v.err = fmt.Errorf("schema bundle %s has format %d, this gate reads %d (run go generate ./checks/schema)", v.file, meta.Format, bundleFormat)
+			return
+		}
+		if len(meta.Kinds) == 0 {
+			v.err = fmt.Errorf("schema bundle %s declares no kinds", v.file)
+			return
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
+			return
+		}
+		v.full, v.kinds, v.doc = meta.KubernetesVersion, meta.Kinds, doc
+		v.groups = map[string]bool{}
+		for k := range meta.Kinds {
+			v.groups[groupOf(k)] = true
+		}
+		c := newCompiler()
+		if err := c.AddResource(v.url(), doc); err != nil {
+			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
+			return
+		}
+		v.compiler = c
+	})
+	return v.err
+}
+
+// groupOf returns the API group of an "apiVersion/Kind" key.
+func groupOf(key string) string {
+	parts := strings.Split(key, "/")
+	if len(parts) == 3 {
+		return parts[0]
+	}
+	return ""
+}
+
+// schemaFor returns the compiled schema of a built-in kind, or nil when the
+// version does not serve it. Each (version, kind) compiles once.
+func (v *k8sVersion) schemaFor(apiVersion, kind string) (*jsonschema.Schema, error) {
+	key := apiVersion + "/" + kind
+	if s, ok := v.compiled.Load(key); ok {
+		return s.(*jsonschema.Schema), nil
+	}
+	def, ok := v.kinds[key]
+	if !ok {
+		return nil, nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if s, ok := v.compiled.Load(key); ok {
+		return s.(*jsonschema.Schema), nil
+	}
+	s, err := v.compiler.Compile(v.url() + "#/definitions/" + escapePointer(def))
+	if err != nil {
+		return nil, fmt.Errorf("compile schema of %s for Kubernetes %s: %w", key, v.minor, err)
+	}
+	v.compiled.Store(key, s)
+	return s, nil
+}
+
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// newCompiler returns a draft-04 compiler that can load nothing from
+// outside: every schema it compiles is added to it first.
+func newCompiler() *jsonschema.Compiler {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft4)
+	c.UseLoader(noLoader{})
+	c.RegisterFormat(&jsonschema.Format{Name: "duration", Validate: validateDuration})
+	c.RegisterFormat(&jsonschema.Format{Name: "byte", Validate: validateBase64})
+	return c
+}
+
+// noLoader refuses every reference the compiler was not given: schemas are
+// offline by construction.
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("schema %s is not embedded and gate does not fetch schemas", url)
+}
+
+// Bundles is the set of embedded Kubernetes versions.
+type Bundles struct {
+	versions map[string]*k8sVersion
+	order    []string // ascending minors
+}
+
+var bundleNameRe = regexp.MustCompile(`^kubernetes-(\d+\.\d+)\.json\.gz$`)
+
+// LoadBundles indexes the schema bundles in fsys (the embedded ones when
+// fsys is nil). Bundles are decompressed lazily, on first use. An empty
+// set is an error: gate never validates against nothing.
+func LoadBundles(fsys fs.FS) (*Bundles, error) {
+	dir := "."
+	if fsys == nil {
+		fsys, dir = embedded, "bundles"
+	}
+	ents, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read schema bundles: %w", err)
+	}
+	b := &Bundles{versions: map[string]*k8sVersion{}}
+	for _, e := range ents {
+		m := bundleNameRe.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		b.versions[m[1]] = &k8sVersion{minor: m[1], file: path.Join(dir, e.Name()), fsys: fsys}
+		b.order = append(b.order, m[1])
+	}
+	if len(b.order) == 0 {
+		return nil, fmt.Errorf("no Kubernetes schema bundles found: gate cannot validate (rebuild gate with `go generate ./checks/schema`)")
+	}
+	sort.Slice(b.order, func(i, j int) bool { return minorLess(b.order[i], b.order[j]) })
+	return b, nil
+}
+
+// Versions lists the embedded minor versions, oldest first.
+func (b *Bundles) Versions() []string { return append([]string(nil), b.order...) }
+
+// Newest is the default version for environments that name none.
+func (b *Bundles) Newest() string { return b.order[len(b.order)-1] }
+
+var versionRe = regexp.MustCompile(`^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$`)
+
+// Resolve maps an environment's kubernetesVersion ("1.35", "v1.35.2", "")
+// to an embedded version. A version gate carries no schemas for is an
+// error naming the ones it has.
+func (b *Bundles) Resolve(want string) (*k8sVersion, error) {
+	want = strings.TrimSpace(want)
+	if want == "" {
+		want = b.Newest()
+	}
+	m := versionRe.FindStringSubmatch(want)
+	if m == nil {
+		return nil, fmt.Errorf("kubernetesVersion %q: want MAJOR.MINOR like %s", want, b.Newest())
+	}
+	minor := m[1] + "." + m[2]
+	v, ok := b.versions[minor]
+	if !ok {
+		return nil, fmt.Errorf("no schemas for Kubernetes %s in this gate (it has %s): set kubernetesVersion to one of them", minor, strings.Join(b.order, ", "))
+	}
+	if err := v.load(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func minorLess(a, b string) bool {
+	am, an := splitMinor(a)
+	bm, bn := splitMinor(b)
+	if am != bm {
+		return am < bm
+	}
+	return an < bn
+}
+
+func splitMinor(s string) (int, int) {
+	maj, min, _ := strings.Cut(s, ".")
+	a, _ := strconv.Atoi(maj)
+	b, _ := strconv.Atoi(min)
+	return a, b
+}

@@ -1,0 +1,83 @@
+package schema
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// loadSchemaPaths reads the CustomResourceDefinitions in the directories
+// gate.yaml lists under schemas.paths. Anything that cannot be used is a
+// finding on its file and line, never silently ignored.
+func loadSchemaPaths(fsys fs.FS, dirs []string) ([]*crdEntry, []checks.Finding) {
+	var out []*crdEntry
+	var finds []checks.Finding
+	bad := func(file string, line int, msg string) {
+		finds = append(finds, checks.Finding{Check: CheckName, RuleID: RuleInvalidCRD, Severity: checks.SeverityError, Message: msg, Origin: checks.Origin{File: file, Line: line}, HelpURL: helpCRD})
+	}
+	for _, d := range dirs {
+		dir, err := source.Clean(d)
+		if err != nil {
+			bad("gate.yaml", 0, fmt.Sprintf("schemas.paths %q: %v", d, err))
+			continue
+		}
+		err = fs.WalkDir(fsys, dir, func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if de.IsDir() {
+				if p != dir && strings.HasPrefix(de.Name(), ".") {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			switch strings.ToLower(path.Ext(p)) {
+			case ".yaml", ".yml", ".json":
+			default:
+				return nil
+			}
+			b, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				bad(p, 0, fmt.Sprintf("schemas.paths: %v", err))
+				return nil
+			}
+			docs, err := render.ParseDocs(p, b, render.DefaultLimits())
+			if err != nil {
+				bad(p, 0, fmt.Sprintf("schemas.paths: %v", err))
+				return nil
+			}
+			for _, doc := range docs {
+				if doc.Kind == "" && doc.APIVersion == "" {
+					continue // empty document
+				}
+				if !isCRD(doc.APIVersion, doc.Kind) {
+					bad(p, doc.Line, fmt.Sprintf("schemas.paths holds %s %s %q: only CustomResourceDefinitions are read from schema directories", doc.APIVersion, doc.Kind, doc.Name))
+					continue
+				}
+				var obj map[string]any
+				if err := doc.Node.Decode(&obj); err != nil {
+					bad(p, doc.Line, fmt.Sprintf("schemas.paths: %v", err))
+					continue
+				}
+				vs, err := crdVersions(obj)
+				if err != nil {
+					bad(p, doc.Line, err.Error())
+					continue
+				}
+				for _, cv := range vs {
+					out = append(out, &crdEntry{crdVersion: cv, origin: checks.Origin{File: p, Line: doc.Line}})
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			bad(dir, 0, fmt.Sprintf("schemas.paths %q: %v", d, err))
+		}
+	}
+	return out, finds
+}

@@ -1,0 +1,169 @@
+package report
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+)
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties *junitPropsWrap `xml:"properties,omitempty"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitPropsWrap struct {
+	Props []junitProp `xml:"property"`
+}
+
+type junitProp struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	File      string        `xml:"file,attr,omitempty"`
+	Line      int           `xml:"line,attr,omitempty"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
+}
+
+func seconds(ns int64) string { return fmt.Sprintf("%.3f", float64(ns)/1e9) }
+
+// JUnit writes one testsuite per environment, the shape CI test tabs
+// (GitLab, Jenkins, Buildkite) show. Each environment has a "renders"
+// case, one case per finding (a failure when it fails the gate, passed with
+// the message as output when below the threshold, skipped when waived) and
+// a "diff" case whose output summarises the change.
+func JUnit(w io.Writer, rep *checks.Report) error {
+	root := junitSuites{Name: "gate", Time: seconds(int64(rep.Duration))}
+	addSuite := func(s junitSuite) {
+		root.Tests += s.Tests
+		root.Failures += s.Failures
+		root.Skipped += s.Skipped
+		root.Suites = append(root.Suites, s)
+	}
+	if len(rep.Findings) > 0 {
+		s := junitSuite{Name: "repository", Time: seconds(0)}
+		for _, f := range rep.Findings {
+			addCase(&s, "repository", f, rep.FailOn)
+		}
+		addSuite(s)
+	}
+	for i := range rep.Envs {
+		er := &rep.Envs[i]
+		s := junitSuite{Name: er.Env.Name, Time: seconds(int64(er.Duration)), Properties: &junitPropsWrap{Props: []junitProp{
+			{Name: "path", Value: er.Env.Path},
+			{Name: "kind", Value: er.Env.Kind},
+			{Name: "resources", Value: fmt.Sprint(er.Resources)},
+			{Name: "status", Value: er.Status},
+		}}}
+		renders := junitCase{Name: "renders", Classname: er.Env.Name + ".render", File: er.Env.Path, Time: seconds(int64(er.Duration)),
+			SystemOut: fmt.Sprintf("%s rendered %s", er.Env.Path, plural(er.Resources, "object", "objects"))}
+		var renderErrs []string
+		for _, f := range er.Findings {
+			if f.Check == "render" && f.Severity == checks.SeverityError && f.Waived == "" {
+				renderErrs = append(renderErrs, f.String())
+			}
+		}
+		if len(renderErrs) > 0 {
+			renders.Failure = &junitFailure{Message: "the environment does not render", Type: "render", Text: strings.Join(renderErrs, "\n")}
+			s.Failures++
+		}
+		s.Tests++
+		s.Cases = append(s.Cases, renders)
+		for _, f := range er.Findings {
+			addCase(&s, er.Env.Name, f, rep.FailOn)
+		}
+		if er.Diff != nil {
+			var b strings.Builder
+			fmt.Fprintf(&b, "%s", changeCounts(er.Diff))
+			if k := kindCounts(er.Diff); k != "" {
+				fmt.Fprintf(&b, " (%s)", k)
+			}
+			b.WriteString("\n")
+			for _, c := range er.Diff.Changes {
+				fmt.Fprintf(&b, "%s %s %s\n", actionMark(c.Action), c.ID.String(), c.Action)
+				for _, fc := range c.Fields {
+					fmt.Fprintf(&b, "    %s\n", fieldLine(fc))
+				}
+			}
+			if len(er.Because) > 0 {
+				fmt.Fprintf(&b, "caused by: %s\n", strings.Join(er.Because, ", "))
+			}
+			s.Tests++
+			s.Cases = append(s.Cases, junitCase{Name: "diff against base", Classname: er.Env.Name + ".diff", Time: seconds(0), SystemOut: b.String()})
+		}
+		addSuite(s)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(root); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func addCase(s *junitSuite, env string, f checks.Finding, failOn checks.Severity) {
+	name := f.RuleID
+	if f.Resource != nil {
+		name += " " + f.Resource.String()
+	}
+	if loc := f.Origin.String(); loc != "" {
+		name += " (" + loc + ")"
+	}
+	check := f.Check
+	if check == "" {
+		check = "gate"
+	}
+	c := junitCase{Name: name, Classname: env + "." + check, File: f.Origin.File, Line: f.Origin.Line, Time: seconds(0)}
+	switch {
+	case f.Waived != "":
+		c.Skipped = &junitSkipped{Message: "waived: " + f.Waived}
+		s.Skipped++
+	case failOn != checks.SeverityNone && f.Severity >= failOn:
+		c.Failure = &junitFailure{Message: f.Message, Type: f.Severity.String(), Text: f.String()}
+		s.Failures++
+	default:
+		c.SystemOut = f.String()
+	}
+	s.Tests++
+	s.Cases = append(s.Cases, c)
+}

@@ -1,0 +1,207 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+)
+
+// Markdown writes the report for a pull-request comment or a GitHub job
+// summary: the verdict, a blast-radius table of every environment, then per
+// environment its findings and its diff in collapsible <details> blocks.
+func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
+	bw := bufio.NewWriter(w)
+	maxLines := opts.MaxDiffLines
+	if maxLines <= 0 {
+		maxLines = 200
+	}
+	verdict := "✅ pass"
+	if !rep.Pass {
+		verdict = "❌ fail"
+	}
+	all := rep.AllFindings()
+	fmt.Fprintf(bw, "## gate: %s\n\n", verdict)
+	if rep.BaseRev != "" {
+		fmt.Fprintf(bw, "`%s` → `%s` · ", shortRev(rep.BaseRev), shortRev(rep.HeadRev))
+	}
+	fmt.Fprintf(bw, "%s · %d of %d environments fail · fails on %s\n\n", countFindings(all), failedEnvs(rep), len(rep.Envs), rep.FailOn)
+
+	fmt.Fprintln(bw, "| Environment | Result | Findings | Changes | By kind | Caused by |")
+	fmt.Fprintln(bw, "|---|---|---|---|---|---|")
+	for i := range rep.Envs {
+		er := &rep.Envs[i]
+		res := "✅ pass"
+		if !er.Pass {
+			res = "❌ fail"
+		}
+		changes := "–"
+		switch {
+		case er.Diff == nil:
+		case envUntouched(er):
+			changes = "untouched"
+		default:
+			changes = changeCounts(er.Diff)
+		}
+		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s |\n", mdCell(er.Env.Name), res, countFindings(er.Findings), changes,
+			mdCell(kindCounts(er.Diff)), mdCodeList(er.Because))
+	}
+	fmt.Fprintln(bw)
+	if len(rep.Findings) > 0 {
+		fmt.Fprintln(bw, "### Repository")
+		fmt.Fprintln(bw)
+		for _, f := range rep.Findings {
+			writeMDFinding(bw, f)
+		}
+		fmt.Fprintln(bw)
+	}
+	for i := range rep.Envs {
+		er := &rep.Envs[i]
+		hasDiff := er.Diff != nil && len(er.Diff.Changes) > 0
+		hasLive := er.Live != nil && len(er.Live.Changes) > 0
+		if len(er.Findings) == 0 && !hasDiff && !hasLive {
+			continue
+		}
+		fmt.Fprintf(bw, "### %s\n\n", mdText(er.Env.Name))
+		for _, f := range er.Findings {
+			writeMDFinding(bw, f)
+		}
+		if len(er.Findings) > 0 {
+			fmt.Fprintln(bw)
+		}
+		if hasDiff {
+			writeMDDiff(bw, "Diff against base", er.Diff, maxLines)
+		}
+		if hasLive {
+			writeMDDiff(bw, "Diff against the live cluster", er.Live, maxLines)
+		}
+	}
+	if pi := rep.PolicyImpact; pi != nil {
+		fmt.Fprintln(bw, "### Policy impact (not part of the verdict)")
+		fmt.Fprintln(bw)
+		fmt.Fprintf(bw, "This change edits policies (%s). With them, gate would:\n\n", mdCodeList(pi.ChangedFiles))
+		for _, f := range pi.NewlyFlagged {
+			fmt.Fprint(bw, "- newly flag: ")
+			writeMDFinding(bw, f)
+		}
+		for _, f := range pi.Cleared {
+			fmt.Fprint(bw, "- clear: ")
+			writeMDFinding(bw, f)
+		}
+		if len(pi.NewlyFlagged)+len(pi.Cleared) == 0 {
+			fmt.Fprintln(bw, "- change nothing.")
+		}
+		fmt.Fprintln(bw)
+	}
+	return bw.Flush()
+}
+
+func mdSeverity(s checks.Severity) string {
+	switch s {
+	case checks.SeverityError:
+		return "❌ error"
+	case checks.SeverityWarning:
+		return "⚠️ warning"
+	case checks.SeverityNotice:
+		return "ℹ️ notice"
+	}
+	return s.String()
+}
+
+func writeMDFinding(w io.Writer, f checks.Finding) {
+	var b strings.Builder
+	b.WriteString("- ")
+	b.WriteString(mdSeverity(f.Severity))
+	b.WriteString(" `")
+	b.WriteString(mdCode(f.RuleID))
+	b.WriteString("`")
+	if f.Resource != nil {
+		b.WriteString(" `" + mdCode(f.Resource.String()) + "`")
+	}
+	if s := f.Origin.String(); s != "" {
+		b.WriteString(" at `" + mdCode(s) + "`")
+	}
+	b.WriteString(": ")
+	b.WriteString(mdText(f.Message))
+	if f.HelpURL != "" {
+		b.WriteString(" ([help](" + f.HelpURL + "))")
+	}
+	if f.Waived != "" {
+		b.WriteString(" — *waived: " + mdText(f.Waived) + "*")
+	}
+	fmt.Fprintln(w, b.String())
+}
+
+func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int) {
+	fmt.Fprintf(w, "**%s:** %s (%s)\n\n", title, changeCounts(d), kindCounts(d))
+	for _, c := range d.Changes {
+		loc := ""
+		if s := c.Origin.String(); s != "" {
+			loc = " from `" + mdCode(s) + "`"
+		}
+		fmt.Fprintf(w, "<details><summary><code>%s %s</code> %s%s</summary>\n\n", actionMark(c.Action), htmlEscape(c.ID.String()), c.Action, htmlEscape(strings.ReplaceAll(loc, "`", "")))
+		for _, f := range c.Fields {
+			fmt.Fprintf(w, "- `%s`\n", mdCode(fieldLine(f)))
+		}
+		if len(c.Fields) > 0 {
+			fmt.Fprintln(w)
+		}
+		if c.Unified != "" {
+			lines := strings.Split(strings.TrimSuffix(c.Unified, "\n"), "\n")
+			cut := 0
+			if len(lines) > maxLines {
+				cut = len(lines) - maxLines
+				lines = lines[:maxLines]
+			}
+			fence := "```"
+			for strings.Contains(c.Unified, fence) {
+				fence += "`"
+			}
+			fmt.Fprintf(w, "%sdiff\n%s\n%s\n", fence, strings.Join(lines, "\n"), fence)
+			if cut > 0 {
+				fmt.Fprintf(w, "\n*%d more lines not shown; run `gate diff` for the full diff.*\n", cut)
+			}
+		}
+		fmt.Fprint(w, "\n</details>\n\n")
+	}
+}
+
+// mdText escapes what would turn free text into markup (or an HTML tag).
+func mdText(s string) string {
+	r := strings.NewReplacer("<", "&lt;", ">", "&gt;", "|", "\\|", "\n", " ", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "`", "\\`")
+	return r.Replace(s)
+}
+
+// mdCode makes s safe inside a single-backtick code span.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "\n", " ", "|", "\\|").Replace(s)
+}
+
+func mdCell(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return mdText(s)
+}
+
+func mdCodeList(items []string) string {
+	if len(items) == 0 {
+		return "–"
+	}
+	const max = 5
+	var parts []string
+	for i, it := range items {
+		if i == max {
+			parts = append(parts, fmt.Sprintf("and %d more", len(items)-max))
+			break
+		}
+		parts = append(parts, "`"+mdCode(it)+"`")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}

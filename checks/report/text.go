@@ -1,0 +1,192 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gate-ops/gate/checks"
+)
+
+// ANSI colours, used only when Options.Color.
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiBlue   = "\x1b[34m"
+	ansiCyan   = "\x1b[36m"
+	ansiDim    = "\x1b[2m"
+)
+
+type painter bool
+
+func (p painter) paint(code, s string) string {
+	if !p || s == "" {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+func (p painter) severity(s checks.Severity) string {
+	switch s {
+	case checks.SeverityError:
+		return p.paint(ansiRed+ansiBold, "error")
+	case checks.SeverityWarning:
+		return p.paint(ansiYellow, "warning")
+	case checks.SeverityNotice:
+		return p.paint(ansiBlue, "notice")
+	}
+	return s.String()
+}
+
+func (p painter) verdict(pass bool) string {
+	if pass {
+		return p.paint(ansiGreen+ansiBold, "PASS")
+	}
+	return p.paint(ansiRed+ansiBold, "FAIL")
+}
+
+// Text writes the terminal report: per environment its verdict, its
+// findings as file:line lines editors link, and what the change does to it;
+// then the blast radius and the verdict.
+func Text(w io.Writer, rep *checks.Report, opts Options) error {
+	bw := bufio.NewWriter(w)
+	p := painter(opts.Color)
+	if rep.BaseRev != "" {
+		fmt.Fprintf(bw, "%s %s → %s\n", p.paint(ansiBold, "gate:"), shortRev(rep.BaseRev), shortRev(rep.HeadRev))
+	}
+	if len(rep.Findings) > 0 {
+		fmt.Fprintln(bw, p.paint(ansiBold, "repository"))
+		for _, f := range rep.Findings {
+			writeTextFinding(bw, p, f)
+		}
+		fmt.Fprintln(bw)
+	}
+	for i := range rep.Envs {
+		er := &rep.Envs[i]
+		status := p.verdict(er.Pass)
+		if envUntouched(er) {
+			status += p.paint(ansiDim, " (untouched)")
+		}
+		fmt.Fprintf(bw, "%s %s  %s  %s\n", p.paint(ansiBold, er.Env.Name), p.paint(ansiDim, er.Env.Path),
+			plural(er.Resources, "resource", "resources"), status)
+		for _, f := range er.Findings {
+			writeTextFinding(bw, p, f)
+		}
+		if er.Diff != nil && len(er.Diff.Changes) > 0 {
+			writeTextDiff(bw, p, "changes", er.Diff, opts.Unified)
+			if len(er.Because) > 0 {
+				fmt.Fprintf(bw, "  caused by: %s\n", strings.Join(er.Because, ", "))
+			}
+		}
+		if er.Live != nil && len(er.Live.Changes) > 0 {
+			writeTextDiff(bw, p, "live cluster → head", er.Live, opts.Unified)
+		}
+		if er.Drift != nil && len(er.Drift.Changes) > 0 {
+			writeTextDiff(bw, p, "drift (live differs from base)", er.Drift, opts.Unified)
+		}
+		fmt.Fprintln(bw)
+	}
+	if rep.BaseRev != "" && len(rep.Envs) > 0 {
+		fmt.Fprintln(bw, p.paint(ansiBold, "blast radius"))
+		tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ENV\tCHANGES\tBY KIND\tSOURCE FILES")
+		for i := range rep.Envs {
+			er := &rep.Envs[i]
+			switch {
+			case er.Diff == nil:
+				fmt.Fprintf(tw, "  %s\tno diff\t\t\n", er.Env.Name)
+			case envUntouched(er):
+				fmt.Fprintf(tw, "  %s\tuntouched\t\t\n", er.Env.Name)
+			default:
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", er.Env.Name, changeCounts(er.Diff), kindCounts(er.Diff), strings.Join(er.Because, ", "))
+			}
+		}
+		tw.Flush() //nolint:errcheck // bufio reports below
+		fmt.Fprintln(bw)
+	}
+	if pi := rep.PolicyImpact; pi != nil {
+		fmt.Fprintf(bw, "%s (not part of the verdict): %s\n", p.paint(ansiBold, "policy impact of this change"), strings.Join(pi.ChangedFiles, ", "))
+		for _, f := range pi.NewlyFlagged {
+			fmt.Fprint(bw, "  would flag: ")
+			writeTextFinding(bw, p, f)
+		}
+		for _, f := range pi.Cleared {
+			fmt.Fprint(bw, "  would clear: ")
+			writeTextFinding(bw, p, f)
+		}
+		fmt.Fprintln(bw)
+	}
+	all := rep.AllFindings()
+	fmt.Fprintf(bw, "%s %s: %s in %d of %d environments fail (fail on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
+		countFindings(all), failedEnvs(rep), len(rep.Envs), rep.FailOn)
+	return bw.Flush()
+}
+
+func writeTextFinding(w io.Writer, p painter, f checks.Finding) {
+	var b strings.Builder
+	b.WriteString("  ")
+	if s := f.Origin.String(); s != "" {
+		b.WriteString(p.paint(ansiCyan, s))
+		b.WriteString(": ")
+	}
+	b.WriteString(p.severity(f.Severity))
+	b.WriteString(" ")
+	b.WriteString(f.RuleID)
+	if f.Resource != nil {
+		b.WriteString(" ")
+		b.WriteString(f.Resource.String())
+	}
+	if f.Path != "" {
+		b.WriteString(" ")
+		b.WriteString(f.Path)
+	}
+	b.WriteString(": ")
+	b.WriteString(f.Message)
+	if f.Waived != "" {
+		b.WriteString(p.paint(ansiDim, " (waived: "+f.Waived+")"))
+	}
+	fmt.Fprintln(w, b.String())
+}
+
+func writeTextDiff(w io.Writer, p painter, title string, d *checks.EnvDiff, unified bool) {
+	fmt.Fprintf(w, "  %s: %s (%s)\n", title, changeCounts(d), kindCounts(d))
+	for _, c := range d.Changes {
+		mark := actionMark(c.Action)
+		color := ansiYellow
+		switch c.Action {
+		case checks.ActionAdded:
+			color = ansiGreen
+		case checks.ActionRemoved:
+			color = ansiRed
+		}
+		loc := ""
+		if s := c.Origin.String(); s != "" {
+			loc = "  " + p.paint(ansiDim, s)
+		}
+		fmt.Fprintf(w, "    %s %s %s%s\n", p.paint(color, mark), c.ID.String(), c.Action, loc)
+		if unified && c.Unified != "" {
+			for _, l := range strings.Split(strings.TrimSuffix(c.Unified, "\n"), "\n") {
+				switch {
+				case strings.HasPrefix(l, "+++") || strings.HasPrefix(l, "---"):
+					l = p.paint(ansiBold, l)
+				case strings.HasPrefix(l, "+"):
+					l = p.paint(ansiGreen, l)
+				case strings.HasPrefix(l, "-"):
+					l = p.paint(ansiRed, l)
+				case strings.HasPrefix(l, "@@"):
+					l = p.paint(ansiCyan, l)
+				}
+				fmt.Fprintf(w, "      %s\n", l)
+			}
+			continue
+		}
+		for _, f := range c.Fields {
+			fmt.Fprintf(w, "        %s\n", fieldLine(f))
+		}
+	}
+}

@@ -28,7 +28,7 @@ var embedded embed.FS
 
 // bundleFile is the layout internal/schemagen writes.
 type bundleFile struct {
-	Format            int               `json:"format"`
+	Format            int               `json:"gateBundleFormat"`
 	KubernetesVersion string            `json:"kubernetesVersion"`
 	Kinds             map[string]string `json:"kinds"`
 }

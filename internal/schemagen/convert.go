@@ -19,7 +19,7 @@ const BundleFormat = 1
 // uses. Per-kind schemas are "#/definitions/<name>" of this document, so
 // shared types (ObjectMeta, PodSpec) are stored and compiled once.
 type Bundle struct {
-	Format            int    `json:"format"`
+	Format            int    `json:"gateBundleFormat"`
 	KubernetesVersion string `json:"kubernetesVersion"`
 	Source            string `json:"source"`
 	Schema            string `json:"$schema"`

@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,11 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/live"
 )
+
+// RBAC is rbac.yaml: the ClusterRoles documenting the access gate needs.
+//
+//go:embed rbac.yaml
+var RBAC []byte
 
 // DefaultRequestTimeout bounds one API request.
 const DefaultRequestTimeout = 20 * time.Second

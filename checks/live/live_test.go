@@ -1,0 +1,500 @@
+package live_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/live"
+	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/cluster"
+	"github.com/gate-ops/gate/internal/kubetest"
+)
+
+// server is one real etcd + kube-apiserver shared by the package's tests;
+// every test works in its own namespaces.
+var server *kubetest.Server
+
+func TestMain(m *testing.M) { os.Exit(kubetest.Main(m, &server)) }
+
+// The ops repo every test starts from; NS is replaced by the test's
+// namespace so tests never see each other's objects.
+var baseFiles = map[string]string{
+	"app/kustomization.yaml": `resources:
+- namespace.yaml
+- deployment.yaml
+- configmap.yaml
+- secret.yaml
+`,
+	"app/namespace.yaml": `apiVersion: v1
+kind: Namespace
+metadata:
+  name: NS
+`,
+	"app/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: NS
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+`,
+	"app/configmap.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: NS
+data:
+  LOG_LEVEL: info
+`,
+	"app/secret.yaml": `apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+  namespace: NS
+type: Opaque
+stringData:
+  password: hunter2-base-value
+`,
+}
+
+// repo returns the base files for ns with edits applied (a nil value
+// deletes a file).
+func repo(ns string, edits map[string]*string) map[string]string {
+	out := map[string]string{}
+	for k, v := range baseFiles {
+		out[k] = strings.ReplaceAll(v, "NS", ns)
+	}
+	for k, v := range edits {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		out[k] = strings.ReplaceAll(*v, "NS", ns)
+	}
+	return out
+}
+
+func ptr(s string) *string { return &s }
+
+func renderRepo(t *testing.T, files map[string]string) *render.Result {
+	t.Helper()
+	env := checks.Env{Name: "prod", Path: "app", Kind: render.KindKustomize}
+	res := render.New(render.Options{}).Render(context.Background(), source.NewMem("test", files), env)
+	if len(res.Findings) > 0 {
+		t.Fatalf("render: %v", res.Findings)
+	}
+	return res
+}
+
+// deploy applies a rendering for real, the way Argo CD would: server-side
+// apply as argocd-controller, with its tracking label.
+func deploy(t *testing.T, res *render.Result, app string) {
+	t.Helper()
+	ctx := context.Background()
+	dyn, mapper := clients(t)
+	for _, r := range res.Resources {
+		u := &unstructured.Unstructured{Object: deepCopyJSON(t, r.Object)}
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[live.LabelArgoInstance] = app
+		u.SetLabels(labels)
+		m, err := mapper.RESTMapping(schema.GroupKind{Group: r.ID.Group, Kind: r.ID.Kind}, r.ID.Version)
+		if err != nil {
+			t.Fatalf("map %s: %v", r.ID, err)
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace(u.GetNamespace())
+		}
+		if _, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "argocd-controller", Force: true}); err != nil {
+			t.Fatalf("deploy %s: %v", r.ID, err)
+		}
+	}
+}
+
+func clients(t *testing.T) (*dynamic.DynamicClient, meta.RESTMapper) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(server.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(server.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dyn, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))
+}
+
+func deepCopyJSON(t *testing.T, obj map[string]any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func compare(t *testing.T, head, base *render.Result, opts live.Options) *live.Result {
+	t.Helper()
+	c, err := cluster.New(server.Config, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return live.Compare(context.Background(), c, head, base, opts)
+}
+
+func errorFindings(fs []checks.Finding) []checks.Finding {
+	var out []checks.Finding
+	for _, f := range fs {
+		if f.Severity == checks.SeverityError {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func changeSummary(d *checks.EnvDiff) []string {
+	if d == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range d.Changes {
+		s := c.Action + " " + c.ID.String()
+		for _, f := range c.Fields {
+			s += fmt.Sprintf(" [%s: %q -> %q]", f.Path, f.Old, f.New)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func wantChanges(t *testing.T, what string, d *checks.EnvDiff, want ...string) {
+	t.Helper()
+	got := changeSummary(d)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s changes:\n got: %q\nwant: %q", what, got, want)
+	}
+}
+
+func lineOf(t *testing.T, file, needle string) int {
+	t.Helper()
+	for i, l := range strings.Split(file, "\n") {
+		if strings.Contains(l, needle) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%q not in file", needle)
+	return 0
+}
+
+func TestUnchangedEnvironmentShowsNoDiff(t *testing.T) {
+	kubetest.Need(t, server)
+	files := repo("unchanged", nil)
+	base := renderRepo(t, files)
+	deploy(t, base, "unchanged")
+	res := compare(t, renderRepo(t, files), base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	wantChanges(t, "live", res.Live)
+	wantChanges(t, "drift", res.Drift)
+	if res.Selector != "argocd.argoproj.io/instance=unchanged" {
+		t.Errorf("prune selector %q, want the Argo CD tracking label", res.Selector)
+	}
+}
+
+func TestReplicaChangeShowsExactlyThatField(t *testing.T) {
+	kubetest.Need(t, server)
+	base := renderRepo(t, repo("replicas", nil))
+	deploy(t, base, "replicas")
+	dep := strings.Replace(baseFiles["app/deployment.yaml"], "replicas: 2", "replicas: 5", 1)
+	head := renderRepo(t, repo("replicas", map[string]*string{"app/deployment.yaml": &dep}))
+	res := compare(t, head, base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	wantChanges(t, "live", res.Live, `changed Deployment/replicas/web [spec.replicas: "2" -> "5"]`)
+	wantChanges(t, "drift", res.Drift)
+	c := res.Live.Changes[0]
+	if want := (checks.Origin{File: "app/deployment.yaml", Line: lineOf(t, dep, "replicas: 5")}); c.Origin != want {
+		t.Errorf("change origin %v, want %v (the replicas line)", c.Origin, want)
+	}
+	if !strings.Contains(c.Unified, "-  replicas: 2") || !strings.Contains(c.Unified, "+  replicas: 5") {
+		t.Errorf("unified diff does not show the replica change:\n%s", c.Unified)
+	}
+}
+
+func TestNewNamespaceAndObjectsInIt(t *testing.T) {
+	kubetest.Need(t, server)
+	base := renderRepo(t, repo("newns", nil))
+	deploy(t, base, "newns")
+	head := renderRepo(t, repo("newns", map[string]*string{
+		"app/kustomization.yaml": ptr(baseFiles["app/kustomization.yaml"] + "- extra.yaml\n"),
+		"app/extra.yaml": ptr(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: NS-extra
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: extra-settings
+  namespace: NS-extra
+data:
+  MODE: fresh
+`),
+	}))
+	res := compare(t, head, base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("objects in a namespace the change creates must not be errors: %v", errs)
+	}
+	wantChanges(t, "live", res.Live,
+		"added ConfigMap/newns-extra/extra-settings",
+		"added Namespace/newns-extra",
+	)
+	var notice bool
+	for _, f := range res.Findings {
+		if f.RuleID == live.RuleNewNamespace && strings.Contains(f.Message, `"newns-extra"`) {
+			notice = true
+		}
+	}
+	if !notice {
+		t.Errorf("want a %s notice, got %v", live.RuleNewNamespace, res.Findings)
+	}
+	for _, c := range res.Live.Changes {
+		if c.ID.Kind == "ConfigMap" && !strings.Contains(c.Unified, "+  MODE: fresh") {
+			t.Errorf("added ConfigMap diff lacks its data:\n%s", c.Unified)
+		}
+	}
+}
+
+func TestImmutableSelectorChangeIsAnErrorOnTheSourceLine(t *testing.T) {
+	kubetest.Need(t, server)
+	base := renderRepo(t, repo("immutable", nil))
+	deploy(t, base, "immutable")
+	dep := strings.ReplaceAll(baseFiles["app/deployment.yaml"], "app: web", "app: web-v2")
+	head := renderRepo(t, repo("immutable", map[string]*string{"app/deployment.yaml": &dep}))
+	res := compare(t, head, base, live.Options{})
+	errs := errorFindings(res.Findings)
+	if len(errs) == 0 {
+		t.Fatalf("a Deployment selector change must be an error, got findings %v", res.Findings)
+	}
+	f := errs[0]
+	if f.RuleID != live.RuleRejected || f.Resource == nil || f.Resource.Kind != "Deployment" {
+		t.Errorf("finding %v, want %s on the Deployment", f, live.RuleRejected)
+	}
+	if !strings.Contains(f.Message, "immutable") {
+		t.Errorf("message %q does not say the field is immutable", f.Message)
+	}
+	if f.Path != "spec.selector" {
+		t.Errorf("path %q, want spec.selector", f.Path)
+	}
+	if want := (checks.Origin{File: "app/deployment.yaml", Line: lineOf(t, dep, "selector:")}); f.Origin != want {
+		t.Errorf("origin %v, want %v (the selector line)", f.Origin, want)
+	}
+	for _, c := range res.Live.Changes {
+		if c.ID.Kind == "Deployment" {
+			t.Errorf("a rejected object must not appear as a change: %+v", c)
+		}
+	}
+}
+
+func TestHandEditedLiveObjectShowsAsDrift(t *testing.T) {
+	kubetest.Need(t, server)
+	files := repo("drift", nil)
+	base := renderRepo(t, files)
+	deploy(t, base, "drift")
+	// Someone scales and relabels by hand.
+	dyn, _ := clients(t)
+	patch := []byte(`{"spec":{"replicas":7}}`)
+	if _, err := dyn.Resource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}).Namespace("drift").
+		Patch(context.Background(), "web", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	res := compare(t, renderRepo(t, files), base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	wantChanges(t, "drift", res.Drift, `changed Deployment/drift/web [spec.replicas: "2" -> "7"]`)
+	// The pull request changes nothing; syncing it would undo the drift.
+	wantChanges(t, "live", res.Live, `changed Deployment/drift/web [spec.replicas: "7" -> "2"]`)
+}
+
+func TestPrunedObjectShowsAsDeletion(t *testing.T) {
+	kubetest.Need(t, server)
+	withLegacy := map[string]*string{
+		"app/kustomization.yaml": ptr(baseFiles["app/kustomization.yaml"] + "- legacy.yaml\n"),
+		"app/legacy.yaml": ptr(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: legacy
+  namespace: NS
+data:
+  OLD: "1"
+`),
+	}
+	base := renderRepo(t, repo("prune", withLegacy))
+	deploy(t, base, "prune")
+	// An object of another application in the same namespace is not ours.
+	other := renderRepo(t, map[string]string{
+		"app/kustomization.yaml": "resources:\n- cm.yaml\n",
+		"app/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-ours\n  namespace: prune\ndata:\n  A: b\n",
+	})
+	deploy(t, other, "another-app")
+	head := renderRepo(t, repo("prune", nil))
+	res := compare(t, head, base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	wantChanges(t, "live", res.Live, "removed ConfigMap/prune/legacy")
+	wantChanges(t, "drift", res.Drift)
+	if got := res.Live.Changes[0].Origin; got.File != "app/legacy.yaml" {
+		t.Errorf("deletion origin %v, want the base file that declared it", got)
+	}
+	// An explicit selector from gate.yaml wins over the tracking labels.
+	res = compare(t, head, base, live.Options{PruneSelector: "argocd.argoproj.io/instance=another-app"})
+	wantChanges(t, "live with explicit selector", res.Live, "removed ConfigMap/prune/not-ours")
+}
+
+func TestSecretChangeShowsNoValue(t *testing.T) {
+	kubetest.Need(t, server)
+	base := renderRepo(t, repo("secret", nil))
+	deploy(t, base, "secret")
+	sec := strings.Replace(baseFiles["app/secret.yaml"], "hunter2-base-value", "correct-horse-head-value", 1)
+	head := renderRepo(t, repo("secret", map[string]*string{"app/secret.yaml": &sec}))
+	res := compare(t, head, base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	if len(res.Live.Changes) != 1 || res.Live.Changes[0].ID.Kind != "Secret" {
+		t.Fatalf("want exactly the Secret changed, got %q", changeSummary(res.Live))
+	}
+	c := res.Live.Changes[0]
+	if len(c.Fields) != 1 || c.Fields[0].Path != "data.password" || c.Fields[0].Old == c.Fields[0].New {
+		t.Errorf("want one changed key data.password with different hashes, got %+v", c.Fields)
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"hunter2-base-value", "correct-horse-head-value"} {
+		for _, form := range []string{v, base64.StdEncoding.EncodeToString([]byte(v))} {
+			if strings.Contains(string(out), form) {
+				t.Errorf("secret value %q leaked into the result: %s", form, out)
+			}
+		}
+	}
+}
+
+func TestUnknownKindAndCustomResourceOfNewCRD(t *testing.T) {
+	kubetest.Need(t, server)
+	crd := `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: probes.monitoring.gate.test
+spec:
+  group: monitoring.gate.test
+  names: {kind: Probe, plural: probes, singular: probe}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`
+	head := renderRepo(t, repo("crd", map[string]*string{
+		"app/kustomization.yaml": ptr(baseFiles["app/kustomization.yaml"] + "- crd.yaml\n- probe.yaml\n- widget.yaml\n"),
+		"app/crd.yaml":           &crd,
+		"app/probe.yaml":         ptr("apiVersion: monitoring.gate.test/v1\nkind: Probe\nmetadata:\n  name: web\n  namespace: NS\nspec:\n  url: http://web\n"),
+		"app/widget.yaml":        ptr("apiVersion: nowhere.gate.test/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: NS\n"),
+	}))
+	base := renderRepo(t, repo("crd", nil))
+	deploy(t, base, "crd")
+	res := compare(t, head, base, live.Options{})
+	errs := errorFindings(res.Findings)
+	if len(errs) != 1 || errs[0].RuleID != live.RuleUnknownKind || errs[0].Resource.Kind != "Widget" {
+		t.Fatalf("want one %s error for Widget, got %v", live.RuleUnknownKind, errs)
+	}
+	if errs[0].Origin.File != "app/widget.yaml" || errs[0].Origin.Line != 2 {
+		t.Errorf("unknown kind origin %v, want app/widget.yaml:2 (the kind line)", errs[0].Origin)
+	}
+	wantChanges(t, "live", res.Live,
+		"added CustomResourceDefinition/probes.monitoring.gate.test",
+		"added Probe/crd/web",
+	)
+}
+
+func TestUnreachableClusterIsAFindingNotAHang(t *testing.T) {
+	// A port that accepts connections and never answers, and one that
+	// refuses them: both must end as a live/unreachable error in time.
+	hang := hangingListener(t)
+	for name, host := range map[string]string{"silent": "https://" + hang, "refused": "https://127.0.0.1:1"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := *restConfigFor(host)
+			c, err := cluster.New(&cfg, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := renderRepo(t, repo("unreachable", nil))
+			done := make(chan *live.Result, 1)
+			go func() {
+				done <- live.Compare(context.Background(), c, head, nil, live.Options{PingTimeout: 2 * time.Second})
+			}()
+			var res *live.Result
+			select {
+			case res = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatal("live comparison hung on an unreachable cluster")
+			}
+			if len(res.Findings) != 1 || res.Findings[0].RuleID != live.RuleUnreachable || res.Findings[0].Severity != checks.SeverityError {
+				t.Fatalf("want one %s error, got %v", live.RuleUnreachable, res.Findings)
+			}
+			if res.Findings[0].Origin.File != "app" {
+				t.Errorf("finding origin %v, want the environment path", res.Findings[0].Origin)
+			}
+			if res.Live != nil {
+				t.Errorf("an unreachable cluster must not produce a diff (it would read as no changes)")
+			}
+		})
+	}
+}

@@ -270,6 +270,10 @@ func (r *Renderer) errFinding(env checks.Env, err error) checks.Finding {
 	if errors.As(err, &le) {
 		return r.finding(env, "render/limit", le.Path, 0, le.Error())
 	}
+	var ke *kustomizeError
+	if errors.As(err, &ke) {
+		return r.finding(env, "render/kustomize", ke.file, ke.line, ke.msg)
+	}
 	var ee *source.EscapeError
 	if errors.As(err, &ee) {
 		return r.finding(env, "render/path-escape", ee.Path, 0, ee.Error())
@@ -288,6 +292,53 @@ func (r *Renderer) errFinding(env checks.Env, err error) checks.Finding {
 		line, _ = strconv.Atoi(m[1])
 	}
 	return r.finding(env, "render/kustomize", file, line, msg)
+}
+
+// kustomizeError is a kustomize failure with secret values scrubbed and
+// the kustomization line it most likely refers to.
+type kustomizeError struct {
+	msg  string
+	file string
+	line int
+}
+
+func (e *kustomizeError) Error() string { return e.msg }
+
+// blameLine finds the kustomization line a kustomize error quotes. The
+// error nests "outer: inner: innermost", so the line whose value appears
+// last in the message is the most precise. Without one, the error belongs
+// to the top kustomization.
+func blameLine(src source.Source, g *graph, top, msg string) (string, int) {
+	bestFile, bestLine, bestIdx, bestLen := "", 0, -1, 0
+	for _, dir := range g.order {
+		k := g.byDir[dir]
+		b, err := src.ReadFile(k.File)
+		if err != nil {
+			continue
+		}
+		for i, l := range strings.Split(string(b), "\n") {
+			v := strings.TrimSpace(l)
+			v = strings.TrimPrefix(v, "- ")
+			if j := strings.Index(v, ": "); j >= 0 && !strings.Contains(v[:j], " ") {
+				v = strings.TrimSpace(v[j+2:])
+			}
+			v = strings.Trim(v, `"'`)
+			if len(v) < 4 {
+				continue
+			}
+			idx := strings.LastIndex(msg, v)
+			if idx > bestIdx || idx == bestIdx && idx >= 0 && len(v) > bestLen {
+				bestFile, bestLine, bestIdx, bestLen = k.File, i+1, idx, len(v)
+			}
+		}
+	}
+	if bestIdx >= 0 {
+		return bestFile, bestLine
+	}
+	if k := g.byDir[top]; k != nil {
+		return k.File, 0
+	}
+	return top, 0
 }
 
 // graph is the set of kustomizations one environment builds.
@@ -509,7 +560,10 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	}
 	res.Files = fsys.Reads()
 	if o.err != nil {
-		return o.err
+		// kustomize quotes inputs in its errors, secret literals included.
+		secrets := secretValues(src, g, docs)
+		file, line := blameLine(src, g, env.Path, o.err.Error())
+		return &kustomizeError{msg: scrub(o.err.Error(), secrets), file: file, line: line}
 	}
 	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins}
 	for _, kr := range o.m.Resources() {

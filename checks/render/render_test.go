@@ -389,6 +389,8 @@ func TestBrokenInput(t *testing.T) {
 		{"missing-resource", ".", "render/missing-file", "kustomization.yaml:3", "does-not-exist.yaml"},
 		{"alias-bomb", ".", "render/limit", "bomb.yaml:", "max-nodes"},
 		{"helm-remote-chart", ".", "render/remote-base", "kustomization.yaml:2", "not vendored"},
+		{"secret-literal", ".", "render/kustomize", "kustomization.yaml:6", "invalid literal source [redacted]"},
+		{"duplicate-resource", ".", "render/kustomize", "kustomization.yaml:2", "already registered id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir, func(t *testing.T) {
@@ -406,6 +408,9 @@ func TestBrokenInput(t *testing.T) {
 			}
 			if len(res.Resources) != 0 {
 				t.Errorf("a failed render returned %d resources", len(res.Resources))
+			}
+			if strings.Contains(f.Message, "CANARY") {
+				t.Errorf("finding leaks a secret value: %s", f.Message)
 			}
 		})
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // Formats are the output formats, in the order help text lists them.
-var Formats = []string{"text", "json", "sarif", "junit", "markdown"}
+var Formats = []string{"text", "json", "sarif", "junit", "markdown", "github"}
 
 // Options shape the human formats.
 type Options struct {
@@ -46,6 +46,8 @@ func Write(w io.Writer, format string, rep *checks.Report, opts Options) error {
 		return JUnit(w, rep)
 	case "markdown", "md":
 		return Markdown(w, rep, opts)
+	case "github":
+		return GitHubActions(w, rep)
 	}
 	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
 }

@@ -34,6 +34,13 @@ func addStageFlags(fs *pflag.FlagSet, o *stageOptions) {
 func buildStages(ctx context.Context, trusted source.Source, cfg *config.Config, o *stageOptions) ([]engine.Stage, []checks.Finding, error) {
 	var stages []engine.Stage
 	var finds []checks.Finding
+	if !o.noSchema {
+		st, fs, err := newSchemaStage(trusted, cfg)
+		if err != nil {
+			return nil, finds, err
+		}
+		stages, finds = append(stages, st), append(finds, fs...)
+	}
 	_ = ctx
 	_ = trusted
 	_ = cfg

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/schema"
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/config"
+)
+
+func init() { extraCommands = append(extraCommands, newValidateCmd) }
+
+// newSchemaStage builds the schema stage from the trusted gate.yaml;
+// schemas.paths are read from the trusted source too.
+func newSchemaStage(trusted source.Source, cfg *config.Config) (engine.Stage, []checks.Finding, error) {
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	st, finds, err := schema.New(schema.Options{Config: cfg.Schemas, Source: trusted})
+	if err != nil {
+		return nil, finds, &exitCodeError{code: exitError, err: fmt.Errorf("schema stage: %w", err)}
+	}
+	for i := range finds {
+		if finds[i].Origin.File == "gate.yaml" && cfg.File != "" {
+			finds[i].Origin.File = cfg.File
+		}
+	}
+	return st, finds, nil
+}
+
+func newValidateCmd(g *globals) *cobra.Command {
+	var (
+		envNames []string
+		all      bool
+		failOn   string
+	)
+	cmd := &cobra.Command{
+		Use:   "validate [--env NAME]... [--all]",
+		Short: "Validate rendered environments against Kubernetes and CRD schemas, offline",
+		Long: `Render environments and validate every object strictly against the schemas of
+the environment's kubernetesVersion (embedded in gate: no network) and against
+every CustomResourceDefinition the repo renders or lists under schemas.paths in
+gate.yaml. Unknown fields, wrong types, missing required fields, bad names and
+labels, and deprecated or removed apiVersions are findings on the source line.
+
+Findings are printed as file:line on stdout. Exit codes: 0 pass, 1 findings at
+or above --fail-on, 2 usage or internal error.`,
+		Example: `  gate validate --env prod
+  gate validate --all`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(envNames) == 0 && !all {
+				return usageErr("name an environment with --env (see `gate envs`) or use --all")
+			}
+			threshold, err := checks.ParseSeverity(failOn)
+			if err != nil {
+				return usageErr("--fail-on: %v", err)
+			}
+			src, cfg, err := g.openWorktree()
+			if err != nil {
+				return err
+			}
+			st, finds, err := newSchemaStage(src, cfg)
+			if err != nil {
+				return err
+			}
+			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptions(), Logger: g.log}
+			results, rfinds, err := engine.RenderEnvs(cmd.Context(), req)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			finds = append(finds, rfinds...)
+			resources := 0
+			for _, r := range results {
+				finds = append(finds, r.Findings...)
+				resources += len(r.Resources)
+				fs, err := st.Check(cmd.Context(), &engine.Input{Env: r.Env, Head: r, All: results})
+				if err != nil {
+					finds = append(finds, checks.Finding{
+						Check: schema.CheckName, RuleID: schema.CheckName + "/stage-error", Severity: checks.SeverityError, Env: r.Env.Name,
+						Message: fmt.Sprintf("schema stage could not run: %v", err), Origin: checks.Origin{File: r.Env.Path},
+					})
+				}
+				finds = append(finds, fs...)
+			}
+			checks.SortFindings(finds)
+			for _, f := range finds {
+				line := f.String()
+				if f.Env != "" && len(results) > 1 {
+					line = "[" + f.Env + "] " + line
+				}
+				fmt.Fprintln(g.stdout, line)
+			}
+			fmt.Fprintf(g.stderr, "validated %d resources in %d environments: %s\n", resources, len(results), summary(finds))
+			if checks.Failing(finds, threshold) {
+				return failGate()
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&envNames, "env", "e", nil, "environment to validate (repeatable)")
+	f.BoolVar(&all, "all", false, "validate every environment")
+	f.StringVar(&failOn, "fail-on", "error", "lowest severity that fails: error, warning or notice")
+	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "notice"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// summary counts findings by severity: "2 errors, 1 warning".
+func summary(fs []checks.Finding) string {
+	n := map[checks.Severity]int{}
+	for _, f := range fs {
+		n[f.Severity]++
+	}
+	if len(fs) == 0 {
+		return "no findings"
+	}
+	out := ""
+	for _, s := range []checks.Severity{checks.SeverityError, checks.SeverityWarning, checks.SeverityNotice} {
+		if n[s] == 0 {
+			continue
+		}
+		if out != "" {
+			out += ", "
+		}
+		word := s.String()
+		if n[s] > 1 {
+			word += "s"
+		}
+		out += fmt.Sprintf("%d %s", n[s], word)
+	}
+	return out
+}

@@ -1,0 +1,408 @@
+// Package app is gate's GitHub App (`gate serve`): webhooks in, one check
+// run per environment out ("gate / prod"), so branch protection can block a
+// merge until the change is safe. Deliveries are verified
+// (X-Hub-Signature-256), turned into jobs on a bounded queue where a newer
+// push supersedes an older one, fetched into a per-repo object cache with
+// the installation token, checked by the same engine as `gate check --base`
+// (through the Runner the caller wires in), and reported as check runs that
+// always end completed.
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/palantir/go-githubapp/githubapp"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gate-ops/gate/internal/repocache"
+)
+
+// WebhookPath is where GitHub delivers webhooks.
+const WebhookPath = "/api/github/hook"
+
+// maxPayload is GitHub's 25 MB webhook cap plus headroom.
+const maxPayload = 26 << 20
+
+// Config configures the App.
+type Config struct {
+	// AppID is the GitHub App's id; PrivateKey its PEM private key.
+	AppID      int64
+	PrivateKey []byte
+	// WebhookSecret signs deliveries.
+	WebhookSecret string
+	// GitHubURL is the REST API base: https://api.github.com/ or, for
+	// GitHub Enterprise Server, https://HOST/api/v3/.
+	GitHubURL string
+	// PublicURL is where this server is reachable from browsers; check
+	// runs link their full report there. Empty links the pull request.
+	PublicURL string
+	// CacheDir holds the per-repo object stores.
+	CacheDir string
+	// Workers bounds concurrent runs; MaxQueue bounds waiting pull requests.
+	Workers  int
+	MaxQueue int
+	// RunTimeout bounds one run; PublishTimeout the final check-run updates.
+	RunTimeout     time.Duration
+	PublishTimeout time.Duration
+	// Retry policy of GitHub API calls.
+	Retries        int
+	RetryBase      time.Duration
+	MaxRetryWait   time.Duration
+	AttemptTimeout time.Duration
+	// MaxFileSize bounds any file read from a revision.
+	MaxFileSize int64
+	// Runner is the engine.
+	Runner Runner
+	Logger *slog.Logger
+	// Transport is the base HTTP transport to GitHub (tests); nil means
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// App is a running GitHub App.
+type App struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	cc      githubapp.ClientCreator
+	tokens  *tokenCache
+	cache   *repocache.Cache
+	q       *queue
+	reports *reportStore
+	runner  Runner
+	ready   atomic.Bool
+	wg      sync.WaitGroup
+	stop    context.CancelFunc
+	started atomic.Bool
+}
+
+// New checks the configuration and builds the App; Start runs it.
+func New(cfg Config) (*App, error) {
+	switch {
+	case cfg.AppID <= 0:
+		return nil, errors.New("the GitHub App id is required (--app-id or GATE_APP_ID)")
+	case len(cfg.PrivateKey) == 0:
+		return nil, errors.New("the GitHub App private key is required (--private-key-file or GATE_PRIVATE_KEY_FILE)")
+	case cfg.WebhookSecret == "":
+		return nil, errors.New("the webhook secret is required (--webhook-secret-file or GATE_WEBHOOK_SECRET)")
+	case cfg.Runner == nil:
+		return nil, errors.New("no runner")
+	case cfg.CacheDir == "":
+		return nil, errors.New("a cache directory is required (--cache-dir)")
+	}
+	if cfg.GitHubURL == "" {
+		cfg.GitHubURL = "https://api.github.com/"
+	}
+	if !strings.HasSuffix(cfg.GitHubURL, "/") {
+		cfg.GitHubURL += "/"
+	}
+	if _, err := url.Parse(cfg.GitHubURL); err != nil {
+		return nil, fmt.Errorf("GitHub URL %q: %w", cfg.GitHubURL, err)
+	}
+	setDefaults(&cfg)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := newMetrics()
+	base := cfg.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	tr := &transport{next: base, m: m, policy: retryPolicy{Attempts: cfg.Retries, Base: cfg.RetryBase, MaxWait: cfg.MaxRetryWait, AttemptTimeout: cfg.AttemptTimeout}}
+	ghcfg := githubapp.Config{V3APIURL: cfg.GitHubURL, V4APIURL: strings.TrimSuffix(strings.TrimSuffix(cfg.GitHubURL, "/"), "/v3") + "/graphql"}
+	ghcfg.App.IntegrationID = cfg.AppID
+	ghcfg.App.PrivateKey = string(cfg.PrivateKey)
+	ghcfg.App.WebhookSecret = cfg.WebhookSecret
+	cc, err := githubapp.NewDefaultCachingClientCreator(ghcfg,
+		githubapp.WithClientUserAgent("gate-app"),
+		githubapp.WithTransport(tr),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("GitHub client: %w", err)
+	}
+	// Check the key now, not at the first webhook.
+	if _, err := cc.NewAppClient(); err != nil {
+		return nil, fmt.Errorf("GitHub App private key: %w", err)
+	}
+	cache, err := repocache.New(cfg.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, m: m, cc: cc, cache: cache, q: newQueue(cfg.MaxQueue, m), reports: newReportStore(2048), runner: cfg.Runner}
+	a.tokens = &tokenCache{cc: cc, m: map[tokenKey]*github.InstallationToken{}}
+	return a, nil
+}
+
+func setDefaults(cfg *Config) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 10000
+	}
+	if cfg.RunTimeout <= 0 {
+		cfg.RunTimeout = 10 * time.Minute
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 2 * time.Minute
+	}
+	if cfg.Retries <= 0 {
+		cfg.Retries = 6
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 500 * time.Millisecond
+	}
+	if cfg.MaxRetryWait <= 0 {
+		cfg.MaxRetryWait = 90 * time.Second
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 30 * time.Second
+	}
+}
+
+// Start runs the workers until Shutdown.
+func (a *App) Start(ctx context.Context) {
+	if !a.started.CompareAndSwap(false, true) {
+		return
+	}
+	ctx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
+	for i := 0; i < a.cfg.Workers; i++ {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.worker(ctx)
+		}()
+	}
+	a.ready.Store(true)
+	a.log.Info("gate app started", "workers", a.cfg.Workers, "github", a.cfg.GitHubURL)
+}
+
+// Shutdown stops taking work, cancels running runs (their check runs end
+// cancelled, with a note to re-run) and waits for the workers.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.ready.Store(false)
+	a.q.close()
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if a.stop != nil {
+		a.stop()
+	}
+	return nil
+}
+
+// Idle reports whether no run waits or runs; tests poll it.
+func (a *App) Idle() bool { return a.q.idle() }
+
+// Handler serves the webhook, health, metrics and report endpoints.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := &handler{a: a, events: []string{"pull_request", "check_suite", "check_run", "installation", "installation_repositories"}}
+	dispatcher := githubapp.NewEventDispatcher([]githubapp.EventHandler{h}, a.cfg.WebhookSecret,
+		githubapp.WithErrorCallback(a.onDispatchError))
+	mux.Handle("POST "+WebhookPath, a.verify(dispatcher))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /reports/{sig}/{owner}/{repo}/{sha}/{env}", a.serveReport)
+	return mux
+}
+
+// verify answers 401 to a delivery whose X-Hub-Signature-256 does not match
+// its body, before anything is parsed or queued.
+func (a *App) verify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		event := r.Header.Get("X-GitHub-Event")
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPayload))
+		if err != nil {
+			a.m.webhooks.WithLabelValues(event, "", "invalid").Inc()
+			http.Error(w, "payload too large or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := VerifySignature(r.Header.Get(SignatureHeader), body, []byte(a.cfg.WebhookSecret)); err != nil {
+			a.m.webhooks.WithLabelValues(event, "", "unauthorized").Inc()
+			a.log.Warn("webhook refused", "delivery", r.Header.Get("X-GitHub-Delivery"), "event", event, "err", err)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *App) onDispatchError(w http.ResponseWriter, r *http.Request, err error) {
+	var ve githubapp.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		a.log.Warn("webhook invalid", "delivery", ve.DeliveryID, "event", ve.EventType, "err", ve.Cause)
+		http.Error(w, "invalid webhook: "+ve.Cause.Error(), http.StatusBadRequest)
+	case errors.Is(err, githubapp.ErrCapacityExceeded):
+		http.Error(w, "queue full, try again", http.StatusServiceUnavailable)
+	default:
+		a.log.Error("webhook handling failed", "delivery", r.Header.Get("X-GitHub-Delivery"), "err", err)
+		http.Error(w, "could not handle the webhook", http.StatusBadRequest)
+	}
+}
+
+// submit queues a job and counts the outcome. A full queue is answered
+// 503 through the dispatcher, so GitHub's redelivery can try again.
+func (a *App) submit(log *slog.Logger, j *job, event, action string) error {
+	out := a.q.submit(j)
+	a.m.webhooks.WithLabelValues(event, action, out).Inc()
+	log.Info("webhook accepted", "head", short(j.HeadSHA), "outcome", out)
+	if out == outcomeFull {
+		return githubapp.ErrCapacityExceeded
+	}
+	return nil
+}
+
+// reportKey names a stored full report.
+func (a *App) reportKey(j *job, env string) string {
+	return j.Repo + "/" + j.HeadSHA + "/" + env
+}
+
+// reportSig makes report URLs unguessable: reports of private repos are
+// served without a login, so the URL itself is the capability.
+func (a *App) reportSig(key string) string {
+	m := hmac.New(sha256.New, []byte("gate-report\x00"+a.cfg.WebhookSecret))
+	m.Write([]byte(key))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+// detailsURL is where a check run's "Details" goes: the full report on
+// this server, or the pull request when no public URL is configured.
+func (a *App) detailsURL(j *job, env string) string {
+	if a.cfg.PublicURL == "" {
+		if j.HTMLURL != "" {
+			return fmt.Sprintf("%s/pull/%d", j.HTMLURL, j.PR)
+		}
+		return ""
+	}
+	key := a.reportKey(j, env)
+	return strings.TrimSuffix(a.cfg.PublicURL, "/") + "/reports/" + a.reportSig(key) + "/" + j.Repo + "/" + j.HeadSHA + "/" + url.PathEscape(env)
+}
+
+func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("owner") + "/" + r.PathValue("repo") + "/" + r.PathValue("sha") + "/" + r.PathValue("env")
+	if !hmac.Equal([]byte(r.PathValue("sig")), []byte(a.reportSig(key))) {
+		http.NotFound(w, r)
+		return
+	}
+	body, ok := a.reports.get(key)
+	if !ok {
+		http.Error(w, "this report is no longer kept; re-run the check", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = io.WriteString(w, body)
+}
+
+// reportStore keeps the latest full reports in memory, bounded.
+type reportStore struct {
+	mu sync.Mutex
+	r  *recent[string]
+}
+
+func newReportStore(n int) *reportStore { return &reportStore{r: newRecent[string](n)} }
+
+func (s *reportStore) put(k, v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.r.put(k, v)
+}
+
+func (s *reportStore) get(k string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.r.get(k)
+}
+
+type tokenKey struct {
+	inst int64
+	repo string
+}
+
+// tokenCache mints installation tokens restricted to one repository and to
+// contents:read, for git fetches, through go-github's app client (JWT
+// signed by the library), and reuses them until shortly before expiry.
+type tokenCache struct {
+	cc githubapp.ClientCreator
+	mu sync.Mutex
+	m  map[tokenKey]*github.InstallationToken
+}
+
+func (t *tokenCache) get(ctx context.Context, inst int64, owner, repo string) (string, error) {
+	k := tokenKey{inst, owner + "/" + repo}
+	t.mu.Lock()
+	if tok, ok := t.m[k]; ok && time.Until(tok.GetExpiresAt().Time) > 5*time.Minute {
+		t.mu.Unlock()
+		return tok.GetToken(), nil
+	}
+	t.mu.Unlock()
+	client, err := t.cc.NewAppClient()
+	if err != nil {
+		return "", err
+	}
+	tok, _, err := client.Apps.CreateInstallationToken(ctx, inst, &github.InstallationTokenOptions{
+		Repositories: []string{repo},
+		Permissions:  &github.InstallationPermissions{Contents: github.String("read")},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create installation token: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key, v := range t.m {
+		if time.Until(v.GetExpiresAt().Time) < 5*time.Minute {
+			delete(t.m, key)
+		}
+	}
+	t.m[k] = tok
+	return tok.GetToken(), nil
+}
+
+func (t *tokenCache) forget(inst int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.m {
+		if k.inst == inst {
+			delete(t.m, k)
+		}
+	}
+}
+
+var tokenPattern = regexp.MustCompile(`gh[posur]_[A-Za-z0-9_]{16,}`)
+
+// scrubToken removes anything shaped like a GitHub token from text shown
+// on a check run.
+func scrubToken(s string) string { return tokenPattern.ReplaceAllString(s, "[token]") }

@@ -1,0 +1,377 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/google/go-github/v60/github"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/report"
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/gitsrc"
+	"github.com/gate-ops/gate/internal/repocache"
+)
+
+// Revisions is what one run checks: the pull request's head and the base
+// it is compared with (the merge base of the base branch and the head),
+// both read from the object store, never checked out.
+type Revisions struct {
+	Repo    string
+	PR      int
+	HeadSHA string
+	// BaseSHA is the merge base; BaseRef the base branch name.
+	BaseSHA string
+	BaseRef string
+	Head    source.Source
+	// Base is the trusted revision: gate.yaml and policies come from it.
+	Base source.Source
+	// Git reads the object store, for runners that want more (changed files).
+	Git    *git.Repository
+	Logger *slog.Logger
+}
+
+// Runner is the engine as the App sees it. Plan names the environments
+// (one check run each) before the work starts; Run produces the report.
+// cmd/gate wires it to checks/engine, so the App runs exactly what
+// `gate check --base` runs.
+type Runner interface {
+	Plan(ctx context.Context, rv *Revisions) ([]checks.Env, error)
+	Run(ctx context.Context, rv *Revisions) (*checks.Report, error)
+}
+
+// RunnerFuncs adapts two functions to Runner.
+type RunnerFuncs struct {
+	PlanFunc func(ctx context.Context, rv *Revisions) ([]checks.Env, error)
+	RunFunc  func(ctx context.Context, rv *Revisions) (*checks.Report, error)
+}
+
+// Plan implements Runner.
+func (r RunnerFuncs) Plan(ctx context.Context, rv *Revisions) ([]checks.Env, error) {
+	return r.PlanFunc(ctx, rv)
+}
+
+// Run implements Runner.
+func (r RunnerFuncs) Run(ctx context.Context, rv *Revisions) (*checks.Report, error) {
+	return r.RunFunc(ctx, rv)
+}
+
+// errStale means the pull request's head moved past the delivery's head.
+var errStale = errors.New("the pull request head moved on")
+
+// worker runs jobs until the queue closes.
+func (a *App) worker(base context.Context) {
+	for {
+		j, ctx := a.q.next(base)
+		if j == nil {
+			return
+		}
+		completed := a.process(ctx, j)
+		a.q.finish(j, completed)
+	}
+}
+
+// process runs one job. Whatever happens, every check run it created ends
+// completed: with the verdict, or cancelled, timed out or failed with the
+// reason. It reports whether the head was fully checked.
+func (a *App) process(ctx context.Context, j *job) bool {
+	start := time.Now()
+	log := a.log.With("delivery", j.Delivery, "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA), "trigger", j.Trigger)
+	defer func() { a.m.runDuration.WithLabelValues("total").Observe(time.Since(start).Seconds()) }()
+	if a.cfg.RunTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, a.cfg.RunTimeout, fmt.Errorf("the run took longer than %s", a.cfg.RunTimeout))
+		defer cancel()
+	}
+	p := &publisher{a: a, j: j, log: log, ids: map[string]int64{}}
+	gh, err := a.cc.NewInstallationClient(j.Installation)
+	if err != nil {
+		log.Error("no GitHub client for the installation", "err", err)
+		a.m.runs.WithLabelValues("error").Inc()
+		return false
+	}
+	p.gh = gh
+
+	log.Info("run started")
+	rv, err := a.fetch(ctx, j, log)
+	if errors.Is(err, errStale) {
+		a.m.runs.WithLabelValues("stale").Inc()
+		return false
+	}
+	if err != nil {
+		return p.fail(ctx, err)
+	}
+	envs, err := a.runner.Plan(ctx, rv)
+	if err != nil {
+		return p.fail(ctx, fmt.Errorf("find the environments: %w", err))
+	}
+	if err := p.create(ctx, envs); err != nil {
+		return p.fail(ctx, err)
+	}
+	checkStart := time.Now()
+	rep, err := a.runner.Run(ctx, rv)
+	a.m.runDuration.WithLabelValues("check").Observe(time.Since(checkStart).Seconds())
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return p.fail(ctx, fmt.Errorf("check: %w", err))
+	}
+	pubStart := time.Now()
+	ok := p.publish(ctx, rep)
+	a.m.runDuration.WithLabelValues("publish").Observe(time.Since(pubStart).Seconds())
+	outcome := "pass"
+	if !rep.Pass {
+		outcome = "fail"
+	}
+	if !ok {
+		outcome = "error"
+	}
+	a.m.runs.WithLabelValues(outcome).Inc()
+	log.Info("run finished", "outcome", outcome, "envs", len(rep.Envs), "duration", time.Since(start).Round(time.Millisecond))
+	return ok
+}
+
+// fetch brings base and head into the repo cache and opens both trees.
+func (a *App) fetch(ctx context.Context, j *job, log *slog.Logger) (*Revisions, error) {
+	start := time.Now()
+	tok, err := a.tokens.get(ctx, j.Installation, j.Owner, j.Name)
+	if err != nil {
+		return nil, fmt.Errorf("get a token to read %s: %w", j.Repo, err)
+	}
+	pullRef := "refs/pull/" + strconv.Itoa(j.PR) + "/head"
+	baseRef := "refs/heads/" + j.BaseRef
+	res, err := a.cache.Fetch(ctx, repocache.Fetch{Repo: j.Repo, URL: j.CloneURL, Token: tok, Refs: []string{baseRef, pullRef}, Want: []string{j.HeadSHA}})
+	a.m.fetchSeconds.Observe(time.Since(start).Seconds())
+	a.m.runDuration.WithLabelValues("fetch").Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.m.fetches.WithLabelValues("error").Inc()
+		return nil, err
+	}
+	if res.Fetched {
+		a.m.fetches.WithLabelValues("fetched").Inc()
+	} else {
+		a.m.fetches.WithLabelValues("cached").Inc()
+	}
+	if tip, ok := res.Tips[pullRef]; ok && res.Fetched && tip != j.HeadSHA {
+		// GitHub's ref is the truth: check the head it points at instead.
+		log.Info("pull request head moved; checking the new head", "new_head", short(tip))
+		nj := *j
+		nj.HeadSHA, nj.EventTime, nj.Force, nj.Trigger = tip, time.Time{}, false, j.Trigger+" (moved head)"
+		go a.q.submit(&nj)
+		return nil, errStale
+	}
+	headRepo, err := a.cache.Open(j.Repo)
+	if err != nil {
+		return nil, err
+	}
+	baseRepo, err := a.cache.Open(j.Repo)
+	if err != nil {
+		return nil, err
+	}
+	baseTip := res.Tips[baseRef]
+	if baseTip == "" {
+		baseTip = j.BaseSHA
+	}
+	mb, err := gitsrc.MergeBase(baseRepo, baseTip, j.HeadSHA)
+	if err != nil {
+		return nil, fmt.Errorf("find the base of %s: %w", short(j.HeadSHA), err)
+	}
+	head, err := gitsrc.FromRev(headRepo, j.HeadSHA, a.cfg.MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	baseTree, err := gitsrc.FromCommit(baseRepo, mb, a.cfg.MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Revisions{Repo: j.Repo, PR: j.PR, HeadSHA: j.HeadSHA, BaseSHA: mb.Hash.String(), BaseRef: j.BaseRef,
+		Head: head, Base: baseTree, Git: headRepo, Logger: log}, nil
+}
+
+// publisher creates and completes one run's check runs.
+type publisher struct {
+	a    *App
+	j    *job
+	gh   *github.Client
+	log  *slog.Logger
+	ids  map[string]int64 // check-run name -> id
+	envs []string         // names in creation order
+}
+
+func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
+	now := github.Timestamp{Time: time.Now()}
+	for _, e := range envs {
+		name := report.CheckRunName(e.Name)
+		cr, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
+			Name: name, HeadSHA: p.j.HeadSHA, Status: github.String("queued"),
+			ExternalID: github.String(p.j.key), DetailsURL: github.String(p.a.detailsURL(p.j, e.Name)),
+			Output: &github.CheckRunOutput{Title: github.String("Queued"), Summary: github.String(fmt.Sprintf("gate will render and check environment `%s` (`%s`).", e.Name, e.Path))},
+		})
+		if err != nil {
+			return fmt.Errorf("create check run %q: %w", name, err)
+		}
+		p.ids[name] = cr.GetID()
+		p.envs = append(p.envs, name)
+	}
+	for _, name := range p.envs {
+		_, _, err := p.gh.Checks.UpdateCheckRun(ctx, p.j.Owner, p.j.Name, p.ids[name], github.UpdateCheckRunOptions{
+			Name: name, Status: github.String("in_progress"),
+			Output: &github.CheckRunOutput{Title: github.String("Checking"), Summary: github.String("Rendering, validating and diffing against the base branch.")},
+		})
+		if err != nil {
+			return fmt.Errorf("start check run %q: %w", name, err)
+		}
+	}
+	_ = now
+	return nil
+}
+
+// publish completes every check run with the report; environments the
+// report has but the plan did not get a new check run.
+func (p *publisher) publish(ctx context.Context, rep *checks.Report) bool {
+	if rep.HeadRev == "" {
+		rep.HeadRev = p.j.HeadSHA
+	}
+	ok := true
+	seen := map[string]bool{}
+	for i := range rep.Envs {
+		er := &rep.Envs[i]
+		url := p.a.detailsURL(p.j, er.Env.Name)
+		cr := report.EnvCheckRun(rep, er, report.CheckRunOptions{DetailsURL: url})
+		seen[cr.Name] = true
+		p.a.reports.put(p.a.reportKey(p.j, er.Env.Name), cr.Full)
+		if err := p.complete(ctx, cr, url); err != nil {
+			p.log.Error("could not complete check run", "check_run", cr.Name, "err", err)
+			ok = false
+		}
+	}
+	for _, name := range p.envs {
+		if seen[name] {
+			continue
+		}
+		cr := report.ErrorCheckRun(name[len("gate / "):], report.ConclusionFailure, "The report has no result for this environment. This is a bug in gate; re-run the check.")
+		if err := p.complete(ctx, cr, ""); err != nil {
+			ok = false
+		}
+	}
+	return ok
+}
+
+// complete sends the completing update, then the remaining annotation
+// batches (GitHub appends them), so the check run is completed first and
+// never left in progress by a later failure.
+func (p *publisher) complete(ctx context.Context, cr *report.CheckRun, detailsURL string) error {
+	// Completing must happen even when the run's context is cancelled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.a.cfg.PublishTimeout)
+	defer cancel()
+	id, exists := p.ids[cr.Name]
+	out := &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary)}
+	if cr.Output.Text != "" {
+		out.Text = github.String(cr.Output.Text)
+	}
+	if len(cr.Batches) > 0 {
+		out.Annotations = toAnnotations(cr.Batches[0])
+	}
+	now := &github.Timestamp{Time: time.Now()}
+	var actions []*github.CheckRunAction
+	if cr.Conclusion != report.ConclusionSuccess && cr.Conclusion != report.ConclusionNeutral {
+		actions = []*github.CheckRunAction{{Label: "Re-run", Description: "Check this pull request again", Identifier: rerunAction}}
+	}
+	var du *string
+	if detailsURL != "" {
+		du = github.String(detailsURL)
+	}
+	if !exists {
+		created, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
+			Name: cr.Name, HeadSHA: p.j.HeadSHA, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion),
+			StartedAt: now, CompletedAt: now, ExternalID: github.String(p.j.key), DetailsURL: du, Output: out, Actions: actions,
+		})
+		if err != nil {
+			return fmt.Errorf("create completed check run %q: %w", cr.Name, err)
+		}
+		id = created.GetID()
+		p.ids[cr.Name] = id
+	} else {
+		_, _, err := p.gh.Checks.UpdateCheckRun(ctx, p.j.Owner, p.j.Name, id, github.UpdateCheckRunOptions{
+			Name: cr.Name, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion), CompletedAt: now,
+			DetailsURL: du, Output: out, Actions: actions,
+		})
+		if err != nil {
+			return fmt.Errorf("complete check run %q: %w", cr.Name, err)
+		}
+	}
+	p.a.m.checkRuns.WithLabelValues(cr.Conclusion).Inc()
+	for i, b := range cr.Batches[min(1, len(cr.Batches)):] {
+		_, _, err := p.gh.Checks.UpdateCheckRun(ctx, p.j.Owner, p.j.Name, id, github.UpdateCheckRunOptions{
+			Name: cr.Name, Output: &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary), Annotations: toAnnotations(b)},
+		})
+		if err != nil {
+			return fmt.Errorf("add annotation batch %d of %d to %q: %w", i+2, len(cr.Batches), cr.Name, err)
+		}
+	}
+	return nil
+}
+
+// fail completes the run's check runs with the reason it could not finish;
+// with none created yet, it creates one "gate" check run saying why.
+func (p *publisher) fail(ctx context.Context, err error) bool {
+	conclusion := report.ConclusionFailure
+	outcome := "error"
+	cause := context.Cause(ctx)
+	var sup *supersededError
+	switch {
+	case errors.As(cause, &sup), errors.Is(cause, errShutdown), cause != nil && errors.Is(ctx.Err(), context.Canceled):
+		conclusion, outcome = report.ConclusionCancelled, "cancelled"
+		err = cause
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		conclusion, outcome = report.ConclusionTimedOut, "timeout"
+		if cause != nil {
+			err = cause
+		}
+	}
+	a := p.a
+	a.m.runs.WithLabelValues(outcome).Inc()
+	p.log.Warn("run did not finish", "outcome", outcome, "err", err)
+	reason := scrubToken(err.Error())
+	if len(p.envs) == 0 {
+		if conclusion == report.ConclusionCancelled {
+			return false // nothing was shown on the pull request yet
+		}
+		cr := report.ErrorCheckRun("", conclusion, reason)
+		if e := p.complete(ctx, cr, ""); e != nil {
+			p.log.Error("could not report the failure", "err", e)
+		}
+		return false
+	}
+	for _, name := range p.envs {
+		cr := report.ErrorCheckRun(name[len("gate / "):], conclusion, reason)
+		if e := p.complete(ctx, cr, ""); e != nil {
+			p.log.Error("could not complete check run", "check_run", name, "err", e)
+		}
+	}
+	return false
+}
+
+func toAnnotations(as []report.Annotation) []*github.CheckRunAnnotation {
+	out := make([]*github.CheckRunAnnotation, 0, len(as))
+	for _, a := range as {
+		ga := &github.CheckRunAnnotation{
+			Path: github.String(a.Path), StartLine: github.Int(a.StartLine), EndLine: github.Int(a.EndLine),
+			AnnotationLevel: github.String(a.Level), Message: github.String(a.Message),
+		}
+		if a.Title != "" {
+			ga.Title = github.String(a.Title)
+		}
+		if a.RawDetails != "" {
+			ga.RawDetails = github.String(a.RawDetails)
+		}
+		out = append(out, ga)
+	}
+	return out
+}

@@ -74,6 +74,9 @@ type Request struct {
 	ChangedFiles []string
 	// NoDiff skips the base/head diff (the base still renders for stages).
 	NoDiff bool
+	// Findings are reported as they are, before the run's own: problems
+	// the caller met preparing the run (a policy that does not compile).
+	Findings []checks.Finding
 }
 
 // Plan discovers the environments a request covers.
@@ -128,7 +131,7 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
-	rep := &checks.Report{HeadRev: req.Head.Rev(), FailOn: failOn, Findings: finds}
+	rep := &checks.Report{HeadRev: req.Head.Rev(), FailOn: failOn, Findings: append(append([]checks.Finding{}, req.Findings...), finds...)}
 	if req.Base != nil {
 		rep.BaseRev = req.Base.Rev()
 	}

@@ -122,7 +122,7 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		fmt.Fprintln(bw)
 	}
 	all := rep.AllFindings()
-	fmt.Fprintf(bw, "%s %s: %s in %d of %d environments fail (fail on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
+	fmt.Fprintf(bw, "%s %s: %s; %d of %d environments fail (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
 		countFindings(all), failedEnvs(rep), len(rep.Envs), rep.FailOn)
 	return bw.Flush()
 }

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/report"
+)
+
+func init() { extraCommands = append(extraCommands, newCheckCmd, newDiffCmd) }
+
+// runFlags are the flags check and diff share.
+type runFlags struct {
+	revs    revFlags
+	envs    []string
+	failOn  string
+	outputs outputFlags
+	stages  stageOptions
+}
+
+func newCheckCmd(g *globals) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "check [--base REV] [--env NAME]... [-o FORMAT[=PATH]]...",
+		Short: "Render, validate and policy-check every environment; exit 1 when the gate fails",
+		Long: `check is the gate: it renders every environment (or those named with --env),
+runs the schema and policy stages over each and gives one verdict.
+
+With --base, it also renders the base revision straight from the git object
+store (the merge-base of --base and the head, as a pull request compares),
+diffs every environment and reports the blast radius: what changed, by kind,
+and which of the change's files caused it. gate.yaml and the policies then
+come from the base: a change is judged by the rules it is merged into.
+
+Exit codes: 0 pass, 1 the gate fails (a finding at or above --fail-on),
+2 usage or internal error.`,
+		Example: `  gate check
+  gate check --base origin/main -o text -o sarif=gate.sarif -o markdown=$GITHUB_STEP_SUMMARY
+  gate check --env prod --fail-on warning
+  gate check -o json --output-file report.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.runCheck(cmd, &f, false)
+		},
+	}
+	fs := cmd.Flags()
+	addRevFlags(fs, &f.revs, "", "diff against this revision (branch, tag or SHA) and take gate.yaml and policies from it")
+	fs.StringArrayVarP(&f.envs, "env", "e", nil, "environment to check (repeatable; default all)")
+	fs.StringVar(&f.failOn, "fail-on", "", "lowest severity that fails the gate: error, warning or notice (default from gate.yaml report.failOn, else error)")
+	addOutputFlags(fs, &f.outputs)
+	addStageFlags(fs, &f.stages)
+	registerOutputCompletion(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "notice"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func newDiffCmd(g *globals) *cobra.Command {
+	var f runFlags
+	var exitCode bool
+	cmd := &cobra.Command{
+		Use:   "diff [--base REV] [--env NAME]... [-o FORMAT[=PATH]]...",
+		Short: "Show what a change does to every environment's rendered objects",
+		Long: `diff renders every environment at the base revision (read from the git
+object store, never checked out; the merge-base of --base and the head by
+default, like a pull request) and at the head (the work tree, or --head),
+and shows per environment the objects added, removed and changed: field by
+field and as a unified YAML diff. Fields the cluster never sees or the API
+server owns are ignored (gate.yaml diff.ignore adds more). Secret values are
+never shown: a changed Secret shows which keys changed, with a short hash.
+
+Without --base, diff shows what the uncommitted changes of the work tree do.
+
+Exit codes: 0 (also when there are changes, unless --exit-code), 1 with
+--exit-code when something changed or when an environment does not render,
+2 usage or internal error.`,
+		Example: `  gate diff --base main
+  gate diff --base origin/main --env prod -o markdown`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if exitCode {
+				return g.runCheck(cmd, &f, true, withExitCode)
+			}
+			return g.runCheck(cmd, &f, true)
+		},
+	}
+	fs := cmd.Flags()
+	addRevFlags(fs, &f.revs, "HEAD", "the revision to diff against")
+	fs.StringArrayVarP(&f.envs, "env", "e", nil, "environment to diff (repeatable; default all)")
+	fs.BoolVar(&exitCode, "exit-code", false, "exit 1 when any environment changes, like git diff --exit-code")
+	addOutputFlags(fs, &f.outputs)
+	registerOutputCompletion(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
+	return cmd
+}
+
+type runOpt int
+
+const withExitCode runOpt = 1
+
+// runCheck is check and diff: open the revisions, build the stages from the
+// trusted source, run the engine, write every report, map the verdict to
+// the exit code.
+func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt ...runOpt) error {
+	def := "text"
+	specs, err := f.outputs.parse(def)
+	if err != nil {
+		return err
+	}
+	if diffOnly && f.revs.base == "" {
+		return usageErr("--base: name the revision to diff against")
+	}
+	rv, err := g.openRevs(&f.revs)
+	if err != nil {
+		return err
+	}
+	failOn := checks.SeverityError
+	if s := rv.cfg.Report.FailOn; s != "" {
+		if failOn, err = checks.ParseSeverity(s); err != nil {
+			return usageErr("gate.yaml report.failOn: %v", err)
+		}
+	}
+	if f.failOn != "" {
+		if failOn, err = checks.ParseSeverity(f.failOn); err != nil {
+			return usageErr("--fail-on: %v", err)
+		}
+	}
+	ctx := cmd.Context()
+	req := &engine.Request{Head: rv.head, Base: rv.base, Config: rv.cfg, Envs: f.envs, FailOn: failOn, Render: g.renderOptions(), Logger: g.log}
+	if !diffOnly {
+		trusted := rv.head
+		if rv.base != nil {
+			trusted = rv.base
+		}
+		stages, finds, err := buildStages(ctx, trusted, rv.cfg, &f.stages)
+		if err != nil {
+			return &exitCodeError{code: exitError, err: err}
+		}
+		req.Stages, req.Findings = stages, finds
+	}
+	prog := g.newProgress()
+	req.Progress = prog.callback()
+	rep, err := engine.Run(ctx, req)
+	prog.done()
+	if err != nil {
+		if ctx.Err() != nil {
+			return &exitCodeError{code: exitError, err: ctx.Err()}
+		}
+		return usageErr("%v", err)
+	}
+	opts := report.Options{Color: true, Unified: diffOnly, ToolVersion: version, Command: cmd.CommandPath()}
+	if err := g.writeReports(specs, rep, opts); err != nil {
+		return err
+	}
+	if diffOnly {
+		failed := false
+		for _, e := range rep.Envs {
+			if checks.Failing(e.Findings, checks.SeverityError) {
+				failed = true
+			}
+			if len(opt) > 0 && opt[0] == withExitCode && e.Diff != nil && len(e.Diff.Changes) > 0 {
+				failed = true
+			}
+		}
+		if failed || checks.Failing(rep.Findings, checks.SeverityError) {
+			return failGate()
+		}
+		return nil
+	}
+	if !rep.Pass {
+		return failGate()
+	}
+	return nil
+}

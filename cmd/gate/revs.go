@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/spf13/pflag"
+
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/internal/gitsrc"
+)
+
+// revFlags choose the revisions a run compares.
+type revFlags struct {
+	base        string
+	head        string
+	noMergeBase bool
+}
+
+func addRevFlags(fs *pflag.FlagSet, r *revFlags, baseDefault, baseHelp string) {
+	fs.StringVar(&r.base, "base", baseDefault, baseHelp)
+	fs.StringVar(&r.head, "head", "", "check this commit (read from git, no checkout) instead of the work tree")
+	fs.BoolVar(&r.noMergeBase, "no-merge-base", false, "compare against --base itself, not the merge-base of --base and the head (as a pull request does)")
+}
+
+// revs are the opened sources of a run.
+type revs struct {
+	head source.Source
+	base source.Source // nil without --base
+	// cfg is the trusted gate.yaml: the base's when there is a base.
+	cfg *config.Config
+	// baseDesc says how the base was chosen, for messages.
+	baseDesc string
+}
+
+// openRevs opens the head (work tree or --head commit) and the base (the
+// merge-base of --base and the head, read from the object store), and loads
+// gate.yaml from the base: a pull request is judged by the configuration it
+// is merged into, not by the one it brings.
+func (g *globals) openRevs(r *revFlags) (*revs, error) {
+	root, err := g.repoRoot()
+	if err != nil {
+		return nil, &exitCodeError{code: exitError, err: err}
+	}
+	out := &revs{}
+	var repo *git.Repository
+	var prefix string
+	if r.base != "" || r.head != "" {
+		repo, prefix, err = openGit(root)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+	}
+	headRev := "HEAD"
+	if r.head != "" {
+		headRev = r.head
+		t, err := gitsrc.FromRev(repo, r.head, g.maxFile)
+		if err != nil {
+			return nil, usageErr("--head: %v", err)
+		}
+		out.head = subtree(t, prefix)
+	} else {
+		d, err := source.OpenDir(root, g.maxFile)
+		if err != nil {
+			return nil, &exitCodeError{code: exitError, err: err}
+		}
+		out.head = d
+	}
+	trusted := out.head
+	if r.base != "" {
+		c, err := gitsrc.ResolveCommit(repo, r.base)
+		if err != nil {
+			return nil, usageErr("--base: %v", err)
+		}
+		out.baseDesc = r.base
+		if !r.noMergeBase {
+			mb, err := gitsrc.MergeBase(repo, r.base, headRev)
+			if err != nil {
+				return nil, usageErr("--base: %v (use --no-merge-base to compare with %s itself)", err, r.base)
+			}
+			if mb.Hash != c.Hash {
+				out.baseDesc = fmt.Sprintf("merge-base of %s and %s", r.base, headRev)
+			}
+			c = mb
+		}
+		t, err := gitsrc.FromCommit(repo, c, g.maxFile)
+		if err != nil {
+			return nil, &exitCodeError{code: exitError, err: err}
+		}
+		out.base = subtree(t, prefix)
+		trusted = out.base
+	}
+	cfg, err := g.loadConfig(trusted)
+	if err != nil {
+		if r.base != "" {
+			return nil, &exitCodeError{code: exitError, err: fmt.Errorf("gate.yaml of the base (%s): %w", out.baseDesc, err)}
+		}
+		return nil, err
+	}
+	out.cfg = cfg
+	return out, nil
+}
+
+// openGit opens the repository holding root and returns root's path inside it.
+func openGit(root string) (*git.Repository, string, error) {
+	repo, err := gitsrc.Open(root)
+	if err != nil {
+		return nil, "", err
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return repo, "", nil // bare repository: root is the top
+	}
+	top, err1 := filepath.EvalSymlinks(wt.Filesystem.Root())
+	abs, err2 := filepath.EvalSymlinks(root)
+	if err1 != nil || err2 != nil {
+		return repo, "", nil
+	}
+	rel, err := filepath.Rel(top, abs)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return repo, "", nil
+	}
+	return repo, filepath.ToSlash(rel), nil
+}
+
+// prefixed is a Source rooted at a directory of another Source: the ops
+// repo inside a larger git repository (--repo deploy/ in a monorepo).
+type prefixed struct {
+	inner  *gitsrc.Tree
+	prefix string
+}
+
+func subtree(t *gitsrc.Tree, prefix string) source.Source {
+	if prefix == "" {
+		return t
+	}
+	return &prefixed{inner: t, prefix: prefix}
+}
+
+func (p *prefixed) full(name string) (string, error) {
+	c, err := source.Clean(name)
+	if err != nil {
+		return "", err
+	}
+	return path.Join(p.prefix, c), nil
+}
+
+func (p *prefixed) ReadFile(name string) ([]byte, error) {
+	f, err := p.full(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return p.inner.ReadFile(f)
+}
+
+func (p *prefixed) ReadDir(name string) ([]fs.DirEntry, error) {
+	f, err := p.full(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	return p.inner.ReadDir(f)
+}
+
+func (p *prefixed) Stat(name string) (fs.FileInfo, error) {
+	f, err := p.full(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	return p.inner.Stat(f)
+}
+
+func (p *prefixed) Open(name string) (fs.File, error) {
+	f, err := p.full(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return p.inner.Open(f)
+}
+
+func (p *prefixed) Rev() string { return p.inner.Rev() }
+
+// Hash lets the engine compare revisions by blob hash.
+func (p *prefixed) Hash(name string) (string, bool) {
+	f, err := p.full(name)
+	if err != nil {
+		return "", false
+	}
+	return p.inner.Hash(f)
+}

@@ -88,7 +88,8 @@ func labelsAndAnnotations(md map[string]any, at []string) []metaProblem {
 			}
 			fp := field.NewPath(at[0], at[1:]...).Child("labels")
 			for _, e := range metav1validation.ValidateLabels(map[string]string{k: v}, fp) {
-				out = append(out, metaProblem{path: append(append([]string(nil), at...), "labels", k), msg: fieldMsg(e)})
+				p := append(append([]string(nil), at...), "labels", k)
+				out = append(out, metaProblem{path: p, msg: fieldMsg(p, e)})
 			}
 		}
 	}
@@ -105,7 +106,8 @@ func labelsAndAnnotations(md map[string]any, at []string) []metaProblem {
 				if strings.Contains(e.Detail, "must have at most") {
 					continue // size is judged on the whole map below
 				}
-				out = append(out, metaProblem{path: append(append([]string(nil), at...), "annotations", k), msg: fieldMsg(e)})
+				p := append(append([]string(nil), at...), "annotations", k)
+				out = append(out, metaProblem{path: p, msg: fieldMsg(p, e)})
 			}
 		}
 		if err := apivalidation.ValidateAnnotationsSize(strs); err != nil {
@@ -115,10 +117,10 @@ func labelsAndAnnotations(md map[string]any, at []string) []metaProblem {
 	return out
 }
 
-func fieldMsg(e *field.Error) string {
-	// field.Error truncates nothing and names the path and value, the way
-	// kubectl shows the API server's rejection.
-	return e.Error()
+// fieldMsg words an apimachinery validation error the way kubectl shows
+// the API server's rejection, with the path down to the offending key.
+func fieldMsg(p []string, e *field.Error) string {
+	return dotted(p) + ": " + e.ErrorBody()
 }
 
 // templatePaths lists where nested ObjectMeta lives in workload kinds.

@@ -112,7 +112,7 @@ type comparer struct {
 
 	// renderedNS and crds are what the head rendering creates, so objects
 	// that need them are expected to fail a dry run.
-	renderedNS map[string]bool
+	renderedNS map[string]*checks.Resource
 	crds       map[string]string // group|kind -> scope
 
 	mu      sync.Mutex
@@ -139,14 +139,14 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 	}
 	out := &Result{}
 	cmp := &comparer{c: c, env: head.Env, opts: opts, loc: head, sem: make(chan struct{}, opts.Parallelism),
-		renderedNS: map[string]bool{}, crds: map[string]string{}, liveGet: map[string]*getResult{}}
+		renderedNS: map[string]*checks.Resource{}, crds: map[string]string{}, liveGet: map[string]*getResult{}}
 
 	pctx, cancel := context.WithTimeout(ctx, opts.PingTimeout)
 	err := c.Ping(pctx)
 	cancel()
 	if err != nil {
 		out.Findings = append(out.Findings, cmp.envFinding(RuleUnreachable, checks.SeverityError,
-			fmt.Sprintf("cannot compare with the live cluster: %v (gave up after %s)", err, opts.PingTimeout)))
+			fmt.Sprintf("cannot compare with the live cluster: %v", err)))
 		return out
 	}
 	ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
@@ -155,7 +155,7 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 	for _, r := range head.Resources {
 		switch {
 		case r.ID.Group == "" && r.ID.Kind == "Namespace":
-			cmp.renderedNS[r.ID.Name] = true
+			cmp.renderedNS[r.ID.Name] = r
 		case r.ID.Group == "apiextensions.k8s.io" && r.ID.Kind == "CustomResourceDefinition":
 			g, _ := nested(r.Object, "spec", "group").(string)
 			k, _ := nested(r.Object, "spec", "names", "kind").(string)
@@ -349,7 +349,7 @@ func (cmp *comparer) eval(ctx context.Context, r *checks.Resource) *item {
 	case err == nil:
 		it.dry = dry
 	case errors.As(err, &rej) && rej.MissingNamespace != "":
-		if cmp.renderedNS[rej.MissingNamespace] {
+		if cmp.renderedNS[rej.MissingNamespace] != nil {
 			it.pending = "ns:" + rej.MissingNamespace
 			it.dry = obj
 			return it
@@ -358,6 +358,9 @@ func (cmp *comparer) eval(ctx context.Context, r *checks.Resource) *item {
 			fmt.Sprintf("namespace %q does not exist in the cluster and this environment does not create it: the sync would fail", rej.MissingNamespace)))
 	case errors.As(err, &rej) && rej.NotPermitted:
 		it.forbidden = true
+		if it.id.Group == "" && it.id.Kind == "Secret" {
+			foldStringData(obj)
+		}
 		if it.live != nil {
 			it.dry = overlay(deepCopy(it.live).(map[string]any), obj)
 		} else {
@@ -449,7 +452,11 @@ func (cmp *comparer) errFinding(err error, doing string, rs ...*checks.Resource)
 func (cmp *comparer) pendingFinding(it *item) checks.Finding {
 	kind, what, _ := strings.Cut(it.pending, ":")
 	if kind == "ns" {
-		f := cmp.finding(it.res, nil, RuleNewNamespace, checks.SeverityNotice,
+		at := it.res
+		if ns := cmp.renderedNS[what]; ns != nil {
+			at = ns // the Namespace object this change adds
+		}
+		f := cmp.finding(at, nil, RuleNewNamespace, checks.SeverityNotice,
 			fmt.Sprintf("namespace %q is created by this change: its objects are shown as rendered; the server validates them once the namespace exists", what))
 		f.Resource = nil
 		return f

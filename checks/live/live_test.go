@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/live"
@@ -177,7 +178,13 @@ func compare(t *testing.T, head, base *render.Result, opts live.Options) *live.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	return live.Compare(context.Background(), c, head, base, opts)
+	res := live.Compare(context.Background(), c, head, base, opts)
+	for _, f := range res.Findings {
+		t.Logf("finding: %s", f)
+	}
+	t.Logf("live: %q", changeSummary(res.Live))
+	t.Logf("drift: %q", changeSummary(res.Drift))
+	return res
 }
 
 func errorFindings(fs []checks.Finding) []checks.Finding {
@@ -486,6 +493,7 @@ func TestUnreachableClusterIsAFindingNotAHang(t *testing.T) {
 			case <-time.After(60 * time.Second):
 				t.Fatal("live comparison hung on an unreachable cluster")
 			}
+			t.Logf("findings: %v", res.Findings)
 			if len(res.Findings) != 1 || res.Findings[0].RuleID != live.RuleUnreachable || res.Findings[0].Severity != checks.SeverityError {
 				t.Fatalf("want one %s error, got %v", live.RuleUnreachable, res.Findings)
 			}
@@ -497,4 +505,71 @@ func TestUnreachableClusterIsAFindingNotAHang(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadOnlyAccessFromRBACManifest binds the documented read-only
+// ClusterRole (internal/cluster/rbac.yaml, applied as written) and compares
+// as that identity: get and list are enough for the diff, the prune preview
+// and drift; the missing dry-run permission is a warning, not a failure.
+func TestReadOnlyAccessFromRBACManifest(t *testing.T) {
+	kubetest.Need(t, server)
+	ctx := context.Background()
+	dyn, mapper := clients(t)
+	for _, doc := range strings.Split(string(cluster.RBAC), "\n---\n") {
+		var obj map[string]any
+		if err := sigsyaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatal(err)
+		}
+		if obj["kind"] == "ClusterRole" && nestedName(obj) == "gate-live-dry-run" {
+			continue // the optional role stays unbound
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		gv, _ := schema.ParseGroupVersion(u.GetAPIVersion())
+		m, err := mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: u.GetKind()}, gv.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dyn.Resource(m.Resource).Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "test", Force: true}); err != nil {
+			t.Fatalf("apply rbac.yaml %s: %v", u.GetName(), err)
+		}
+	}
+	base := renderRepo(t, repo("readonly", nil))
+	deploy(t, base, "readonly")
+	dep := strings.Replace(baseFiles["app/deployment.yaml"], "replicas: 2", "replicas: 3", 1)
+	head := renderRepo(t, repo("readonly", map[string]*string{"app/deployment.yaml": &dep}))
+	c, err := cluster.New(server.ConfigFor(kubetest.ReaderUser), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RBAC changes reach the authorizer through an informer: wait for it.
+	var res *live.Result
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res = live.Compare(ctx, c, head, base, live.Options{})
+		if len(errorFindings(res.Findings)) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, f := range res.Findings {
+		t.Logf("finding: %s", f)
+	}
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("get/list must be enough to compare, got errors: %v", errs)
+	}
+	var warned bool
+	for _, f := range res.Findings {
+		warned = warned || (f.RuleID == live.RuleDryRunForbidden && f.Severity == checks.SeverityWarning)
+	}
+	if !warned {
+		t.Errorf("want a %s warning when the dry run is not permitted", live.RuleDryRunForbidden)
+	}
+	wantChanges(t, "live", res.Live, `changed Deployment/readonly/web [spec.replicas: "2" -> "3"]`)
+	wantChanges(t, "drift", res.Drift)
+}
+
+func nestedName(obj map[string]any) string {
+	md, _ := obj["metadata"].(map[string]any)
+	s, _ := md["name"].(string)
+	return s
 }

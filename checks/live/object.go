@@ -1,5 +1,7 @@
 package live
 
+import "encoding/base64"
+
 // serverOwnedMetadata are metadata fields the API server sets; they differ
 // between any two reads and never between what an author wrote.
 var serverOwnedMetadata = []string{
@@ -87,19 +89,93 @@ func withNamespace(obj map[string]any, ns string) map[string]any {
 	return obj
 }
 
-// overlay merges the rendered object onto a copy of the live one: maps
-// merge, everything else (lists included) is replaced. It approximates an
-// apply when the server may not run a dry run; fields the rendering drops
-// are not removed.
+// overlay merges the rendered object onto a copy of the live one, close to
+// what an apply does: maps merge; lists of named items (containers, ports,
+// env) merge item by item by name, lists of the same length by position;
+// scalars and other lists are replaced. It stands in for the server's dry
+// run when the credentials may not run one, so the server's defaults inside
+// list items (imagePullPolicy, protocol) do not show as changes. Fields the
+// rendering drops are not removed.
 func overlay(live, rendered map[string]any) map[string]any {
 	for k, v := range rendered {
-		if rm, ok := v.(map[string]any); ok {
-			if lm, ok := live[k].(map[string]any); ok {
-				live[k] = overlay(lm, rm)
-				continue
-			}
-		}
-		live[k] = deepCopy(v)
+		live[k] = overlayValue(live[k], v)
 	}
 	return live
+}
+
+func overlayValue(live, rendered any) any {
+	switch r := rendered.(type) {
+	case map[string]any:
+		if l, ok := live.(map[string]any); ok {
+			return overlay(l, r)
+		}
+	case []any:
+		l, ok := live.([]any)
+		if !ok {
+			break
+		}
+		if lb, rb := byName(l), byName(r); lb != nil && rb != nil {
+			out := make([]any, len(r))
+			for i, item := range r {
+				name := item.(map[string]any)["name"]
+				if li, ok := lb[name]; ok {
+					out[i] = overlayValue(deepCopy(li), item)
+				} else {
+					out[i] = deepCopy(item)
+				}
+			}
+			return out
+		}
+		if len(l) == len(r) {
+			out := make([]any, len(r))
+			for i := range r {
+				out[i] = overlayValue(l[i], r[i])
+			}
+			return out
+		}
+	}
+	return deepCopy(rendered)
+}
+
+// byName indexes a list of maps by their unique "name"; nil when the list
+// is not such a list.
+func byName(l []any) map[any]any {
+	if len(l) == 0 {
+		return nil
+	}
+	out := make(map[any]any, len(l))
+	for _, it := range l {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil
+		}
+		n, ok := m["name"].(string)
+		if !ok {
+			return nil
+		}
+		if _, dup := out[n]; dup {
+			return nil
+		}
+		out[n] = it
+	}
+	return out
+}
+
+// foldStringData moves a Secret's stringData into data, base64-encoded, as
+// the API server does on write.
+func foldStringData(obj map[string]any) {
+	sd, ok := obj["stringData"].(map[string]any)
+	if !ok {
+		return
+	}
+	data, _ := obj["data"].(map[string]any)
+	if data == nil {
+		data = map[string]any{}
+	}
+	for k, v := range sd {
+		s, _ := v.(string)
+		data[k] = base64.StdEncoding.EncodeToString([]byte(s))
+	}
+	obj["data"] = data
+	delete(obj, "stringData")
 }

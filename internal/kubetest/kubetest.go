@@ -38,6 +38,11 @@ const EnvBin = "GATE_KUBE_BIN"
 // AdminUser is the user the admin token authenticates as (system:masters).
 const AdminUser = "gate-test-admin"
 
+// ReaderUser is a token user with no permissions of its own, the identity
+// internal/cluster/rbac.yaml binds its read-only ClusterRole to; tests
+// apply that file and check gate works with exactly that access.
+const ReaderUser = "gate"
+
 // Server is a running etcd and kube-apiserver pair.
 type Server struct {
 	// Config reaches the API server as AdminUser.
@@ -225,7 +230,7 @@ func Start(ctx context.Context, dir string, opts Options) (s *Server, err error)
 	}
 
 	// Token users: the admin plus whatever the test asked for.
-	users := map[string][]string{AdminUser: {"system:masters"}}
+	users := map[string][]string{AdminUser: {"system:masters"}, ReaderUser: nil}
 	for u, g := range opts.Users {
 		users[u] = g
 	}
@@ -243,7 +248,11 @@ func Start(ctx context.Context, dir string, opts Options) (s *Server, err error)
 			}
 			g += x
 		}
-		fmt.Fprintf(&tokFile, "%s,%s,%s,%q\n", tok, u, u, g)
+		if g == "" {
+			fmt.Fprintf(&tokFile, "%s,%s,%s\n", tok, u, u)
+		} else {
+			fmt.Fprintf(&tokFile, "%s,%s,%s,%q\n", tok, u, u, g)
+		}
 	}
 	tokPath := filepath.Join(dir, "tokens.csv")
 	if err := os.WriteFile(tokPath, tokFile.Bytes(), 0o600); err != nil {

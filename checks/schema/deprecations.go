@@ -60,7 +60,7 @@ var deprecationGuide = []apiChange{
 	{APIVersion: "flowcontrol.apiserver.k8s.io/v1beta1", DeprecatedIn: "1.23", RemovedIn: "1.26", Replacement: "flowcontrol.apiserver.k8s.io/v1"},
 	{APIVersion: "flowcontrol.apiserver.k8s.io/v1beta2", DeprecatedIn: "1.26", RemovedIn: "1.29", Replacement: "flowcontrol.apiserver.k8s.io/v1"},
 	{APIVersion: "flowcontrol.apiserver.k8s.io/v1beta3", DeprecatedIn: "1.29", RemovedIn: "1.32", Replacement: "flowcontrol.apiserver.k8s.io/v1"},
-	{APIVersion: "v1", Kind: "Endpoints", DeprecatedIn: "1.33", Replacement: "discovery.k8s.io/v1", Note: "use EndpointSlice"},
+	{APIVersion: "v1", Kind: "Endpoints", DeprecatedIn: "1.33", Replacement: "discovery.k8s.io/v1", Note: "kind: EndpointSlice"},
 	{APIVersion: "v1", Kind: "ComponentStatus", DeprecatedIn: "1.19"},
 }
 
@@ -92,7 +92,7 @@ func (l lifecycle) message(apiVersion, kind, minor string) string {
 			fmt.Fprintf(&b, " since Kubernetes %s", l.since)
 		}
 		if l.removedIn != "" {
-			fmt.Fprintf(&b, " and removed in %s", l.removedIn)
+			fmt.Fprintf(&b, " and removed in Kubernetes %s", l.removedIn)
 		}
 	}
 	switch {

@@ -361,7 +361,10 @@ func (vr *validation) crdSchema(apiVersion, kind, group string, reported bool, a
 		if e.Warning != "" {
 			msg += ": " + e.Warning
 		}
-		vr.add(RuleDeprecatedAPI, checks.SeverityWarning, at("apiVersion"), msg+vr.crdReplacement(e), helpCRD)
+		if r := vr.crdReplacement(e); !strings.Contains(e.Warning, strings.TrimPrefix(r, "; use apiVersion: ")) {
+			msg += r
+		}
+		vr.add(RuleDeprecatedAPI, checks.SeverityWarning, at("apiVersion"), msg, helpCRD)
 	}
 	if e.Schema == nil {
 		if vr.s.missing != checks.SeverityNone {

@@ -80,8 +80,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h := &cgi.Handler{
-		Path: s.backend,
-		Root: "/",
+		Path:       s.backend,
+		Root:       "/",
+		InheritEnv: []string{"PATH", "HOME", "TMPDIR"},
 		Env: []string{
 			"GIT_PROJECT_ROOT=" + s.root,
 			"GIT_HTTP_EXPORT_ALL=1",

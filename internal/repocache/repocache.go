@@ -128,16 +128,18 @@ func (c *Cache) Fetch(ctx context.Context, f Fetch) (*Result, error) {
 		}
 		specs = append(specs, gitconfig.RefSpec("+"+ref+":"+localRef(ref).String()))
 	}
+	// An anonymous remote: the URL is not written to the repo's config.
+	remote := git.NewRemote(repo.Storer, &gitconfig.RemoteConfig{Name: "origin", URLs: []string{f.URL}})
 	opts := &git.FetchOptions{
-		RemoteURL: f.URL,
-		RefSpecs:  specs,
+		RemoteName: "origin",
+		RefSpecs:   specs,
 		Tags:      git.NoTags,
 		Force:     true,
 	}
 	if f.Token != "" {
 		opts.Auth = &githttp.BasicAuth{Username: "x-access-token", Password: f.Token}
 	}
-	if err := repo.FetchContext(ctx, opts); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if err := remote.FetchContext(ctx, opts); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil, fmt.Errorf("fetch %s from %s: %s", f.Repo, redact(f.URL), scrub(err.Error(), f.Token))
 	}
 	res.Fetched = true

@@ -1,0 +1,503 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/internal/app"
+	"github.com/gate-ops/gate/internal/app/apptest"
+	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/internal/githubfake"
+)
+
+const example = "../../testdata/example"
+
+// engineRunner is today's engine with gate.yaml from the base: what
+// cmd/gate wires in, minus the stages registered there.
+func engineRunner() app.Runner {
+	load := func(rv *app.Revisions) (*engine.Request, error) {
+		cfg, _, err := config.Load(rv.Base, "")
+		if err != nil {
+			return nil, err
+		}
+		return &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg}, nil
+	}
+	return app.RunnerFuncs{
+		PlanFunc: func(_ context.Context, rv *app.Revisions) ([]checks.Env, error) {
+			req, err := load(rv)
+			if err != nil {
+				return nil, err
+			}
+			envs, _, err := engine.Plan(req)
+			return envs, err
+		},
+		RunFunc: func(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+			req, err := load(rv)
+			if err != nil {
+				return nil, err
+			}
+			rep, err := engine.Run(ctx, req)
+			if rep != nil {
+				rep.BaseRev = rv.BaseSHA
+			}
+			return rep, err
+		},
+	}
+}
+
+func newWorld(t *testing.T, r app.Runner, configure func(*app.Config)) *apptest.World {
+	t.Helper()
+	if r == nil {
+		r = engineRunner()
+	}
+	return apptest.New(t, apptest.Options{Example: example, Runner: r, Workers: 2, Configure: configure})
+}
+
+// remoteBase breaks prod: a kustomization that pulls a remote base, which
+// gate refuses (the PR head is data, nothing is fetched from it).
+func remoteBase(w *apptest.World) (map[string][]byte, int) {
+	k := string(w.Repo.Read("overlays/prod/kustomization.yaml"))
+	k = strings.Replace(k, "resources:\n", "resources:\n  - https://github.com/evil/base//deploy?ref=v1\n", 1)
+	line := 0
+	for i, l := range strings.Split(k, "\n") {
+		if strings.Contains(l, "evil/base") {
+			line = i + 1
+		}
+	}
+	return map[string][]byte{"overlays/prod/kustomization.yaml": []byte(k)}, line
+}
+
+func assertCompleted(t *testing.T, f *githubfake.Fake) {
+	t.Helper()
+	for _, cr := range f.CheckRuns() {
+		if cr.Status != "completed" {
+			t.Errorf("check run %d %q on %s is %s, want completed", cr.ID, cr.Name, cr.HeadSHA[:8], cr.Status)
+		}
+	}
+	if p := f.Problems(); len(p) > 0 {
+		t.Errorf("the fake GitHub saw requests GitHub would not answer like that:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+func TestPullRequestBreakingProdFailsOnlyProd(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	files, line := remoteBase(w)
+	head := w.Repo.Commit(w.Repo.Main, files, "prod: pull a shared base")
+	w.Repo.SetRef("refs/pull/7/head", head)
+
+	resp := w.Deliver("pull_request", w.PullRequest("opened", 7, head, time.Now()), []byte(apptest.Secret))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook answered %d, want 200", resp.StatusCode)
+	}
+	w.WaitIdle(2 * time.Minute)
+	runs := w.RunsFor(head)
+	prod, ok := runs["gate / prod"]
+	if !ok {
+		t.Fatalf("no gate / prod check run; have %v\nlog:\n%s", names(runs), w.LogBuf.String())
+	}
+	if prod.Conclusion != "failure" {
+		t.Errorf("gate / prod concluded %q, want failure; summary:\n%s", prod.Conclusion, prod.Summary)
+	}
+	found := false
+	for _, a := range prod.Annotations {
+		if a.Path == "overlays/prod/kustomization.yaml" && a.StartLine == line && a.Level == "failure" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no failure annotation on overlays/prod/kustomization.yaml:%d; annotations: %+v", line, prod.Annotations)
+	}
+	for _, env := range []string{"dev", "staging"} {
+		if c := runs["gate / "+env].Conclusion; c != "success" && c != "neutral" {
+			t.Errorf("gate / %s concluded %q, want success or neutral: prod's breakage is not theirs", env, c)
+		}
+	}
+	if !strings.HasPrefix(prod.DetailsURL, w.AppURL+"/reports/") {
+		t.Fatalf("details_url %q does not point at the full report", prod.DetailsURL)
+	}
+	body := get(t, prod.DetailsURL)
+	if !strings.Contains(body, "overlays/prod/kustomization.yaml") {
+		t.Errorf("the full report behind details_url does not name the broken file:\n%s", body)
+	}
+	if code := status(t, strings.Replace(prod.DetailsURL, "/reports/", "/reports/0", 1)); code != http.StatusNotFound {
+		t.Errorf("a report URL with a wrong signature answered %d, want 404", code)
+	}
+	assertCompleted(t, w.Fake)
+	if n := w.Fake.Count("apps/create-installation-access-token"); n == 0 {
+		t.Error("no installation token was minted: the App did not authenticate as the installation")
+	}
+	// Logs carry the delivery and the pull request.
+	if !strings.Contains(w.LogBuf.String(), `"pr":7`) || !strings.Contains(w.LogBuf.String(), `"delivery":`) {
+		t.Errorf("logs lack delivery id and PR:\n%s", w.LogBuf.String())
+	}
+	// Metrics count the webhook, the run and the API calls.
+	m := get(t, w.AppURL+"/metrics")
+	for _, want := range []string{`gate_webhooks_total{action="opened",event="pull_request",outcome="queued"} 1`, `gate_runs_total{outcome="fail"} 1`, `gate_github_api_requests_total{code="201",op="create-check-run"} 3`, `gate_check_runs_total{conclusion="failure"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestHarmlessPullRequestSucceeds(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	d := string(w.Repo.Read("overlays/prod/deployment-prod.yaml"))
+	head := w.Repo.Commit(w.Repo.Main, map[string][]byte{"overlays/prod/deployment-prod.yaml": []byte(d + "# reviewed\n")}, "comment")
+	w.Repo.SetRef("refs/pull/8/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 8, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+	runs := w.RunsFor(head)
+	if len(runs) != 3 {
+		t.Fatalf("want 3 check runs (dev, staging, prod), got %v", names(runs))
+	}
+	for name, cr := range runs {
+		if cr.Conclusion != "success" && cr.Conclusion != "neutral" {
+			t.Errorf("%s concluded %q, want success; summary:\n%s", name, cr.Conclusion, cr.Summary)
+		}
+		if len(cr.Annotations) != 0 {
+			t.Errorf("%s has annotations on a harmless change: %+v", name, cr.Annotations)
+		}
+	}
+	assertCompleted(t, w.Fake)
+
+	// A second push only fetches what is new.
+	first := w.Git.UploadPackBytes()
+	head2 := w.Repo.Commit(head, map[string][]byte{"overlays/prod/deployment-prod.yaml": []byte(d + "# reviewed twice\n")}, "comment 2")
+	w.Repo.SetRef("refs/pull/8/head", head2)
+	w.Deliver("pull_request", w.PullRequest("synchronize", 8, head2, time.Now().Add(time.Second)), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+	second := w.Git.UploadPackBytes() - first
+	if len(w.RunsFor(head2)) != 3 {
+		t.Fatalf("the second push got %d check runs, want 3", len(w.RunsFor(head2)))
+	}
+	if second*4 > first {
+		t.Errorf("the second fetch transferred %d bytes against %d for the first: the object cache is not reused", second, first)
+	}
+	t.Logf("fetch bytes: first %d, incremental %d", first, second)
+}
+
+func TestUnsignedWebhooksAreRefused(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	head := w.Repo.Commit(w.Repo.Main, nil, "empty")
+	w.Repo.SetRef("refs/pull/9/head", head)
+	body := w.PullRequest("opened", 9, head, time.Now())
+	cases := map[string]func() *http.Response{
+		"unsigned":     func() *http.Response { return w.Deliver("pull_request", body, nil) },
+		"wrong secret": func() *http.Response { return w.Deliver("pull_request", body, []byte("not the secret")) },
+		"tampered": func() *http.Response {
+			req, _ := http.NewRequest(http.MethodPost, w.AppURL+app.WebhookPath, strings.NewReader(strings.Replace(string(body), `"number":9`, `"number":10`, 1)))
+			req.Header.Set("X-GitHub-Event", "pull_request")
+			req.Header.Set(app.SignatureHeader, app.Sign([]byte(apptest.Secret), body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp
+		},
+	}
+	for name, send := range cases {
+		if resp := send(); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s webhook answered %d, want 401", name, resp.StatusCode)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	w.WaitIdle(time.Second)
+	if log := w.Fake.Log(); len(log) != 0 {
+		t.Errorf("refused webhooks reached GitHub: %v", log)
+	}
+	if n := len(w.Git.Requests()); n != 0 {
+		t.Errorf("refused webhooks fetched the repo (%d requests)", n)
+	}
+}
+
+func TestFaultsStillCompleteEveryCheckRun(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
+		switch {
+		case op == "apps/create-installation-access-token" && n == 1:
+			return &githubfake.Fault{Status: http.StatusBadGateway}
+		case op == "checks/create" && n%3 == 1:
+			return &githubfake.Fault{Status: http.StatusBadGateway}
+		case op == "checks/update" && n == 2:
+			return &githubfake.Fault{Status: http.StatusForbidden, RetryAfter: time.Second}
+		case op == "checks/update" && n%4 == 3:
+			return &githubfake.Fault{Status: http.StatusServiceUnavailable}
+		case op == "checks/update" && n%5 == 4:
+			return &githubfake.Fault{Delay: 300 * time.Millisecond}
+		}
+		return nil
+	})
+	files, _ := remoteBase(w)
+	head := w.Repo.Commit(w.Repo.Main, files, "break prod")
+	w.Repo.SetRef("refs/pull/11/head", head)
+	start := time.Now()
+	w.Deliver("pull_request", w.PullRequest("opened", 11, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+	runs := w.RunsFor(head)
+	if len(runs) != 3 {
+		t.Fatalf("want 3 check runs, got %v", names(runs))
+	}
+	if runs["gate / prod"].Conclusion != "failure" {
+		t.Errorf("gate / prod concluded %q under faults, want failure", runs["gate / prod"].Conclusion)
+	}
+	assertCompleted(t, w.Fake)
+	if time.Since(start) < time.Second {
+		t.Errorf("the run took %s: Retry-After (1s) was not honoured", time.Since(start))
+	}
+	m := get(t, w.AppURL+"/metrics")
+	for _, want := range []string{`gate_github_api_retries_total{reason="5xx"}`, `gate_github_api_retries_total{reason="secondary_rate_limit"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestInternalFailureCompletesWithExplanation(t *testing.T) {
+	real := engineRunner()
+	r := app.RunnerFuncs{PlanFunc: real.Plan, RunFunc: func(context.Context, *app.Revisions) (*checks.Report, error) {
+		return nil, errors.New("policy bundle could not be compiled")
+	}}
+	w := newWorld(t, r, nil)
+	head := w.Repo.Commit(w.Repo.Main, nil, "empty")
+	w.Repo.SetRef("refs/pull/12/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 12, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	runs := w.RunsFor(head)
+	if len(runs) != 3 {
+		t.Fatalf("want 3 check runs, got %v", names(runs))
+	}
+	for name, cr := range runs {
+		if cr.Conclusion != "failure" || !strings.Contains(cr.Summary, "policy bundle could not be compiled") {
+			t.Errorf("%s: conclusion %q, summary %q; want failure with the reason", name, cr.Conclusion, cr.Summary)
+		}
+	}
+	assertCompleted(t, w.Fake)
+
+	// A fetch failure (head not on the remote) still says so, on a "gate" check run.
+	w.Deliver("pull_request", w.PullRequest("opened", 13, strings.Repeat("ab", 20), time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	runs = w.RunsFor(strings.Repeat("ab", 20))
+	if cr, ok := runs["gate"]; !ok || cr.Conclusion != "failure" || !strings.Contains(cr.Summary, "refs/pull/13/head") {
+		t.Errorf("a fetch failure produced %+v, want a failed gate check run naming the ref", runs)
+	}
+	assertCompleted(t, w.Fake)
+}
+
+// blockingRunner holds runs until released, to make supersession visible.
+type blockingRunner struct {
+	app.Runner
+	started chan string
+	release chan struct{}
+}
+
+func (b *blockingRunner) Run(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+	b.started <- rv.HeadSHA
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	return b.Runner.Run(ctx, rv)
+}
+
+func TestNewerPushSupersedesRunningRun(t *testing.T) {
+	br := &blockingRunner{Runner: engineRunner(), started: make(chan string, 4), release: make(chan struct{})}
+	w := newWorld(t, br, nil)
+	old := w.Repo.Commit(w.Repo.Main, nil, "first push")
+	w.Repo.SetRef("refs/pull/14/head", old)
+	w.Deliver("pull_request", w.PullRequest("opened", 14, old, time.Now()), []byte(apptest.Secret))
+	<-br.started
+	newer := w.Repo.Commit(old, nil, "second push")
+	w.Repo.SetRef("refs/pull/14/head", newer)
+	w.Deliver("pull_request", w.PullRequest("synchronize", 14, newer, time.Now().Add(time.Second)), []byte(apptest.Secret))
+	<-br.started
+	close(br.release)
+	w.WaitIdle(time.Minute)
+	for name, cr := range w.RunsFor(old) {
+		if cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, "superseded") {
+			t.Errorf("old head %s: %q %q, want cancelled as superseded", name, cr.Conclusion, cr.Summary)
+		}
+	}
+	if n := len(w.RunsFor(newer)); n != 3 {
+		t.Errorf("new head has %d check runs, want 3", n)
+	}
+	for name, cr := range w.RunsFor(newer) {
+		if cr.Conclusion != "success" {
+			t.Errorf("new head %s concluded %q, want success", name, cr.Conclusion)
+		}
+	}
+	assertCompleted(t, w.Fake)
+}
+
+func TestRerunButtons(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	head := w.Repo.Commit(w.Repo.Main, nil, "empty")
+	w.Repo.SetRef("refs/pull/15/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 15, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	// A duplicate delivery for a checked head does nothing.
+	w.Deliver("pull_request", w.PullRequest("synchronize", 15, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	if n := len(w.Fake.CheckRuns()); n != 3 {
+		t.Fatalf("a duplicate delivery created check runs: %d, want 3", n)
+	}
+	pr := map[string]any{"number": 15, "head": map[string]any{"ref": "pr-15", "sha": head}, "base": map[string]any{"ref": "main", "sha": w.Repo.Main}}
+	rerequest := w.Payload("check_run.rerequested", map[string]any{
+		"check_run.head_sha": head, "check_run.pull_requests": []any{pr}, "check_run.app.created_at": "2018-04-25T20:42:10Z",
+	})
+	if resp := w.Deliver("check_run", rerequest, []byte(apptest.Secret)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("check_run.rerequested answered %d", resp.StatusCode)
+	}
+	w.WaitIdle(time.Minute)
+	if n := len(w.Fake.CheckRuns()); n != 6 {
+		t.Fatalf("after Re-run: %d check runs, want 6", n)
+	}
+	action := w.Payload("check_run.requested_action", map[string]any{
+		"check_run.head_sha": head, "check_run.pull_requests": []any{pr}, "requested_action.identifier": "rerun",
+	})
+	w.Deliver("check_run", action, []byte(apptest.Secret))
+	suite := w.Payload("check_suite.rerequested", map[string]any{"check_suite.head_sha": head, "check_suite.pull_requests": []any{pr}})
+	w.Deliver("check_suite", suite, []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	if n := len(w.Fake.CheckRuns()); n < 9 {
+		t.Fatalf("after requested_action and check_suite.rerequested: %d check runs, want at least 9", n)
+	}
+	inst := w.Payload("installation.created", nil)
+	if resp := w.Deliver("installation", inst, []byte(apptest.Secret)); resp.StatusCode != http.StatusOK {
+		t.Errorf("installation.created answered %d", resp.StatusCode)
+	}
+	assertCompleted(t, w.Fake)
+}
+
+func TestHundredWebhooksForTwentyPullRequests(t *testing.T) {
+	w := apptest.New(t, apptest.Options{Example: example, Runner: engineRunner(), Workers: 4})
+	files, _ := remoteBase(w)
+	type delivery struct {
+		body []byte
+	}
+	var all []delivery
+	latest := map[int]string{}
+	base := time.Now()
+	for pr := 1; pr <= 20; pr++ {
+		parent := w.Repo.Main
+		for push := 1; push <= 5; push++ {
+			var change map[string][]byte
+			if pr%4 == 0 && push == 5 {
+				change = files // every fourth PR ends broken
+			}
+			parent = w.Repo.Commit(parent, change, fmt.Sprintf("pr %d push %d", pr, push))
+			action := "synchronize"
+			if push == 1 {
+				action = "opened"
+			}
+			all = append(all, delivery{w.PullRequest(action, pr, parent, base.Add(time.Duration(push)*time.Second))})
+		}
+		latest[pr] = parent
+		w.Repo.SetRef(fmt.Sprintf("refs/pull/%d/head", pr), parent)
+	}
+	rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	codes := make(chan int, len(all))
+	for _, d := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- w.Deliver("pull_request", d.body, []byte(apptest.Secret)).StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("a delivery answered %d", c)
+		}
+	}
+	w.WaitIdle(5 * time.Minute)
+	for pr, head := range latest {
+		runs := w.RunsFor(head)
+		if len(runs) != 3 {
+			t.Errorf("PR %d latest head %s has %d check runs, want 3", pr, head[:8], len(runs))
+			continue
+		}
+		want := "success"
+		if pr%4 == 0 {
+			want = "failure"
+		}
+		if c := runs["gate / prod"].Conclusion; c != want {
+			t.Errorf("PR %d gate / prod concluded %q, want %q", pr, c, want)
+		}
+	}
+	assertCompleted(t, w.Fake)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	t.Logf("check runs: %d; heap in use before %d MiB, after %d MiB; goroutines %d", len(w.Fake.CheckRuns()), before.HeapInuse>>20, after.HeapInuse>>20, runtime.NumGoroutine())
+	if after.HeapInuse > before.HeapInuse+256<<20 {
+		t.Errorf("heap grew from %d MiB to %d MiB over 100 webhooks", before.HeapInuse>>20, after.HeapInuse>>20)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	if code := status(t, w.AppURL+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz answered %d", code)
+	}
+	if code := status(t, w.AppURL+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz answered %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.App.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code := status(t, w.AppURL+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz answered %d after shutdown, want 503", code)
+	}
+}
+
+func names(m map[string]githubfake.CheckRun) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v.Status+"/"+v.Conclusion)
+	}
+	return out
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func status(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

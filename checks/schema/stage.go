@@ -444,14 +444,14 @@ func dotted(p []string) string {
 			b.WriteString("[" + seg + "]")
 			continue
 		}
+		if strings.ContainsAny(seg, ". []") || seg == "" {
+			b.WriteString("[" + strconv.Quote(seg) + "]")
+			continue
+		}
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		if strings.ContainsAny(seg, ". []") {
-			b.WriteString("[" + strconv.Quote(seg) + "]")
-		} else {
-			b.WriteString(seg)
-		}
+		b.WriteString(seg)
 	}
 	return b.String()
 }

@@ -76,6 +76,7 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 	for _, add := range extraCommands {
 		root.AddCommand(add(g))
 	}
+	enableProfiling(root)
 	return root
 }
 

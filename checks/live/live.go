@@ -516,8 +516,14 @@ func (cmp *comparer) selector(heads, bases []*item) (string, []checks.Finding) {
 				fmt.Sprintf("prune preview off: the live objects carry several %s values (%s); set live.pruneSelector in gate.yaml", k, strings.Join(list, ", ")))}
 		}
 	}
-	if len(heads)+len(bases) == 0 {
-		return "", nil
+	seen := false
+	for _, its := range [][]*item{heads, bases} {
+		for _, it := range its {
+			seen = seen || (it != nil && it.live != nil)
+		}
+	}
+	if !seen {
+		return "", nil // nothing deployed yet, so nothing to prune
 	}
 	return "", []checks.Finding{cmp.envFinding(RulePruneSelector, checks.SeverityNotice,
 		"prune preview off: no Argo CD or Flux tracking labels on the live objects and no live.pruneSelector in gate.yaml")}

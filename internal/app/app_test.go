@@ -78,6 +78,13 @@ func remoteBase(w *apptest.World) (map[string][]byte, int) {
 	return map[string][]byte{"overlays/prod/kustomization.yaml": []byte(k)}, line
 }
 
+// replicas is a harmless, real change to prod: the replica count.
+func replicas(w *apptest.World, n int) map[string][]byte {
+	d := string(w.Repo.Read("overlays/prod/deployment-prod.yaml"))
+	d = strings.Replace(d, "replicas: 3", fmt.Sprintf("replicas: %d", n), 1)
+	return map[string][]byte{"overlays/prod/deployment-prod.yaml": []byte(d)}
+}
+
 func assertCompleted(t *testing.T, f *githubfake.Fake) {
 	t.Helper()
 	for _, cr := range f.CheckRuns() {
@@ -152,8 +159,7 @@ func TestPullRequestBreakingProdFailsOnlyProd(t *testing.T) {
 
 func TestHarmlessPullRequestSucceeds(t *testing.T) {
 	w := newWorld(t, nil, nil)
-	d := string(w.Repo.Read("overlays/prod/deployment-prod.yaml"))
-	head := w.Repo.Commit(w.Repo.Main, map[string][]byte{"overlays/prod/deployment-prod.yaml": []byte(d + "# reviewed\n")}, "comment")
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 4), "prod: 4 replicas")
 	w.Repo.SetRef("refs/pull/8/head", head)
 	w.Deliver("pull_request", w.PullRequest("opened", 8, head, time.Now()), []byte(apptest.Secret))
 	w.WaitIdle(2 * time.Minute)
@@ -161,9 +167,12 @@ func TestHarmlessPullRequestSucceeds(t *testing.T) {
 	if len(runs) != 3 {
 		t.Fatalf("want 3 check runs (dev, staging, prod), got %v", names(runs))
 	}
+	if c := runs["gate / prod"].Conclusion; c != "success" {
+		t.Errorf("gate / prod concluded %q, want success; summary:\n%s", c, runs["gate / prod"].Summary)
+	}
 	for name, cr := range runs {
 		if cr.Conclusion != "success" && cr.Conclusion != "neutral" {
-			t.Errorf("%s concluded %q, want success; summary:\n%s", name, cr.Conclusion, cr.Summary)
+			t.Errorf("%s concluded %q, want success or neutral (untouched); summary:\n%s", name, cr.Conclusion, cr.Summary)
 		}
 		if len(cr.Annotations) != 0 {
 			t.Errorf("%s has annotations on a harmless change: %+v", name, cr.Annotations)
@@ -173,7 +182,7 @@ func TestHarmlessPullRequestSucceeds(t *testing.T) {
 
 	// A second push only fetches what is new.
 	first := w.Git.UploadPackBytes()
-	head2 := w.Repo.Commit(head, map[string][]byte{"overlays/prod/deployment-prod.yaml": []byte(d + "# reviewed twice\n")}, "comment 2")
+	head2 := w.Repo.Commit(head, replicas(w, 5), "prod: 5 replicas")
 	w.Repo.SetRef("refs/pull/8/head", head2)
 	w.Deliver("pull_request", w.PullRequest("synchronize", 8, head2, time.Now().Add(time.Second)), []byte(apptest.Secret))
 	w.WaitIdle(2 * time.Minute)
@@ -319,7 +328,7 @@ func TestNewerPushSupersedesRunningRun(t *testing.T) {
 	w.Repo.SetRef("refs/pull/14/head", old)
 	w.Deliver("pull_request", w.PullRequest("opened", 14, old, time.Now()), []byte(apptest.Secret))
 	<-br.started
-	newer := w.Repo.Commit(old, nil, "second push")
+	newer := w.Repo.Commit(old, replicas(w, 6), "second push")
 	w.Repo.SetRef("refs/pull/14/head", newer)
 	w.Deliver("pull_request", w.PullRequest("synchronize", 14, newer, time.Now().Add(time.Second)), []byte(apptest.Secret))
 	<-br.started
@@ -333,10 +342,8 @@ func TestNewerPushSupersedesRunningRun(t *testing.T) {
 	if n := len(w.RunsFor(newer)); n != 3 {
 		t.Errorf("new head has %d check runs, want 3", n)
 	}
-	for name, cr := range w.RunsFor(newer) {
-		if cr.Conclusion != "success" {
-			t.Errorf("new head %s concluded %q, want success", name, cr.Conclusion)
-		}
+	if c := w.RunsFor(newer)["gate / prod"].Conclusion; c != "success" {
+		t.Errorf("new head gate / prod concluded %q, want success", c)
 	}
 	assertCompleted(t, w.Fake)
 }
@@ -393,7 +400,7 @@ func TestHundredWebhooksForTwentyPullRequests(t *testing.T) {
 	for pr := 1; pr <= 20; pr++ {
 		parent := w.Repo.Main
 		for push := 1; push <= 5; push++ {
-			var change map[string][]byte
+			change := replicas(w, push+1)
 			if pr%4 == 0 && push == 5 {
 				change = files // every fourth PR ends broken
 			}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/palantir/go-githubapp/githubapp"
@@ -204,9 +204,9 @@ func (a *App) fromSuite(log *slog.Logger, repo repoPayload, inst int64, s checkS
 		if pr.Head.SHA == "" {
 			pr.Head.SHA = s.HeadSHA
 		}
-		if pr.UpdatedAt == "" {
-			pr.UpdatedAt = s.UpdatedAt
-		}
+		// A suite's updated_at is not when the head was pushed; only
+		// pull_request deliveries order pushes.
+		pr.UpdatedAt = ""
 		j := a.newJob(repo, inst, pr, delivery, event+"."+action)
 		j.Force = force
 		errs = append(errs, a.submit(log.With("pr", pr.Number), j, event, action))

@@ -133,8 +133,8 @@ func (c *Cache) Fetch(ctx context.Context, f Fetch) (*Result, error) {
 	opts := &git.FetchOptions{
 		RemoteName: "origin",
 		RefSpecs:   specs,
-		Tags:      git.NoTags,
-		Force:     true,
+		Tags:       git.NoTags,
+		Force:      true,
 	}
 	if f.Token != "" {
 		opts.Auth = &githttp.BasicAuth{Username: "x-access-token", Password: f.Token}

@@ -7,6 +7,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Pinned tool versions (built from their Go modules, never downloaded as binaries).
 KUSTOMIZE_VERSION   := v5.8.1
+# The benchmark's baseline (make bench): the tools teams script today. Helm
+# is the one gate's go.mod pins, for kustomize build --enable-helm.
+KUBECONFORM_VERSION := v0.8.0
+CONFTEST_VERSION    := v0.71.1
+HELM_VERSION         = $(shell $(GO) list -m -f '{{.Version}}' helm.sh/helm/v4)
 # A real kube-apiserver and etcd for the live-cluster tests, built from the
 # test-only module in internal/kubetest/build (never from downloaded binaries).
 # KUBE_BIN may point at a directory the CI machine keeps between runs; the
@@ -19,7 +24,7 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=33 \
 	-X k8s.io/component-base/version.gitTreeState=clean
 
-.PHONY: all build test test-short lint vet fmt tools bench fuzz clean example kube-bins
+.PHONY: all build test test-short lint vet fmt tools bench bench-tools fuzz clean example kube-bins
 
 all: build
 
@@ -30,6 +35,22 @@ $(BIN)/kustomize:
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 tools: $(BIN)/kustomize ## Build the reference tools tests and benchmarks compare against
+
+$(BIN)/kubeconform:
+	GOBIN=$(BIN) $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+$(BIN)/conftest:
+	GOBIN=$(BIN) $(GO) install github.com/open-policy-agent/conftest@$(CONFTEST_VERSION)
+
+$(BIN)/helm:
+	GOBIN=$(BIN) $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+bench-tools: $(BIN)/kustomize $(BIN)/kubeconform $(BIN)/conftest $(BIN)/helm ## Build the benchmark's baseline tools (not needed by make test)
+
+# make bench BENCH_FLAGS='-runs 3 -profile' ; see README "Benchmark".
+BENCH_FLAGS ?=
+bench: build bench-tools ## gate against kustomize | kubeconform + conftest on a generated 50-env repo (never part of make test)
+	$(GO) run ./internal/bench -bin $(BIN) -work .cache/bench $(BENCH_FLAGS)
 
 kube-bins: $(KUBE_STAMP) ## Build kube-apiserver and etcd for the live-cluster tests (cached)
 

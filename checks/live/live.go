@@ -100,7 +100,8 @@ type item struct {
 	pending   string
 	forbidden bool
 	finds     []checks.Finding
-	known     bool // the server serves the kind
+	known     bool     // the server serves the kind
+	blame     []string // field blamed for a refusal the server gave no field for
 }
 
 type comparer struct {
@@ -367,7 +368,14 @@ func (cmp *comparer) eval(ctx context.Context, r *checks.Resource) *item {
 			it.dry = obj
 		}
 	case errors.As(err, &rej):
-		it.finds = append(it.finds, cmp.rejected(r, rej)...)
+		if len(rej.Fields) == 0 && it.live != nil {
+			// Admission often names no field: blame the first field this
+			// change sets differently from the live object.
+			if p := firstDifference(obj, it.live, nil); p != nil {
+				it.blame = p
+			}
+		}
+		it.finds = append(it.finds, cmp.rejected(r, rej, it.blame)...)
 	default:
 		it.finds = append(it.finds, cmp.errFinding(err, "dry-run apply", r))
 	}
@@ -394,10 +402,14 @@ func (cmp *comparer) get(ctx context.Context, id checks.ResourceID) (map[string]
 
 // rejected turns a refused dry run into one error finding per blamed field,
 // each on the source line that set the field.
-func (cmp *comparer) rejected(r *checks.Resource, rej *RejectedError) []checks.Finding {
+func (cmp *comparer) rejected(r *checks.Resource, rej *RejectedError, blame []string) []checks.Finding {
 	msg := "the API server rejects this object (server-side dry run): " + rej.Message
 	if len(rej.Fields) == 0 {
-		return []checks.Finding{cmp.finding(r, nil, RuleRejected, checks.SeverityError, msg)}
+		f := cmp.finding(r, blame, RuleRejected, checks.SeverityError, msg)
+		if blame != nil {
+			f.Path = strings.Join(blame, ".")
+		}
+		return []checks.Finding{f}
 	}
 	var out []checks.Finding
 	seen := map[string]bool{}

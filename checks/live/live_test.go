@@ -573,3 +573,78 @@ func nestedName(obj map[string]any) string {
 	s, _ := md["name"].(string)
 	return s
 }
+
+// TestAdmissionPolicyRefusalLandsOnTheField installs a real admission
+// policy (a ValidatingAdmissionPolicy, evaluated in the API server) and
+// checks its refusal of the dry run becomes an error on the source line of
+// the field it blames.
+func TestAdmissionPolicyRefusalLandsOnTheField(t *testing.T) {
+	kubetest.Need(t, server)
+	ctx := context.Background()
+	dyn, _ := clients(t)
+	policy := map[string]any{
+		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+		"metadata": map[string]any{"name": "max-replicas"},
+		"spec": map[string]any{
+			"failurePolicy": "Fail",
+			"matchConstraints": map[string]any{"resourceRules": []any{map[string]any{
+				"apiGroups": []any{"apps"}, "apiVersions": []any{"v1"}, "operations": []any{"CREATE", "UPDATE"}, "resources": []any{"deployments"},
+			}}},
+			"validations": []any{map[string]any{
+				"expression": "object.spec.replicas <= 10", "message": "at most 10 replicas", "reason": "Invalid",
+			}},
+		},
+	}
+	binding := map[string]any{
+		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+		"metadata": map[string]any{"name": "max-replicas"},
+		"spec": map[string]any{
+			"policyName":        "max-replicas",
+			"validationActions": []any{"Deny"},
+			"matchResources":    map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "admission"}}},
+		},
+	}
+	for res, obj := range map[string]map[string]any{"validatingadmissionpolicies": policy, "validatingadmissionpolicybindings": binding} {
+		gvr := schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: res}
+		if _, err := dyn.Resource(gvr).Apply(ctx, "max-replicas", &unstructured.Unstructured{Object: obj}, metav1.ApplyOptions{FieldManager: "test", Force: true}); err != nil {
+			t.Fatalf("install %s: %v", res, err)
+		}
+	}
+	base := renderRepo(t, repo("admission", nil))
+	deploy(t, base, "admission")
+	dep := strings.Replace(baseFiles["app/deployment.yaml"], "replicas: 2", "replicas: 50", 1)
+	head := renderRepo(t, repo("admission", map[string]*string{"app/deployment.yaml": &dep}))
+	// The policy reaches admission through an informer: wait for it.
+	var errs []checks.Finding
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		res := compare(t, head, base, live.Options{})
+		if errs = errorFindings(res.Findings); len(errs) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(errs) != 1 || errs[0].RuleID != live.RuleRejected || !strings.Contains(errs[0].Message, "at most 10 replicas") {
+		t.Fatalf("want one %s error with the policy's message, got %v", live.RuleRejected, errs)
+	}
+	if want := (checks.Origin{File: "app/deployment.yaml", Line: lineOf(t, dep, "replicas: 50")}); errs[0].Origin != want {
+		t.Errorf("origin %v, want %v (the replicas line)", errs[0].Origin, want)
+	}
+}
+
+func TestObjectDeletedByHandIsDrift(t *testing.T) {
+	kubetest.Need(t, server)
+	files := repo("deleted", nil)
+	base := renderRepo(t, files)
+	deploy(t, base, "deleted")
+	dyn, _ := clients(t)
+	if err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace("deleted").
+		Delete(context.Background(), "settings", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res := compare(t, renderRepo(t, files), base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	wantChanges(t, "drift", res.Drift, "removed ConfigMap/deleted/settings")
+	wantChanges(t, "live", res.Live, "added ConfigMap/deleted/settings")
+}

@@ -1,6 +1,11 @@
 package live
 
-import "encoding/base64"
+import (
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"strconv"
+)
 
 // serverOwnedMetadata are metadata fields the API server sets; they differ
 // between any two reads and never between what an author wrote.
@@ -178,4 +183,51 @@ func foldStringData(obj map[string]any) {
 	}
 	obj["data"] = data
 	delete(obj, "stringData")
+}
+
+// firstDifference returns the path of the first field (in sorted key
+// order) that rendered sets to something other than live has; fields only
+// live has (server defaults) do not count. Nil when there is none.
+func firstDifference(rendered, live any, path []string) []string {
+	switch r := rendered.(type) {
+	case map[string]any:
+		l, _ := live.(map[string]any)
+		keys := make([]string, 0, len(r))
+		for k := range r {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k == "status" && len(path) == 0 {
+				continue
+			}
+			var lv any
+			if l != nil {
+				lv = l[k]
+			}
+			if p := firstDifference(r[k], lv, append(append([]string{}, path...), k)); p != nil {
+				return p
+			}
+		}
+		return nil
+	case []any:
+		l, _ := live.([]any)
+		for i, item := range r {
+			var lv any
+			if i < len(l) {
+				lv = l[i]
+			}
+			if p := firstDifference(item, lv, append(append([]string{}, path...), strconv.Itoa(i))); p != nil {
+				return p
+			}
+		}
+		if len(l) != len(r) {
+			return path
+		}
+		return nil
+	}
+	if fmt.Sprint(rendered) != fmt.Sprint(live) {
+		return path
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -21,10 +22,18 @@ var secretAnnotationsAlwaysRedacted = map[string]bool{
 	"kubectl.kubernetes.io/last-applied-configuration": true,
 }
 
-// minScrubLen is the shortest secret value scrubbed from free text: shorter
-// values ("true", "8080") would mangle unrelated words and are protected by
-// structured redaction instead.
-const minScrubLen = 6
+// minScrubLen is the shortest secret value scrubbed wherever it appears in
+// free text. Values from minTokenLen up to it are scrubbed only as whole
+// tokens (delimited by anything but letters, digits and . _ / -), so that
+// a value "shop" hides in `holds "shop"` but "shop-prod" stays readable.
+// Shorter values and the words true, false and null carry no secret a
+// reader could use and would mangle ordinary text.
+const (
+	minScrubLen = 6
+	minTokenLen = 3
+)
+
+var notSecretWords = map[string]bool{"true": true, "false": true, "null": true, "yes": true, "no": true}
 
 // IsSecret reports whether r is a core/v1 Secret, whose values gate never prints.
 func IsSecret(id checks.ResourceID) bool {
@@ -122,51 +131,86 @@ func SecretValues(rs []*checks.Resource) []string {
 // Scrubber removes known secret values from free text. The zero value and a
 // nil *Scrubber scrub nothing.
 type Scrubber struct {
-	r *strings.Replacer
+	r      *strings.Replacer
+	tokens *regexp.Regexp
+	hashes map[string]string
 }
 
-// NewScrubber builds a scrubber for values; values shorter than six bytes
-// are left out (they would mangle ordinary words).
+// NewScrubber builds a scrubber for values (each line of a multi-line value
+// is scrubbed too).
 func NewScrubber(values []string) *Scrubber {
 	seen := map[string]bool{}
-	var vs []string
+	var long, short []string
 	for _, v := range values {
 		for _, line := range append([]string{v}, strings.Split(v, "\n")...) {
 			line = strings.TrimSpace(line)
-			if len(line) >= minScrubLen && !seen[line] {
-				seen[line] = true
-				vs = append(vs, line)
+			if seen[line] || notSecretWords[strings.ToLower(line)] {
+				continue
+			}
+			seen[line] = true
+			switch {
+			case len(line) >= minScrubLen:
+				long = append(long, line)
+			case len(line) >= minTokenLen:
+				short = append(short, line)
 			}
 		}
 	}
-	if len(vs) == 0 {
-		return &Scrubber{}
-	}
+	s := &Scrubber{hashes: map[string]string{}}
 	// Longest first, so a value that contains another is replaced whole.
-	sort.Slice(vs, func(i, j int) bool {
-		if len(vs[i]) != len(vs[j]) {
-			return len(vs[i]) > len(vs[j])
-		}
-		return vs[i] < vs[j]
-	})
-	pairs := make([]string, 0, 2*len(vs))
-	for _, v := range vs {
-		pairs = append(pairs, v, "<redacted "+SecretHash([]byte(v))+">")
+	byLen := func(vs []string) {
+		sort.Slice(vs, func(i, j int) bool {
+			if len(vs[i]) != len(vs[j]) {
+				return len(vs[i]) > len(vs[j])
+			}
+			return vs[i] < vs[j]
+		})
 	}
-	return &Scrubber{r: strings.NewReplacer(pairs...)}
+	if len(long) > 0 {
+		byLen(long)
+		pairs := make([]string, 0, 2*len(long))
+		for _, v := range long {
+			pairs = append(pairs, v, "<redacted "+SecretHash([]byte(v))+">")
+		}
+		s.r = strings.NewReplacer(pairs...)
+	}
+	if len(short) > 0 {
+		byLen(short)
+		alts := make([]string, len(short))
+		for i, v := range short {
+			alts[i] = regexp.QuoteMeta(v)
+			s.hashes[v] = "<redacted " + SecretHash([]byte(v)) + ">"
+		}
+		s.tokens = regexp.MustCompile(`(^|[^A-Za-z0-9._/-])(` + strings.Join(alts, "|") + `)($|[^A-Za-z0-9._/-])`)
+	}
+	return s
 }
 
-// Scrub returns s with every known secret value replaced by its short hash.
+// Scrub returns text with every known secret value replaced by its short hash.
 func (s *Scrubber) Scrub(text string) string {
-	if s == nil || s.r == nil {
+	if s == nil {
 		return text
 	}
-	return s.r.Replace(text)
+	if s.r != nil {
+		text = s.r.Replace(text)
+	}
+	if s.tokens != nil {
+		// Twice: adjacent tokens share a delimiter the first pass consumed.
+		for i := 0; i < 2; i++ {
+			text = s.tokens.ReplaceAllStringFunc(text, func(m string) string {
+				sub := s.tokens.FindStringSubmatch(m)
+				return sub[1] + s.hashes[sub[2]] + sub[3]
+			})
+		}
+	}
+	return text
 }
+
+func (s *Scrubber) empty() bool { return s == nil || (s.r == nil && s.tokens == nil) }
 
 // ScrubFindings scrubs the message of every finding in place.
 func (s *Scrubber) ScrubFindings(fs []checks.Finding) {
-	if s == nil || s.r == nil {
+	if s.empty() {
 		return
 	}
 	for i := range fs {
@@ -175,19 +219,21 @@ func (s *Scrubber) ScrubFindings(fs []checks.Finding) {
 	}
 }
 
-// ScrubDiff scrubs every value of an EnvDiff in place: a belt to the braces
-// of structured redaction, for values copied into non-Secret objects.
+// ScrubDiff scrubs the values of an EnvDiff in place: a belt to the braces
+// of structured redaction, for secret values copied into other objects.
+// Only values of six bytes or more are scrubbed here: in rendered objects a
+// short value ("shop") is far more often a label than a leak.
 func (s *Scrubber) ScrubDiff(d *checks.EnvDiff) {
 	if s == nil || s.r == nil || d == nil {
 		return
 	}
 	for i := range d.Changes {
 		c := &d.Changes[i]
-		c.Unified = s.Scrub(c.Unified)
+		c.Unified = s.r.Replace(c.Unified)
 		for j := range c.Fields {
-			c.Fields[j].Path = s.Scrub(c.Fields[j].Path)
-			c.Fields[j].Old = s.Scrub(c.Fields[j].Old)
-			c.Fields[j].New = s.Scrub(c.Fields[j].New)
+			c.Fields[j].Path = s.r.Replace(c.Fields[j].Path)
+			c.Fields[j].Old = s.r.Replace(c.Fields[j].Old)
+			c.Fields[j].New = s.r.Replace(c.Fields[j].New)
 		}
 	}
 }

@@ -1,0 +1,333 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/engine/enginetest"
+	"github.com/gate-ops/gate/checks/report"
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/internal/gitsrc"
+)
+
+var shortValue = regexp.MustCompile(`holds\W+shop\W`)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var extensions = map[string]string{"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "markdown": "md"}
+
+// stable removes what changes from run to run (durations, commit SHAs of
+// the temporary repository) so reports compare byte for byte.
+func stable(rep *checks.Report) *checks.Report {
+	rep.Duration = 0
+	for i := range rep.Envs {
+		rep.Envs[i].Duration = 0
+	}
+	if rep.BaseRev != "" {
+		rep.BaseRev = "merge-base"
+	}
+	return rep
+}
+
+func exampleReport(t *testing.T) *checks.Report {
+	t.Helper()
+	src, cfg := enginetest.Example(t)
+	rep, err := engine.Run(context.Background(), &engine.Request{Head: src, Config: cfg, Stages: []engine.Stage{enginetest.RuleStage{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stable(rep)
+}
+
+func pairReport(t *testing.T) *checks.Report {
+	t.Helper()
+	p := enginetest.NewPair(t)
+	repo, err := gitsrc.Open(p.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := gitsrc.MergeBase(repo, "main", "HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := gitsrc.FromCommit(repo, mb, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := source.OpenDir(p.Dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Load(base, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := engine.Run(context.Background(), &engine.Request{Head: head, Base: base, Config: cfg, Stages: []engine.Stage{enginetest.RuleStage{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stable(rep)
+}
+
+func render(t *testing.T, format string, rep *checks.Report, opts report.Options) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := report.Write(&b, format, rep, opts); err != nil {
+		t.Fatalf("%s: %v", format, err)
+	}
+	return b.Bytes()
+}
+
+func TestGolden(t *testing.T) {
+	reports := map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t)}
+	opts := report.Options{ToolVersion: "test"}
+	for name, rep := range reports {
+		for format, ext := range extensions {
+			t.Run(name+"."+format, func(t *testing.T) {
+				golden(t, name+"."+ext, render(t, format, rep, opts))
+			})
+		}
+	}
+	// gate diff's text: unified diffs instead of field lists.
+	golden(t, "pair.diff.txt", render(t, "text", reports["pair"], report.Options{Unified: true}))
+}
+
+func TestNoSecretValueInAnyFormat(t *testing.T) {
+	rep := pairReport(t)
+	forms := []string{}
+	for _, c := range []string{enginetest.BaseCanary, enginetest.HeadCanary} {
+		forms = append(forms, c, base64.StdEncoding.EncodeToString([]byte(c)), c+"-webhook", "canary")
+	}
+	for _, format := range report.Formats {
+		for _, opts := range []report.Options{{}, {Unified: true, Color: true}} {
+			out := string(render(t, format, rep, opts))
+			for _, f := range forms {
+				if strings.Contains(out, f) {
+					t.Errorf("%s output contains secret value %q", format, f)
+				}
+			}
+			// The Secret's short username ("shop") quoted by RuleStage.
+			if shortValue.MatchString(out) {
+				t.Errorf("%s output contains the short secret value: %s", format, shortValue.FindString(out))
+			}
+			if format != "junit" && format != "sarif" && !strings.Contains(out, "shop-api") {
+				t.Errorf("%s output does not mention the changed Secret at all", format)
+			}
+		}
+	}
+}
+
+func compileSchema(t *testing.T, path string) *jsonschema.Schema {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	url := "file:///" + filepath.Base(path)
+	if err := c.AddResource(url, doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func validate(t *testing.T, s *jsonschema.Schema, out []byte) error {
+	t.Helper()
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("output is not JSON: %v", err)
+	}
+	return s.Validate(inst)
+}
+
+func TestSARIFValidatesAgainstTheSARIF210Schema(t *testing.T) {
+	s := compileSchema(t, filepath.Join("testdata", "sarif-schema-2.1.0.json"))
+	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "empty": {FailOn: checks.SeverityError, Pass: true}} {
+		out := render(t, "sarif", rep, report.Options{ToolVersion: "v1.2.3"})
+		if err := validate(t, s, out); err != nil {
+			t.Errorf("%s: SARIF invalid: %v", name, err)
+		}
+	}
+	// The schema really rejects what GitHub would reject: a result without a message.
+	bad := []byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"gate"}},"results":[{"ruleId":"x","level":"error"}]}]}`)
+	if validate(t, s, bad) == nil {
+		t.Error("schema accepted a result without a message: the validation is not real")
+	}
+	// Results land on source lines, with rules carrying help.
+	var log struct {
+		Runs []struct {
+			Tool struct {
+				Driver struct {
+					Rules []struct {
+						ID      string `json:"id"`
+						HelpURI string `json:"helpUri"`
+						Help    struct{ Text string }
+					}
+				}
+			}
+			Results []struct {
+				RuleID    string
+				Level     string
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }
+						Region           struct{ StartLine int }
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(render(t, "sarif", exampleReport(t), report.Options{}), &log); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, r := range log.Runs[0].Results {
+		if r.RuleID == "test/prerelease-image" {
+			found = true
+			loc := r.Locations[0].PhysicalLocation
+			if r.Level != "error" || loc.ArtifactLocation.URI != "base/deployment.yaml" || loc.Region.StartLine != 20 {
+				t.Errorf("prerelease result = %+v, want an error on base/deployment.yaml:20 (the image line)", r)
+			}
+		}
+	}
+	if !found {
+		t.Error("no test/prerelease-image result")
+	}
+	for _, r := range log.Runs[0].Tool.Driver.Rules {
+		if r.HelpURI == "" || r.Help.Text == "" {
+			t.Errorf("rule %s lacks help", r.ID)
+		}
+	}
+}
+
+func TestJSONFollowsItsSchema(t *testing.T) {
+	s := compileSchema(t, "report.schema.json")
+	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "empty": {}} {
+		out := render(t, "json", rep, report.Options{})
+		if err := validate(t, s, out); err != nil {
+			t.Errorf("%s: JSON report does not follow report.schema.json: %v", name, err)
+		}
+		var back checks.Report
+		if err := json.Unmarshal(out, &back); err != nil || back.SchemaVersion != checks.ReportSchemaVersion {
+			t.Errorf("%s: round trip: %v, version %q", name, err, back.SchemaVersion)
+		}
+	}
+	if !bytes.Equal(report.JSONSchema, mustRead(t, "report.schema.json")) {
+		t.Error("embedded schema differs from the file")
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestJUnitOneSuitePerEnvironment(t *testing.T) {
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Name     string `xml:"name,attr"`
+			Failures int    `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(render(t, "junit", exampleReport(t), report.Options{}), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range doc.Suites {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "dev,staging,prod" {
+		t.Errorf("suites = %v", names)
+	}
+	if doc.Failures != 1 || doc.Suites[0].Failures != 1 {
+		t.Errorf("failures = %d (dev %d), want the one prerelease-image error in dev", doc.Failures, doc.Suites[0].Failures)
+	}
+}
+
+func TestTextColour(t *testing.T) {
+	rep := exampleReport(t)
+	plain := string(render(t, "text", rep, report.Options{}))
+	color := string(render(t, "text", rep, report.Options{Color: true}))
+	if strings.Contains(plain, "\x1b[") {
+		t.Error("colour without Options.Color")
+	}
+	if !strings.Contains(color, "\x1b[31m") {
+		t.Error("no colour with Options.Color")
+	}
+	if !strings.Contains(plain, "base/deployment.yaml:20: error test/prerelease-image Deployment/shop-dev/shop") {
+		t.Errorf("text lacks file:line findings:\n%s", plain)
+	}
+}
+
+func TestUnknownFormat(t *testing.T) {
+	if err := report.Write(&bytes.Buffer{}, "yaml", &checks.Report{}, report.Options{}); err == nil {
+		t.Error("no error for an unknown format")
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("..", "..", "testdata", "golden", "report", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./checks/report -update)", err)
+	}
+	if !bytes.Equal(want, got) {
+		wl, gl := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+		for i := 0; i < len(wl) || i < len(gl); i++ {
+			var a, b string
+			if i < len(wl) {
+				a = wl[i]
+			}
+			if i < len(gl) {
+				b = gl[i]
+			}
+			if a != b {
+				t.Fatalf("%s differs from the golden file at line %d (go test ./checks/report -update to accept):\n- %s\n+ %s", path, i+1, a, b)
+			}
+		}
+	}
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/internal/app"
+	"github.com/gate-ops/gate/internal/config"
+)
+
+func init() { extraCommands = append(extraCommands, newServeCmd) }
+
+// serveFlags configure `gate serve`. Every flag can also be set by an
+// environment variable GATE_<FLAG> (--app-id: GATE_APP_ID); secrets are
+// read from files or the environment, never from flags, which show in ps.
+type serveFlags struct {
+	listen         string
+	appID          int64
+	privateKeyFile string
+	secretFile     string
+	githubURL      string
+	publicURL      string
+	cacheDir       string
+	workers        int
+	runTimeout     time.Duration
+	stages         stageOptions
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run gate as a GitHub App: webhooks in, one check run per environment out",
+		Long: `serve runs gate as a GitHub App. For every pull request head it creates one
+check run per environment ("gate / prod"), fetches the repository with the
+installation token (a per-repo object cache; nothing is checked out), runs
+the same checks as "gate check --base", and completes each check run:
+failure when the gate fails, success, or neutral when the pull request does
+not touch the environment. gate.yaml and policies come from the base branch.
+
+Require "gate / <env>" in branch protection to block merges.
+
+Configuration (flags or environment):
+  --app-id            GATE_APP_ID            the GitHub App id
+  --private-key-file  GATE_PRIVATE_KEY_FILE  the App's private key (PEM)
+  --webhook-secret-file GATE_WEBHOOK_SECRET_FILE, or GATE_WEBHOOK_SECRET
+  --github-url        GATE_GITHUB_URL        REST API base (GHE: https://HOST/api/v3/)
+  --listen            GATE_LISTEN            listen address (default :8080)
+  --public-url        GATE_PUBLIC_URL        this server's external URL, for report links
+
+Endpoints: POST ` + app.WebhookPath + ` (webhooks), /healthz, /readyz, /metrics, /reports/...`,
+		Example: `  GATE_WEBHOOK_SECRET=... gate serve --app-id 12345 --private-key-file /secrets/app.pem
+  gate serve --github-url https://github.example.com/api/v3/ --public-url https://gate.example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagsFromEnv(cmd.Flags()); err != nil {
+				return usageErr("%v", err)
+			}
+			return g.serve(cmd.Context(), &f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.listen, "listen", ":8080", "address to listen on")
+	fs.Int64Var(&f.appID, "app-id", 0, "GitHub App id")
+	fs.StringVar(&f.privateKeyFile, "private-key-file", "", "GitHub App private key (PEM file)")
+	fs.StringVar(&f.secretFile, "webhook-secret-file", "", "file holding the webhook secret (or set GATE_WEBHOOK_SECRET)")
+	fs.StringVar(&f.githubURL, "github-url", "https://api.github.com/", "GitHub REST API base URL; for GitHub Enterprise Server https://HOST/api/v3/")
+	fs.StringVar(&f.publicURL, "public-url", "", "external URL of this server; check runs link their full report there (default: link the pull request)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "directory for the per-repo git object cache (default: the user cache dir)")
+	fs.IntVar(&f.workers, "workers", 4, "pull requests checked at the same time")
+	fs.DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "time limit of one run; its check runs end timed_out")
+	addStageFlags(fs, &f.stages)
+	return cmd
+}
+
+// flagsFromEnv sets every flag not given on the command line from
+// GATE_<NAME> when that variable is set.
+func flagsFromEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed {
+			return
+		}
+		env := "GATE_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(fl.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func (g *globals) serve(ctx context.Context, f *serveFlags) error {
+	cfg, err := g.serveConfig(f)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	level := slog.LevelInfo
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = log
+	a, err := app.New(cfg)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Addr: f.listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	a.Start(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("listening", "addr", f.listen, "webhook", app.WebhookPath)
+	select {
+	case err := <-errc:
+		_ = a.Shutdown(context.Background())
+		return &exitCodeError{code: exitError, err: fmt.Errorf("serve %s: %w", f.listen, err)}
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return a.Shutdown(sctx)
+}
+
+// serveConfig turns flags into the App's config; the runner is the engine
+// with the stages registered in stages.go.
+func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
+	cfg := app.Config{AppID: f.appID, GitHubURL: f.githubURL, PublicURL: f.publicURL, CacheDir: f.cacheDir,
+		Workers: f.workers, RunTimeout: f.runTimeout, MaxFileSize: g.maxFile}
+	if f.privateKeyFile == "" {
+		return cfg, errors.New("--private-key-file (or GATE_PRIVATE_KEY_FILE) is required")
+	}
+	key, err := os.ReadFile(f.privateKeyFile)
+	if err != nil {
+		return cfg, fmt.Errorf("read the App private key: %w", err)
+	}
+	cfg.PrivateKey = key
+	secret := os.Getenv("GATE_WEBHOOK_SECRET")
+	if f.secretFile != "" {
+		b, err := os.ReadFile(f.secretFile)
+		if err != nil {
+			return cfg, fmt.Errorf("read the webhook secret: %w", err)
+		}
+		secret = strings.TrimRight(string(b), "\r\n")
+	}
+	if secret == "" {
+		return cfg, errors.New("a webhook secret is required: --webhook-secret-file or GATE_WEBHOOK_SECRET")
+	}
+	cfg.WebhookSecret = secret
+	if cfg.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		cfg.CacheDir = filepath.Join(dir, "gate", "repos")
+	}
+	cfg.Runner = g.serveRunner(&f.stages)
+	return cfg, nil
+}
+
+// serveRunner runs the engine on a pull request as `gate check --base`
+// does: gate.yaml and the stages (policies) come from the base revision.
+func (g *globals) serveRunner(so *stageOptions) app.Runner {
+	request := func(rv *app.Revisions) (*engine.Request, error) {
+		cfg, _, err := config.Load(rv.Base, g.configPath)
+		if err != nil {
+			return nil, fmt.Errorf("gate.yaml of the base %s: %w", rv.BaseSHA, err)
+		}
+		failOn := checks.SeverityError
+		if s := cfg.Report.FailOn; s != "" {
+			if failOn, err = checks.ParseSeverity(s); err != nil {
+				return nil, fmt.Errorf("gate.yaml of the base: report.failOn: %w", err)
+			}
+		}
+		return &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, FailOn: failOn, Render: g.renderOptions(), Logger: rv.Logger}, nil
+	}
+	return app.RunnerFuncs{
+		PlanFunc: func(_ context.Context, rv *app.Revisions) ([]checks.Env, error) {
+			req, err := request(rv)
+			if err != nil {
+				return nil, err
+			}
+			envs, _, err := engine.Plan(req)
+			return envs, err
+		},
+		RunFunc: func(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+			req, err := request(rv)
+			if err != nil {
+				return nil, err
+			}
+			stages, finds, err := buildStages(ctx, rv.Base, req.Config, so)
+			if err != nil {
+				return nil, err
+			}
+			req.Stages, req.Findings = stages, finds
+			rep, err := engine.Run(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			rep.HeadRev, rep.BaseRev = rv.HeadSHA, rv.BaseSHA
+			return rep, nil
+		},
+	}
+}

@@ -17,6 +17,8 @@ type stageOptions struct {
 	// noSchema / noPolicy switch whole stages off.
 	noSchema bool
 	noPolicy bool
+	// policyDirs are extra policy directories (--policy, repeatable).
+	policyDirs []string
 }
 
 // addStageFlags binds the stage flags on commands that run checks
@@ -24,6 +26,7 @@ type stageOptions struct {
 func addStageFlags(fs *pflag.FlagSet, o *stageOptions) {
 	fs.BoolVar(&o.noSchema, "no-schema", false, "skip schema validation")
 	fs.BoolVar(&o.noPolicy, "no-policy", false, "skip policy evaluation")
+	fs.StringArrayVar(&o.policyDirs, "policy", nil, "extra Rego policy directory, on top of the repo's and the built-in library (repeatable)")
 }
 
 // buildStages constructs the check stages of a run, in order. trusted is
@@ -36,6 +39,13 @@ func buildStages(ctx context.Context, trusted source.Source, cfg *config.Config,
 	var finds []checks.Finding
 	if !o.noSchema {
 		st, fs, err := newSchemaStage(trusted, cfg)
+		if err != nil {
+			return nil, finds, err
+		}
+		stages, finds = append(stages, st), append(finds, fs...)
+	}
+	if !o.noPolicy {
+		st, fs, err := newPolicyStage(ctx, trusted, cfg, o)
 		if err != nil {
 			return nil, finds, err
 		}

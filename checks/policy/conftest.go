@@ -1,0 +1,294 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/rego"
+)
+
+// Scopes a package can declare in METADATA custom.scope.
+const (
+	ScopeResource    = "resource"
+	ScopeEnvironment = "environment"
+)
+
+// builtinPrefix is the package prefix of the built-in rules.
+const builtinPrefix = "gate.builtin."
+
+// ruleNameRe matches conftest's rule names: deny, violation, warn, with an
+// optional _suffix (deny_privileged).
+var ruleNameRe = regexp.MustCompile(`^(deny|violation|warn)(_[A-Za-z0-9_]+)?$`)
+
+// pkgInfo is one evaluated package and what its METADATA says.
+type pkgInfo struct {
+	name     string
+	file     string
+	rules    []string
+	id       string
+	severity checks.Severity
+	help     string
+	title    string
+	scope    string
+	// ruleIDs and ruleSev hold rule-level METADATA (custom.id, custom.severity).
+	ruleIDs map[string]string
+	ruleSev map[string]checks.Severity
+}
+
+// ruleID names a rule in findings and gate.yaml: the rule's METADATA id,
+// the package's, else package.rule ("main.deny").
+func (p *pkgInfo) ruleID(rule string) string {
+	if id := p.ruleIDs[rule]; id != "" {
+		return id
+	}
+	if p.id != "" {
+		return p.id
+	}
+	return p.name + "." + rule
+}
+
+// defaultSeverity: METADATA custom.severity, else warning for warn rules
+// and error for deny and violation.
+func (p *pkgInfo) defaultSeverity(rule string) checks.Severity {
+	if s := p.ruleSev[rule]; s != checks.SeverityNone {
+		return s
+	}
+	if p.severity != checks.SeverityNone {
+		return p.severity
+	}
+	if strings.HasPrefix(rule, "warn") {
+		return checks.SeverityWarning
+	}
+	return checks.SeverityError
+}
+
+// bind ties a query variable to the package rule it reads.
+type bind struct {
+	v    string
+	pkg  *pkgInfo
+	rule string
+}
+
+// unit is a set of packages evaluated by one query over one input: one
+// evaluation per resource (or per environment) however many rules it has.
+// When the combined query fails, each package is evaluated alone so the
+// error lands on the package that caused it and the others still report.
+type unit struct {
+	name     string
+	compiled *rego.Compiled
+	scope    string
+	pkgs     []*pkgInfo
+	query    string
+	binds    []bind
+}
+
+func makeQuery(pkgs []*pkgInfo) (string, []bind) {
+	var parts []string
+	var binds []bind
+	for _, p := range pkgs {
+		for _, r := range p.rules {
+			v := fmt.Sprintf("r%d", len(binds))
+			// A comprehension keeps the query defined when a complete rule
+			// (deny := ...) is undefined for this input.
+			parts = append(parts, fmt.Sprintf("%s := [x | x := %s]", v, rego.PackageRef(p.name, r)))
+			binds = append(binds, bind{v: v, pkg: p, rule: r})
+		}
+	}
+	return strings.Join(parts, "; "), binds
+}
+
+func newUnit(name string, c *rego.Compiled, scope string, pkgs []*pkgInfo) *unit {
+	q, b := makeQuery(pkgs)
+	return &unit{name: name, compiled: c, scope: scope, pkgs: pkgs, query: q, binds: b}
+}
+
+// single is the unit of one package of u, for error attribution.
+func (u *unit) single(p *pkgInfo) *unit {
+	return newUnit(u.name+"/"+p.name, u.compiled, u.scope, []*pkgInfo{p})
+}
+
+func toRegoFiles(fs []policyFile) []rego.File {
+	out := make([]rego.File, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, rego.File{Path: f.path, Src: f.data})
+	}
+	return out
+}
+
+func problemFindings(probs []rego.Problem) []checks.Finding {
+	out := make([]checks.Finding, 0, len(probs))
+	for _, p := range probs {
+		msg := p.Msg
+		if p.Code != "" && !strings.Contains(msg, "not allowed in gate policies") {
+			msg = p.Code + ": " + msg
+		}
+		out = append(out, loadFinding(p.File, p.Line, "policy does not load: "+msg))
+	}
+	return out
+}
+
+// buildUnits compiles the built-in library and the user policies (separately,
+// so a broken user policy never switches the built-in rules off) and groups
+// their packages into units by scope.
+func buildUnits(set *fileSet, cfg *config.Config) ([]*unit, []checks.Finding) {
+	var units []*unit
+	var finds []checks.Finding
+	if len(set.builtin) > 0 {
+		c, probs := rego.Compile(toRegoFiles(set.builtin), rego.CompileOptions{})
+		if len(probs) > 0 {
+			finds = append(finds, problemFindings(probs)...)
+		} else {
+			pkgs, fs := packages(c, func(name string) bool { return strings.HasPrefix(name, builtinPrefix) })
+			finds = append(finds, fs...)
+			units = append(units, scopeUnits("builtin", c, pkgs)...)
+		}
+	}
+	if len(set.user) > 0 {
+		files := append(toRegoFiles(set.user), toRegoFiles(set.lib)...)
+		c, probs := rego.Compile(files, rego.CompileOptions{})
+		if len(probs) > 0 {
+			finds = append(finds, problemFindings(probs)...)
+		} else {
+			ns := cfg.Policies.Namespaces
+			if len(ns) == 0 {
+				ns = []string{"main"}
+			}
+			selected := func(name string) bool {
+				if strings.HasPrefix(name, "gate.lib.") {
+					return false
+				}
+				for _, n := range ns {
+					if n == "*" || n == name {
+						return true
+					}
+				}
+				return false
+			}
+			pkgs, fs := packages(c, selected)
+			finds = append(finds, fs...)
+			// Packages with rules that the namespaces leave out: say so once,
+			// a policy that silently never runs is worse than one that fails.
+			all, _ := packages(c, func(name string) bool { return !selected(name) && !strings.HasPrefix(name, "gate.lib.") })
+			for _, p := range all {
+				finds = append(finds, checks.Finding{Check: Name, RuleID: RuleLoad, Severity: checks.SeverityWarning,
+					Message: fmt.Sprintf("package %s defines %s but is not evaluated: policies.namespaces in gate.yaml is %v (use \"*\" for every package)", p.name, strings.Join(p.rules, ", "), ns),
+					Origin:  checks.Origin{File: p.file}})
+			}
+			units = append(units, scopeUnits("user", c, pkgs)...)
+		}
+	}
+	return units, finds
+}
+
+func scopeUnits(name string, c *rego.Compiled, pkgs []*pkgInfo) []*unit {
+	var res, env []*pkgInfo
+	for _, p := range pkgs {
+		if p.scope == ScopeEnvironment {
+			env = append(env, p)
+		} else {
+			res = append(res, p)
+		}
+	}
+	var out []*unit
+	if len(res) > 0 {
+		out = append(out, newUnit(name, c, ScopeResource, res))
+	}
+	if len(env) > 0 {
+		out = append(out, newUnit(name+"-env", c, ScopeEnvironment, env))
+	}
+	return out
+}
+
+// packages reads the packages of c that keep selects and have conftest
+// rules, with their METADATA.
+func packages(c *rego.Compiled, keep func(string) bool) ([]*pkgInfo, []checks.Finding) {
+	byName := map[string]*pkgInfo{}
+	var finds []checks.Finding
+	ids := make([]string, 0, len(c.Modules))
+	for id := range c.Modules {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		m := c.Modules[id]
+		name := rego.PackageName(m.Package.Path)
+		if !keep(name) {
+			continue
+		}
+		f, _ := c.File(id)
+		p := byName[name]
+		if p == nil {
+			p = &pkgInfo{name: name, file: f.Path, scope: ScopeResource, ruleIDs: map[string]string{}, ruleSev: map[string]checks.Severity{}}
+			byName[name] = p
+		}
+		for _, a := range m.Annotations {
+			switch a.Scope {
+			case "package", "subpackages":
+				if a.Title != "" {
+					p.title = a.Title
+				}
+				if len(a.RelatedResources) > 0 && a.RelatedResources[0].Ref.String() != "" {
+					p.help = a.RelatedResources[0].Ref.String()
+				}
+				if v, ok := a.Custom["id"].(string); ok {
+					p.id = v
+				}
+				if v, ok := a.Custom["severity"].(string); ok {
+					sev, err := checks.ParseSeverity(v)
+					if err != nil {
+						finds = append(finds, loadFinding(f.Path, a.Location.Row, "METADATA custom.severity: "+err.Error()))
+					}
+					p.severity = sev
+				}
+				if v, ok := a.Custom["scope"].(string); ok {
+					if v != ScopeResource && v != ScopeEnvironment {
+						finds = append(finds, loadFinding(f.Path, a.Location.Row, fmt.Sprintf("METADATA custom.scope %q: want resource or environment", v)))
+					} else {
+						p.scope = v
+					}
+				}
+			case "rule", "document":
+				ref := a.GetTargetPath()
+				if len(ref) == 0 {
+					continue
+				}
+				rn := strings.Trim(ref[len(ref)-1].String(), `"`)
+				if v, ok := a.Custom["id"].(string); ok {
+					p.ruleIDs[rn] = v
+				}
+				if v, ok := a.Custom["severity"].(string); ok {
+					if sev, err := checks.ParseSeverity(v); err == nil {
+						p.ruleSev[rn] = sev
+					}
+				}
+			}
+		}
+	}
+	var out []*pkgInfo
+	for _, p := range byName {
+		for _, r := range c.Rules(pathOf(p.name)) {
+			if ruleNameRe.MatchString(r) {
+				p.rules = append(p.rules, r)
+			}
+		}
+		if len(p.rules) > 0 {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, finds
+}
+
+func pathOf(pkg string) ast.Ref {
+	ref := ast.Ref{ast.DefaultRootDocument}
+	for _, part := range strings.Split(pkg, ".") {
+		ref = append(ref, ast.StringTerm(part))
+	}
+	return ref
+}

@@ -1,0 +1,384 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/rego"
+)
+
+// evaluation is one environment's policy run.
+type evaluation struct {
+	ctx    context.Context
+	s      *Stage
+	env    checks.Env
+	res    *render.Result
+	inputs []ast.Value
+	gk     *envGatekeeper
+
+	mu   sync.Mutex
+	out  []checks.Finding
+	errs map[string]*errAgg
+	// dead marks evaluation keys (a unit or a package) that ran past their
+	// deadline: they are not evaluated again in this environment, and the
+	// resources they skip are counted in the timeout finding.
+	dead map[string]*errAgg
+}
+
+// errAgg aggregates one policy error over the resources it happened on, so
+// a policy that fails on every object is one finding with a count, not ten
+// thousand.
+type errAgg struct {
+	finding checks.Finding
+	count   int
+	skipped int
+}
+
+func newEvaluation(ctx context.Context, s *Stage, env checks.Env, res *render.Result) *evaluation {
+	return &evaluation{ctx: ctx, s: s, env: env, res: res, errs: map[string]*errAgg{}, dead: map[string]*errAgg{}}
+}
+
+func (ev *evaluation) run() {
+	rs := ev.res.Resources
+	ev.inputs = make([]ast.Value, len(rs))
+	ev.gk = ev.s.envGatekeeper(ev.ctx, ev.env, ev.res)
+	ev.add(ev.gk.finds...)
+	var resUnits, envUnits []*unit
+	for _, u := range ev.s.units {
+		if u.scope == ScopeEnvironment {
+			envUnits = append(envUnits, u)
+		} else {
+			resUnits = append(resUnits, u)
+		}
+	}
+	par := ev.s.opts.Parallelism
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < par; w++ {
+		wg.Go(func() {
+			for i := range next {
+				v, err := toValue(rs[i].Object)
+				if err != nil {
+					ev.add(checks.Finding{Check: Name, RuleID: RuleEval, Severity: checks.SeverityError, Env: ev.env.Name, Resource: &rs[i].ID, Message: fmt.Sprintf("cannot give this object to the policies: %v", err), Origin: rs[i].Origin})
+					continue
+				}
+				ev.inputs[i] = v
+				for _, u := range resUnits {
+					ev.evalUnit(u, i, v)
+				}
+				ev.gk.evalResource(ev, i, v)
+			}
+		})
+	}
+	for i := range rs {
+		if ev.ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if len(envUnits) > 0 {
+		terms := make([]*ast.Term, 0, len(rs))
+		for _, v := range ev.inputs {
+			if v == nil {
+				v = ast.Null{}
+			}
+			terms = append(terms, ast.NewTerm(v))
+		}
+		input := ast.NewObject([2]*ast.Term{ast.StringTerm("resources"), ast.ArrayTerm(terms...)})
+		var ewg sync.WaitGroup
+		for _, u := range envUnits {
+			ewg.Go(func() { ev.evalUnit(u, -1, input) })
+		}
+		ewg.Wait()
+	}
+}
+
+func (ev *evaluation) add(fs ...checks.Finding) {
+	if len(fs) == 0 {
+		return
+	}
+	ev.mu.Lock()
+	ev.out = append(ev.out, fs...)
+	ev.mu.Unlock()
+}
+
+// findings returns the rule findings plus one finding per distinct policy
+// error and per timeout.
+func (ev *evaluation) findings() []checks.Finding {
+	out := ev.out
+	keys := make([]string, 0, len(ev.errs))
+	for k := range ev.errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		a := ev.errs[k]
+		f := a.finding
+		if a.count > 1 {
+			f.Message += fmt.Sprintf(" (and on %d more resource(s))", a.count-1)
+		}
+		if a.skipped > 0 {
+			f.Message += fmt.Sprintf("; not evaluated on the %d remaining resource(s) of this environment", a.skipped)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func (ev *evaluation) resource(i int) *checks.Resource {
+	if i < 0 || i >= len(ev.res.Resources) {
+		return nil
+	}
+	return ev.res.Resources[i]
+}
+
+// evalUnit evaluates u over one resource (i >= 0) or the environment (i < 0).
+func (ev *evaluation) evalUnit(u *unit, i int, input ast.Value) {
+	key := u.name
+	ev.mu.Lock()
+	dead := ev.dead[key]
+	ev.mu.Unlock()
+	if dead != nil && len(u.pkgs) == 1 {
+		ev.mu.Lock()
+		dead.skipped++
+		ev.mu.Unlock()
+		return
+	}
+	if dead == nil {
+		rs, err := ev.eval(u, input)
+		if err == nil {
+			ev.decodeAll(u, rs, i)
+			return
+		}
+		if len(u.pkgs) == 1 {
+			ev.recordErr(u, u.pkgs[0], i, err)
+			return
+		}
+		var ee *rego.EvalError
+		if errors.As(err, &ee) && ee.Timeout {
+			// The combined query of a multi-package unit timed out: from now
+			// on its packages are evaluated one by one, so the slow one is
+			// named and the others still run.
+			ev.mu.Lock()
+			ev.dead[key] = &errAgg{}
+			ev.mu.Unlock()
+		}
+	}
+	for _, p := range u.pkgs {
+		ev.evalUnit(u.single(p), i, input)
+	}
+}
+
+func (ev *evaluation) eval(u *unit, input ast.Value) (resultSet, error) {
+	q, err := ev.s.query(ev.ctx, u.name+"\x00"+ev.env.Name, u.compiled, u.query, func() map[string]any { return ev.s.envData(ev.env) })
+	if err != nil {
+		return nil, err
+	}
+	rs, err := q.Eval(ev.ctx, input)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	return rs[0].Bindings, nil
+}
+
+type resultSet = map[string]any
+
+func (ev *evaluation) recordErr(u *unit, p *pkgInfo, i int, err error) {
+	var ee *rego.EvalError
+	var prob rego.Problem
+	timeout := false
+	switch {
+	case errors.As(err, &ee):
+		prob, timeout = ee.Problem, ee.Timeout
+	case errors.As(err, &prob):
+	default:
+		prob = rego.Problem{Msg: err.Error()}
+	}
+	file, line := prob.File, prob.Line
+	if file == "" {
+		file = p.file
+	}
+	rule := RuleEval
+	if timeout {
+		rule = RuleTimeout
+	}
+	target := "this environment"
+	var rid *checks.ResourceID
+	if r := ev.resource(i); r != nil {
+		target = r.ID.String()
+		rid = &r.ID
+	}
+	msg := prob.Msg
+	if prob.Code != "" && !timeout {
+		msg = prob.Code + ": " + msg
+	}
+	f := checks.Finding{Check: Name, RuleID: rule, Severity: checks.SeverityError, Env: ev.env.Name, Resource: rid,
+		Message: fmt.Sprintf("policy %s failed on %s: %s", p.name, target, msg), Origin: checks.Origin{File: file, Line: line}}
+	key := u.name + "\x00" + prob.Error()
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	a := ev.errs[key]
+	if a == nil {
+		a = &errAgg{finding: f}
+		ev.errs[key] = a
+	}
+	a.count++
+	if timeout {
+		ev.dead[u.name] = a
+	}
+}
+
+func (ev *evaluation) decodeAll(u *unit, rs resultSet, i int) {
+	var fs []checks.Finding
+	for _, b := range u.binds {
+		wrapped, _ := rs[b.v].([]any)
+		if len(wrapped) == 0 {
+			continue
+		}
+		fs = append(fs, ev.decode(b.pkg, b.rule, wrapped[0], i)...)
+	}
+	ev.add(fs...)
+}
+
+// decode turns a rule's value into findings. Conftest rules produce
+// strings or objects with msg; gate's extensions: path (the field to blame)
+// and, for environment-scoped rules, resource (an index into
+// input.resources or {kind, namespace, name}).
+func (ev *evaluation) decode(p *pkgInfo, rule string, val any, i int) []checks.Finding {
+	var items []any
+	switch v := val.(type) {
+	case []any:
+		items = v
+	case bool:
+		if !v {
+			return nil
+		}
+		items = []any{fmt.Sprintf("%s.%s is true", p.name, rule)}
+	case nil:
+		return nil
+	default:
+		items = []any{v}
+	}
+	id := p.ruleID(rule)
+	sev := ev.s.severityFor(ev.env.Name, id, p.defaultSeverity(rule))
+	if sev == checks.SeverityNone {
+		return nil
+	}
+	out := make([]checks.Finding, 0, len(items))
+	for _, it := range items {
+		f := checks.Finding{Check: Name, RuleID: id, Severity: sev, Env: ev.env.Name, HelpURL: p.help}
+		var path []string
+		r := ev.resource(i)
+		switch x := it.(type) {
+		case string:
+			f.Message = x
+		case map[string]any:
+			f.Message, _ = x["msg"].(string)
+			if f.Message == "" {
+				b, _ := json.Marshal(x)
+				f.Message = string(b)
+			}
+			path = fieldPath(x["path"])
+			if i < 0 {
+				r = ev.lookup(x["resource"])
+			}
+		default:
+			b, _ := json.Marshal(x)
+			f.Message = string(b)
+		}
+		if r != nil {
+			f.Resource = &r.ID
+			f.Origin = r.Origin
+			if len(path) > 0 {
+				f.Path = dotted(path)
+				f.Origin = ev.res.Locate(r, path)
+			}
+		} else {
+			f.Origin = checks.Origin{File: ev.env.Path}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// lookup finds the resource an environment-scoped finding names.
+func (ev *evaluation) lookup(v any) *checks.Resource {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return ev.resource(int(n))
+		}
+	case float64:
+		return ev.resource(int(x))
+	case int:
+		return ev.resource(x)
+	case map[string]any:
+		kind, _ := x["kind"].(string)
+		name, _ := x["name"].(string)
+		ns, _ := x["namespace"].(string)
+		for _, r := range ev.res.Resources {
+			if r.ID.Kind == kind && r.ID.Name == name && r.ID.Namespace == ns {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// fieldPath reads a path given as a list of keys and indexes or as a dotted
+// string.
+func fieldPath(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, s := range x {
+			switch t := s.(type) {
+			case string:
+				out = append(out, t)
+			case json.Number:
+				out = append(out, t.String())
+			default:
+				out = append(out, fmt.Sprint(t))
+			}
+		}
+		return out
+	case string:
+		if x == "" {
+			return nil
+		}
+		x = strings.NewReplacer("[", ".", "]", "").Replace(x)
+		return strings.Split(x, ".")
+	}
+	return nil
+}
+
+// dotted renders a field path as spec.containers[0].image.
+func dotted(path []string) string {
+	var b strings.Builder
+	for _, p := range path {
+		if _, err := strconv.Atoi(p); err == nil {
+			b.WriteString("[" + p + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}

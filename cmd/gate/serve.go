@@ -40,8 +40,9 @@ type serveFlags struct {
 	stages         stageOptions
 }
 
-func newServeCmd(g *globals) *cobra.Command {
-	var f serveFlags
+func newServeCmd(g *globals) *cobra.Command { return serveCmd(g, &serveFlags{}) }
+
+func serveCmd(g *globals, f *serveFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run gate as a GitHub App: webhooks in, one check run per environment out",
@@ -70,7 +71,7 @@ Endpoints: POST ` + app.WebhookPath + ` (webhooks), /healthz, /readyz, /metrics,
 			if err := flagsFromEnv(cmd.Flags()); err != nil {
 				return usageErr("%v", err)
 			}
-			return g.serve(cmd.Context(), &f)
+			return g.serve(cmd.Context(), f)
 		},
 	}
 	fs := cmd.Flags()

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gate-ops/gate/internal/app"
+	"github.com/gate-ops/gate/internal/app/apptest"
+)
+
+// serveWorld is the App's end-to-end world wired with the runner
+// `gate serve` uses: the engine with the stages of stages.go.
+func serveWorld(t *testing.T) *apptest.World {
+	t.Helper()
+	g := &globals{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler), maxFile: 16 << 20}
+	return apptest.New(t, apptest.Options{Example: "../../testdata/example", Runner: g.serveRunner(&stageOptions{}), Workers: 2})
+}
+
+// TestServeJudgesPullRequestByBaseConfig: a pull request that breaks prod
+// and, in the same change, drops prod from gate.yaml is still checked as
+// prod by the base's gate.yaml, and fails.
+func TestServeJudgesPullRequestByBaseConfig(t *testing.T) {
+	w := serveWorld(t)
+	k := string(w.Repo.Read("overlays/prod/kustomization.yaml"))
+	k = strings.Replace(k, "resources:\n", "resources:\n  - https://github.com/evil/base//deploy?ref=v1\n", 1)
+	gy := string(w.Repo.Read("gate.yaml"))
+	i := strings.Index(gy, "  - name: prod")
+	if i < 0 {
+		t.Fatalf("example gate.yaml has no prod environment:\n%s", gy)
+	}
+	weakened := gy[:i]
+	head := w.Repo.Commit(w.Repo.Main, map[string][]byte{
+		"overlays/prod/kustomization.yaml": []byte(k),
+		"gate.yaml":                        []byte(weakened),
+	}, "prod: shared base; gate.yaml: stop checking prod")
+	w.Repo.SetRef("refs/pull/21/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 21, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+	runs := w.RunsFor(head)
+	prod, ok := runs["gate / prod"]
+	if !ok {
+		t.Fatalf("the pull request's gate.yaml removed gate / prod: check runs %v", keys(runs))
+	}
+	if prod.Conclusion != "failure" {
+		t.Errorf("gate / prod concluded %q, want failure; summary:\n%s", prod.Conclusion, prod.Summary)
+	}
+	found := false
+	for _, a := range prod.Annotations {
+		if a.Path == "overlays/prod/kustomization.yaml" && a.Level == "failure" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no failure annotation on overlays/prod/kustomization.yaml: %+v", prod.Annotations)
+	}
+	for _, cr := range w.Fake.CheckRuns() {
+		if cr.Status != "completed" {
+			t.Errorf("%s is %s", cr.Name, cr.Status)
+		}
+	}
+	if p := w.Fake.Problems(); len(p) > 0 {
+		t.Errorf("fake GitHub problems: %v", p)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestServeConfigFromFlagsAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "app.pem")
+	if err := os.WriteFile(key, []byte("-----BEGIN RSA PRIVATE KEY-----\n-----END RSA PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+		check   func(t *testing.T, f *serveFlags, secret string)
+	}{
+		{name: "env only", env: map[string]string{"GATE_APP_ID": "99", "GATE_PRIVATE_KEY_FILE": key, "GATE_WEBHOOK_SECRET": "s", "GATE_GITHUB_URL": "https://ghe.example.com/api/v3/", "GATE_WORKERS": "7"},
+			check: func(t *testing.T, f *serveFlags, secret string) {
+				if f.appID != 99 || f.githubURL != "https://ghe.example.com/api/v3/" || f.workers != 7 || secret != "s" {
+					t.Errorf("got app %d url %q workers %d secret %q", f.appID, f.githubURL, f.workers, secret)
+				}
+			}},
+		{name: "flag beats env", env: map[string]string{"GATE_APP_ID": "99", "GATE_PRIVATE_KEY_FILE": key}, args: []string{"--app-id", "5", "--webhook-secret-file", secretFile},
+			check: func(t *testing.T, f *serveFlags, secret string) {
+				if f.appID != 5 || secret != "from-file" {
+					t.Errorf("got app %d secret %q", f.appID, secret)
+				}
+			}},
+		{name: "no secret", env: map[string]string{"GATE_APP_ID": "1", "GATE_PRIVATE_KEY_FILE": key}, wantErr: "webhook secret is required"},
+		{name: "no key", env: map[string]string{"GATE_APP_ID": "1", "GATE_WEBHOOK_SECRET": "s"}, wantErr: "--private-key-file"},
+		{name: "bad number", env: map[string]string{"GATE_APP_ID": "x"}, wantErr: "GATE_APP_ID"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"GATE_APP_ID", "GATE_PRIVATE_KEY_FILE", "GATE_WEBHOOK_SECRET", "GATE_GITHUB_URL", "GATE_WORKERS"} {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			g := &globals{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler)}
+			f := &serveFlags{}
+			cmd := serveCmd(g, f)
+			if err := cmd.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := flagsFromEnv(cmd.Flags())
+			if err == nil {
+				var cfg app.Config
+				cfg, err = g.serveConfig(f)
+				if err == nil && tc.check != nil {
+					tc.check(t, f, cfg.WebhookSecret)
+				}
+			}
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+}

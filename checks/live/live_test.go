@@ -108,7 +108,7 @@ func repo(ns string, edits map[string]*string) map[string]string {
 
 func ptr(s string) *string { return &s }
 
-func renderRepo(t *testing.T, files map[string]string) *render.Result {
+func renderRepo(t testing.TB, files map[string]string) *render.Result {
 	t.Helper()
 	env := checks.Env{Name: "prod", Path: "app", Kind: render.KindKustomize}
 	res := render.New(render.Options{}).Render(context.Background(), source.NewMem("test", files), env)
@@ -120,7 +120,7 @@ func renderRepo(t *testing.T, files map[string]string) *render.Result {
 
 // deploy applies a rendering for real, the way Argo CD would: server-side
 // apply as argocd-controller, with its tracking label.
-func deploy(t *testing.T, res *render.Result, app string) {
+func deploy(t testing.TB, res *render.Result, app string) {
 	t.Helper()
 	ctx := context.Background()
 	dyn, mapper := clients(t)
@@ -146,7 +146,7 @@ func deploy(t *testing.T, res *render.Result, app string) {
 	}
 }
 
-func clients(t *testing.T) (*dynamic.DynamicClient, meta.RESTMapper) {
+func clients(t testing.TB) (*dynamic.DynamicClient, meta.RESTMapper) {
 	t.Helper()
 	dyn, err := dynamic.NewForConfig(server.Config)
 	if err != nil {
@@ -159,7 +159,7 @@ func clients(t *testing.T) (*dynamic.DynamicClient, meta.RESTMapper) {
 	return dyn, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))
 }
 
-func deepCopyJSON(t *testing.T, obj map[string]any) map[string]any {
+func deepCopyJSON(t testing.TB, obj map[string]any) map[string]any {
 	t.Helper()
 	b, err := json.Marshal(obj)
 	if err != nil {

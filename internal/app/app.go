@@ -125,7 +125,7 @@ func New(cfg Config) (*App, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	tr := &transport{next: base, m: m, policy: retryPolicy{Attempts: cfg.Retries, Base: cfg.RetryBase, MaxWait: cfg.MaxRetryWait, AttemptTimeout: cfg.AttemptTimeout}}
+	tr := &transport{next: base, m: m, policy: retryPolicy{Attempts: cfg.Retries, Base: cfg.RetryBase, MaxWait: cfg.MaxRetryWait, AttemptTimeout: cfg.AttemptTimeout, SecondaryWait: time.Minute}}
 	ghcfg := githubapp.Config{V3APIURL: cfg.GitHubURL, V4APIURL: strings.TrimSuffix(strings.TrimSuffix(cfg.GitHubURL, "/"), "/v3") + "/graphql"}
 	ghcfg.App.IntegrationID = cfg.AppID
 	ghcfg.App.PrivateKey = string(cfg.PrivateKey)

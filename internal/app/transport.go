@@ -25,6 +25,9 @@ type retryPolicy struct {
 	MaxWait time.Duration
 	// AttemptTimeout bounds one attempt, so a hung answer is retried.
 	AttemptTimeout time.Duration
+	// SecondaryWait is the least wait after a secondary rate limit that
+	// came without Retry-After (GitHub asks for at least a minute).
+	SecondaryWait time.Duration
 }
 
 // transport counts, times and retries every GitHub API request, token
@@ -192,7 +195,7 @@ func (t *transport) retryable(resp *http.Response, err error, attempt int) (time
 			}
 		}
 		if secondaryMessage(resp) {
-			return max(backoff(), time.Minute), "secondary_rate_limit"
+			return max(backoff(), t.policy.SecondaryWait), "secondary_rate_limit"
 		}
 	}
 	return 0, ""

@@ -171,6 +171,13 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 		bases = cmp.run(ctx, base.Resources)
 	}
 
+	// A cluster that stops answering, or a run past its deadline, gives
+	// one finding and no diff: a partial diff would read as "no changes".
+	if f, ok := lost(ctx, cmp, heads, bases); ok {
+		out.Findings = []checks.Finding{f}
+		return out
+	}
+
 	// Prune preview: live objects the environment owns that head drops.
 	sel, selFinds := cmp.selector(heads, bases)
 	out.Selector = sel
@@ -275,6 +282,29 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 	sc.ScrubDiff(out.Drift)
 	checks.SortFindings(out.Findings)
 	return out
+}
+
+// lost reports whether the cluster was lost during the run, as one
+// environment-level finding.
+func lost(ctx context.Context, cmp *comparer, lists ...[]*item) (checks.Finding, bool) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return cmp.envFinding(RuleTimeout, checks.SeverityError,
+			fmt.Sprintf("comparing with the live cluster took longer than %s (gate.yaml live.timeout or --live-timeout)", cmp.opts.Timeout)), true
+	}
+	for _, its := range lists {
+		for _, it := range its {
+			if it == nil {
+				continue
+			}
+			for _, f := range it.finds {
+				if f.RuleID == RuleUnreachable || f.RuleID == RuleTimeout {
+					e := cmp.envFinding(f.RuleID, checks.SeverityError, "lost the live cluster during the comparison: "+f.Message)
+					return e, true
+				}
+			}
+		}
+	}
+	return checks.Finding{}, false
 }
 
 // run evaluates resources with bounded parallelism: Namespaces and CRDs

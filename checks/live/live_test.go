@@ -648,3 +648,17 @@ func TestObjectDeletedByHandIsDrift(t *testing.T) {
 	wantChanges(t, "drift", res.Drift, "removed ConfigMap/deleted/settings")
 	wantChanges(t, "live", res.Live, "added ConfigMap/deleted/settings")
 }
+
+func TestTimeoutIsOneFindingAndNoDiff(t *testing.T) {
+	kubetest.Need(t, server)
+	files := repo("timeout", nil)
+	base := renderRepo(t, files)
+	deploy(t, base, "timeout")
+	res := compare(t, renderRepo(t, files), base, live.Options{Timeout: time.Microsecond})
+	if len(res.Findings) != 1 || res.Findings[0].RuleID != live.RuleTimeout || res.Findings[0].Severity != checks.SeverityError {
+		t.Fatalf("want one %s error, got %v", live.RuleTimeout, res.Findings)
+	}
+	if res.Live != nil || res.Drift != nil {
+		t.Error("a comparison cut short must not produce a (partial) diff")
+	}
+}

@@ -6,15 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/checks/diff"
+	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/live"
-	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/internal/cluster"
 	"github.com/gate-ops/gate/internal/config"
 )
@@ -79,68 +79,48 @@ func (o *liveOptions) envTimeout(cfg *config.Config) (time.Duration, error) {
 	return 2 * time.Minute, nil
 }
 
-// attachLive compares every environment of rep that has a cluster with its
-// live state: it fills EnvReport.Live and EnvReport.Drift and adds the live
-// findings (a cluster that cannot be reached is an error finding, never a
-// silent pass). heads and bases map environment names to their renderings;
-// bases may be nil (no drift then). Call rep.Finalize afterwards. This is
-// the one entry point `gate diff --live` and `gate check --live` call.
-func (o *liveOptions) attachLive(ctx context.Context, g *globals, cfg *config.Config, rep *checks.Report, heads, bases map[string]*render.Result) {
+// stage returns the live stage when --live is on (nil otherwise), and
+// findings for live settings in gate.yaml that do not parse. Clients are
+// made once per kubeconfig and context and shared by the environments.
+func (o *liveOptions) stage(cfg *config.Config) (engine.Stage, []checks.Finding) {
 	if !o.enabled {
-		return
+		return nil, nil
 	}
 	timeout, err := o.envTimeout(cfg)
 	if err != nil {
-		rep.Findings = append(rep.Findings, checks.Finding{Check: live.CheckName, RuleID: live.RuleError, Severity: checks.SeverityError,
-			Message: err.Error(), Origin: checks.Origin{File: configFile(cfg), Line: configLine(cfg, "live")}})
-		return
+		return nil, []checks.Finding{{Check: live.CheckName, RuleID: live.RuleError, Severity: checks.SeverityError,
+			Message: err.Error(), Origin: checks.Origin{File: configFile(cfg), Line: configLine(cfg, "live")}}}
 	}
-	clients := map[liveTarget]*cluster.Client{}
-	clientErrs := map[liveTarget]error{}
-	var dopts diff.Options
+	type conn struct {
+		c   *cluster.Client
+		err error
+	}
+	var mu sync.Mutex
+	conns := map[liveTarget]conn{}
+	sel := ""
 	if cfg != nil {
-		dopts = diff.FromConfig(cfg.Diff)
+		sel = cfg.Live.PruneSelector
 	}
-	for i := range rep.Envs {
-		er := &rep.Envs[i]
-		head := heads[er.Env.Name]
-		if head == nil {
-			continue
-		}
-		if head.Failed() {
-			// A broken rendering is already an error; comparing a partial
-			// rendering would report its missing objects as deletions.
-			continue
-		}
-		t, ok := o.target(er.Env, cfg)
-		if !ok {
-			er.Findings = append(er.Findings, checks.Finding{Check: live.CheckName, RuleID: "live/no-cluster", Severity: checks.SeverityNotice, Env: er.Env.Name,
-				Message: "not compared with a live cluster: the environment names no cluster in gate.yaml and no --context was given", Origin: checks.Origin{File: er.Env.Path}})
-			continue
-		}
-		c, cerr := clients[t], clientErrs[t]
-		if c == nil && cerr == nil {
-			c, cerr = newLiveClient(t, timeout)
-			clients[t], clientErrs[t] = c, cerr
-		}
-		if cerr != nil {
-			er.Findings = append(er.Findings, checks.Finding{Check: live.CheckName, RuleID: live.RuleUnreachable, Severity: checks.SeverityError, Env: er.Env.Name,
-				Message: fmt.Sprintf("cannot compare with the live cluster: %v", cerr), Origin: checks.Origin{File: er.Env.Path}})
-			continue
-		}
-		if g != nil && g.log != nil {
-			g.log.Info("comparing with the live cluster", "env", er.Env.Name, "context", t.String(), "server", c.Server())
-		}
-		sel := ""
-		if cfg != nil {
-			sel = cfg.Live.PruneSelector
-		}
-		res := live.Compare(ctx, c, head, bases[er.Env.Name], live.Options{
-			PruneSelector: sel, Diff: dopts, Timeout: timeout, Server: t.String(),
-		})
-		er.Live, er.Drift = res.Live, res.Drift
-		er.Findings = append(er.Findings, res.Findings...)
-	}
+	return &live.Stage{
+		Options: live.Options{PruneSelector: sel, Timeout: timeout},
+		Connect: func(_ context.Context, env checks.Env) (live.Cluster, string, error) {
+			t, ok := o.target(env, cfg)
+			if !ok {
+				return nil, "", live.ErrNoCluster
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			cn, seen := conns[t]
+			if !seen {
+				cn.c, cn.err = newLiveClient(t, timeout)
+				conns[t] = cn
+			}
+			if cn.err != nil {
+				return nil, t.String(), cn.err
+			}
+			return cn.c, t.String(), nil
+		},
+	}, nil
 }
 
 func newLiveClient(t liveTarget, timeout time.Duration) (*cluster.Client, error) {

@@ -8,17 +8,16 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/live"
-	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/config"
 	"github.com/gate-ops/gate/internal/kubetest"
 )
 
-// TestAttachLive runs the --live glue against a real API server through a
+// TestLiveStage runs the --live glue against a real API server through a
 // kubeconfig: an environment naming a context is compared, one naming none
 // gets a notice, and a context missing from the kubeconfig is an error
 // finding on that environment.
-func TestAttachLive(t *testing.T) {
+func TestLiveStage(t *testing.T) {
 	srv := kubetest.StartTB(t)
 	kubeconfig, err := srv.Kubeconfig(kubetest.AdminUser, "prod-ctx")
 	if err != nil {
@@ -48,19 +47,15 @@ func TestAttachLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	results, _, err := engine.RenderEnvs(ctx, &engine.Request{Head: src, Config: cfg})
+	o := &liveOptions{enabled: true}
+	st, finds := o.stage(cfg)
+	if st == nil || len(finds) > 0 {
+		t.Fatalf("live stage: %v", finds)
+	}
+	rep, err := engine.Run(ctx, &engine.Request{Head: src, Config: cfg, Stages: []engine.Stage{st}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	heads := map[string]*render.Result{}
-	rep := &checks.Report{FailOn: checks.SeverityError}
-	for _, r := range results {
-		heads[r.Env.Name] = r
-		rep.Envs = append(rep.Envs, checks.EnvReport{Env: r.Env, Status: checks.EnvChecked})
-	}
-	o := &liveOptions{enabled: true}
-	o.attachLive(ctx, nil, cfg, rep, heads, nil)
-	rep.Finalize()
 
 	by := map[string]checks.EnvReport{}
 	for _, e := range rep.Envs {
@@ -80,5 +75,19 @@ func TestAttachLive(t *testing.T) {
 	lost := by["lost"]
 	if lost.Pass || len(lost.Findings) != 1 || lost.Findings[0].RuleID != live.RuleUnreachable || !strings.Contains(lost.Findings[0].Message, "no-such-context") {
 		t.Errorf("lost: want a failing live/unreachable error naming the context, got %v", lost.Findings)
+	}
+}
+
+func TestLiveTimeoutInGateYAMLIsAFinding(t *testing.T) {
+	cfg, err := config.Parse("gate.yaml", []byte("live:\n  timeout: soon\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, finds := (&liveOptions{enabled: true}).stage(cfg)
+	if st != nil || len(finds) != 1 || finds[0].Origin != (checks.Origin{File: "gate.yaml", Line: 1}) || !strings.Contains(finds[0].Message, `"soon"`) {
+		t.Errorf("want one finding on gate.yaml:1 naming the bad timeout, got %v", finds)
+	}
+	if st, _ := (&liveOptions{}).stage(cfg); st != nil {
+		t.Error("without --live there is no live stage")
 	}
 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	jsonschema "github.com/santhosh-tekuri/jsonschema/v6"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+func TestMedian(t *testing.T) {
+	s := time.Second
+	for _, tc := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]time.Duration{3 * s}, 3 * s},
+		{[]time.Duration{5 * s, 1 * s, 3 * s}, 3 * s},
+		{[]time.Duration{4 * s, 1 * s, 3 * s, 2 * s}, 2 * s}, // lower middle: a measured figure
+	} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// The paths must be the ones kubeconform expands kubeconformTemplate to:
+// Group is the first part of apiVersion ("v1" for the core group).
+func TestSchemaFile(t *testing.T) {
+	for _, tc := range []struct{ apiVersion, kind, want string }{
+		{"v1", "Service", "v1/service_v1.json"},
+		{"apps/v1", "Deployment", "apps/deployment_v1.json"},
+		{"networking.k8s.io/v1", "Ingress", "networking.k8s.io/ingress_v1.json"},
+		{"monitoring.gate.example/v1", "Probe", "monitoring.gate.example/probe_v1.json"},
+	} {
+		if got := filepath.ToSlash(schemaFile(tc.apiVersion, tc.kind)); got != tc.want {
+			t.Errorf("schemaFile(%q, %q) = %q, want %q", tc.apiVersion, tc.kind, got, tc.want)
+		}
+	}
+}
+
+func TestCRDToSchemaIsStrict(t *testing.T) {
+	in := map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			"spec": map[string]any{
+				"type":                                 "object",
+				"x-kubernetes-preserve-unknown-fields": false,
+				"properties":                           map[string]any{"target": map[string]any{"type": "string"}},
+			},
+			"status": map[string]any{"type": "object", "additionalProperties": true, "properties": map[string]any{}},
+		},
+	}
+	out := crdToSchema(in)
+	if out["additionalProperties"] != false {
+		t.Errorf("top level not strict: %v", out["additionalProperties"])
+	}
+	props := out["properties"].(map[string]any)
+	for _, k := range []string{"apiVersion", "kind", "metadata"} {
+		if props[k] == nil {
+			t.Errorf("top-level %s not allowed", k)
+		}
+	}
+	spec := props["spec"].(map[string]any)
+	if spec["additionalProperties"] != false {
+		t.Errorf("spec not strict: %v", spec)
+	}
+	if _, ok := spec["x-kubernetes-preserve-unknown-fields"]; ok {
+		t.Errorf("x-kubernetes extension kept: %v", spec)
+	}
+	if st := props["status"].(map[string]any); st["additionalProperties"] != true {
+		t.Errorf("an explicit additionalProperties was overridden: %v", st)
+	}
+	if crdToSchema(nil)["properties"] == nil {
+		t.Error("a CRD version without a schema must still give an object schema")
+	}
+}
+
+func TestCollectRefsFollowsTheGraph(t *testing.T) {
+	defs := map[string]map[string]any{
+		"A": {"properties": map[string]any{"b": map[string]any{"$ref": "#/definitions/B"}}},
+		"B": {"items": []any{map[string]any{"$ref": "#/definitions/C"}}},
+		"C": {"properties": map[string]any{"a": map[string]any{"$ref": "#/definitions/A"}}}, // a cycle
+		"D": {"type": "string"},
+	}
+	seen := map[string]bool{}
+	collectRefs(defs, "A", seen)
+	if want := map[string]bool{"A": true, "B": true, "C": true}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("reached %v, want %v", seen, want)
+	}
+}
+
+func TestConftestSetSplitsRulesByScope(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, body string) {
+		p := filepath.Join(dir, "policies", rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tag/policy.rego", "# METADATA\n# custom:\n#   id: tag\npackage gate.builtin.tag\n")
+	write("prod/policy.rego", "# METADATA\n# custom:\n#   id: prod\n#   scope: environment\npackage gate.builtin.prod\n")
+	write("prod/policy_test.rego", "package gate.builtin.prod_test\n")
+	write("lib/k8s.rego", "package gate.lib.k8s\n")
+	write("lib/k8s_test.rego", "package gate.lib.k8s_test\n")
+	set, err := writeConftestSet(filepath.Join(dir, "policies"), filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(set.Resource, []string{"tag"}) || !reflect.DeepEqual(set.Env, []string{"prod"}) {
+		t.Errorf("resource rules %v, environment rules %v", set.Resource, set.Env)
+	}
+	for _, p := range set.Paths {
+		if strings.HasSuffix(p, "_test.rego") {
+			t.Errorf("test file %s handed to conftest", p)
+		}
+	}
+	main, err := os.ReadFile(filepath.Join(dir, "out", "main.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"package main", `resource_rules := ["tag"]`, `env_rules := ["prod"]`} {
+		if !strings.Contains(string(main), want) {
+			t.Errorf("main.rego lacks %q:\n%s", want, main)
+		}
+	}
+}
+
+func TestEnvDataIsWhatPoliciesRead(t *testing.T) {
+	p, err := writeEnvData(t.TempDir(), "prod-01", map[string]string{"tier": "production"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	var d struct {
+		Gate struct {
+			Env struct {
+				Name   string            `json:"name"`
+				Labels map[string]string `json:"labels"`
+			} `json:"env"`
+			Config struct {
+				RequiredLabels []string `json:"requiredLabels"`
+			} `json:"config"`
+		} `json:"gate"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Gate.Env.Name != "prod-01" || d.Gate.Env.Labels["tier"] != "production" || d.Gate.Config.RequiredLabels == nil {
+		t.Errorf("data.gate = %s", b)
+	}
+}
+
+// The exported directory is what the baseline's kubeconform reads (it
+// compiles each file with santhosh-tekuri/jsonschema/v6 and its file loader,
+// as here): a valid object passes, an unknown field fails, a custom resource
+// is checked against its CRD.
+func TestExportedSchemasValidate(t *testing.T) {
+	dir := t.TempDir()
+	n, err := exportK8sSchemas("../../checks/schema/bundles/kubernetes-1.35.json.gz", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 100 {
+		t.Fatalf("exported %d kinds, want the whole bundle", n)
+	}
+	repo := t.TempDir()
+	crd := `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: probes.monitoring.gate.example
+spec:
+  group: monitoring.gate.example
+  names: {kind: Probe, plural: probes}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [target]
+              properties:
+                target: {type: string}
+`
+	if err := os.WriteFile(filepath.Join(repo, "crd.yaml"), []byte(crd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := exportCRDSchemas(repo, dir); err != nil || n != 1 {
+		t.Fatalf("exportCRDSchemas = %d, %v; want 1 schema", n, err)
+	}
+	for _, tc := range []struct {
+		name, apiVersion, kind, doc string
+		valid                       bool
+	}{
+		{"valid deployment", "apps/v1", "Deployment", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: i:1}]\n", true},
+		{"unknown field", "apps/v1", "Deployment", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  replicaz: 2\n  selector: {matchLabels: {a: b}}\n  template:\n    spec:\n      containers: [{name: c, image: i:1}]\n", false},
+		{"core kind", "v1", "Service", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports: [{port: 80}]\n", true},
+		{"wrong type", "v1", "Service", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports: [{port: eighty}]\n", false},
+		{"custom resource", "monitoring.gate.example/v1", "Probe", "apiVersion: monitoring.gate.example/v1\nkind: Probe\nmetadata: {name: a}\nspec: {target: http://a}\n", true},
+		{"custom resource, unknown field", "monitoring.gate.example/v1", "Probe", "apiVersion: monitoring.gate.example/v1\nkind: Probe\nmetadata: {name: a}\nspec: {target: http://a, every: 5}\n", false},
+	} {
+		c := jsonschema.NewCompiler()
+		c.UseLoader(jsonschema.FileLoader{})
+		sch, err := c.Compile(filepath.Join(dir, schemaFile(tc.apiVersion, tc.kind)))
+		if err != nil {
+			t.Fatalf("%s: compile: %v", tc.name, err)
+		}
+		j, err := sigsyaml.YAMLToJSON([]byte(tc.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := jsonschema.UnmarshalJSON(strings.NewReader(string(j)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(obj); (err == nil) != tc.valid {
+			t.Errorf("%s: valid=%v, want %v (%v)", tc.name, err == nil, tc.valid, err)
+		}
+	}
+}

@@ -77,6 +77,12 @@ type Request struct {
 	// Findings are reported as they are, before the run's own: problems
 	// the caller met preparing the run (a policy that does not compile).
 	Findings []checks.Finding
+	// Incremental renders and checks only the environments the change
+	// touches: those that read one of ChangedFiles (or, without them, one of
+	// the files that differ between Base and Head), and every environment
+	// when gate.yaml or the policies change. The others are reported as
+	// untouched, unrendered.
+	Incremental bool
 }
 
 // Plan discovers the environments a request covers.
@@ -123,6 +129,34 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	order := map[string]int{}
+	for i, e := range envs {
+		order[e.Name] = i
+	}
+	var untouched []checks.Env
+	var because map[string][]string
+	if req.Incremental {
+		if req.ChangedFiles == nil && req.Base != nil {
+			changed, err := ChangedFiles(req.Base, req.Head)
+			if err != nil {
+				return nil, fmt.Errorf("list the files the change touches: %w", err)
+			}
+			req.ChangedFiles = changed
+		}
+		if req.ChangedFiles != nil {
+			because = affectedEnvs(req, envs, req.ChangedFiles)
+			var keep []checks.Env
+			for _, e := range envs {
+				if _, ok := because[e.Name]; ok {
+					keep = append(keep, e)
+				} else {
+					untouched = append(untouched, e)
+				}
+			}
+			envs = keep
+			req.progress("%d of %d environments touched by %d changed files", len(envs), len(envs)+len(untouched), len(req.ChangedFiles))
+		}
+	}
 	heads := renderSide(ctx, req, req.Head, envs, "head")
 	var bases []*render.Result
 	if req.Base != nil {
@@ -153,12 +187,18 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 			return nil, fmt.Errorf("check env %q: %w", res.Env.Name, err)
 		}
 		er := checks.EnvReport{Env: res.Env, Status: checks.EnvChecked, Resources: len(res.Resources)}
+		if because != nil {
+			er.Because = because[res.Env.Name]
+		}
 		er.Findings = append(er.Findings, res.Findings...)
 		in := &Input{Env: res.Env, Head: res, All: heads, DiffOptions: dopts}
 		if bases != nil {
 			base := bases[i]
 			in.Base = base
 			er.Because = sourceFiles(req, changed, base, res)
+			if because != nil {
+				er.Because = because[res.Env.Name]
+			}
 			if !req.NoDiff {
 				er.Diff, er.Findings = envDiff(base, res, dopts, er.Because, er.Findings)
 				in.Diff = er.Diff
@@ -192,6 +232,10 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 		req.progress("checked %s (%d/%d)", res.Env.Name, i+1, len(heads))
 		rep.Envs = append(rep.Envs, er)
 	}
+	for _, e := range untouched {
+		rep.Envs = append(rep.Envs, checks.EnvReport{Env: e, Status: checks.EnvUntouched, Findings: []checks.Finding{}})
+	}
+	sort.SliceStable(rep.Envs, func(i, j int) bool { return order[rep.Envs[i].Env.Name] < order[rep.Envs[j].Env.Name] })
 	scrub.ScrubFindings(rep.Findings)
 	rep.Duration = time.Since(start)
 	rep.Finalize()

@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	sigsyaml "sigs.k8s.io/yaml"
@@ -213,6 +214,9 @@ func Objects(base, head *checks.Resource, opts Options) *checks.ResourceChange {
 	if base == nil && head == nil {
 		return nil
 	}
+	if base != nil && head != nil && reflect.DeepEqual(base.Object, head.Object) {
+		return nil // the common case: nothing to prepare
+	}
 	pats := opts.patterns()
 	oldName, newName := opts.names()
 	var a, b map[string]any
@@ -263,7 +267,7 @@ func Objects(base, head *checks.Resource, opts Options) *checks.ResourceChange {
 // ignored fields dropped and Secret values redacted.
 func prepare(r *checks.Resource, patterns []string) map[string]any {
 	obj := normalize(r.Object)
-	prune(obj, nil, patterns)
+	prune(obj, patterns)
 	if IsSecret(r.ID) {
 		redactSecret(obj)
 	}
@@ -308,70 +312,100 @@ func deepCopy(v any) any {
 	return v
 }
 
-// prune returns v without the fields an ignore pattern covers; maps are
-// pruned in place, lists are rebuilt.
-func prune(v any, p []seg, patterns []string) any {
+// prune drops every field an ignore pattern addresses, in place. Each
+// pattern is walked through the object (rather than every field tested
+// against every pattern), so the cost is the length of the patterns, not
+// the size of the object.
+func prune(obj map[string]any, patterns []string) {
+	for _, p := range patterns {
+		removePattern(obj, p, true)
+	}
+}
+
+// removePattern removes what the rest of a pattern addresses below v and
+// reports whether v itself is addressed (the caller deletes it).
+func removePattern(v any, rest string, first bool) (any, bool) {
+	if rest == "" {
+		return nil, true
+	}
 	switch t := v.(type) {
 	case map[string]any:
+		r := rest
+		switch {
+		case strings.HasPrefix(r, `["`):
+		case first:
+		case strings.HasPrefix(r, "."):
+			r = r[1:]
+		default:
+			return v, false
+		}
 		for k, c := range t {
-			cp := append(p[:len(p):len(p)], seg{key: k})
-			if matchAny(patterns, cp) {
-				delete(t, k)
+			rem, ok := consumeKey(r, k)
+			if !ok {
 				continue
 			}
-			t[k] = prune(c, cp, patterns)
+			if nv, del := removePattern(c, rem, false); del {
+				delete(t, k)
+			} else {
+				t[k] = nv
+			}
 		}
+		return t, false
 	case []any:
+		if !strings.HasPrefix(rest, "[") {
+			return v, false
+		}
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return v, false
+		}
+		sel, rem := rest[1:end], rest[end+1:]
 		named := namedList(t, nil)
 		out := t[:0]
 		for i, it := range t {
-			s := seg{list: true, index: i}
-			if named {
-				s.named, s.key = true, itemName(it)
+			match := sel == "*" || sel == strconv.Itoa(i) || (named && sel == "name="+itemName(it))
+			if match {
+				nv, del := removePattern(it, rem, false)
+				if del {
+					continue
+				}
+				it = nv
 			}
-			cp := append(p[:len(p):len(p)], s)
-			if matchAny(patterns, cp) {
-				continue
-			}
-			out = append(out, prune(it, cp, patterns))
+			out = append(out, it)
 		}
-		return out
+		return out, false
 	}
-	return v
+	return v, false
 }
 
-// matchAny reports whether a pattern covers p. A pattern such as
-// metadata.annotations["config.kubernetes.io/*"] globs the key with path.Match.
-func matchAny(patterns []string, p []seg) bool {
-	for _, pat := range patterns {
-		if matchPattern(pat, p) || matchGlobKey(pat, p) {
-			return true
+// consumeKey matches map key k at the start of a pattern: bare (k itself,
+// dots and slashes included), quoted (["k"], which may glob with
+// path.Match) or "*". It returns the rest of the pattern.
+func consumeKey(r, k string) (string, bool) {
+	if strings.HasPrefix(r, `["`) {
+		end := strings.Index(r, `"]`)
+		if end < 0 {
+			return "", false
 		}
+		inner := r[2:end]
+		if inner == k {
+			return r[end+2:], true
+		}
+		if strings.ContainsAny(inner, "*?[") {
+			if ok, _ := path.Match(inner, k); ok {
+				return r[end+2:], true
+			}
+		}
+		return "", false
 	}
-	return false
-}
-
-func matchGlobKey(pat string, p []seg) bool {
-	if len(p) == 0 || p[len(p)-1].list || !strings.HasSuffix(pat, `"]`) {
-		return false
+	boundary := func(rest string) bool { return rest == "" || rest[0] == '.' || rest[0] == '[' }
+	if strings.HasPrefix(r, "*") && boundary(r[1:]) {
+		return r[1:], true
 	}
-	i := strings.LastIndex(pat, `["`)
-	if i < 0 {
-		return false
+	if strings.HasPrefix(r, k) && boundary(r[len(k):]) {
+		return r[len(k):], true
 	}
-	glob := pat[i+2 : len(pat)-2]
-	if !strings.ContainsAny(glob, "*?[") {
-		return false
-	}
-	if ok, _ := path.Match(glob, p[len(p)-1].key); !ok {
-		return false
-	}
-	parent, q := pat[:i], p[:len(p)-1]
-	if parent == "" {
-		return len(q) == 0
-	}
-	// The parent pattern must address q itself, not one of its ancestors.
-	return matchPattern(parent, q) && !matchPattern(parent, q[:len(q)-1])
+	return "", false
 }
 
 type emitFunc func(p []seg, old, new any, hasOld, hasNew bool)

@@ -28,6 +28,10 @@ type Options struct {
 	ToolVersion string
 	// Command names what ran, for the report headings ("gate check").
 	Command string
+	// URIPrefix is prepended to file paths in SARIF: the ops repo's
+	// directory inside its git repository ("deploy/"), because code
+	// scanning resolves paths from the repository root.
+	URIPrefix string
 	// MaxDiffLines bounds each unified diff in the markdown format (a PR
 	// comment is limited to 65,536 characters); 0 means 200.
 	MaxDiffLines int

@@ -196,7 +196,7 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 			res.Properties["fieldPath"] = f.Path
 		}
 		if !f.Origin.IsZero() {
-			loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifactL{URI: f.Origin.File, URIBaseID: "%SRCROOT%"}}}
+			loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifactL{URI: opts.URIPrefix + f.Origin.File, URIBaseID: "%SRCROOT%"}}}
 			if f.Origin.Line > 0 {
 				loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Origin.Line, StartColumn: f.Origin.Column}
 			}

@@ -149,7 +149,7 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 		}
 		return usageErr("%v", err)
 	}
-	opts := report.Options{Color: true, Unified: diffOnly, ToolVersion: version, Command: cmd.CommandPath()}
+	opts := report.Options{Color: true, Unified: diffOnly, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.gitPrefix(specs)}
 	if err := g.writeReports(specs, rep, opts); err != nil {
 		return err
 	}

@@ -228,6 +228,12 @@ func TestDiffOfAnOpsRepoInASubdirectory(t *testing.T) {
 	if !strings.Contains(out, "caused by: app/cm.yaml") {
 		t.Errorf("source files are relative to the ops repo:\n%s", out)
 	}
+	// SARIF paths are relative to the git repository, as code scanning wants.
+	r.Write("deploy/app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata: [\n")
+	out, _, code = runGate(t, "--repo", filepath.Join(r.Dir, "deploy"), "check", "-o", "sarif")
+	if code != 1 || !strings.Contains(out, `"uri": "deploy/app/cm.yaml"`) {
+		t.Errorf("sarif in a subdirectory: exit %d\n%s", code, out)
+	}
 }
 
 func TestOutputFileSingleFormat(t *testing.T) {

@@ -192,3 +192,23 @@ func (p *prefixed) Hash(name string) (string, bool) {
 	}
 	return p.inner.Hash(f)
 }
+
+// gitPrefix is the ops repo's directory inside its git repository, with a
+// trailing slash ("" at the top or outside git). Only SARIF needs it.
+func (g *globals) gitPrefix(specs []outputSpec) string {
+	need := false
+	for _, s := range specs {
+		need = need || s.format == "sarif"
+	}
+	if !need {
+		return ""
+	}
+	root, err := g.repoRoot()
+	if err != nil {
+		return ""
+	}
+	if _, prefix, err := openGit(root); err == nil && prefix != "" {
+		return prefix + "/"
+	}
+	return ""
+}

@@ -19,6 +19,8 @@ type stageOptions struct {
 	noPolicy bool
 	// policyDirs are extra policy directories (--policy, repeatable).
 	policyDirs []string
+	// live compares with the environments' clusters (--live, live.go).
+	live liveOptions
 }
 
 // addStageFlags binds the stage flags on commands that run checks
@@ -27,6 +29,7 @@ func addStageFlags(fs *pflag.FlagSet, o *stageOptions) {
 	fs.BoolVar(&o.noSchema, "no-schema", false, "skip schema validation")
 	fs.BoolVar(&o.noPolicy, "no-policy", false, "skip policy evaluation")
 	fs.StringArrayVar(&o.policyDirs, "policy", nil, "extra Rego policy directory, on top of the repo's and the built-in library (repeatable)")
+	addLiveFlags(fs, &o.live)
 }
 
 // buildStages constructs the check stages of a run, in order. trusted is
@@ -50,6 +53,12 @@ func buildStages(ctx context.Context, trusted source.Source, cfg *config.Config,
 			return nil, finds, err
 		}
 		stages, finds = append(stages, st), append(finds, fs...)
+	}
+	if st, fs := o.live.stage(cfg); st != nil || len(fs) > 0 {
+		if st != nil {
+			stages = append(stages, st)
+		}
+		finds = append(finds, fs...)
 	}
 	_ = ctx
 	_ = trusted

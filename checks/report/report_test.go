@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -53,7 +54,33 @@ func exampleReport(t *testing.T) *checks.Report {
 	return stable(rep)
 }
 
+// pairOnce renders the pull-request pair once per test binary: building
+// the git repository and rendering both sides is the slow part.
+var pairOnce struct {
+	sync.Mutex
+	rep []byte
+}
+
+// pairReport returns a fresh copy of the pair's report.
 func pairReport(t *testing.T) *checks.Report {
+	t.Helper()
+	pairOnce.Lock()
+	defer pairOnce.Unlock()
+	if pairOnce.rep == nil {
+		b, err := json.Marshal(buildPairReport(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairOnce.rep = b
+	}
+	var rep checks.Report
+	if err := json.Unmarshal(pairOnce.rep, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return &rep
+}
+
+func buildPairReport(t *testing.T) *checks.Report {
 	t.Helper()
 	p := enginetest.NewPair(t)
 	repo, err := gitsrc.Open(p.Dir)

@@ -18,6 +18,12 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 	if maxLines <= 0 {
 		maxLines = 200
 	}
+	// budget bounds the diff bodies so the whole report fits a PR comment
+	// (65,536 characters); objects past it are listed, not dropped.
+	budget := &mdBudget{left: opts.MaxChars}
+	if budget.left <= 0 {
+		budget.left = 50000
+	}
 	verdict := "✅ pass"
 	if !rep.Pass {
 		verdict = "❌ fail"
@@ -72,10 +78,10 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 			fmt.Fprintln(bw)
 		}
 		if hasDiff {
-			writeMDDiff(bw, "Diff against base", er.Diff, maxLines)
+			writeMDDiff(bw, "Diff against base", er.Diff, maxLines, budget)
 		}
 		if hasLive {
-			writeMDDiff(bw, "Diff against the live cluster", er.Live, maxLines)
+			writeMDDiff(bw, "Diff against the live cluster", er.Live, maxLines, budget)
 		}
 	}
 	if pi := rep.PolicyImpact; pi != nil {
@@ -134,19 +140,23 @@ func writeMDFinding(w io.Writer, f checks.Finding) {
 	fmt.Fprintln(w, b.String())
 }
 
-func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int) {
+type mdBudget struct{ left int }
+
+func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int, budget *mdBudget) {
 	fmt.Fprintf(w, "**%s:** %s (%s)\n\n", title, changeCounts(d), kindCounts(d))
+	var over []checks.ResourceChange
 	for _, c := range d.Changes {
+		var b strings.Builder
 		loc := ""
 		if s := c.Origin.String(); s != "" {
-			loc = " from `" + mdCode(s) + "`"
+			loc = " from " + s
 		}
-		fmt.Fprintf(w, "<details><summary><code>%s %s</code> %s%s</summary>\n\n", actionMark(c.Action), htmlEscape(c.ID.String()), c.Action, htmlEscape(strings.ReplaceAll(loc, "`", "")))
+		fmt.Fprintf(&b, "<details><summary><code>%s %s</code> %s%s</summary>\n\n", actionMark(c.Action), htmlEscape(c.ID.String()), c.Action, htmlEscape(loc))
 		for _, f := range c.Fields {
-			fmt.Fprintf(w, "- `%s`\n", mdCode(fieldLine(f)))
+			fmt.Fprintf(&b, "- `%s`\n", mdCode(fieldLine(f)))
 		}
 		if len(c.Fields) > 0 {
-			fmt.Fprintln(w)
+			b.WriteString("\n")
 		}
 		if c.Unified != "" {
 			lines := strings.Split(strings.TrimSuffix(c.Unified, "\n"), "\n")
@@ -159,12 +169,26 @@ func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int) {
 			for strings.Contains(c.Unified, fence) {
 				fence += "`"
 			}
-			fmt.Fprintf(w, "%sdiff\n%s\n%s\n", fence, strings.Join(lines, "\n"), fence)
+			fmt.Fprintf(&b, "%sdiff\n%s\n%s\n", fence, strings.Join(lines, "\n"), fence)
 			if cut > 0 {
-				fmt.Fprintf(w, "\n*%d more lines not shown; run `gate diff` for the full diff.*\n", cut)
+				fmt.Fprintf(&b, "\n*%d more lines not shown; run `gate diff` for the full diff.*\n", cut)
 			}
 		}
-		fmt.Fprint(w, "\n</details>\n\n")
+		b.WriteString("\n</details>\n\n")
+		if b.Len() > budget.left {
+			over = append(over, c)
+			budget.left = 0
+			continue
+		}
+		budget.left -= b.Len()
+		io.WriteString(w, b.String()) //nolint:errcheck // bufio reports on Flush
+	}
+	if len(over) > 0 {
+		fmt.Fprintf(w, "%d more changed objects, diffs left out to fit a comment (run `gate diff` for all of them):\n\n", len(over))
+		for _, c := range over {
+			fmt.Fprintf(w, "- `%s %s` %s\n", actionMark(c.Action), mdCode(c.ID.String()), c.Action)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -35,6 +35,9 @@ type Options struct {
 	// MaxDiffLines bounds each unified diff in the markdown format (a PR
 	// comment is limited to 65,536 characters); 0 means 200.
 	MaxDiffLines int
+	// MaxChars bounds the diff bodies of the markdown format as a whole;
+	// objects past it are listed without their diff. 0 means 50,000.
+	MaxChars int
 }
 
 // Write writes rep in format to w.

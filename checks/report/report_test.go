@@ -358,3 +358,21 @@ func golden(t *testing.T, name string, got []byte) {
 		}
 	}
 }
+
+func TestMarkdownFitsACommentWithoutDroppingObjects(t *testing.T) {
+	rep := pairReport(t)
+	out := string(render(t, "markdown", rep, report.Options{MaxChars: 1500}))
+	if !strings.Contains(out, "more changed objects, diffs left out") {
+		t.Fatalf("no cut notice with a small budget:\n%s", out)
+	}
+	for _, e := range rep.Envs {
+		for _, c := range e.Diff.Changes {
+			if !strings.Contains(out, c.ID.String()) {
+				t.Errorf("%s dropped from the markdown report", c.ID)
+			}
+		}
+	}
+	if strings.Count(out, "<details>") >= 6 {
+		t.Errorf("budget not applied: %d diff blocks", strings.Count(out, "<details>"))
+	}
+}

@@ -141,3 +141,15 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestServeDeploymentPassesTheGate: the App's own Kubernetes manifests
+// render and pass gate's schema and policy checks.
+func TestServeDeploymentPassesTheGate(t *testing.T) {
+	out, errOut, code := runGate(t, "--repo", "../../internal/app/deploy", "check")
+	if code != 0 {
+		t.Fatalf("gate check on internal/app/deploy exited %d:\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "6 resources") {
+		t.Errorf("want the 6 deployment resources rendered:\n%s", out)
+	}
+}

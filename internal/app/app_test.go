@@ -508,3 +508,61 @@ func status(t *testing.T, url string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// floodStage is a real engine stage with a lot to say: ten long findings
+// on every resource's source line.
+type floodStage struct{}
+
+func (floodStage) Name() string { return "flood" }
+
+func (floodStage) Check(_ context.Context, in *engine.Input) ([]checks.Finding, error) {
+	var out []checks.Finding
+	for _, r := range in.Head.Resources {
+		for i := 0; i < 10; i++ {
+			out = append(out, checks.Finding{Check: "flood", RuleID: fmt.Sprintf("flood/%d", i), Severity: checks.SeverityError, Env: in.Env.Name,
+				Resource: &r.ID, Origin: r.Origin, Message: fmt.Sprintf("finding %d on %s: %s", i, r.ID, strings.Repeat("detail ", 300))})
+		}
+	}
+	return out, nil
+}
+
+// TestLargeReportsFitGitHubLimits: a report far over GitHub's limits goes
+// through the fake GitHub (which answers 422 to anything over them) with
+// every finding annotated and the rest of the text behind details_url.
+func TestLargeReportsFitGitHubLimits(t *testing.T) {
+	base := engineRunner()
+	r := app.RunnerFuncs{PlanFunc: base.Plan, RunFunc: func(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+		cfg, _, err := config.Load(rv.Base, "")
+		if err != nil {
+			return nil, err
+		}
+		return engine.Run(ctx, &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, Envs: []string{"prod"}, Stages: []engine.Stage{floodStage{}}})
+	}}
+	w := newWorld(t, r, nil)
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 7), "prod: 7 replicas")
+	w.Repo.SetRef("refs/pull/16/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 16, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+	runs := w.RunsFor(head)
+	prod := runs["gate / prod"]
+	if prod.Conclusion != "failure" {
+		t.Fatalf("gate / prod: %q, want failure", prod.Conclusion)
+	}
+	if len(prod.Annotations) < 100 {
+		t.Fatalf("gate / prod has %d annotations, want every finding (over 100)", len(prod.Annotations))
+	}
+	if len(prod.Summary) > 65535 || !strings.Contains(prod.Summary, prod.DetailsURL) {
+		t.Errorf("summary of %d characters; names the full report: %v", len(prod.Summary), strings.Contains(prod.Summary, prod.DetailsURL))
+	}
+	full := get(t, prod.DetailsURL)
+	if n := strings.Count(full, "| error |"); n != len(prod.Annotations) {
+		t.Errorf("the full report lists %d findings, the check run has %d annotations", n, len(prod.Annotations))
+	}
+	// Environments the plan named but the report left out still complete.
+	for _, env := range []string{"dev", "staging"} {
+		if cr := runs["gate / "+env]; cr.Status != "completed" || cr.Conclusion != "failure" {
+			t.Errorf("gate / %s: %s/%s, want completed failure (missing from the report)", env, cr.Status, cr.Conclusion)
+		}
+	}
+	assertCompleted(t, w.Fake)
+}

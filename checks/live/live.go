@@ -571,8 +571,21 @@ func (cmp *comparer) selector(heads, bases []*item) (string, []checks.Finding) {
 		"prune preview off: no Argo CD or Flux tracking labels on the live objects and no live.pruneSelector in gate.yaml")}
 }
 
-// listOwned lists, for every kind the environment renders (head or base),
-// the live objects matching sel.
+// commonKinds are listed for the prune preview even when neither rendering
+// has one: without a base, an object whose kind the head no longer renders
+// at all would otherwise go unnoticed.
+var commonKinds = []checks.ResourceID{
+	{Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "Secret"}, {Version: "v1", Kind: "Service"},
+	{Version: "v1", Kind: "ServiceAccount"}, {Version: "v1", Kind: "PersistentVolumeClaim"},
+	{Group: "apps", Version: "v1", Kind: "Deployment"}, {Group: "apps", Version: "v1", Kind: "StatefulSet"},
+	{Group: "apps", Version: "v1", Kind: "DaemonSet"}, {Group: "batch", Version: "v1", Kind: "CronJob"},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}, {Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, {Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"}, {Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
+}
+
+// listOwned lists, for every kind the environment renders (head or base)
+// and the common kinds, the live objects matching sel.
 func (cmp *comparer) listOwned(ctx context.Context, sel string, heads, bases []*item) ([]*checks.Resource, error) {
 	kinds := map[string]checks.ResourceID{}
 	origins := map[string]checks.Origin{}
@@ -588,6 +601,11 @@ func (cmp *comparer) listOwned(ctx context.Context, sel string, heads, bases []*
 			}
 		}
 	}
+	for _, k := range commonKinds {
+		if _, ok := kinds[k.Group+"|"+k.Kind]; !ok {
+			kinds[k.Group+"|"+k.Kind] = k
+		}
+	}
 	keys := make([]string, 0, len(kinds))
 	for k := range kinds {
 		keys = append(keys, k)
@@ -598,6 +616,9 @@ func (cmp *comparer) listOwned(ctx context.Context, sel string, heads, bases []*
 	for _, k := range keys {
 		kid := kinds[k]
 		objs, err := cmp.c.List(ctx, kid, sel)
+		if errors.Is(err, ErrUnknownKind) {
+			continue // a common kind this cluster does not serve
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", kid.Kind, err))
 			continue

@@ -89,6 +89,7 @@ Exit codes: 0 (also when there are changes, unless --exit-code), 1 with
 	addRevFlags(fs, &f.revs, "HEAD", "the revision to diff against")
 	fs.StringArrayVarP(&f.envs, "env", "e", nil, "environment to diff (repeatable; default all)")
 	fs.BoolVar(&exitCode, "exit-code", false, "exit 1 when any environment changes, like git diff --exit-code")
+	addLiveFlags(fs, &f.stages.live)
 	addOutputFlags(fs, &f.outputs)
 	registerOutputCompletion(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
@@ -138,6 +139,12 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 			return &exitCodeError{code: exitError, err: err}
 		}
 		req.Stages, req.Findings = stages, finds
+	} else if st, finds := f.stages.live.stage(rv.cfg); st != nil || len(finds) > 0 {
+		// gate diff --live: the live stage is the only one that runs.
+		if st != nil {
+			req.Stages = []engine.Stage{st}
+		}
+		req.Findings = finds
 	}
 	prog := g.newProgress()
 	req.Progress = prog.callback()

@@ -153,3 +153,58 @@ func TestServeDeploymentPassesTheGate(t *testing.T) {
 		t.Errorf("want the 6 deployment resources rendered:\n%s", out)
 	}
 }
+
+// TestServeJudgesPullRequestByBasePolicies: the base branch has a policy
+// capping replicas; a pull request that raises replicas past it, deletes
+// the policy and waives the rule in its own gate.yaml is still judged by
+// the base's policy and gate.yaml, and fails.
+func TestServeJudgesPullRequestByBasePolicies(t *testing.T) {
+	w := serveWorld(t)
+	const rule = `package main
+
+import rego.v1
+
+deny contains msg if {
+	input.kind == "Deployment"
+	input.spec.replicas > 10
+	msg := sprintf("%s asks for %d replicas; more than 10 needs a capacity review", [input.metadata.name, input.spec.replicas])
+}
+`
+	main := w.Repo.Commit(w.Repo.Main, map[string][]byte{"policy/replicas.rego": []byte(rule)}, "policy: cap replicas")
+	w.Repo.SetRef("refs/heads/main", main)
+	w.Repo.Main = main
+
+	d := strings.Replace(string(w.Repo.Read("overlays/prod/deployment-prod.yaml")), "replicas: 3", "replicas: 20", 1)
+	gy := string(w.Repo.Read("gate.yaml")) + "  - rule: main.deny\n    env: prod\n    reason: trust me\n    expires: \"2099-01-01\"\n"
+	head := w.Repo.Commit(main, map[string][]byte{
+		"overlays/prod/deployment-prod.yaml": []byte(d),
+		"policy/replicas.rego":               nil,
+		"gate.yaml":                          []byte(gy),
+	}, "prod: 20 replicas; drop the cap")
+	w.Repo.SetRef("refs/pull/22/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 22, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+	prod := w.RunsFor(head)["gate / prod"]
+	if prod.Conclusion != "failure" {
+		t.Fatalf("gate / prod concluded %q, want failure by the base's policy; summary:\n%s", prod.Conclusion, prod.Summary)
+	}
+	found := false
+	for _, a := range prod.Annotations {
+		// conftest deny rules carry no field path, so the policy stage puts
+		// the finding on the object's source document.
+		if strings.Contains(a.Message, "capacity review") && a.Level == "failure" && a.Path != "" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no failure annotation from the base's policy: %+v", prod.Annotations)
+	}
+	if strings.Contains(prod.Summary, "trust me") {
+		t.Errorf("the pull request's own waiver was applied:\n%s", prod.Summary)
+	}
+	for _, cr := range w.Fake.CheckRuns() {
+		if cr.Status != "completed" {
+			t.Errorf("%s is %s", cr.Name, cr.Status)
+		}
+	}
+}

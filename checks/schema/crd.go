@@ -13,9 +13,10 @@ import (
 )
 
 // Limits on one CRD schema: a hostile or runaway schema costs bounded time.
+// The largest CRDs in the wild have tens of thousands of schema nodes.
 const (
-	maxCRDDepth = 128
-	maxCRDNodes = 200_000
+	maxCRDDepth        = 128
+	defaultMaxCRDNodes = 100_000
 )
 
 // crdVersion is one served (or not) version of a CustomResourceDefinition,
@@ -38,7 +39,8 @@ type crdVersion struct {
 
 // crdVersions reads a CustomResourceDefinition (apiextensions.k8s.io v1 or
 // v1beta1) and converts the schema of every version.
-func crdVersions(obj map[string]any) ([]crdVersion, error) {
+// maxNodes bounds the size of each converted schema.
+func crdVersions(obj map[string]any, maxNodes int) ([]crdVersion, error) {
 	spec, _ := obj["spec"].(map[string]any)
 	md, _ := obj["metadata"].(map[string]any)
 	name, _ := md["name"].(string)
@@ -84,7 +86,7 @@ func crdVersions(obj map[string]any) ([]crdVersion, error) {
 			raw = sch["openAPIV3Schema"]
 		}
 		if raw != nil {
-			conv, err := convertCRDSchema(raw)
+			conv, err := convertCRDSchema(raw, maxNodes)
 			if err != nil {
 				return nil, fmt.Errorf("CustomResourceDefinition %s version %s: %w", name, vname, err)
 			}
@@ -110,8 +112,11 @@ func crdVersions(obj map[string]any) ([]crdVersion, error) {
 // null, x-kubernetes-int-or-string accepts both, embedded resources get
 // apiVersion, kind and metadata. The root gets apiVersion, kind and
 // metadata, which a CRD schema may leave out.
-func convertCRDSchema(raw any) (map[string]any, error) {
-	c := &crdConverter{}
+func convertCRDSchema(raw any, maxNodes int) (map[string]any, error) {
+	if maxNodes <= 0 {
+		maxNodes = defaultMaxCRDNodes
+	}
+	c := &crdConverter{max: maxNodes}
 	root, err := c.node(raw, 0)
 	if err != nil {
 		return nil, err
@@ -121,7 +126,7 @@ func convertCRDSchema(raw any) (map[string]any, error) {
 	return root, nil
 }
 
-type crdConverter struct{ nodes int }
+type crdConverter struct{ nodes, max int }
 
 // crdKept are the keywords of a structural schema that mean the same in
 // draft-04.
@@ -135,8 +140,8 @@ var crdKept = map[string]bool{
 
 func (c *crdConverter) node(v any, depth int) (map[string]any, error) {
 	c.nodes++
-	if c.nodes > maxCRDNodes {
-		return nil, fmt.Errorf("openAPIV3Schema has more than %d schema nodes; gate refuses to compile it", maxCRDNodes)
+	if c.nodes > c.max {
+		return nil, fmt.Errorf("openAPIV3Schema has more than %d schema nodes; gate refuses to compile it", c.max)
 	}
 	if depth > maxCRDDepth {
 		return nil, fmt.Errorf("openAPIV3Schema nests deeper than %d levels; gate refuses to compile it", maxCRDDepth)

@@ -14,7 +14,7 @@ import (
 // loadSchemaPaths reads the CustomResourceDefinitions in the directories
 // gate.yaml lists under schemas.paths. Anything that cannot be used is a
 // finding on its file and line, never silently ignored.
-func loadSchemaPaths(fsys fs.FS, dirs []string) ([]*crdEntry, []checks.Finding) {
+func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, []checks.Finding) {
 	var out []*crdEntry
 	var finds []checks.Finding
 	bad := func(file string, line int, msg string) {
@@ -64,7 +64,7 @@ func loadSchemaPaths(fsys fs.FS, dirs []string) ([]*crdEntry, []checks.Finding) 
 					bad(p, doc.Line, fmt.Sprintf("schemas.paths: %v", err))
 					continue
 				}
-				vs, err := crdVersions(obj)
+				vs, err := crdVersions(obj, maxNodes)
 				if err != nil {
 					bad(p, doc.Line, err.Error())
 					continue

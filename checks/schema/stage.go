@@ -12,6 +12,7 @@ package schema
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"runtime"
@@ -67,6 +68,8 @@ type Options struct {
 	Bundles *Bundles
 	// Parallelism bounds concurrent validations; 0 means GOMAXPROCS.
 	Parallelism int
+	// MaxCRDNodes bounds one CRD schema; 0 means 100,000 nodes.
+	MaxCRDNodes int
 }
 
 // Stage validates rendered environments. It is safe for concurrent use and
@@ -79,7 +82,17 @@ type Stage struct {
 	skip     map[string]bool
 	extra    []*crdEntry
 	parallel int
+	maxNodes int
 	crds     sync.Map // schema hash -> *compiledCRD
+	crdDefs  sync.Map // sha256 of a rendered CRD -> *convertedCRD
+}
+
+// convertedCRD caches the conversion of one rendered CRD: every
+// environment of a run sees the same CRDs.
+type convertedCRD struct {
+	once sync.Once
+	vs   []crdVersion
+	err  error
 }
 
 type crdEntry struct {
@@ -105,7 +118,7 @@ func New(opts Options) (*Stage, []checks.Finding, error) {
 			return nil, nil, err
 		}
 	}
-	s := &Stage{bundles: b, strict: true, missing: checks.SeverityWarning, skip: map[string]bool{}, parallel: opts.Parallelism}
+	s := &Stage{bundles: b, strict: true, missing: checks.SeverityWarning, skip: map[string]bool{}, parallel: opts.Parallelism, maxNodes: opts.MaxCRDNodes}
 	if s.parallel <= 0 {
 		s.parallel = runtime.GOMAXPROCS(0)
 	}
@@ -127,7 +140,7 @@ func New(opts Options) (*Stage, []checks.Finding, error) {
 		if opts.Source == nil {
 			return nil, nil, fmt.Errorf("schemas.paths is set but no source to read it from")
 		}
-		extra, fs := loadSchemaPaths(opts.Source, opts.Config.Paths)
+		extra, fs := loadSchemaPaths(opts.Source, opts.Config.Paths, s.maxNodes)
 		s.extra, finds = extra, fs
 	}
 	return s, finds, nil
@@ -194,7 +207,7 @@ func (s *Stage) collectCRDs(in *engine.Input) (map[string]*crdEntry, []checks.Fi
 			if !isCRD(r.ID.APIVersion(), r.ID.Kind) {
 				continue
 			}
-			vs, err := crdVersions(r.Object)
+			vs, err := s.convertCRD(r)
 			if err != nil {
 				if head {
 					finds = append(finds, checks.Finding{
@@ -220,6 +233,18 @@ func (s *Stage) collectCRDs(in *engine.Input) (map[string]*crdEntry, []checks.Fi
 		add(e)
 	}
 	return out, finds
+}
+
+// convertCRD converts a rendered CRD once per content.
+func (s *Stage) convertCRD(r *checks.Resource) ([]crdVersion, error) {
+	if len(r.YAML) == 0 {
+		return crdVersions(r.Object, s.maxNodes)
+	}
+	sum := sha256.Sum256(r.YAML)
+	x, _ := s.crdDefs.LoadOrStore(sum, &convertedCRD{})
+	c := x.(*convertedCRD)
+	c.once.Do(func() { c.vs, c.err = crdVersions(r.Object, s.maxNodes) })
+	return c.vs, c.err
 }
 
 // compileCRD compiles a converted CRD schema once per content hash.

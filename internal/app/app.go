@@ -67,6 +67,9 @@ type Config struct {
 	AttemptTimeout time.Duration
 	// MaxFileSize bounds any file read from a revision.
 	MaxFileSize int64
+	// ReportBytes bounds the memory of full reports kept for details_url
+	// (default 128 MiB); the oldest are dropped first.
+	ReportBytes int
 	// Runner is the engine.
 	Runner Runner
 	Logger *slog.Logger
@@ -145,7 +148,7 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, m: m, cc: cc, cache: cache, q: newQueue(cfg.MaxQueue, m), reports: newReportStore(2048), runner: cfg.Runner}
+	a := &App{cfg: cfg, log: log, m: m, cc: cc, cache: cache, q: newQueue(cfg.MaxQueue, m), reports: newReportStore(cfg.ReportBytes), runner: cfg.Runner}
 	a.tokens = &tokenCache{cc: cc, m: map[tokenKey]*github.InstallationToken{}}
 	return a, nil
 }
@@ -153,6 +156,9 @@ func New(cfg Config) (*App, error) {
 func setDefaults(cfg *Config) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
+	}
+	if cfg.ReportBytes <= 0 {
+		cfg.ReportBytes = 128 << 20
 	}
 	if cfg.MaxQueue <= 0 {
 		cfg.MaxQueue = 10000
@@ -327,24 +333,43 @@ func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, body)
 }
 
-// reportStore keeps the latest full reports in memory, bounded.
+// reportStore keeps the latest full reports in memory, bounded by a byte
+// budget: the oldest go first.
 type reportStore struct {
-	mu sync.Mutex
-	r  *recent[string]
+	mu     sync.Mutex
+	budget int
+	size   int
+	m      map[string]string
+	order  []string
 }
 
-func newReportStore(n int) *reportStore { return &reportStore{r: newRecent[string](n)} }
+func newReportStore(budget int) *reportStore {
+	return &reportStore{budget: budget, m: map[string]string{}}
+}
 
 func (s *reportStore) put(k, v string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.r.put(k, v)
+	if old, ok := s.m[k]; ok {
+		s.size -= len(old)
+	} else {
+		s.order = append(s.order, k)
+	}
+	s.m[k] = v
+	s.size += len(v)
+	for s.size > s.budget && len(s.order) > 1 {
+		oldest := s.order[0]
+		s.order = s.order[1:]
+		s.size -= len(s.m[oldest])
+		delete(s.m, oldest)
+	}
 }
 
 func (s *reportStore) get(k string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.r.get(k)
+	v, ok := s.m[k]
+	return v, ok
 }
 
 type tokenKey struct {

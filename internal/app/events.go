@@ -43,7 +43,10 @@ type prPayload struct {
 }
 
 type pullRequestEvent struct {
-	Action       string              `json:"action"`
+	Action  string `json:"action"`
+	Changes struct {
+		Base *struct{} `json:"base"`
+	} `json:"changes"`
 	Number       int                 `json:"number"`
 	PullRequest  prPayload           `json:"pull_request"`
 	Repository   repoPayload         `json:"repository"`
@@ -134,6 +137,15 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 		case "opened", "synchronize", "reopened", "ready_for_review":
 			j := a.newJob(e.Repository, e.Installation.ID, e.PullRequest, delivery, event+"."+e.Action)
 			j.Force = e.Action == "reopened"
+			return a.submit(log, j, event, e.Action)
+		case "edited":
+			if e.Changes.Base == nil {
+				a.m.webhooks.WithLabelValues(event, e.Action, "ignored").Inc()
+				return nil
+			}
+			// The base branch changed: same head, a new comparison.
+			j := a.newJob(e.Repository, e.Installation.ID, e.PullRequest, delivery, event+"."+e.Action)
+			j.Force = true
 			return a.submit(log, j, event, e.Action)
 		case "closed":
 			a.q.cancelKey(jobKey(e.Repository.FullName, e.PullRequest.Number), "the pull request was closed")

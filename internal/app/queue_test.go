@@ -66,3 +66,21 @@ func TestQueueIsBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestReportStoreIsBoundedByBytes(t *testing.T) {
+	s := newReportStore(100)
+	s.put("a", string(make([]byte, 60)))
+	s.put("b", string(make([]byte, 30)))
+	s.put("c", string(make([]byte, 30)))
+	if _, ok := s.get("a"); ok {
+		t.Error("the oldest report was kept over the budget")
+	}
+	for _, k := range []string{"b", "c"} {
+		if _, ok := s.get(k); !ok {
+			t.Errorf("report %s dropped within the budget", k)
+		}
+	}
+	if s.size != 60 {
+		t.Errorf("size %d, want 60", s.size)
+	}
+}

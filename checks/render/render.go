@@ -512,23 +512,13 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	top := g.byDir[env.Path]
 	userOrigin := hasBuildMetadata(top.Root, "originAnnotations")
 	userTransform := hasBuildMetadata(top.Root, "transformerAnnotations")
-	base := fsys.overrides[top.File]
-	topRoot := top.Root
-	if base != nil {
-		var n yaml.Node
-		if err := yaml.Unmarshal(base, &n); err == nil && len(n.Content) > 0 {
-			topRoot = n.Content[0]
+	if !userOrigin {
+		// Origins come from markers on the sources, not from kustomize's
+		// originAnnotations (see sourceMarker for why).
+		if err := markSources(src, g, docs, fsys, helmOrigins); err != nil {
+			return err
 		}
 	}
-	rewritten, err := rewriteKustomization(topRoot, func(root *yaml.Node) {
-		if !userOrigin {
-			appendSeq(root, "buildMetadata", []string{"originAnnotations"})
-		}
-	})
-	if err != nil {
-		return err
-	}
-	fsys.overrides[top.File] = rewritten
 
 	if usesOpenAPI {
 		r.openapiMu.Lock()
@@ -569,6 +559,8 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	for _, kr := range o.m.Resources() {
 		ann := kr.GetAnnotations()
 		originText := ann[originAnnotation]
+		marker := ann[sourceMarker]
+		delete(ann, sourceMarker)
 		if !userOrigin {
 			delete(ann, originAnnotation)
 		}
@@ -585,6 +577,9 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		rsc, err := newResource(normalize(obj).(map[string]any))
 		if err != nil {
 			return err
+		}
+		if !userOrigin {
+			originText = lc.markedOrigin(rsc, marker)
 		}
 		rsc.Origin, res.loc[rsc] = lc.origin(rsc, originText)
 		rsc.Patches = res.loc[rsc].patchOrigins()

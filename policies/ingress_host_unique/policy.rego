@@ -25,11 +25,19 @@ entries := [[rule.host, i, j] |
 	is_string(rule.host)
 ]
 
-# claims maps each host to the Ingress rules that claim it.
-claims[host] := [[e[1], e[2]] | some e in entries; e[0] == host] if {
-	some x in entries
-	host := x[0]
+# duplicated are the hosts claimed by more than one rule: sorting the
+# entries puts equal hosts next to each other, so this is O(n log n) rather
+# than comparing every pair.
+sorted_entries := sort(entries)
+
+duplicated := {sorted_entries[k][0] |
+	count(sorted_entries) > 1
+	some k in numbers.range(0, count(sorted_entries) - 2)
+	sorted_entries[k][0] == sorted_entries[k + 1][0]
 }
+
+# claims maps each duplicated host to the Ingress rules that claim it.
+claims := {host: [[e[1], e[2]] | some e in entries; e[0] == host] | some host in duplicated}
 
 deny contains {"msg": msg, "resource": i, "path": ["spec", "rules", j, "host"]} if {
 	some host, list in claims

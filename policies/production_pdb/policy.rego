@@ -22,13 +22,14 @@ all_pdbs := [[k8s.namespace(p), p.spec.selector] |
 	p.kind == "PodDisruptionBudget"
 ]
 
-# pdbs groups PodDisruptionBudget selectors by namespace.
-pdbs[ns] := [x[1] | some x in all_pdbs; x[0] == ns] if {
-	some y in all_pdbs
-	ns := y[0]
-}
+# pdb_namespaces are the namespaces that have a PodDisruptionBudget.
+pdb_namespaces := {x[0] | some x in all_pdbs}
 
-deny contains {"msg": msg, "resource": i, "path": ["metadata", "name"]} if {
+# pdbs groups PodDisruptionBudget selectors by namespace, once per
+# evaluation (a complete rule is computed once; a partial one per lookup).
+pdbs := {ns: [x[1] | some x in all_pdbs; x[0] == ns] | some ns in pdb_namespaces}
+
+deny contains {"msg": msg, "resource": i} if {
 	k8s.production
 	some i, r in input.resources
 	r.kind in guarded

@@ -165,4 +165,3 @@ func (lc *locContext) markedOrigin(r *checks.Resource, marker string) string {
 	}
 	return "configuredIn: " + strconv.Quote(up+bestFile) + "\nconfiguredBy:\n  kind: " + by + "\n"
 }
-

@@ -40,14 +40,16 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 	for i := range rep.Envs {
 		er := &rep.Envs[i]
 		res := "✅ pass"
-		if !er.Pass {
+		if er.Status == checks.EnvUntouched && er.Diff == nil {
+			res = "⏭️ not rendered"
+		} else if !er.Pass {
 			res = "❌ fail"
 		}
 		changes := "–"
 		switch {
-		case er.Diff == nil:
 		case envUntouched(er):
 			changes = "untouched"
+		case er.Diff == nil:
 		default:
 			changes = changeCounts(er.Diff)
 		}

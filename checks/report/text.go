@@ -69,11 +69,17 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 	for i := range rep.Envs {
 		er := &rep.Envs[i]
 		status := p.verdict(er.Pass)
-		if envUntouched(er) {
+		size := plural(er.Resources, "resource", "resources")
+		switch {
+		case er.Status == checks.EnvUntouched && er.Diff == nil:
+			// Not rendered: the incremental engine found no changed file
+			// this environment reads.
+			size = "not rendered"
+			status += p.paint(ansiDim, " (untouched: no changed file reaches it)")
+		case envUntouched(er):
 			status += p.paint(ansiDim, " (untouched)")
 		}
-		fmt.Fprintf(bw, "%s %s  %s  %s\n", p.paint(ansiBold, er.Env.Name), p.paint(ansiDim, er.Env.Path),
-			plural(er.Resources, "resource", "resources"), status)
+		fmt.Fprintf(bw, "%s %s  %s  %s\n", p.paint(ansiBold, er.Env.Name), p.paint(ansiDim, er.Env.Path), size, status)
 		for _, f := range er.Findings {
 			writeTextFinding(bw, p, f)
 		}
@@ -98,10 +104,10 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		for i := range rep.Envs {
 			er := &rep.Envs[i]
 			switch {
-			case er.Diff == nil:
-				fmt.Fprintf(tw, "  %s\tno diff\t\t\n", er.Env.Name)
 			case envUntouched(er):
 				fmt.Fprintf(tw, "  %s\tuntouched\t\t\n", er.Env.Name)
+			case er.Diff == nil:
+				fmt.Fprintf(tw, "  %s\tno diff\t\t\n", er.Env.Name)
 			default:
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", er.Env.Name, changeCounts(er.Diff), kindCounts(er.Diff), strings.Join(er.Because, ", "))
 			}

@@ -129,6 +129,7 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 	}
 	ctx := cmd.Context()
 	req := &engine.Request{Head: rv.head, Base: rv.base, Config: rv.cfg, Envs: f.envs, FailOn: failOn, Render: g.renderOptions(), Logger: g.log}
+	req.Incremental, req.ChangedFiles = rv.incremental, rv.changed
 	if !diffOnly {
 		trusted := rv.head
 		if rv.base != nil {

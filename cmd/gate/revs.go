@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -20,12 +22,21 @@ type revFlags struct {
 	base        string
 	head        string
 	noMergeBase bool
+	// staged checks the git index (what `git commit` would record) against HEAD.
+	staged bool
+	// changedFiles names a file listing the change's files ("-" is stdin).
+	changedFiles string
+	// allEnvs checks every environment even when the change is known.
+	allEnvs bool
 }
 
 func addRevFlags(fs *pflag.FlagSet, r *revFlags, baseDefault, baseHelp string) {
 	fs.StringVar(&r.base, "base", baseDefault, baseHelp)
 	fs.StringVar(&r.head, "head", "", "check this commit (read from git, no checkout) instead of the work tree")
 	fs.BoolVar(&r.noMergeBase, "no-merge-base", false, "compare against --base itself, not the merge-base of --base and the head (as a pull request does)")
+	fs.BoolVar(&r.staged, "staged", false, "check the staged index (what git commit would record) against HEAD: the pre-commit hook")
+	fs.StringVar(&r.changedFiles, "changed-files", "", "file listing the change's files, one per line, repo-relative (- for stdin): only the environments they touch are checked")
+	fs.BoolVar(&r.allEnvs, "all-envs", false, "check every environment even when the change is known (default: only those it touches)")
 }
 
 // revs are the opened sources of a run.
@@ -36,6 +47,11 @@ type revs struct {
 	cfg *config.Config
 	// baseDesc says how the base was chosen, for messages.
 	baseDesc string
+	// incremental is set when the change is known (a base, --staged or
+	// --changed-files): only the environments it touches are checked.
+	incremental bool
+	// changed are the files of --changed-files (nil: compare base and head).
+	changed []string
 }
 
 // openRevs opens the head (work tree or --head commit) and the base (the
@@ -57,7 +73,29 @@ func (g *globals) openRevs(r *revFlags) (*revs, error) {
 		}
 	}
 	headRev := "HEAD"
-	if r.head != "" {
+	if r.staged {
+		if r.head != "" {
+			return nil, usageErr("--staged and --head: choose one")
+		}
+		if repo == nil {
+			if repo, prefix, err = openGit(root); err != nil {
+				return nil, usageErr("--staged: %v", err)
+			}
+		}
+		idx, err := gitsrc.FromIndex(repo, g.maxFile)
+		if err != nil {
+			return nil, &exitCodeError{code: exitError, err: err}
+		}
+		out.head = subtree(idx, prefix)
+		if r.base == "" {
+			// The pre-commit hook compares with HEAD itself (no merge-base),
+			// and a first commit has no base: every environment is new.
+			if _, err := gitsrc.ResolveCommit(repo, "HEAD"); err == nil {
+				r.base, r.noMergeBase = "HEAD", true
+			}
+		}
+		headRev = "HEAD"
+	} else if r.head != "" {
 		headRev = r.head
 		t, err := gitsrc.FromRev(repo, r.head, g.maxFile)
 		if err != nil {
@@ -95,6 +133,14 @@ func (g *globals) openRevs(r *revFlags) (*revs, error) {
 		out.base = subtree(t, prefix)
 		trusted = out.base
 	}
+	if r.changedFiles != "" {
+		files, err := readChangedFiles(g, r.changedFiles)
+		if err != nil {
+			return nil, usageErr("--changed-files: %v", err)
+		}
+		out.changed = files
+	}
+	out.incremental = !r.allEnvs && (out.base != nil || out.changed != nil)
 	cfg, err := g.loadConfig(trusted)
 	if err != nil {
 		if r.base != "" {
@@ -211,4 +257,32 @@ func (g *globals) gitPrefix(specs []outputSpec) string {
 		return prefix + "/"
 	}
 	return ""
+}
+
+// readChangedFiles reads a list of repo-relative paths, one per line, as
+// `git diff --name-only` prints them.
+func readChangedFiles(g *globals, name string) ([]string, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = io.ReadAll(io.LimitReader(g.stdin, 64<<20))
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	files := []string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		c, err := source.Clean(l)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, c)
+	}
+	return files, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,7 +29,10 @@ type globals struct {
 	maxFile    int64
 	stdout     io.Writer
 	stderr     io.Writer
-	log        *slog.Logger
+	stdin      io.Reader
+	// cacheDir holds the render cache ("" disables it).
+	cacheDir string
+	log      *slog.Logger
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -45,6 +49,7 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.stdin = cmd.InOrStdin()
 			level := slog.LevelWarn
 			if g.verbose {
 				level = slog.LevelDebug
@@ -64,6 +69,7 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs on stderr")
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour in text output (also NO_COLOR)")
 	pf.Int64Var(&g.maxFile, "max-file-size", source.DefaultMaxFileSize, "largest file gate reads, in bytes")
+	pf.StringVar(&g.cacheDir, "cache-dir", os.Getenv("GATE_CACHE_DIR"), "render cache directory: renders whose input files are unchanged are reused (env GATE_CACHE_DIR)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitCodeError{code: exitError, err: err}
 	})
@@ -138,7 +144,41 @@ func (g *globals) isTTY(w io.Writer) bool {
 }
 
 func (g *globals) renderOptions() render.Options {
-	return render.Options{Logger: g.log}
+	opts := render.Options{Logger: g.log}
+	if g.cacheDir != "" {
+		c, err := render.OpenCache(g.cacheDir, cacheSalt())
+		if err != nil {
+			g.log.Warn("render cache disabled", "err", err)
+		} else {
+			opts.Cache = c
+		}
+	}
+	return opts
+}
+
+// cacheSalt identifies this build of gate, so a cache never serves a
+// render made by a different renderer: the version, the VCS revision, and
+// for development builds the executable's size and time.
+func cacheSalt() string {
+	salt := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				salt += "/" + s.Value
+			}
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "sigs.k8s.io/kustomize/api" || d.Path == "helm.sh/helm/v4" {
+				salt += "/" + d.Version
+			}
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		if fi, err := os.Stat(exe); err == nil {
+			salt += fmt.Sprintf("/%d-%d", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return salt
 }
 
 func usageErr(format string, args ...any) error {

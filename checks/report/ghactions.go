@@ -11,8 +11,10 @@ import (
 // GitHubActions writes every finding as a workflow command
 // (::error file=...,line=...::message), which GitHub Actions turns into an
 // annotation on the pull request's source line. Waived findings and notices
-// are written as notices so they never look like failures.
-func GitHubActions(w io.Writer, rep *checks.Report) error {
+// are written as notices so they never look like failures. File paths get
+// opts.URIPrefix: Actions resolves them from the repository root, and the
+// ops repo may live in a subdirectory.
+func GitHubActions(w io.Writer, rep *checks.Report, opts Options) error {
 	for _, f := range rep.AllFindings() {
 		level := "notice"
 		switch {
@@ -24,7 +26,7 @@ func GitHubActions(w io.Writer, rep *checks.Report) error {
 		}
 		var props []string
 		if f.Origin.File != "" {
-			props = append(props, "file="+ghaProperty(f.Origin.File))
+			props = append(props, "file="+ghaProperty(opts.URIPrefix+f.Origin.File))
 			if f.Origin.Line > 0 {
 				props = append(props, fmt.Sprintf("line=%d", f.Origin.Line))
 			}

@@ -28,7 +28,8 @@ type Options struct {
 	ToolVersion string
 	// Command names what ran, for the report headings ("gate check").
 	Command string
-	// URIPrefix is prepended to file paths in SARIF: the ops repo's
+	// URIPrefix is prepended to file paths in SARIF and workflow
+	// annotations: the ops repo's
 	// directory inside its git repository ("deploy/"), because code
 	// scanning resolves paths from the repository root.
 	URIPrefix string
@@ -54,7 +55,7 @@ func Write(w io.Writer, format string, rep *checks.Report, opts Options) error {
 	case "markdown", "md":
 		return Markdown(w, rep, opts)
 	case "github":
-		return GitHubActions(w, rep)
+		return GitHubActions(w, rep, opts)
 	}
 	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
 }

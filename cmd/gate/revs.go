@@ -240,11 +240,12 @@ func (p *prefixed) Hash(name string) (string, bool) {
 }
 
 // gitPrefix is the ops repo's directory inside its git repository, with a
-// trailing slash ("" at the top or outside git). Only SARIF needs it.
+// trailing slash ("" at the top or outside git). SARIF and workflow
+// annotations need it: both resolve paths from the repository root.
 func (g *globals) gitPrefix(specs []outputSpec) string {
 	need := false
 	for _, s := range specs {
-		need = need || s.format == "sarif"
+		need = need || s.format == "sarif" || s.format == "github"
 	}
 	if !need {
 		return ""

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -45,7 +46,7 @@ func main() {
 }
 
 // run executes the CLI and maps errors to exit codes; tests call it directly.
-func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr fileWriter) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr fileWriter) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if stdin != nil {

@@ -252,4 +252,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-

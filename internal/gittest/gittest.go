@@ -63,12 +63,19 @@ func (r *Repo) Remove(rel string) {
 // CopyTree copies a directory (e.g. testdata/example) into the repo root.
 func (r *Repo) CopyTree(from string) {
 	r.t.Helper()
+	r.CopyTreeInto(from, "")
+}
+
+// CopyTreeInto copies a directory into a subdirectory of the repo (an ops
+// repo inside a monorepo).
+func (r *Repo) CopyTreeInto(from, sub string) {
+	r.t.Helper()
 	err := filepath.Walk(from, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(from, p)
-		dst := filepath.Join(r.Dir, rel)
+		dst := filepath.Join(r.Dir, filepath.FromSlash(sub), rel)
 		if fi.IsDir() {
 			return os.MkdirAll(dst, 0o755)
 		}

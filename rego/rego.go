@@ -36,6 +36,10 @@ const DefaultTimeout = 2 * time.Second
 // shown when a policy calls one. Pure helpers that share a prefix with a
 // refused one (net.cidr_contains and friends) stay available: they compute
 // on their arguments and never touch the network.
+//
+// On top of these names, every builtin OPA itself marks non-deterministic
+// (ast.Builtin.Nondeterministic) is refused, so a builtin a newer OPA adds
+// to that class is refused without a change here.
 var refused = map[string]string{
 	"http.send":              "it reaches the network",
 	"net.lookup_ip_addr":     "it reaches the network (DNS)",
@@ -44,7 +48,28 @@ var refused = map[string]string{
 	"uuid.rfc4122":           "it is not deterministic",
 	"time.now_ns":            "it is not deterministic: a verdict must not depend on when gate runs",
 	"providers.aws.sign_req": "it signs network requests with the current time",
-	"io.jwt.encode_sign_raw": "it is not needed to judge manifests",
+	"io.jwt.encode_sign_raw": "it is not deterministic (random signatures) and not needed to judge manifests",
+	"io.jwt.encode_sign":     "it is not deterministic (random signatures) and not needed to judge manifests",
+	"io.jwt.decode_verify":   "it checks expiry against the current time: a verdict must not depend on when gate runs",
+	"json.verify_schema":     "it can fetch remote $ref schemas over the network",
+	"json.match_schema":      "it can fetch remote $ref schemas over the network",
+	"crypto.x509.parse_and_verify_certificates":              "it verifies against the current time: a verdict must not depend on when gate runs",
+	"crypto.x509.parse_and_verify_certificates_with_options": "it verifies against the current time: a verdict must not depend on when gate runs",
+}
+
+// nondeterministicReason explains a builtin OPA marks non-deterministic
+// that the table above does not name.
+const nondeterministicReason = "OPA marks it non-deterministic: it may use the network, the clock or randomness"
+
+// refusedReason says why a builtin is refused, or "" when it is allowed.
+func refusedReason(name string) string {
+	if why, ok := refused[name]; ok {
+		return why
+	}
+	if b, ok := ast.BuiltinMap[name]; ok && b.Nondeterministic {
+		return nondeterministicReason
+	}
+	return ""
 }
 
 // Refused returns the builtins policies may not call, sorted, with reasons.
@@ -52,6 +77,11 @@ func Refused() map[string]string {
 	out := make(map[string]string, len(refused))
 	for k, v := range refused {
 		out[k] = v
+	}
+	for name, b := range ast.BuiltinMap {
+		if _, ok := out[name]; !ok && b.Nondeterministic {
+			out[name] = nondeterministicReason
+		}
 	}
 	return out
 }
@@ -63,7 +93,7 @@ func Capabilities() *ast.Capabilities {
 	caps := ast.CapabilitiesForThisVersion()
 	kept := caps.Builtins[:0]
 	for _, b := range caps.Builtins {
-		if _, bad := refused[b.Name]; bad {
+		if b.Nondeterministic || refusedReason(b.Name) != "" {
 			continue
 		}
 		kept = append(kept, b)
@@ -229,7 +259,7 @@ func problems(err error, files map[string]File) []Problem {
 			}
 		}
 		if m := undefinedFnRe.FindStringSubmatch(msg); m != nil {
-			if why, bad := refused[m[1]]; bad {
+			if why := refusedReason(m[1]); why != "" {
 				p.Msg = fmt.Sprintf("%s is not allowed in gate policies: %s (gate evaluates policies offline and deterministically)", m[1], why)
 			}
 		}

@@ -20,6 +20,11 @@ func TestRefusedBuiltinsFailAtLoad(t *testing.T) {
 		{"net.lookup_ip_addr", "package main\n\ndeny contains msg if {\n\taddrs := net.lookup_ip_addr(\"example.com\")\n\tmsg := sprintf(\"%v\", [addrs])\n}\n", 4, "net.lookup_ip_addr is not allowed"},
 		{"opa.runtime", "package main\n\ndeny contains msg if {\n\tmsg := opa.runtime().env.HOME\n}\n", 4, "opa.runtime is not allowed"},
 		{"time.now_ns", "package main\n\ndeny contains msg if {\n\ttime.now_ns() > 0\n\tmsg := \"late\"\n}\n", 4, "time.now_ns is not allowed"},
+		{"rand.intn", "package main\n\ndeny contains msg if {\n\trand.intn(\"x\", 10) == 3\n\tmsg := \"unlucky\"\n}\n", 4, "rand.intn is not allowed"},
+		{"uuid.rfc4122", "package main\n\ndeny contains msg if {\n\tmsg := uuid.rfc4122(\"k\")\n}\n", 4, "uuid.rfc4122 is not allowed"},
+		{"io.jwt.decode_verify", "package main\n\ndeny contains \"expired\" if {\n\t[ok, _, _] := io.jwt.decode_verify(input.token, {\"secret\": \"s\"})\n\tnot ok\n}\n", 4, "io.jwt.decode_verify is not allowed in gate policies: it checks expiry against the current time"},
+		{"json.match_schema", "package main\n\ndeny contains \"bad\" if {\n\t[ok, _] := json.match_schema(input, {\"$ref\": \"https://schemas.example.com/x.json\"})\n\tnot ok\n}\n", 4, "json.match_schema is not allowed in gate policies: it can fetch remote $ref schemas"},
+		{"v0 http.send", "package main\n\ndeny[msg] {\n\tresp := http.send({\"method\": \"get\", \"url\": \"https://example.com\"})\n\tmsg := resp.body\n}\n", 4, "http.send is not allowed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -32,6 +37,42 @@ func TestRefusedBuiltinsFailAtLoad(t *testing.T) {
 				t.Fatalf("problem = %s, want policy/net.rego:%d %q", p.Error(), tc.line, tc.want)
 			}
 		})
+	}
+}
+
+// TestCapabilitiesLeaveOutEveryNondeterministicBuiltin: whatever OPA marks
+// non-deterministic (network, clock, randomness) is not in the capabilities
+// gate compiles with, and Refused explains each one.
+func TestCapabilitiesLeaveOutEveryNondeterministicBuiltin(t *testing.T) {
+	kept := map[string]bool{}
+	for _, b := range Capabilities().Builtins {
+		kept[b.Name] = true
+		if b.Nondeterministic {
+			t.Errorf("capabilities keep non-deterministic builtin %s", b.Name)
+		}
+	}
+	refusedNow := Refused()
+	for _, name := range []string{"http.send", "net.lookup_ip_addr", "opa.runtime", "time.now_ns", "rand.intn", "uuid.rfc4122", "io.jwt.encode_sign", "io.jwt.decode_verify", "json.match_schema", "json.verify_schema"} {
+		if kept[name] {
+			t.Errorf("%s is in the capabilities", name)
+		}
+		if refusedNow[name] == "" {
+			t.Errorf("Refused() has no reason for %s", name)
+		}
+	}
+	for name, b := range ast.BuiltinMap {
+		if b.Nondeterministic && refusedNow[name] == "" {
+			t.Errorf("non-deterministic %s is not listed by Refused()", name)
+		}
+	}
+	// The pure builtins a manifest policy needs stay.
+	for _, name := range []string{"sprintf", "regex.match", "net.cidr_contains", "time.parse_rfc3339_ns", "units.parse_bytes", "io.jwt.decode", "yaml.unmarshal", "glob.match"} {
+		if !kept[name] {
+			t.Errorf("pure builtin %s was removed", name)
+		}
+	}
+	if len(Capabilities().AllowNet) != 0 || Capabilities().AllowNet == nil {
+		t.Errorf("AllowNet = %v, want an empty (deny-all) list", Capabilities().AllowNet)
 	}
 }
 

@@ -99,14 +99,37 @@ func wrapRootErr(op, name string, err error) error {
 	return err
 }
 
+// Resolve returns the repo-relative path name resolves to once symlinks
+// inside the repo are followed, so a caller can tell a second name of a
+// directory (a symlink back to its parent) from a new directory.
+func (d *Dir) Resolve(name string) (string, error) { return d.clean("resolve", name) }
+
 // Open implements fs.FS.
 func (d *Dir) Open(name string) (fs.File, error) {
 	c, err := d.clean("open", name)
 	if err != nil {
 		return nil, err
 	}
+	if err := d.special("open", name, c); err != nil {
+		return nil, err
+	}
 	f, err := d.root.Open(c)
 	return f, wrapRootErr("open", name, err)
+}
+
+// special refuses files that are neither regular nor directories before
+// they are opened: opening a FIFO blocks until a writer comes, so a named
+// pipe in a work tree would hang the run; devices and sockets
+// are no part of an ops repo either.
+func (d *Dir) special(op, name, c string) error {
+	fi, err := d.root.Stat(c)
+	if err != nil {
+		return wrapRootErr(op, name, err)
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
+	}
+	return nil
 }
 
 // Stat implements fs.StatFS, following symlinks inside the root.
@@ -123,6 +146,9 @@ func (d *Dir) Stat(name string) (fs.FileInfo, error) {
 func (d *Dir) ReadFile(name string) ([]byte, error) {
 	c, err := d.clean("read", name)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.special("read", name, c); err != nil {
 		return nil, err
 	}
 	f, err := d.root.Open(c)

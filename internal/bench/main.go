@@ -137,7 +137,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	logf("kubeconform schemas: %d Kubernetes kinds from gate's %s bundle, %d from the repo's CRDs", nk, o.kubeVersion, nc)
 	var cset *conftestSet
 	if _, err := os.Stat(o.policies); err == nil {
-		if cset, err = writeConftestSet(o.policies, filepath.Join(work, "conftest")); err != nil {
+		// Absolute: conftest runs in the generated repo, not here.
+		pol, err := filepath.Abs(o.policies)
+		if err != nil {
+			return err
+		}
+		if cset, err = writeConftestSet(pol, filepath.Join(work, "conftest")); err != nil {
 			return err
 		}
 		logf("conftest policies: gate's library, %d per-resource rules %v, %d environment rules %v", len(cset.Resource), cset.Resource, len(cset.Env), cset.Env)
@@ -358,7 +363,7 @@ func probeGate(ctx context.Context, gate string) gateCaps {
 }
 
 var kubeconformSummaryRe = regexp.MustCompile(`Valid: (\d+), Invalid: (\d+), Errors: (\d+), Skipped: (\d+)`)
-var conftestSummaryRe = regexp.MustCompile(`(\d+) failures?`)
+var conftestSummaryRe = regexp.MustCompile(`\d+ tests?, \d+ passed, \d+ warnings?, (\d+) failures?`)
 
 // runBaseline runs the baseline pipeline over envs, par at a time.
 func runBaseline(ctx context.Context, repo, bin, schemaDir string, cset *conftestSet, o options, envs []*benchEnv) (sample, error) {
@@ -411,9 +416,13 @@ func runBaseline(ctx context.Context, repo, bin, schemaDir string, cset *conftes
 		if procs[2].code > 1 {
 			return fmt.Errorf("env %s: conftest exited %d: %s", e.Name, procs[2].code, tail(append(procs[2].stdout, procs[2].stderr...), 5))
 		}
-		if m := conftestSummaryRe.FindSubmatch(procs[2].stdout); m != nil {
-			eo.failures, _ = strconv.Atoi(string(m[1]))
+		// conftest exits 1 on failures and on errors alike (a policy it
+		// cannot load): only its summary line tells them apart.
+		m = conftestSummaryRe.FindSubmatch(procs[2].stdout)
+		if m == nil {
+			return fmt.Errorf("env %s: conftest printed no summary (exit %d): %s", e.Name, procs[2].code, tail(append(procs[2].stdout, procs[2].stderr...), 5))
 		}
+		eo.failures, _ = strconv.Atoi(string(m[1]))
 		return nil
 	})
 	s := sample{wall: time.Since(start)}

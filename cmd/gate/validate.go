@@ -95,7 +95,7 @@ or above --fail-on, 2 usage or internal error.`,
 				}
 				fmt.Fprintln(g.stdout, line)
 			}
-			fmt.Fprintf(g.stderr, "validated %d resources in %d environments: %s\n", resources, len(results), summary(finds))
+			fmt.Fprintf(g.stderr, "validated %s in %s: %s\n", plural(resources, "resource"), plural(len(results), "environment"), summary(finds))
 			if checks.Failing(finds, threshold) {
 				return failGate()
 			}
@@ -109,6 +109,14 @@ or above --fail-on, 2 usage or internal error.`,
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "notice"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// plural says "1 resource", "3 resources".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // summary counts findings by severity: "2 errors, 1 warning".

@@ -145,8 +145,13 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 			continue
 		}
 		for _, b := range d.k.Bases {
-			used[b] = true
+			if b != d.dir { // a kustomization that includes itself is still an environment
+				used[b] = true
+			}
 		}
+	}
+	for _, d := range orphanCycles(dirs, used) {
+		used[d] = false
 	}
 	var envs []checks.Env
 	names := map[string]int{}
@@ -245,4 +250,41 @@ func SelectEnvs(all []checks.Env, names []string) ([]checks.Env, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// orphanCycles returns one kustomization of every cycle no environment
+// reaches (a uses b, b uses a, nothing else uses either): without it the
+// cycle would make every member "used as a base" and nothing would render,
+// a silent pass. Rendering the returned one reports the cycle.
+func orphanCycles(dirs []kdir, used map[string]bool) []string {
+	bases := map[string][]string{}
+	for _, d := range dirs {
+		if d.k != nil {
+			bases[d.dir] = d.k.Bases
+		}
+	}
+	reached := map[string]bool{}
+	var reach func(string)
+	reach = func(dir string) {
+		if reached[dir] {
+			return
+		}
+		reached[dir] = true
+		for _, b := range bases[dir] {
+			reach(b)
+		}
+	}
+	for _, d := range dirs {
+		if !used[d.dir] || d.component {
+			reach(d.dir)
+		}
+	}
+	var out []string
+	for _, d := range dirs { // dirs are in walk order: the first of a cycle wins
+		if !reached[d.dir] {
+			out = append(out, d.dir)
+			reach(d.dir)
+		}
+	}
+	return out
 }

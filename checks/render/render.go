@@ -355,16 +355,27 @@ func (r *Renderer) scanGraph(src source.Source, rootDir string) (*graph, error) 
 		done     = 2
 	)
 	state := map[string]int{}
+	// States are keyed by the directory symlinks resolve to, so a symlink
+	// back to an ancestor is a cycle, not an endless chain of new paths.
+	canon := func(dir string) string {
+		if r, ok := src.(interface{ Resolve(string) (string, error) }); ok {
+			if c, err := r.Resolve(dir); err == nil {
+				return c
+			}
+		}
+		return dir
+	}
 	var visit func(dir string, via *Kustomization, viaLine int, stack []string) error
 	visit = func(dir string, via *Kustomization, viaLine int, stack []string) error {
-		switch state[dir] {
+		key := canon(dir)
+		switch state[key] {
 		case visiting:
 			cyc := append(append([]string{}, stack...), dir)
 			return &RefError{File: via.File, Line: viaLine, Rule: "render/cycle", Msg: "kustomization cycle: " + strings.Join(cyc, " -> ")}
 		case done:
 			return nil
 		}
-		state[dir] = visiting
+		state[key] = visiting
 		file := FindKustomization(src, dir)
 		if file == "" {
 			if via == nil {
@@ -387,7 +398,7 @@ func (r *Renderer) scanGraph(src source.Source, rootDir string) (*graph, error) 
 			}
 		}
 		g.reach[dir] = reach
-		state[dir] = done
+		state[key] = done
 		g.order = append(g.order, dir)
 		return nil
 	}

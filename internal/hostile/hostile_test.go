@@ -1,0 +1,318 @@
+package hostile
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/policy"
+	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/report"
+	"github.com/gate-ops/gate/checks/schema"
+	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/config"
+)
+
+var guard *NetGuard
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gate-hostile-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	guard, err = InstallNetGuard(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	_ = guard.Close()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects log lines from concurrent renders.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// leaks are the strings no output may contain: the canary in clear and in
+// base64, and the first line of /etc/passwd.
+func leaks() []string {
+	out := []string{Canary, base64.StdEncoding.EncodeToString([]byte(Canary)), "root:x:0:0"}
+	return out
+}
+
+// TestHostileCorpus runs every case of testdata/hostile through the engine
+// with every stage, writes every report format and every check-run payload,
+// and checks, under the guards: the expected findings with file and line,
+// the exit code, no crash, no hang, no read outside the repo, no network,
+// no program run, no canary in any output or log line.
+func TestHostileCorpus(t *testing.T) {
+	cases := loadCases(t)
+	n := 0
+	for _, c := range cases {
+		if c.Webhook != nil {
+			continue
+		}
+		n++
+		t.Run(c.Name, func(t *testing.T) { runCase(t, c) })
+	}
+	if n < 30 {
+		t.Errorf("the corpus has %d repo cases, want at least 30", n)
+	}
+	if ev := guard.Events(); len(ev) > 0 {
+		t.Errorf("network or program use during the corpus: %v", ev)
+	}
+}
+
+func runCase(t *testing.T, c *hostileCase) {
+	_ = guard.Events() // start clean
+	root := c.materialize(t, guard.Addr)
+	repoDir := filepath.Join(root, "repo")
+	watched := []string{filepath.Join(root, "outside"), filepath.Join(repoDir, ".git")}
+	hasBase := false
+	if _, err := os.Stat(filepath.Join(root, "base")); err == nil {
+		hasBase = true
+		watched = append(watched, filepath.Join(root, "base", ".git"))
+	}
+	watch, err := WatchOpens(watched...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+
+	deadline := c.deadline()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	start := time.Now()
+
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	headDir, err := source.OpenDir(repoDir, c.Limits.MaxFileSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer headDir.Close()
+	head := NewTracingSource(headDir)
+	trusted := head
+	var base *TracingSource
+	if hasBase {
+		bd, err := source.OpenDir(filepath.Join(root, "base"), c.Limits.MaxFileSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bd.Close()
+		base = NewTracingSource(bd)
+		trusted = base
+	}
+
+	exit, rep, runErr := runEngine(ctx, c, head, base, trusted, log)
+	elapsed := time.Since(start)
+
+	// Outputs: every report format, every check-run payload, the logs.
+	outputs := map[string]string{"log": logs.String()}
+	if runErr != nil {
+		outputs["error"] = runErr.Error()
+	}
+	if rep != nil {
+		for _, f := range report.Formats {
+			var b bytes.Buffer
+			if err := report.Write(&b, f, rep, report.Options{Command: "gate check", ToolVersion: "test"}); err != nil {
+				t.Errorf("write %s report: %v", f, err)
+			}
+			outputs[f] = b.String()
+		}
+		for i := range rep.Envs {
+			cr := report.EnvCheckRun(rep, &rep.Envs[i], report.CheckRunOptions{DetailsURL: "https://gate.example/r"})
+			b, err := json.Marshal(cr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outputs["check-run "+rep.Envs[i].Env.Name] = string(b)
+		}
+	}
+
+	if elapsed > deadline+5*time.Second {
+		t.Errorf("case took %s, over its deadline of %s", elapsed, deadline)
+	}
+	if exit != c.Exit {
+		t.Errorf("exit code %d, want %d (error: %v)\n%s", exit, c.Exit, runErr, outputs["text"])
+	}
+	if c.ExpectError != "" && (runErr == nil || !strings.Contains(runErr.Error(), c.ExpectError)) {
+		t.Errorf("run error %v, want one containing %q", runErr, c.ExpectError)
+	}
+	if runErr != nil && c.ExpectError == "" {
+		t.Errorf("run failed: %v", runErr)
+	}
+	var all []checks.Finding
+	if rep != nil {
+		all = append(all, rep.Findings...)
+		for _, e := range rep.Envs {
+			all = append(all, e.Findings...)
+		}
+	}
+	checkFindings(t, c, all)
+	if c.Resources != nil && rep != nil {
+		got := 0
+		for _, e := range rep.Envs {
+			got += e.Resources
+		}
+		if got != *c.Resources {
+			t.Errorf("%d resources rendered, want %d", got, *c.Resources)
+		}
+	}
+	for name, out := range outputs {
+		for _, l := range leaks() {
+			if strings.Contains(out, l) {
+				t.Errorf("%s output leaks %q:\n%s", name, l, excerpt(out, l))
+			}
+		}
+	}
+	for _, src := range []*TracingSource{head, base} {
+		if src == nil {
+			continue
+		}
+		if v := src.Violations(dirOf(src, root)); len(v) > 0 {
+			t.Errorf("read outside the repo:\n%s", strings.Join(v, "\n"))
+		}
+	}
+	if ev := watch.Events(); len(ev) > 0 {
+		t.Errorf("files outside the repo or in .git were opened: %v", ev)
+	}
+	if ev := guard.Events(); len(ev) > 0 {
+		t.Errorf("network or program use: %v", ev)
+	}
+	if testing.Verbose() {
+		t.Logf("%s: exit %d in %s, %d findings, %d file accesses", c.Category, exit, elapsed.Round(time.Millisecond), len(all), len(head.Accesses()))
+	}
+}
+
+func dirOf(src *TracingSource, root string) string {
+	if d, ok := src.Source.(*source.Dir); ok {
+		return d.Root()
+	}
+	return root
+}
+
+// runEngine is `gate check` (with --base when the case has a base) minus
+// cobra: gate.yaml and policies from the trusted side, the schema and
+// policy stages, the engine. It returns the exit code gate would give.
+func runEngine(ctx context.Context, c *hostileCase, head, base, trusted *TracingSource, log *slog.Logger) (int, *checks.Report, error) {
+	cfg, _, err := config.Load(trusted, "")
+	if err != nil {
+		return 2, nil, err
+	}
+	st, finds, err := schema.New(schema.Options{Config: cfg.Schemas, Source: trusted})
+	if err != nil {
+		return 2, nil, err
+	}
+	pst, pfinds := policy.Load(ctx, trusted, cfg, policy.Options{Timeout: mustDuration(c.Limits.PolicyTimeout), Logger: log})
+	lim := render.DefaultLimits()
+	if c.Limits.MaxDocuments > 0 {
+		lim.MaxDocuments = c.Limits.MaxDocuments
+	}
+	if c.Limits.MaxDepth > 0 {
+		lim.MaxDepth = c.Limits.MaxDepth
+	}
+	if c.Limits.MaxNodes > 0 {
+		lim.MaxNodes = c.Limits.MaxNodes
+	}
+	req := &engine.Request{
+		Head: head, Config: cfg, Envs: c.Envs, FailOn: checks.SeverityError,
+		Stages:   []engine.Stage{st, pst},
+		Findings: append(finds, pfinds...),
+		Render:   render.Options{Limits: lim, Timeout: mustDuration(c.Limits.RenderTimeout), Logger: log},
+		Logger:   log,
+		Progress: func(msg string) { log.Info("progress", "msg", msg) },
+	}
+	if base != nil {
+		req.Base = base
+	}
+	rep, err := engine.Run(ctx, req)
+	if err != nil {
+		return 2, nil, err
+	}
+	if !rep.Pass {
+		return 1, rep, nil
+	}
+	return 0, rep, nil
+}
+
+// checkFindings matches every expectation to a finding, and refuses error
+// findings nobody expected (a crash or a stage error hides there).
+func checkFindings(t *testing.T, c *hostileCase, all []checks.Finding) {
+	t.Helper()
+	used := map[int]bool{}
+	for _, want := range c.Expect {
+		sev := checks.SeverityError
+		if want.Severity != "" {
+			var err error
+			if sev, err = checks.ParseSeverity(want.Severity); err != nil {
+				t.Fatal(err)
+			}
+		}
+		found := false
+		for i, f := range all {
+			if f.RuleID == want.Rule && f.Origin.File == want.File && (want.Line == 0 || f.Origin.Line == want.Line) &&
+				strings.Contains(f.Message, want.Message) && f.Severity == sev && (want.Env == "" || f.Env == want.Env) {
+				found, used[i] = true, true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("missing finding %s at %s:%d containing %q; got:\n%s", want.Rule, want.File, want.Line, want.Message, list(all))
+		}
+	}
+	for i, f := range all {
+		if strings.Contains(f.Message, "crashed") || strings.Contains(f.Message, "panicked") {
+			t.Errorf("a crash became a finding: %s", f)
+		}
+		if !used[i] && f.Severity == checks.SeverityError && !c.AllowOther {
+			t.Errorf("unexpected error finding: %s", f)
+		}
+		if f.Severity == checks.SeverityError && f.Origin.File == "" {
+			t.Errorf("error finding without a file: %s", f)
+		}
+	}
+}
+
+func list(fs []checks.Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "  %s\n", f)
+	}
+	return b.String()
+}
+
+func excerpt(s, sub string) string {
+	i := strings.Index(s, sub)
+	lo, hi := max(0, i-200), min(len(s), i+len(sub)+200)
+	return s[lo:hi]
+}

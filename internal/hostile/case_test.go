@@ -41,7 +41,7 @@ type hostileCase struct {
 	Resources *int `yaml:"resources"`
 	// AllowOther lets error findings beyond the expected ones pass; by
 	// default any other error finding fails the case.
-	AllowOther bool        `yaml:"allowOtherErrors"`
+	AllowOther bool         `yaml:"allowOtherErrors"`
 	Webhook    *webhookCase `yaml:"webhook"`
 }
 

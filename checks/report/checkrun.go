@@ -215,6 +215,11 @@ func summaryHead(rep *checks.Report, er *checks.EnvReport, conclusion string) st
 		fmt.Fprintf(&b, " against base `%s`", short(rep.BaseRev))
 	}
 	b.WriteString(".\n\n### Blast radius\n\n")
+	if er.Status == checks.EnvUntouched && er.Diff == nil && er.Resources == 0 {
+		// The engine skipped it: no changed file reaches it.
+		b.WriteString("Not rendered: none of the files this pull request changes reach this environment, so it renders as on the base.\n\n")
+		return b.String()
+	}
 	if Untouched(er) {
 		b.WriteString("This pull request changes nothing this environment renders.\n\n")
 	}
@@ -313,6 +318,9 @@ func trailerChunks(rep *checks.Report) []string {
 }
 
 func diffChunks(er *checks.EnvReport) (string, []string) {
+	if er.Diff == nil && er.Status == checks.EnvUntouched {
+		return "## Diff\n\nNot rendered: this pull request does not touch this environment.\n", nil
+	}
 	if er.Diff == nil {
 		return "## Diff\n\nNo base revision was rendered, so there is no diff.\n", nil
 	}

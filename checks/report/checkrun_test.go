@@ -204,3 +204,27 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// TestUntouchedEnvCheckRun: an environment the incremental engine did not
+// render says so, and is neutral, instead of claiming "0 resources" or "no
+// base revision".
+func TestUntouchedEnvCheckRun(t *testing.T) {
+	rep := &checks.Report{FailOn: checks.SeverityError, HeadRev: strings.Repeat("a", 40), BaseRev: strings.Repeat("b", 40),
+		Envs: []checks.EnvReport{{Env: checks.Env{Name: "dev", Path: "overlays/dev", Kind: "kustomize"}, Status: checks.EnvUntouched, Findings: []checks.Finding{}}}}
+	rep.Finalize()
+	cr := EnvCheckRun(rep, &rep.Envs[0], CheckRunOptions{})
+	if cr.Conclusion != ConclusionNeutral || cr.Output.Title != "Not affected by this pull request" {
+		t.Errorf("conclusion %q title %q, want neutral, not affected", cr.Conclusion, cr.Output.Title)
+	}
+	for _, bad := range []string{"0 resources rendered", "No base rendering", "No base revision"} {
+		if strings.Contains(cr.Output.Summary+cr.Output.Text, bad) {
+			t.Errorf("an unrendered environment's check run says %q:\n%s\n%s", bad, cr.Output.Summary, cr.Output.Text)
+		}
+	}
+	if !strings.Contains(cr.Output.Summary, "Not rendered") || !strings.Contains(cr.Output.Text, "Not rendered") {
+		t.Errorf("the check run does not say the environment was not rendered:\n%s\n%s", cr.Output.Summary, cr.Output.Text)
+	}
+	if len(cr.Batches) != 0 {
+		t.Errorf("annotations on an untouched environment: %+v", cr.Batches)
+	}
+}

@@ -34,11 +34,16 @@ type EnvReport struct {
 	Env    Env    `json:"env"`
 	Status string `json:"status"`
 	// Because lists the changed files that made the environment affected.
-	Because   []string  `json:"because,omitempty"`
-	Resources int       `json:"resources"`
-	Findings  []Finding `json:"findings"`
-	Diff      *EnvDiff  `json:"diff,omitempty"`
-	Live      *EnvDiff  `json:"live,omitempty"`
+	Because []string `json:"because,omitempty"`
+	// NotRendered, when set, says why the environment was not rendered in
+	// this run (an incremental run whose change does not reach it). Its
+	// Resources, Findings and Diff are then empty because nothing was
+	// looked at, not because nothing was found.
+	NotRendered string    `json:"notRendered,omitempty"`
+	Resources   int       `json:"resources"`
+	Findings    []Finding `json:"findings"`
+	Diff        *EnvDiff  `json:"diff,omitempty"`
+	Live        *EnvDiff  `json:"live,omitempty"`
 	// Drift lists live objects that differ from the base rendering.
 	Drift    *EnvDiff      `json:"drift,omitempty"`
 	Pass     bool          `json:"pass"`

@@ -85,6 +85,10 @@ type Request struct {
 	Incremental bool
 }
 
+// NotRenderedReason is EnvReport.NotRendered for an environment an
+// incremental run left out.
+const NotRenderedReason = "no file of the change reaches it"
+
 // Plan discovers the environments a request covers.
 func Plan(req *Request) ([]checks.Env, []checks.Finding, error) {
 	envs, finds := render.Discover(req.Head, req.Config)
@@ -233,7 +237,8 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 		rep.Envs = append(rep.Envs, er)
 	}
 	for _, e := range untouched {
-		rep.Envs = append(rep.Envs, checks.EnvReport{Env: e, Status: checks.EnvUntouched, Findings: []checks.Finding{}})
+		rep.Envs = append(rep.Envs, checks.EnvReport{Env: e, Status: checks.EnvUntouched, Findings: []checks.Finding{},
+			NotRendered: NotRenderedReason})
 	}
 	sort.SliceStable(rep.Envs, func(i, j int) bool { return order[rep.Envs[i].Env.Name] < order[rep.Envs[j].Env.Name] })
 	scrub.ScrubFindings(rep.Findings)

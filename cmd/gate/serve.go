@@ -18,6 +18,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/internal/app"
 	"github.com/gate-ops/gate/internal/config"
 )
@@ -35,6 +36,7 @@ type serveFlags struct {
 	githubURL      string
 	publicURL      string
 	cacheDir       string
+	noRenderCache  bool
 	workers        int
 	runTimeout     time.Duration
 	stages         stageOptions
@@ -62,6 +64,12 @@ Configuration (flags or environment):
   --github-url        GATE_GITHUB_URL        REST API base (GHE: https://HOST/api/v3/)
   --listen            GATE_LISTEN            listen address (default :8080)
   --public-url        GATE_PUBLIC_URL        this server's external URL, for report links
+  --cache-dir         GATE_CACHE_DIR         git object stores (repos/) and render cache (render/)
+
+Only the environments a pull request touches are rendered and checked; the
+others complete neutral ("not affected"). Renders are cached by the content
+of every file they read, so the base side of a pull request and unchanged
+environments are rarely rendered twice.
 
 Endpoints: POST ` + app.WebhookPath + ` (webhooks), /healthz, /readyz, /metrics, /reports/...`,
 		Example: `  GATE_WEBHOOK_SECRET=... gate serve --app-id 12345 --private-key-file /secrets/app.pem
@@ -81,7 +89,8 @@ Endpoints: POST ` + app.WebhookPath + ` (webhooks), /healthz, /readyz, /metrics,
 	fs.StringVar(&f.secretFile, "webhook-secret-file", "", "file holding the webhook secret (or set GATE_WEBHOOK_SECRET)")
 	fs.StringVar(&f.githubURL, "github-url", "https://api.github.com/", "GitHub REST API base URL; for GitHub Enterprise Server https://HOST/api/v3/")
 	fs.StringVar(&f.publicURL, "public-url", "", "external URL of this server; check runs link their full report there (default: link the pull request)")
-	fs.StringVar(&f.cacheDir, "cache-dir", "", "directory for the per-repo git object cache (default: the user cache dir)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "cache root: per-repo git object stores under repos/, the render cache under render/ (default: the user cache dir + /gate)")
+	fs.BoolVar(&f.noRenderCache, "no-render-cache", false, "render every revision afresh (default: reuse renders whose input files are unchanged)")
 	fs.IntVar(&f.workers, "workers", 4, "pull requests checked at the same time")
 	fs.DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "time limit of one run; its check runs end timed_out")
 	addStageFlags(fs, &f.stages)
@@ -166,20 +175,32 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 		return cfg, errors.New("a webhook secret is required: --webhook-secret-file or GATE_WEBHOOK_SECRET")
 	}
 	cfg.WebhookSecret = secret
-	if cfg.CacheDir == "" {
+	root := f.cacheDir
+	if root == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
 			dir = os.TempDir()
 		}
-		cfg.CacheDir = filepath.Join(dir, "gate", "repos")
+		root = filepath.Join(dir, "gate")
 	}
-	cfg.Runner = g.serveRunner(&f.stages)
+	cfg.CacheDir = filepath.Join(root, "repos")
+	ropts := render.Options{Logger: g.log}
+	if !f.noRenderCache {
+		c, err := render.OpenCache(filepath.Join(root, "render"), cacheSalt())
+		if err != nil {
+			return cfg, err
+		}
+		ropts.Cache = c
+	}
+	cfg.Runner = g.serveRunner(&f.stages, ropts)
 	return cfg, nil
 }
 
 // serveRunner runs the engine on a pull request as `gate check --base`
-// does: gate.yaml and the stages (policies) come from the base revision.
-func (g *globals) serveRunner(so *stageOptions) app.Runner {
+// does: gate.yaml and the stages (policies) come from the base revision,
+// only the environments the change touches are rendered (the others are
+// reported untouched), and renders go through ropts' cache.
+func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner {
 	request := func(rv *app.Revisions) (*engine.Request, error) {
 		cfg, _, err := config.Load(rv.Base, g.configPath)
 		if err != nil {
@@ -191,7 +212,11 @@ func (g *globals) serveRunner(so *stageOptions) app.Runner {
 				return nil, fmt.Errorf("gate.yaml of the base: report.failOn: %w", err)
 			}
 		}
-		return &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, FailOn: failOn, Render: g.renderOptions(), Logger: rv.Logger}, nil
+		ro := ropts
+		if rv.Logger != nil {
+			ro.Logger = rv.Logger
+		}
+		return &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, FailOn: failOn, Render: ro, Logger: rv.Logger, Incremental: true}, nil
 	}
 	return app.RunnerFuncs{
 		PlanFunc: func(_ context.Context, rv *app.Revisions) ([]checks.Env, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,16 +10,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/internal/app"
 	"github.com/gate-ops/gate/internal/app/apptest"
 )
 
 // serveWorld is the App's end-to-end world wired with the runner
-// `gate serve` uses: the engine with the stages of stages.go.
+// `gate serve` uses: the engine with the stages of stages.go, incremental,
+// with a render cache.
 func serveWorld(t *testing.T) *apptest.World {
 	t.Helper()
+	w, _ := serveWorldCache(t)
+	return w
+}
+
+// serveWorldCache is serveWorld and its render cache directory.
+func serveWorldCache(t *testing.T) (*apptest.World, string) {
+	t.Helper()
 	g := &globals{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler), maxFile: 16 << 20}
-	return apptest.New(t, apptest.Options{Example: "../../testdata/example", Runner: g.serveRunner(&stageOptions{}), Workers: 2})
+	dir := filepath.Join(t.TempDir(), "render")
+	c, err := render.OpenCache(dir, cacheSalt())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := g.serveRunner(&stageOptions{}, render.Options{Cache: c})
+	return apptest.New(t, apptest.Options{Example: "../../testdata/example", Runner: r, Workers: 2}), dir
 }
 
 // TestServeJudgesPullRequestByBaseConfig: a pull request that breaks prod
@@ -206,5 +222,124 @@ deny contains msg if {
 		if cr.Status != "completed" {
 			t.Errorf("%s is %s", cr.Name, cr.Status)
 		}
+	}
+}
+
+// serveConfigRunner is the runner `gate serve` builds from its flags, with
+// GATE_CACHE_DIR set to a fresh directory (returned).
+func serveConfigRunner(t *testing.T, args ...string) (app.Runner, string) {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "app.pem")
+	if err := os.WriteFile(key, []byte("unused"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "cache")
+	t.Setenv("GATE_CACHE_DIR", root)
+	t.Setenv("GATE_APP_ID", "1")
+	t.Setenv("GATE_PRIVATE_KEY_FILE", key)
+	t.Setenv("GATE_WEBHOOK_SECRET", apptest.Secret)
+	g := &globals{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler), maxFile: 16 << 20}
+	f := &serveFlags{}
+	cmd := serveCmd(g, f)
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := flagsFromEnv(cmd.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := g.serveConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(root, "repos"); cfg.CacheDir != want {
+		t.Errorf("repo cache at %s, want %s", cfg.CacheDir, want)
+	}
+	return cfg.Runner, root
+}
+
+// cacheEntries counts the render cache's entries.
+func cacheEntries(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".json") {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestServeChecksTouchedEnvsWithRenderCache: with the runner `gate serve`
+// builds from its flags (no cache flag given), a pull request changing
+// prod renders only prod, completes dev and staging neutral as not
+// rendered, and the render cache is on: a second pull request on the same
+// base renders only its own head, and a Re-run renders nothing.
+func TestServeChecksTouchedEnvsWithRenderCache(t *testing.T) {
+	r, root := serveConfigRunner(t)
+	renders := filepath.Join(root, "render")
+	w := apptest.New(t, apptest.Options{Example: "../../testdata/example", Runner: r, Workers: 2})
+	d := string(w.Repo.Read("overlays/prod/deployment-prod.yaml"))
+	push := func(pr, replicas int) string {
+		head := w.Repo.Commit(w.Repo.Main, map[string][]byte{"overlays/prod/deployment-prod.yaml": []byte(strings.Replace(d, "replicas: 3", fmt.Sprintf("replicas: %d", replicas), 1))}, "prod replicas")
+		w.Repo.SetRef(fmt.Sprintf("refs/pull/%d/head", pr), head)
+		w.Deliver("pull_request", w.PullRequest("opened", pr, head, time.Now()), []byte(apptest.Secret))
+		w.WaitIdle(2 * time.Minute)
+		return head
+	}
+	head := push(31, 4)
+	runs := w.RunsFor(head)
+	if c := runs["gate / prod"].Conclusion; c != "success" {
+		t.Fatalf("gate / prod concluded %q, want success:\n%s", c, runs["gate / prod"].Summary)
+	}
+	for _, env := range []string{"dev", "staging"} {
+		cr := runs["gate / "+env]
+		if cr.Status != "completed" || cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "Not rendered") {
+			t.Errorf("gate / %s: %s/%s, want completed neutral, not rendered:\n%s", env, cr.Status, cr.Conclusion, cr.Summary)
+		}
+	}
+	first := cacheEntries(t, renders)
+	if first != 2 {
+		t.Errorf("render cache holds %d entries after the first pull request, want 2 (prod at base and head)", first)
+	}
+	push(32, 5)
+	if n := cacheEntries(t, renders); n != first+1 {
+		t.Errorf("render cache holds %d entries after a second pull request on the same base, want %d: the base was rendered again", n, first+1)
+	}
+	before := cacheEntries(t, renders)
+	pr := map[string]any{"number": 31, "head": map[string]any{"ref": "pr-31", "sha": head}, "base": map[string]any{"ref": "main", "sha": w.Repo.Main}}
+	w.Deliver("check_suite", w.Payload("check_suite.rerequested", map[string]any{"check_suite.head_sha": head, "check_suite.pull_requests": []any{pr}}), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+	if n := len(w.Fake.CheckRuns()); n != 9 {
+		t.Errorf("after the Re-run: %d check runs, want 9", n)
+	}
+	if n := cacheEntries(t, renders); n != before {
+		t.Errorf("a Re-run of a checked head added %d render cache entries, want none", n-before)
+	}
+	if c := w.RunsFor(head)["gate / prod"].Conclusion; c != "success" {
+		t.Errorf("the Re-run from the cache concluded %q, want success", c)
+	}
+	for _, cr := range w.Fake.CheckRuns() {
+		if cr.Status != "completed" {
+			t.Errorf("%s is %s", cr.Name, cr.Status)
+		}
+	}
+}
+
+// TestServeNoRenderCache: --no-render-cache leaves the render cache off.
+func TestServeNoRenderCache(t *testing.T) {
+	_, root := serveConfigRunner(t, "--no-render-cache")
+	if _, err := os.Stat(filepath.Join(root, "render")); !os.IsNotExist(err) {
+		t.Errorf("--no-render-cache created %s (err %v)", filepath.Join(root, "render"), err)
 	}
 }

@@ -65,7 +65,7 @@ type RefError struct {
 
 func (e *RefError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-var remoteRe = regexp.MustCompile(`^(?i)([a-z][a-z0-9+.-]*://|git@|ssh:|git::|gh:|github\.com[/:]|gitlab\.com[/:]|bitbucket\.org[/:]|[a-z0-9.-]+\.[a-z]{2,}/.+\.git)`)
+var remoteRe = regexp.MustCompile(`^(?i)([a-z][a-z0-9+.-]*://|git@|ssh:|[a-z][a-z0-9]*::|gh:|github\.com[/:]|gitlab\.com[/:]|bitbucket\.org[/:]|[a-z0-9.-]+\.[a-z]{2,}/.+\.git)`)
 
 // IsRemote reports whether a kustomize reference would be fetched from the network.
 func IsRemote(ref string) bool {

@@ -27,32 +27,33 @@ type TestOptions struct {
 
 // TestResult is one test_ rule's outcome.
 type TestResult struct {
-	Package  string
-	Name     string
-	File     string
-	Line     int
-	Pass     bool
-	Skip     bool
-	Err      string
-	Duration time.Duration
+	Package string `json:"package"`
+	Name    string `json:"name"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Pass    bool   `json:"pass"`
+	Skip    bool   `json:"skip,omitempty"`
+	Err     string `json:"error,omitempty"`
+	// Duration is in nanoseconds in JSON.
+	Duration time.Duration `json:"durationNs"`
 }
 
 // CoverageFile is the coverage of one policy file.
 type CoverageFile struct {
-	File       string
-	Covered    int
-	NotCovered int
+	File       string `json:"file"`
+	Covered    int    `json:"coveredLines"`
+	NotCovered int    `json:"notCoveredLines"`
 	// NotCoveredLines lists the first line of every uncovered range.
-	NotCoveredLines []int
-	Percent         float64
+	NotCoveredLines []int   `json:"notCoveredStarts,omitempty"`
+	Percent         float64 `json:"percent"`
 }
 
 // TestReport is the outcome of RunTests.
 type TestReport struct {
-	Results  []TestResult
-	Coverage []CoverageFile
+	Results  []TestResult   `json:"results"`
+	Coverage []CoverageFile `json:"coverage,omitempty"`
 	// CoveragePercent is over every policy file, 0 without coverage.
-	CoveragePercent float64
+	CoveragePercent float64 `json:"coveragePercent,omitempty"`
 }
 
 // Failed counts failed and erroring tests.

@@ -76,6 +76,11 @@ type CheckRun struct {
 	Summary     string
 	Text        string
 	Annotations []Annotation
+	// Statuses lists every status the check run went through, in order
+	// (queued, in_progress, completed), without repeats.
+	Statuses []string
+	// Actions are the identifiers of its requested-action buttons.
+	Actions []string
 	// Requests counts the create and update requests that touched it.
 	Requests    int
 	StartedAt   time.Time
@@ -108,6 +113,7 @@ type Fake struct {
 	fault    FaultFunc
 	problems []string
 	log      []string
+	bodies   [][]byte
 }
 
 type token struct {
@@ -151,6 +157,8 @@ func (f *Fake) CheckRuns() []CheckRun {
 	for _, r := range f.runs {
 		c := *r
 		c.Annotations = append([]Annotation(nil), r.Annotations...)
+		c.Statuses = append([]string(nil), r.Statuses...)
+		c.Actions = append([]string(nil), r.Actions...)
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -171,6 +179,14 @@ func (f *Fake) Log() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.log...)
+}
+
+// Bodies returns the raw body of every request the fake received, in
+// order (tests search them for what must never leave the App).
+func (f *Fake) Bodies() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]byte(nil), f.bodies...)
 }
 
 // Count returns how many requests an operation id received.
@@ -239,6 +255,11 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "could not read body"})
 		return
+	}
+	if len(body) > 0 {
+		f.mu.Lock()
+		f.bodies = append(f.bodies, body)
+		f.mu.Unlock()
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/api/v3")
 	u, _ := url.Parse("https://api.github.com" + p)
@@ -528,7 +549,10 @@ type runBody struct {
 	Conclusion  *string `json:"conclusion"`
 	StartedAt   *string `json:"started_at"`
 	CompletedAt *string `json:"completed_at"`
-	Output      *struct {
+	Actions     []struct {
+		Identifier string `json:"identifier"`
+	} `json:"actions"`
+	Output *struct {
 		Title       string       `json:"title"`
 		Summary     string       `json:"summary"`
 		Text        *string      `json:"text"`
@@ -626,6 +650,15 @@ func apply(cr *CheckRun, b *runBody) {
 	if b.Conclusion != nil {
 		cr.Conclusion = *b.Conclusion
 		cr.Status = "completed"
+	}
+	if n := len(cr.Statuses); n == 0 || cr.Statuses[n-1] != cr.Status {
+		cr.Statuses = append(cr.Statuses, cr.Status)
+	}
+	if b.Actions != nil {
+		cr.Actions = cr.Actions[:0]
+		for _, a := range b.Actions {
+			cr.Actions = append(cr.Actions, a.Identifier)
+		}
 	}
 	if cr.Status == "completed" && cr.CompletedAt.IsZero() {
 		cr.CompletedAt = time.Now().UTC()

@@ -184,6 +184,14 @@ func TestCheckRunsAreValidatedLikeGitHub(t *testing.T) {
 	if out["annotations_count"].(float64) != 70 || out["title"] != "t2" {
 		t.Errorf("after update: %v, want 70 annotations and the new title", out)
 	}
+	for _, cr := range w.f.CheckRuns() {
+		if cr.ID == id && strings.Join(cr.Statuses, ",") != "queued,completed" {
+			t.Errorf("status history %v, want queued then completed", cr.Statuses)
+		}
+	}
+	if n := len(w.f.Bodies()); n < 2 {
+		t.Errorf("the fake kept %d request bodies", n)
+	}
 	if code, _ := w.do("PATCH", "/repos/o/r/check-runs/999", tok, map[string]any{"name": "x"}); code != 404 {
 		t.Errorf("update of a missing check run: %d, want 404", code)
 	}

@@ -566,3 +566,60 @@ func TestLargeReportsFitGitHubLimits(t *testing.T) {
 	}
 	assertCompleted(t, w.Fake)
 }
+
+// TestEnginePanicOrHangStillCompletes: a panic in the engine and an engine
+// that ignores its deadline both end with every check run completed (the
+// reason on it), and the server goes on serving.
+func TestEnginePanicOrHangStillCompletes(t *testing.T) {
+	real := engineRunner()
+	r := app.RunnerFuncs{PlanFunc: real.Plan, RunFunc: func(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+		switch rv.PR {
+		case 41:
+			var m map[string]int
+			m["boom"]++ // a nil map write: a bug in a renderer
+		case 42:
+			time.Sleep(4 * time.Second) // ignores ctx
+		}
+		return real.Run(ctx, rv)
+	}}
+	w := newWorld(t, r, func(c *app.Config) { c.RunTimeout = time.Second })
+	want := map[int]struct{ conclusion, text string }{
+		41: {"failure", "internal error: assignment to entry in nil map"},
+		42: {"timed_out", "longer than 1s"},
+	}
+	heads := map[int]string{}
+	for pr := range want {
+		heads[pr] = w.Repo.Commit(w.Repo.Main, replicas(w, pr), "prod replicas")
+		w.Repo.SetRef(fmt.Sprintf("refs/pull/%d/head", pr), heads[pr])
+		w.Deliver("pull_request", w.PullRequest("opened", pr, heads[pr], time.Now()), []byte(apptest.Secret))
+	}
+	start := time.Now()
+	w.WaitIdle(time.Minute)
+	if d := time.Since(start); d > 3500*time.Millisecond {
+		t.Errorf("the hung run held its check runs for %s, past the 1s run timeout", d)
+	}
+	for pr, wnt := range want {
+		runs := w.RunsFor(heads[pr])
+		if len(runs) != 3 {
+			t.Fatalf("PR %d: %d check runs, want 3", pr, len(runs))
+		}
+		for name, cr := range runs {
+			if cr.Conclusion != wnt.conclusion || !strings.Contains(cr.Summary, wnt.text) {
+				t.Errorf("PR %d %s: %s %q, want %s with %q", pr, name, cr.Conclusion, cr.Summary, wnt.conclusion, wnt.text)
+			}
+		}
+	}
+	assertCompleted(t, w.Fake)
+	// The server still works.
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 5), "prod: 5 replicas")
+	w.Repo.SetRef("refs/pull/43/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 43, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	if c := w.RunsFor(head)["gate / prod"].Conclusion; c != "success" {
+		t.Errorf("after a panic, the next pull request concluded %q, want success", c)
+	}
+	if !strings.Contains(w.LogBuf.String(), "run panicked") && !strings.Contains(w.LogBuf.String(), "engine panicked") {
+		t.Error("the panic was not logged")
+	}
+	time.Sleep(3 * time.Second) // let the hung engine goroutine end before the world is torn down
+}

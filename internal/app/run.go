@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -79,7 +80,7 @@ func (a *App) worker(base context.Context) {
 // process runs one job. Whatever happens, every check run it created ends
 // completed: with the verdict, or cancelled, timed out or failed with the
 // reason. It reports whether the head was fully checked.
-func (a *App) process(ctx context.Context, j *job) bool {
+func (a *App) process(ctx context.Context, j *job) (completed bool) {
 	start := time.Now()
 	log := a.log.With("delivery", j.Delivery, "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA), "trigger", j.Trigger)
 	defer func() { a.m.runDuration.WithLabelValues("total").Observe(time.Since(start).Seconds()) }()
@@ -96,6 +97,14 @@ func (a *App) process(ctx context.Context, j *job) bool {
 		return false
 	}
 	p.gh = gh
+	// A bug in gate (a panic anywhere in the run) must neither take the
+	// server down nor leave the check runs in progress.
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("run panicked", "panic", r, "stack", string(debug.Stack()))
+			completed = p.fail(ctx, fmt.Errorf("internal error: %v. This is a bug in gate; please report it and re-run the check", r))
+		}
+	}()
 
 	log.Info("run started")
 	rv, err := a.fetch(ctx, j, log)
@@ -114,7 +123,7 @@ func (a *App) process(ctx context.Context, j *job) bool {
 		return p.fail(ctx, err)
 	}
 	checkStart := time.Now()
-	rep, err := a.runner.Run(ctx, rv)
+	rep, err := a.check(ctx, rv, log)
 	a.m.runDuration.WithLabelValues("check").Observe(time.Since(checkStart).Seconds())
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -135,6 +144,35 @@ func (a *App) process(ctx context.Context, j *job) bool {
 	a.m.runs.WithLabelValues(outcome).Inc()
 	log.Info("run finished", "outcome", outcome, "envs", len(rep.Envs), "duration", time.Since(start).Round(time.Millisecond))
 	return ok
+}
+
+// check runs the engine. It returns when the run's context ends even if
+// the engine does not (a renderer that ignores the deadline): the check
+// runs are completed then, and the engine's goroutine ends on its own. A
+// panic in the engine is an error, not a crash of the server.
+func (a *App) check(ctx context.Context, rv *Revisions, log *slog.Logger) (*checks.Report, error) {
+	type result struct {
+		rep *checks.Report
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("engine panicked", "panic", r, "stack", string(debug.Stack()))
+				ch <- result{err: fmt.Errorf("internal error: %v. This is a bug in gate; please report it and re-run the check", r)}
+			}
+		}()
+		rep, err := a.runner.Run(ctx, rv)
+		ch <- result{rep, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.rep, r.err
+	case <-ctx.Done():
+		log.Warn("the engine did not stop at the deadline; completing the check runs without it")
+		return nil, ctx.Err()
+	}
 }
 
 // fetch brings base and head into the repo cache and opens both trees.

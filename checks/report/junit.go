@@ -67,7 +67,10 @@ func seconds(ns int64) string { return fmt.Sprintf("%.3f", float64(ns)/1e9) }
 // (GitLab, Jenkins, Buildkite) show. Each environment has a "renders"
 // case, one case per finding (a failure when it fails the gate, passed with
 // the message as output when below the threshold, skipped when waived) and
-// a "diff" case whose output summarises the change.
+// a "diff against base" case whose output summarises the change (and
+// cases for the live diff and drift when the live stage ran). An
+// environment an incremental run left out is one skipped case, so no CI
+// tab counts it as passed.
 func JUnit(w io.Writer, rep *checks.Report) error {
 	root := junitSuites{Name: "gate", Time: seconds(int64(rep.Duration))}
 	addSuite := func(s junitSuite) {
@@ -91,6 +94,16 @@ func JUnit(w io.Writer, rep *checks.Report) error {
 			{Name: "resources", Value: fmt.Sprint(er.Resources)},
 			{Name: "status", Value: er.Status},
 		}}}
+		if why, ok := notRendered(er); ok {
+			// Left out by an incremental run: a skipped case, never a
+			// pass that would claim the environment was checked.
+			s.Properties.Props = append(s.Properties.Props, junitProp{Name: "notRendered", Value: why})
+			s.Tests, s.Skipped = 1, 1
+			s.Cases = []junitCase{{Name: "renders", Classname: er.Env.Name + ".render", File: er.Env.Path, Time: seconds(0),
+				Skipped: &junitSkipped{Message: "not rendered: " + why}}}
+			addSuite(s)
+			continue
+		}
 		renders := junitCase{Name: "renders", Classname: er.Env.Name + ".render", File: er.Env.Path, Time: seconds(int64(er.Duration)),
 			SystemOut: fmt.Sprintf("%s rendered %s", er.Env.Path, plural(er.Resources, "object", "objects"))}
 		var renderErrs []string
@@ -109,23 +122,20 @@ func JUnit(w io.Writer, rep *checks.Report) error {
 			addCase(&s, er.Env.Name, f, rep.FailOn)
 		}
 		if er.Diff != nil {
-			var b strings.Builder
-			fmt.Fprintf(&b, "%s", changeCounts(er.Diff))
-			if k := kindCounts(er.Diff); k != "" {
-				fmt.Fprintf(&b, " (%s)", k)
-			}
-			b.WriteString("\n")
-			for _, c := range er.Diff.Changes {
-				fmt.Fprintf(&b, "%s %s %s\n", actionMark(c.Action), c.ID.String(), c.Action)
-				for _, fc := range c.Fields {
-					fmt.Fprintf(&b, "    %s\n", fieldLine(fc))
-				}
-			}
+			out := junitDiffText(er.Diff)
 			if len(er.Because) > 0 {
-				fmt.Fprintf(&b, "caused by: %s\n", strings.Join(er.Because, ", "))
+				out += fmt.Sprintf("caused by: %s\n", strings.Join(er.Because, ", "))
 			}
 			s.Tests++
-			s.Cases = append(s.Cases, junitCase{Name: "diff against base", Classname: er.Env.Name + ".diff", Time: seconds(0), SystemOut: b.String()})
+			s.Cases = append(s.Cases, junitCase{Name: "diff against base", Classname: er.Env.Name + ".diff", Time: seconds(0), SystemOut: out})
+		}
+		if er.Live != nil {
+			s.Tests++
+			s.Cases = append(s.Cases, junitCase{Name: "diff against the live cluster", Classname: er.Env.Name + ".live", Time: seconds(0), SystemOut: junitDiffText(er.Live)})
+		}
+		if er.Drift != nil {
+			s.Tests++
+			s.Cases = append(s.Cases, junitCase{Name: "drift from base", Classname: er.Env.Name + ".live", Time: seconds(0), SystemOut: junitDiffText(er.Drift)})
 		}
 		addSuite(s)
 	}
@@ -139,6 +149,24 @@ func JUnit(w io.Writer, rep *checks.Report) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// junitDiffText summarises a diff for a case's output: counts, then one
+// line per object and one per changed field.
+func junitDiffText(d *checks.EnvDiff) string {
+	var b strings.Builder
+	b.WriteString(changeCounts(d))
+	if k := kindCounts(d); k != "" {
+		fmt.Fprintf(&b, " (%s)", k)
+	}
+	b.WriteString("\n")
+	for _, c := range d.Changes {
+		fmt.Fprintf(&b, "%s %s %s\n", actionMark(c.Action), c.ID.String(), c.Action)
+		for _, fc := range c.Fields {
+			fmt.Fprintf(&b, "    %s\n", fieldLine(fc))
+		}
+	}
+	return b.String()
 }
 
 func addCase(s *junitSuite, env string, f checks.Finding, failOn checks.Severity) {

@@ -33,16 +33,22 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 	if rep.BaseRev != "" {
 		fmt.Fprintf(bw, "`%s` → `%s` · ", shortRev(rep.BaseRev), shortRev(rep.HeadRev))
 	}
-	fmt.Fprintf(bw, "%s · %d of %d environments fail · fails on %s\n\n", countFindings(all), failedEnvs(rep), len(rep.Envs), rep.FailOn)
+	fmt.Fprintf(bw, "%s · %d of %d environments fail", countFindings(all), failedEnvs(rep), len(rep.Envs))
+	if n := countNotRendered(rep); n > 0 {
+		fmt.Fprintf(bw, " · %d untouched, not rendered", n)
+	}
+	fmt.Fprintf(bw, " · fails on %s\n\n", rep.FailOn)
 
 	fmt.Fprintln(bw, "| Environment | Result | Findings | Changes | By kind | Caused by |")
 	fmt.Fprintln(bw, "|---|---|---|---|---|---|")
 	for i := range rep.Envs {
 		er := &rep.Envs[i]
+		if _, ok := notRendered(er); ok {
+			fmt.Fprintf(bw, "| %s | ⏭️ not rendered | – | untouched | – | – |\n", mdCell(er.Env.Name))
+			continue
+		}
 		res := "✅ pass"
-		if er.Status == checks.EnvUntouched && er.Diff == nil {
-			res = "⏭️ not rendered"
-		} else if !er.Pass {
+		if !er.Pass {
 			res = "❌ fail"
 		}
 		changes := "–"
@@ -57,6 +63,15 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 			mdCell(kindCounts(er.Diff)), mdCodeList(er.Because))
 	}
 	fmt.Fprintln(bw)
+	if countNotRendered(rep) > 0 {
+		var notes []string
+		for i := range rep.Envs {
+			if why, ok := notRendered(&rep.Envs[i]); ok {
+				notes = append(notes, "`"+mdCode(rep.Envs[i].Env.Name)+"`: "+mdText(why))
+			}
+		}
+		fmt.Fprintf(bw, "⏭️ Not rendered in this run (`--all-envs` checks every environment): %s.\n\n", strings.Join(notes, "; "))
+	}
 	if len(rep.Findings) > 0 {
 		fmt.Fprintln(bw, "### Repository")
 		fmt.Fprintln(bw)
@@ -69,7 +84,8 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 		er := &rep.Envs[i]
 		hasDiff := er.Diff != nil && len(er.Diff.Changes) > 0
 		hasLive := er.Live != nil && len(er.Live.Changes) > 0
-		if len(er.Findings) == 0 && !hasDiff && !hasLive {
+		hasDrift := er.Drift != nil && len(er.Drift.Changes) > 0
+		if len(er.Findings) == 0 && !hasDiff && !hasLive && !hasDrift {
 			continue
 		}
 		fmt.Fprintf(bw, "### %s\n\n", mdText(er.Env.Name))
@@ -85,7 +101,11 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 		if hasLive {
 			writeMDDiff(bw, "Diff against the live cluster", er.Live, maxLines, budget)
 		}
+		if hasDrift {
+			writeMDDiff(bw, "Drift (the live cluster differs from the base)", er.Drift, maxLines, budget)
+		}
 	}
+
 	if pi := rep.PolicyImpact; pi != nil {
 		fmt.Fprintln(bw, "### Policy impact (not part of the verdict)")
 		fmt.Fprintln(bw)

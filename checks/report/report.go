@@ -154,6 +154,31 @@ func kindCounts(d *checks.EnvDiff) string {
 	return strings.Join(parts, ", ")
 }
 
+// notRendered reports whether the run left the environment out (an
+// incremental run whose change does not reach it), and why. Reports read
+// back from JSON written before EnvReport.NotRendered existed are
+// recognised by their shape: untouched, no diff, nothing rendered.
+func notRendered(er *checks.EnvReport) (string, bool) {
+	if er.NotRendered != "" {
+		return er.NotRendered, true
+	}
+	if er.Status == checks.EnvUntouched && er.Diff == nil && er.Resources == 0 && len(er.Findings) == 0 {
+		return "no file of the change reaches it", true
+	}
+	return "", false
+}
+
+// countNotRendered counts the environments the run left out.
+func countNotRendered(rep *checks.Report) int {
+	n := 0
+	for i := range rep.Envs {
+		if _, ok := notRendered(&rep.Envs[i]); ok {
+			n++
+		}
+	}
+	return n
+}
+
 // envUntouched reports whether a base diff exists and the change leaves the
 // environment as it was.
 func envUntouched(er *checks.EnvReport) bool {

@@ -55,35 +55,53 @@ func exampleReport(t *testing.T) *checks.Report {
 }
 
 // pairOnce renders the pull-request pair once per test binary: building
-// the git repository and rendering both sides is the slow part.
+// the git repository and rendering both sides is the slow part. full
+// renders every environment (--all-envs); incremental only those the
+// change reaches, as `gate check --base` does by default.
 var pairOnce struct {
 	sync.Mutex
-	rep []byte
+	full, incremental []byte
 }
 
-// pairReport returns a fresh copy of the pair's report.
-func pairReport(t *testing.T) *checks.Report {
+// pairReport returns a fresh copy of the pair's report (every environment).
+func pairReport(t *testing.T) *checks.Report { return cachedPair(t, false) }
+
+// incrementalReport returns a fresh copy of the pair's incremental report:
+// staging, which the change does not reach, is not rendered.
+func incrementalReport(t *testing.T) *checks.Report { return cachedPair(t, true) }
+
+func cachedPair(t *testing.T, incremental bool) *checks.Report {
 	t.Helper()
 	pairOnce.Lock()
 	defer pairOnce.Unlock()
-	if pairOnce.rep == nil {
-		b, err := json.Marshal(buildPairReport(t))
-		if err != nil {
-			t.Fatal(err)
+	if pairOnce.full == nil {
+		p := enginetest.NewPair(t)
+		for _, inc := range []bool{false, true} {
+			b, err := json.Marshal(buildPairReport(t, p.Dir, inc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inc {
+				pairOnce.incremental = b
+			} else {
+				pairOnce.full = b
+			}
 		}
-		pairOnce.rep = b
+	}
+	b := pairOnce.full
+	if incremental {
+		b = pairOnce.incremental
 	}
 	var rep checks.Report
-	if err := json.Unmarshal(pairOnce.rep, &rep); err != nil {
+	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
 	return &rep
 }
 
-func buildPairReport(t *testing.T) *checks.Report {
+func buildPairReport(t *testing.T, dir string, incremental bool) *checks.Report {
 	t.Helper()
-	p := enginetest.NewPair(t)
-	repo, err := gitsrc.Open(p.Dir)
+	repo, err := gitsrc.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +113,7 @@ func buildPairReport(t *testing.T) *checks.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := source.OpenDir(p.Dir, 0)
+	head, err := source.OpenDir(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +121,8 @@ func buildPairReport(t *testing.T) *checks.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := engine.Run(context.Background(), &engine.Request{Head: head, Base: base, Config: cfg, Stages: []engine.Stage{enginetest.RuleStage{}}})
+	rep, err := engine.Run(context.Background(), &engine.Request{Head: head, Base: base, Config: cfg, Stages: []engine.Stage{enginetest.RuleStage{}},
+		Incremental: incremental})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +139,7 @@ func render(t *testing.T, format string, rep *checks.Report, opts report.Options
 }
 
 func TestGolden(t *testing.T) {
-	reports := map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t)}
+	reports := map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t)}
 	opts := report.Options{ToolVersion: "test"}
 	for name, rep := range reports {
 		for format, ext := range extensions {
@@ -134,7 +153,13 @@ func TestGolden(t *testing.T) {
 }
 
 func TestNoSecretValueInAnyFormat(t *testing.T) {
-	rep := pairReport(t)
+	for _, rep := range []*checks.Report{pairReport(t), incrementalReport(t)} {
+		noSecretValueInAnyFormat(t, rep)
+	}
+}
+
+func noSecretValueInAnyFormat(t *testing.T, rep *checks.Report) {
+	t.Helper()
 	forms := []string{}
 	for _, c := range []string{enginetest.BaseCanary, enginetest.HeadCanary} {
 		forms = append(forms, c, base64.StdEncoding.EncodeToString([]byte(c)), c+"-webhook", "canary")
@@ -191,7 +216,7 @@ func validate(t *testing.T, s *jsonschema.Schema, out []byte) error {
 
 func TestSARIFValidatesAgainstTheSARIF210Schema(t *testing.T) {
 	s := compileSchema(t, filepath.Join("testdata", "sarif-schema-2.1.0.json"))
-	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "empty": {FailOn: checks.SeverityError, Pass: true}} {
+	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t), "empty": {FailOn: checks.SeverityError, Pass: true}} {
 		out := render(t, "sarif", rep, report.Options{ToolVersion: "v1.2.3"})
 		if err := validate(t, s, out); err != nil {
 			t.Errorf("%s: SARIF invalid: %v", name, err)
@@ -251,7 +276,7 @@ func TestSARIFValidatesAgainstTheSARIF210Schema(t *testing.T) {
 
 func TestJSONFollowsItsSchema(t *testing.T) {
 	s := compileSchema(t, "report.schema.json")
-	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "empty": {}} {
+	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t), "empty": {}} {
 		out := render(t, "json", rep, report.Options{})
 		if err := validate(t, s, out); err != nil {
 			t.Errorf("%s: JSON report does not follow report.schema.json: %v", name, err)
@@ -374,5 +399,106 @@ func TestMarkdownFitsACommentWithoutDroppingObjects(t *testing.T) {
 	}
 	if strings.Count(out, "<details>") >= 6 {
 		t.Errorf("budget not applied: %d diff blocks", strings.Count(out, "<details>"))
+	}
+}
+
+// TestNotRenderedEnvironmentsInEveryFormat: an incremental run leaves out
+// the environments the change does not reach. Every format must say so,
+// and none may present them as checked and clean.
+func TestNotRenderedEnvironmentsInEveryFormat(t *testing.T) {
+	rep := incrementalReport(t)
+	var staging *checks.EnvReport
+	for i := range rep.Envs {
+		e := &rep.Envs[i]
+		switch e.Env.Name {
+		case "staging":
+			staging = e
+		default:
+			if e.NotRendered != "" || e.Status != checks.EnvChecked || e.Resources == 0 {
+				t.Errorf("%s is reached by the change: status %s, notRendered %q, %d resources", e.Env.Name, e.Status, e.NotRendered, e.Resources)
+			}
+		}
+	}
+	if staging == nil || staging.NotRendered == "" || staging.Status != checks.EnvUntouched || staging.Diff != nil {
+		t.Fatalf("staging must be untouched and not rendered: %+v", staging)
+	}
+	text := string(render(t, "text", rep, report.Options{}))
+	for _, want := range []string{"staging overlays/staging  untouched, not rendered: " + staging.NotRendered, "staging  untouched (not rendered)", "1 untouched and not rendered"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "staging overlays/staging  0 resources") || regexp.MustCompile(`staging overlays/staging .*PASS`).MatchString(text) {
+		t.Errorf("text shows the unrendered staging as checked:\n%s", text)
+	}
+	md := string(render(t, "markdown", rep, report.Options{}))
+	if !strings.Contains(md, "| staging | ⏭️ not rendered | – | untouched | – | – |") || !strings.Contains(md, "1 untouched, not rendered") {
+		t.Errorf("markdown does not mark staging as not rendered:\n%s", md)
+	}
+	var junit struct {
+		Suites []struct {
+			Name    string `xml:"name,attr"`
+			Tests   int    `xml:"tests,attr"`
+			Skipped int    `xml:"skipped,attr"`
+			Cases   []struct {
+				Skipped *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"skipped"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(render(t, "junit", rep, report.Options{}), &junit); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range junit.Suites {
+		if s.Name == "staging" {
+			if s.Tests != 1 || s.Skipped != 1 || s.Cases[0].Skipped == nil || !strings.Contains(s.Cases[0].Skipped.Message, "not rendered") {
+				t.Errorf("junit staging suite = %+v, want one skipped case saying it was not rendered", s)
+			}
+		}
+	}
+	var sarif struct {
+		Runs []struct {
+			Properties struct {
+				NotRendered []string `json:"notRendered"`
+			}
+		}
+	}
+	if err := json.Unmarshal(render(t, "sarif", rep, report.Options{}), &sarif); err != nil {
+		t.Fatal(err)
+	}
+	if got := sarif.Runs[0].Properties.NotRendered; len(got) != 1 || got[0] != "staging" {
+		t.Errorf("sarif run properties notRendered = %v, want [staging]", got)
+	}
+	// The full run renders staging: no format says it was left out.
+	for _, format := range []string{"text", "markdown", "junit", "sarif", "json"} {
+		if out := string(render(t, format, pairReport(t), report.Options{})); strings.Contains(out, "not rendered") || strings.Contains(out, "notRendered") {
+			t.Errorf("%s of a full run mentions environments not rendered", format)
+		}
+	}
+}
+
+// TestJSONSchemaEnforcesNotRendered: the schema does not only describe
+// notRendered, it rejects a report that claims both "not rendered" and a
+// result for the environment.
+func TestJSONSchemaEnforcesNotRendered(t *testing.T) {
+	s := compileSchema(t, "report.schema.json")
+	rep := incrementalReport(t)
+	for i := range rep.Envs {
+		if rep.Envs[i].NotRendered == "" {
+			continue
+		}
+		for name, spoil := range map[string]func(e *checks.EnvReport){
+			"checked":   func(e *checks.EnvReport) { e.Status = checks.EnvChecked },
+			"resources": func(e *checks.EnvReport) { e.Resources = 3 },
+			"diff":      func(e *checks.EnvReport) { e.Diff = &checks.EnvDiff{Changes: []checks.ResourceChange{}} },
+			"findings":  func(e *checks.EnvReport) { e.Findings = []checks.Finding{{Check: "x", RuleID: "x", Message: "x"}} },
+		} {
+			bad := incrementalReport(t)
+			spoil(&bad.Envs[i])
+			if validate(t, s, render(t, "json", bad, report.Options{})) == nil {
+				t.Errorf("schema accepts a not-rendered environment with %s", name)
+			}
+		}
 	}
 }

@@ -213,6 +213,19 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 	if rules == nil {
 		rules = []sarifRule{}
 	}
+	props := map[string]any{"pass": rep.Pass, "failOn": rep.FailOn.String(), "headRev": rep.HeadRev, "baseRev": rep.BaseRev}
+	// Environments an incremental run left out have no results because
+	// nothing was looked at: say so, so a viewer does not read their
+	// absence as "fixed".
+	var skipped []string
+	for i := range rep.Envs {
+		if _, ok := notRendered(&rep.Envs[i]); ok {
+			skipped = append(skipped, rep.Envs[i].Env.Name)
+		}
+	}
+	if len(skipped) > 0 {
+		props["notRendered"] = skipped
+	}
 	log := sarifLog{
 		Schema:  sarifSchemaURI,
 		Version: "2.1.0",
@@ -225,7 +238,7 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 			}},
 			AutomationDetails: &sarifAutomation{ID: "gate/"},
 			Results:           results,
-			Properties:        map[string]any{"pass": rep.Pass, "failOn": rep.FailOn.String(), "headRev": rep.HeadRev, "baseRev": rep.BaseRev},
+			Properties:        props,
 		}},
 	}
 	enc := json.NewEncoder(w)

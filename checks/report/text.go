@@ -68,15 +68,16 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 	}
 	for i := range rep.Envs {
 		er := &rep.Envs[i]
+		if why, ok := notRendered(er); ok {
+			// Left out by an incremental run: no verdict of its own,
+			// nothing was looked at.
+			fmt.Fprintf(bw, "%s %s  %s\n\n", p.paint(ansiBold, er.Env.Name), p.paint(ansiDim, er.Env.Path),
+				p.paint(ansiDim, "untouched, not rendered: "+why))
+			continue
+		}
 		status := p.verdict(er.Pass)
 		size := plural(er.Resources, "resource", "resources")
-		switch {
-		case er.Status == checks.EnvUntouched && er.Diff == nil:
-			// Not rendered: the incremental engine found no changed file
-			// this environment reads.
-			size = "not rendered"
-			status += p.paint(ansiDim, " (untouched: no changed file reaches it)")
-		case envUntouched(er):
+		if envUntouched(er) {
 			status += p.paint(ansiDim, " (untouched)")
 		}
 		fmt.Fprintf(bw, "%s %s  %s  %s\n", p.paint(ansiBold, er.Env.Name), p.paint(ansiDim, er.Env.Path), size, status)
@@ -103,7 +104,10 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		fmt.Fprintln(tw, "  ENV\tCHANGES\tBY KIND\tSOURCE FILES")
 		for i := range rep.Envs {
 			er := &rep.Envs[i]
+			_, skipped := notRendered(er)
 			switch {
+			case skipped:
+				fmt.Fprintf(tw, "  %s\tuntouched (not rendered)\t\t\n", er.Env.Name)
 			case envUntouched(er):
 				fmt.Fprintf(tw, "  %s\tuntouched\t\t\n", er.Env.Name)
 			case er.Diff == nil:
@@ -128,8 +132,12 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		fmt.Fprintln(bw)
 	}
 	all := rep.AllFindings()
-	fmt.Fprintf(bw, "%s %s: %s; %d of %d environments fail (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
-		countFindings(all), failedEnvs(rep), len(rep.Envs), rep.FailOn)
+	skipped := ""
+	if n := countNotRendered(rep); n > 0 {
+		skipped = fmt.Sprintf(", %d untouched and not rendered", n)
+	}
+	fmt.Fprintf(bw, "%s %s: %s; %d of %d environments fail%s (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
+		countFindings(all), failedEnvs(rep), len(rep.Envs), skipped, rep.FailOn)
 	return bw.Flush()
 }
 

@@ -116,18 +116,35 @@ func Available(dir string) error {
 	return nil
 }
 
+// Required reports whether the live-cluster tests must run, and why:
+// when GATE_KUBE_BIN is set (`make test` and so CI always set it: whoever
+// sets it expects the binaries there) or when CI says this is a CI run.
+// Only a plain `go test` on a developer machine without the binaries may
+// skip them.
+func Required() (string, bool) {
+	if d := os.Getenv(EnvBin); d != "" {
+		return EnvBin + "=" + d + " is set", true
+	}
+	switch ci := os.Getenv("CI"); ci {
+	case "", "0", "false", "no":
+	default:
+		return "CI=" + ci, true
+	}
+	return "", false
+}
+
 // StartTB starts a server for a test (or TestMain through a testing.TB),
-// stopped by Cleanup. Without the binaries the test is skipped on a
-// developer machine but FAILS when CI=true: the live tests never silently
-// disappear from CI.
+// stopped by Cleanup. Without the binaries the test FAILS when Required
+// (GATE_KUBE_BIN set, or CI): the live tests never silently disappear from
+// CI. Only outside both is it skipped, with the reason.
 func StartTB(tb testing.TB) *Server {
 	tb.Helper()
 	dir := BinDir()
 	if err := Available(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("live-cluster tests need a real API server in CI: %v", err)
+		if why, must := Required(); must {
+			tb.Fatalf("live-cluster tests need a real API server (%s): %v", why, err)
 		}
-		tb.Skipf("live-cluster tests skipped outside CI: %v", err)
+		tb.Skipf("live-cluster tests skipped (no %s, not CI): %v", EnvBin, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -147,13 +164,13 @@ func StartTB(tb testing.TB) *Server {
 //
 //	func TestMain(m *testing.M) { os.Exit(kubetest.Main(m, &server)) }
 //
-// Without the binaries it fails the package when CI=true; elsewhere it
+// Without the binaries it fails the package when Required; elsewhere it
 // leaves *srv nil and the tests skip through Need.
 func Main(m *testing.M, srv **Server) int {
 	dir := BinDir()
 	if err := Available(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "FAIL: live-cluster tests need a real API server in CI: %v\n", err)
+		if why, must := Required(); must {
+			fmt.Fprintf(os.Stderr, "FAIL: live-cluster tests need a real API server (%s): %v\n", why, err)
 			return 1
 		}
 		return m.Run()
@@ -179,12 +196,12 @@ func Main(m *testing.M, srv **Server) int {
 	return code
 }
 
-// Need skips a test when Main found no binaries outside CI (in CI Main has
-// already failed the package).
+// Need skips a test when Main found no binaries and they are not Required
+// (when they are, Main has already failed the package).
 func Need(tb testing.TB, s *Server) *Server {
 	tb.Helper()
 	if s == nil {
-		tb.Skipf("live-cluster tests skipped outside CI: %v", Available(BinDir()))
+		tb.Skipf("live-cluster tests skipped (no %s, not CI): %v", EnvBin, Available(BinDir()))
 	}
 	return s
 }

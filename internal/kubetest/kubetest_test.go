@@ -72,24 +72,48 @@ func TestStopEndsBothProcesses(t *testing.T) {
 	}
 }
 
-// TestMissingBinariesFailInCI runs this test binary again with no binaries:
-// with CI=true the package must fail, not skip.
+// TestMissingBinariesFailInCI runs this test binary again without the
+// binaries: when GATE_KUBE_BIN is set (as make test sets it) or CI is set,
+// the package must fail, saying how to build them; only a plain run on a
+// developer machine, with neither, may skip.
 func TestMissingBinariesFailInCI(t *testing.T) {
 	if os.Getenv("GATE_KUBETEST_CHILD") != "" {
 		return
 	}
-	for _, ci := range []string{"true", ""} {
-		cmd := exec.Command(os.Args[0], "-test.run=TestServerAnswersWithItsVersion", "-test.v")
-		cmd.Env = append(os.Environ(), EnvBin+"="+t.TempDir(), "CI="+ci, "GATE_KUBETEST_CHILD=1")
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		switch {
-		case ci == "true" && !errors.As(err, &ee):
-			t.Errorf("CI=true without binaries: want a failing exit, got %v\n%s", err, out)
-		case ci == "true" && !strings.Contains(string(out), "make kube-bins"):
-			t.Errorf("the failure must say how to build the binaries:\n%s", out)
-		case ci == "" && (err != nil || !strings.Contains(string(out), "SKIP")):
-			t.Errorf("outside CI without binaries: want a skip, got %v\n%s", err, out)
+	empty := t.TempDir()
+	var clean []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, EnvBin+"=") && !strings.HasPrefix(kv, "CI=") {
+			clean = append(clean, kv)
 		}
+	}
+	tests := []struct {
+		name string
+		env  []string
+		fail bool
+	}{
+		{"GATE_KUBE_BIN set, not CI", []string{EnvBin + "=" + empty}, true},
+		{"CI=true", []string{"CI=true"}, true},
+		{"CI=1 (other CI systems)", []string{"CI=1"}, true},
+		{"GATE_KUBE_BIN set, CI=false", []string{EnvBin + "=" + empty, "CI=false"}, true},
+		{"neither", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=TestServerAnswersWithItsVersion", "-test.v")
+			// Outside the repository, so bin/kube is not found by walking up.
+			cmd.Dir = t.TempDir()
+			cmd.Env = append(append(append([]string{}, clean...), tt.env...), "GATE_KUBETEST_CHILD=1")
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			switch {
+			case tt.fail && !errors.As(err, &ee):
+				t.Errorf("want a failing exit, got %v\n%s", err, out)
+			case tt.fail && !strings.Contains(string(out), "make kube-bins"):
+				t.Errorf("the failure must say how to build the binaries:\n%s", out)
+			case !tt.fail && (err != nil || !strings.Contains(string(out), "SKIP") || !strings.Contains(string(out), EnvBin)):
+				t.Errorf("without GATE_KUBE_BIN and CI: want a skip naming %s, got %v\n%s", EnvBin, err, out)
+			}
+		})
 	}
 }

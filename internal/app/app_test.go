@@ -623,3 +623,109 @@ func TestEnginePanicOrHangStillCompletes(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // let the hung engine goroutine end before the world is torn down
 }
+
+// TestEveryEventIsHandled replays every event and action the App
+// subscribes to, from GitHub's real payloads adapted to the test repo
+// (ready_for_review is the opened payload with its action, as GitHub sends
+// it), and checks which start a run. A run creates one check run per
+// environment as queued, starts it, and completes it.
+func TestEveryEventIsHandled(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	prFor := func(n int, head string) []any {
+		return []any{map[string]any{"number": n, "head": map[string]any{"ref": fmt.Sprintf("pr-%d", n), "sha": head}, "base": map[string]any{"ref": "main", "sha": w.Repo.Main}}}
+	}
+	cases := []struct {
+		name    string
+		event   string
+		payload func(pr int, head string) []byte
+		runs    bool
+		outcome string // the gate_webhooks_total outcome label
+	}{
+		{"pull_request.opened", "pull_request", func(pr int, head string) []byte { return w.PullRequest("opened", pr, head, time.Now()) }, true, "queued"},
+		{"pull_request.synchronize", "pull_request", func(pr int, head string) []byte { return w.PullRequest("synchronize", pr, head, time.Now()) }, true, "queued"},
+		{"pull_request.reopened", "pull_request", func(pr int, head string) []byte { return w.PullRequest("reopened", pr, head, time.Now()) }, true, "queued"},
+		{"pull_request.ready_for_review", "pull_request", func(pr int, head string) []byte {
+			b := w.PullRequest("opened", pr, head, time.Now())
+			return []byte(strings.Replace(string(b), `"action":"opened"`, `"action":"ready_for_review"`, 1))
+		}, true, "queued"},
+		{"pull_request.labeled", "pull_request", func(pr int, head string) []byte {
+			b := w.PullRequest("opened", pr, head, time.Now())
+			return []byte(strings.Replace(string(b), `"action":"opened"`, `"action":"labeled"`, 1))
+		}, false, "ignored"},
+		{"pull_request.closed", "pull_request", func(pr int, head string) []byte { return w.PullRequest("closed", pr, head, time.Now()) }, false, "cancelled"},
+		{"check_suite.requested", "check_suite", func(pr int, head string) []byte {
+			return w.Payload("check_suite.requested", map[string]any{"check_suite.head_sha": head, "check_suite.pull_requests": prFor(pr, head)})
+		}, true, "queued"},
+		{"check_suite.rerequested", "check_suite", func(pr int, head string) []byte {
+			return w.Payload("check_suite.rerequested", map[string]any{"check_suite.head_sha": head, "check_suite.pull_requests": prFor(pr, head)})
+		}, true, "queued"},
+		{"check_suite.requested without a pull request", "check_suite", func(pr int, head string) []byte {
+			return w.Payload("check_suite.requested", map[string]any{"check_suite.head_sha": head, "check_suite.pull_requests": []any{}})
+		}, false, "ignored"},
+		{"check_run.rerequested (octokit payload as is)", "check_run", func(pr int, head string) []byte {
+			return w.Payload("check_run.rerequested", map[string]any{"check_run.head_sha": head, "check_run.pull_requests": prFor(pr, head)})
+		}, true, "queued"},
+		{"check_run.rerequested (GitHub's OpenAPI example)", "check_run", func(pr int, head string) []byte {
+			return w.Payload("check_run.rerequested.openapi-example", map[string]any{"check_run.head_sha": head, "check_run.pull_requests": prFor(pr, head)})
+		}, true, "queued"},
+		{"check_run.requested_action rerun", "check_run", func(pr int, head string) []byte {
+			return w.Payload("check_run.requested_action", map[string]any{"check_run.head_sha": head, "check_run.pull_requests": prFor(pr, head), "requested_action.identifier": "rerun"})
+		}, true, "queued"},
+		{"check_run.requested_action of another button", "check_run", func(pr int, head string) []byte {
+			return w.Payload("check_run.requested_action", map[string]any{"check_run.head_sha": head, "check_run.pull_requests": prFor(pr, head), "requested_action.identifier": "fix-it"})
+		}, false, "ignored"},
+		{"check_run.created (gate's own check runs)", "check_run", func(pr int, head string) []byte {
+			b := w.Payload("check_run.rerequested", map[string]any{"check_run.head_sha": head, "check_run.pull_requests": prFor(pr, head)})
+			return []byte(strings.Replace(string(b), `"action":"rerequested"`, `"action":"created"`, 1))
+		}, false, "ignored"},
+		{"installation.created", "installation", func(int, string) []byte { return w.Payload("installation.created", nil) }, false, "handled"},
+		{"installation.deleted", "installation", func(int, string) []byte {
+			b := w.Payload("installation.created", nil)
+			return []byte(strings.Replace(string(b), `"action":"created"`, `"action":"deleted"`, 1))
+		}, false, "handled"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pr := 100 + i
+			head := w.Repo.Commit(w.Repo.Main, nil, tc.name)
+			w.Repo.SetRef(fmt.Sprintf("refs/pull/%d/head", pr), head)
+			action := tc.name[strings.IndexByte(tc.name, '.')+1:]
+			if i := strings.IndexAny(action, " "); i > 0 {
+				action = action[:i]
+			}
+			body := tc.payload(pr, head)
+			if !strings.Contains(string(body), `"action":"`+action+`"`) {
+				t.Fatalf("payload is not a %s delivery: %.200s", action, body)
+			}
+			resp := w.Deliver(tc.event, body, []byte(apptest.Secret))
+			if resp.StatusCode/100 != 2 {
+				t.Fatalf("%s answered %d", tc.name, resp.StatusCode)
+			}
+			w.WaitIdle(time.Minute)
+			runs := w.RunsFor(head)
+			if !tc.runs {
+				if len(runs) != 0 {
+					t.Errorf("%s started a run: %v", tc.name, names(runs))
+				}
+			} else {
+				if len(runs) != 3 {
+					t.Fatalf("%s: %d check runs, want 3 (one per environment): %v\n%s", tc.name, len(runs), names(runs), w.LogBuf.String())
+				}
+				for name, cr := range runs {
+					if got := strings.Join(cr.Statuses, " -> "); got != "queued -> in_progress -> completed" {
+						t.Errorf("%s went %s, want queued -> in_progress -> completed", name, got)
+					}
+					if !strings.HasPrefix(name, "gate / ") {
+						t.Errorf("check run named %q, want gate / <env>", name)
+					}
+				}
+			}
+			m := get(t, w.AppURL+"/metrics")
+			want := fmt.Sprintf(`gate_webhooks_total{action=%q,event=%q,outcome=%q}`, action, tc.event, tc.outcome)
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		})
+	}
+	assertCompleted(t, w.Fake)
+}

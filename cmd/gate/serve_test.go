@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -342,4 +345,93 @@ func TestServeNoRenderCache(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "render")); !os.IsNotExist(err) {
 		t.Errorf("--no-render-cache created %s (err %v)", filepath.Join(root, "render"), err)
 	}
+}
+
+// TestServeNeverShowsSecretValues: canary values in a Secret (changed by
+// the pull request, quoted by a base policy's message, and invalid base64
+// the schema check trips on) never reach GitHub: not in any request body
+// the App sends, not in the full report behind details_url, not in the logs.
+func TestServeNeverShowsSecretValues(t *testing.T) {
+	w := serveWorld(t)
+	const (
+		oldCanary = "canary-old-b6f1e0c2d9"
+		newCanary = "canary-new-7d3a91fe44"
+		b64Canary = "canary-b64-55e2c8a1"
+		badCanary = "canary-bad-base64-#!9f0"
+	)
+	const rule = `package main
+
+import rego.v1
+
+deny contains msg if {
+	input.kind == "Secret"
+	msg := sprintf("Secret %s must come from the vault, not git (password %s)", [input.metadata.name, input.stringData.password])
+}
+`
+	secret := func(pw string, extra string) []byte {
+		return []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: api-keys\ntype: Opaque\nstringData:\n  password: " + pw + "\n" + extra)
+	}
+	k := string(w.Repo.Read("overlays/prod/kustomization.yaml"))
+	k = strings.Replace(k, "resources:\n", "resources:\n  - api-keys.yaml\n", 1)
+	main := w.Repo.Commit(w.Repo.Main, map[string][]byte{
+		"policy/secrets.rego":              []byte(rule),
+		"overlays/prod/api-keys.yaml":      secret(oldCanary, ""),
+		"overlays/prod/kustomization.yaml": []byte(k),
+	}, "prod: api keys; policy on secrets")
+	w.Repo.SetRef("refs/heads/main", main)
+	w.Repo.Main = main
+	b64 := base64.StdEncoding.EncodeToString([]byte(b64Canary))
+	head := w.Repo.Commit(main, map[string][]byte{
+		"overlays/prod/api-keys.yaml": secret(newCanary, "data:\n  token: "+b64+"\n  broken: \""+badCanary+"\"\n"),
+	}, "prod: rotate the api keys")
+	w.Repo.SetRef("refs/pull/33/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 33, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+
+	prod := w.RunsFor(head)["gate / prod"]
+	if prod.Conclusion != "failure" {
+		t.Fatalf("gate / prod concluded %q, want failure (the base policy flags the Secret):\n%s", prod.Conclusion, prod.Summary)
+	}
+	// The canaries were there to leak: the policy finding and the diff of
+	// the Secret are on the check run, with the values hidden.
+	if !strings.Contains(prod.Summary, "must come from the vault") {
+		t.Errorf("the base policy's finding on the Secret is missing:\n%s", prod.Summary)
+	}
+	if !strings.Contains(prod.Text, "api-keys") || !strings.Contains(prod.Text, "+  password: <secret sha256:") {
+		t.Errorf("the diff does not show the Secret's key changed, with a hash for its value:\n%s", prod.Text)
+	}
+	if !strings.Contains(prod.Summary, "schema/invalid") || !strings.Contains(prod.Summary, "redacted sha256:") {
+		t.Errorf("the schema finding on the broken Secret value is missing or not redacted:\n%s", prod.Summary)
+	}
+	var sent []string
+	for _, b := range w.Fake.Bodies() {
+		sent = append(sent, string(b))
+	}
+	sent = append(sent, get(t, prod.DetailsURL), w.LogBuf.String())
+	for _, c := range []string{oldCanary, newCanary, b64Canary, b64, badCanary} {
+		for i, s := range sent {
+			if j := strings.Index(s, c); j >= 0 {
+				t.Errorf("secret value %q leaked (output %d of %d): ...%s...", c, i, len(sent), s[max(0, j-200):min(len(s), j+100)])
+			}
+		}
+	}
+	for _, cr := range w.Fake.CheckRuns() {
+		if cr.Status != "completed" {
+			t.Errorf("%s is %s", cr.Name, cr.Status)
+		}
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -86,7 +84,7 @@ func (g *globals) openRevs(r *revFlags) (*revs, error) {
 		if err != nil {
 			return nil, &exitCodeError{code: exitError, err: err}
 		}
-		out.head = subtree(idx, prefix)
+		out.head = gitsrc.Sub(idx, prefix)
 		if r.base == "" {
 			// The pre-commit hook compares with HEAD itself (no merge-base),
 			// and a first commit has no base: every environment is new.
@@ -101,7 +99,7 @@ func (g *globals) openRevs(r *revFlags) (*revs, error) {
 		if err != nil {
 			return nil, usageErr("--head: %v", err)
 		}
-		out.head = subtree(t, prefix)
+		out.head = gitsrc.Sub(t, prefix)
 	} else {
 		d, err := source.OpenDir(root, g.maxFile)
 		if err != nil {
@@ -130,7 +128,7 @@ func (g *globals) openRevs(r *revFlags) (*revs, error) {
 		if err != nil {
 			return nil, &exitCodeError{code: exitError, err: err}
 		}
-		out.base = subtree(t, prefix)
+		out.base = gitsrc.Sub(t, prefix)
 		trusted = out.base
 	}
 	if r.changedFiles != "" {
@@ -172,71 +170,6 @@ func openGit(root string) (*git.Repository, string, error) {
 		return repo, "", nil
 	}
 	return repo, filepath.ToSlash(rel), nil
-}
-
-// prefixed is a Source rooted at a directory of another Source: the ops
-// repo inside a larger git repository (--repo deploy/ in a monorepo).
-type prefixed struct {
-	inner  *gitsrc.Tree
-	prefix string
-}
-
-func subtree(t *gitsrc.Tree, prefix string) source.Source {
-	if prefix == "" {
-		return t
-	}
-	return &prefixed{inner: t, prefix: prefix}
-}
-
-func (p *prefixed) full(name string) (string, error) {
-	c, err := source.Clean(name)
-	if err != nil {
-		return "", err
-	}
-	return path.Join(p.prefix, c), nil
-}
-
-func (p *prefixed) ReadFile(name string) ([]byte, error) {
-	f, err := p.full(name)
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-	}
-	return p.inner.ReadFile(f)
-}
-
-func (p *prefixed) ReadDir(name string) ([]fs.DirEntry, error) {
-	f, err := p.full(name)
-	if err != nil {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
-	}
-	return p.inner.ReadDir(f)
-}
-
-func (p *prefixed) Stat(name string) (fs.FileInfo, error) {
-	f, err := p.full(name)
-	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
-	}
-	return p.inner.Stat(f)
-}
-
-func (p *prefixed) Open(name string) (fs.File, error) {
-	f, err := p.full(name)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	return p.inner.Open(f)
-}
-
-func (p *prefixed) Rev() string { return p.inner.Rev() }
-
-// Hash lets the engine compare revisions by blob hash.
-func (p *prefixed) Hash(name string) (string, bool) {
-	f, err := p.full(name)
-	if err != nil {
-		return "", false
-	}
-	return p.inner.Hash(f)
 }
 
 // gitPrefix is the ops repo's directory inside its git repository, with a

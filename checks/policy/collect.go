@@ -26,6 +26,8 @@ type policyFile struct {
 	// directory, or by policies.Dir for the built-in library.
 	path string
 	data []byte
+	// v0 forces Rego v0 (a bundle whose .manifest says rego_version 0).
+	v0 bool
 }
 
 // fileSet is everything Load collected, by role.
@@ -101,7 +103,11 @@ func collect(trusted source.Source, cfg *config.Config, dirs []Dir) (*fileSet, [
 		}
 	}
 	for _, d := range dirs {
-		finds = append(finds, walkDir(set, d.Src, ".", d.Name, cfg)...)
+		p := d.Path
+		if p == "" {
+			p = "."
+		}
+		finds = append(finds, walkDir(set, d.Src, p, d.Name, cfg)...)
 	}
 	return set, finds
 }
@@ -118,6 +124,9 @@ func display(prefix, p string) string {
 func walkDir(set *fileSet, src source.Source, dir, prefix string, cfg *config.Config) []checks.Finding {
 	var finds []checks.Finding
 	fi, err := src.Stat(dir)
+	if err == nil && !fi.IsDir() && IsBundle(dir) {
+		return readBundle(set, src, dir, prefix)
+	}
 	if err != nil || !fi.IsDir() {
 		msg := fmt.Sprintf("policy directory %q does not exist", display(prefix, dir))
 		if prefix == "" {

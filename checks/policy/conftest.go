@@ -116,7 +116,11 @@ func (u *unit) single(p *pkgInfo) *unit {
 func toRegoFiles(fs []policyFile) []rego.File {
 	out := make([]rego.File, 0, len(fs))
 	for _, f := range fs {
-		out = append(out, rego.File{Path: f.path, Src: f.data})
+		rf := rego.File{Path: f.path, Src: f.data}
+		if f.v0 {
+			rf.Version = ast.RegoV0
+		}
+		out = append(out, rf)
 	}
 	return out
 }

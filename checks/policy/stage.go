@@ -61,6 +61,9 @@ type Dir struct {
 	// Name prefixes its files in findings (the path as the user gave it).
 	Name string
 	Src  source.Source
+	// Path is the directory or OPA bundle archive (.tar.gz) inside Src;
+	// "" means Src's root.
+	Path string
 }
 
 // Options tune the stage.

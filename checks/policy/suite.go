@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
@@ -95,6 +97,23 @@ func RunTests(ctx context.Context, dirs []TestDir, opts TestOptions) *TestReport
 	set := &fileSet{data: map[string]any{}}
 	var suites []policyFile
 	for _, d := range dirs {
+		if fi, err := d.Src.Stat(d.Dir); err == nil && !fi.IsDir() && IsBundle(d.Dir) {
+			entries, v0, finds := bundleEntries(d.Src, d.Dir, d.Prefix)
+			rep.Problems = append(rep.Problems, finds...)
+			for _, e := range entries {
+				switch {
+				case strings.HasSuffix(e.name, ".rego"):
+					rf := rego.File{Path: e.path, Src: e.data}
+					if v0 {
+						rf.Version = ast.RegoV0
+					}
+					files = append(files, rf)
+				case isDataFile(e.name):
+					rep.Problems = append(rep.Problems, addData(set, policyFile{path: e.path, data: e.data}, dataRel(e.name))...)
+				}
+			}
+			continue
+		}
 		err := source.Walk(d.Src, d.Dir, func(p string, de fs.DirEntry, err error) error {
 			if err != nil {
 				rep.Problems = append(rep.Problems, loadFinding(display(d.Prefix, p), 0, err.Error()))

@@ -58,6 +58,9 @@ type Options struct {
 	Progress func(done, total int, env string)
 	// Cache, when set, reuses renders whose inputs are unchanged.
 	Cache *Cache
+	// Isolate, when set, renders each environment of a reopenable source
+	// in a worker process (see Isolator).
+	Isolate Isolator
 }
 
 // Renderer renders environments. It is safe for concurrent use.
@@ -191,6 +194,12 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 	}()
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
+	if r.opts.Isolate != nil {
+		if ires, ok := r.renderIsolated(ctx, src, env); ok {
+			res = ires
+			return res
+		}
+	}
 	var err error
 	switch env.Kind {
 	case KindKustomize, "":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -19,11 +20,21 @@ import (
 
 func init() { extraCommands = append(extraCommands, newPolicyCmd) }
 
-// policyDirs opens the --policy directories. They are trusted: the person
+// policyDirs opens the --policy directories and OPA bundle archives. They are trusted: the person
 // running gate chose them, unlike anything in a pull request's head.
 func policyDirs(dirs []string, maxFile int64) ([]policy.Dir, error) {
 	out := make([]policy.Dir, 0, len(dirs))
 	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().IsRegular() && policy.IsBundle(d) {
+			// An OPA bundle archive: read it from its directory.
+			parent := filepath.Dir(d)
+			src, err := source.OpenDir(parent, maxFile)
+			if err != nil {
+				return nil, &exitCodeError{code: exitError, err: fmt.Errorf("--policy %s: %w", d, err)}
+			}
+			out = append(out, policy.Dir{Name: filepath.ToSlash(parent), Src: src, Path: filepath.Base(d)})
+			continue
+		}
 		src, err := source.OpenDir(d, maxFile)
 		if err != nil {
 			return nil, &exitCodeError{code: exitError, err: fmt.Errorf("--policy %s: %w", d, err)}
@@ -68,7 +79,7 @@ func newPolicyTestCmd(g *globals) *cobra.Command {
 		output   string
 	)
 	cmd := &cobra.Command{
-		Use:   "test [DIR]...",
+		Use:   "test [DIR|BUNDLE.tar.gz]...",
 		Short: "Run Rego unit tests and Gatekeeper test suites",
 		Long: `Run the Rego unit tests (*_test.rego, test_ rules) of policy directories the way
 opa test does, and every Gatekeeper test suite (kind: Suite, gator's format:
@@ -90,6 +101,15 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 			}
 			var dirs []policy.TestDir
 			for _, a := range args {
+				if fi, err := os.Stat(a); err == nil && fi.Mode().IsRegular() && policy.IsBundle(a) {
+					parent := filepath.Dir(a)
+					src, err := source.OpenDir(parent, g.maxFile)
+					if err != nil {
+						return usageErr("%s: %v", a, err)
+					}
+					dirs = append(dirs, policy.TestDir{Src: src, Dir: filepath.Base(a), Prefix: filepath.ToSlash(parent)})
+					continue
+				}
 				src, err := source.OpenDir(a, g.maxFile)
 				if err != nil {
 					return usageErr("%s: %v", a, err)

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -315,5 +319,55 @@ func TestCheckWithPolicyDir(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("built-in library did not run: %v", msgs)
+	}
+}
+
+// writeBundle writes an OPA bundle archive (opa build's layout).
+func writeBundle(t *testing.T, file string, files [][2]string) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f[0], Mode: 0o644, Size: int64(len(f[1])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(f[1]))
+	}
+	_ = tw.Close()
+	_ = zw.Close()
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPolicyBundleCLI: an OPA bundle archive works with --policy and with
+// gate policy test, like a directory.
+func TestPolicyBundleCLI(t *testing.T) {
+	bundle := filepath.Join(t.TempDir(), "org.tar.gz")
+	writeBundle(t, bundle, [][2]string{
+		{".manifest", `{"revision": "7"}`},
+		{"/org/policy.rego", "package main\n\nimport data.org.banned\n\ndeny contains msg if {\n\tsome c in input.spec.template.spec.containers\n\tsome b in banned\n\tcontains(c.image, b)\n\tmsg := sprintf(\"%s is banned\", [b])\n}\n"},
+		{"/org/policy_test.rego", "package main_test\n\nimport data.main\n\ntest_banned if main.deny[\"nginx is banned\"] with input as {\"spec\": {\"template\": {\"spec\": {\"containers\": [{\"image\": \"nginx:1\"}]}}}}\n"},
+		{"/org/data.json", `{"banned": ["nginx"]}`},
+	})
+	repo := policyRepo(t, nil)
+	out, stderr, code := runGate(t, "--repo", repo, "check", "--no-schema", "-o", "json", "--policy", bundle)
+	var rep checks.Report
+	if code != 1 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	found := false
+	for _, f := range rep.AllFindings() {
+		if f.Message == "nginx is banned" && f.RuleID == "main.deny" && f.Origin.String() == "env/app.yaml:1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("bundle policy did not run: %+v", rep.AllFindings())
+	}
+	out, _, code = runGate(t, "--repo", repo, "policy", "test", bundle)
+	if code != 0 || !strings.Contains(out, "org.tar.gz/org/policy_test.rego:5 test_banned") || !strings.Contains(out, "1 passed, 0 failed") {
+		t.Fatalf("exit %d\n%s", code, out)
 	}
 }

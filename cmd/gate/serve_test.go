@@ -435,3 +435,55 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestServeJudgesPolicyChangesByTheBase: the base keeps its Rego in
+// policies/ (gate.yaml policies.paths) with a replica cap. Pull requests
+// that raise replicas past it while weakening the cap in policies/,
+// switching the rule off in gate.yaml, or pointing gate.yaml elsewhere are
+// all judged by the base's policies/ and gate.yaml, and fail.
+func TestServeJudgesPolicyChangesByTheBase(t *testing.T) {
+	w := serveWorld(t)
+	rule := func(limit int) []byte {
+		return []byte(fmt.Sprintf(`package main
+
+import rego.v1
+
+deny contains msg if {
+	input.kind == "Deployment"
+	input.spec.replicas > %d
+	msg := sprintf("%%s asks for %%d replicas; more than %d needs a capacity review", [input.metadata.name, input.spec.replicas])
+}
+`, limit, limit))
+	}
+	gy := string(w.Repo.Read("gate.yaml"))
+	main := w.Repo.Commit(w.Repo.Main, map[string][]byte{
+		"policies/replicas.rego": rule(10),
+		"gate.yaml":              []byte(gy + "policies:\n  paths: [policies]\n"),
+	}, "policies: cap replicas")
+	w.Repo.SetRef("refs/heads/main", main)
+	w.Repo.Main = main
+	d := strings.Replace(string(w.Repo.Read("overlays/prod/deployment-prod.yaml")), "replicas: 3", "replicas: 20", 1)
+	cases := map[string]map[string][]byte{
+		"weakened in policies/":     {"policies/replicas.rego": rule(100)},
+		"switched off in gate.yaml": {"gate.yaml": []byte(gy + "policies:\n  paths: [policies]\n  rules:\n    main.deny: \"off\"\n")},
+		"policies moved away":       {"gate.yaml": []byte(gy + "policies:\n  paths: [elsewhere]\n"), "elsewhere/.keep": []byte("\n")},
+	}
+	pr := 40
+	for name, change := range cases {
+		pr++
+		change["overlays/prod/deployment-prod.yaml"] = []byte(d)
+		head := w.Repo.Commit(main, change, "prod: 20 replicas; "+name)
+		w.Repo.SetRef(fmt.Sprintf("refs/pull/%d/head", pr), head)
+		w.Deliver("pull_request", w.PullRequest("opened", pr, head, time.Now()), []byte(apptest.Secret))
+		w.WaitIdle(2 * time.Minute)
+		prod := w.RunsFor(head)["gate / prod"]
+		if prod.Conclusion != "failure" || !strings.Contains(prod.Summary, "more than 10 needs a capacity review") {
+			t.Errorf("%s: gate / prod concluded %q, want failure by the base's cap of 10:\n%s", name, prod.Conclusion, prod.Summary)
+		}
+	}
+	for _, cr := range w.Fake.CheckRuns() {
+		if cr.Status != "completed" {
+			t.Errorf("%s is %s", cr.Name, cr.Status)
+		}
+	}
+}

@@ -63,6 +63,10 @@ func renderHelm(ctx context.Context, src source.Source, rel HelmRelease, read fu
 	}()
 	select {
 	case o := <-ch:
+		if o.err != nil && ctx.Err() != nil {
+			// A guarded template function saw the deadline first.
+			return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, ctx.Err())
+		}
 		return o.docs, o.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, ctx.Err())
@@ -157,9 +161,12 @@ func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, rea
 	}
 	var eng engine.Engine
 	eng.Strict = false
+	eng.CustomTemplateFuncs = templateGuards(ctx)
 	out, err := eng.RenderWithContext(ctx, chrt, rv)
 	if err != nil {
-		return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, err)
+		// Helm quotes values in its errors (fail "bad password %s"):
+		// scrub the secret-looking ones.
+		return nil, fmt.Errorf("render chart %s: %s", rel.ChartDir, helmErrorText(err.Error(), chrt.Values, vals))
 	}
 	keys := make([]string, 0, len(out))
 	for k := range out {

@@ -471,11 +471,11 @@ func BenchmarkRenderAll(b *testing.B) {
 func TestRenderDeadline(t *testing.T) {
 	src := source.NewMem("test", map[string]string{
 		"envs/loop/Chart.yaml":              "apiVersion: v2\nname: loop\nversion: 0.1.0\n",
-		"envs/loop/templates/cm.yaml":       "{{- range $i := until 100000000 }}{{- range $j := until 100000000 }}x{{ end }}{{ end }}\n",
+		"envs/loop/templates/cm.yaml":       "{{- range $i := until 1000000 }}{{- range $j := until 1000000 }}x{{ end }}{{ end }}\n",
 		"app/kustomization.yaml":            "helmCharts:\n  - name: loop\n",
 		"app/charts/loop/Chart.yaml":        "apiVersion: v2\nname: loop\nversion: 0.1.0\n",
 		"app/charts/loop/templates/a.tp":    "x",
-		"app/charts/loop/templates/cm.yaml": "{{- range $i := until 100000000 }}{{- range $j := until 100000000 }}x{{ end }}{{ end }}\n",
+		"app/charts/loop/templates/cm.yaml": "{{- range $i := until 1000000 }}{{- range $j := until 1000000 }}x{{ end }}{{ end }}\n",
 	})
 	r := New(Options{Timeout: 300 * time.Millisecond})
 	for _, env := range []checks.Env{{Name: "helm", Path: "envs/loop", Kind: KindHelm}, {Name: "kust", Path: "app", Kind: KindKustomize}} {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,7 @@ func TestHostileCorpus(t *testing.T) {
 
 func runCase(t *testing.T, c *hostileCase) {
 	_ = guard.Events() // start clean
+	defer checkNoLeftoverWork(t)
 	root := c.materialize(t, guard.Addr)
 	repoDir := filepath.Join(root, "repo")
 	watched := []string{filepath.Join(root, "outside"), filepath.Join(repoDir, ".git")}
@@ -212,6 +214,40 @@ func runCase(t *testing.T, c *hostileCase) {
 	if testing.Verbose() {
 		t.Logf("%s: exit %d in %s, %d findings, %d file accesses", c.Category, exit, elapsed.Round(time.Millisecond), len(all), len(head.Accesses()))
 	}
+}
+
+// checkNoLeftoverWork waits for the renderer and policy goroutines a
+// case started to end: a render abandoned at its deadline that keeps
+// running is a hang the caller no longer sees (in gate serve, one more per
+// hostile push).
+func checkNoLeftoverWork(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		busy := busyGoroutines()
+		if len(busy) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%d renderer or policy goroutines still running 5s after the case:\n%s", len(busy), strings.Join(busy, "\n\n"))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// busyGoroutines returns the stacks of goroutines inside Helm's engine,
+// kustomize or OPA's evaluator.
+func busyGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	n := runtime.Stack(buf, true)
+	var busy []string
+	for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+		if strings.Contains(g, "helm.sh/helm") || strings.Contains(g, "sigs.k8s.io/kustomize/api/krusty") || strings.Contains(g, "opa/v1/topdown") {
+			busy = append(busy, g)
+		}
+	}
+	return busy
 }
 
 func dirOf(src *TracingSource, root string) string {

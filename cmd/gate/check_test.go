@@ -255,3 +255,52 @@ func TestOutputFileSingleFormat(t *testing.T) {
 		t.Error("temporary file left behind")
 	}
 }
+
+// TestDiffNoiseIgnoredByDefaultAndConfigurable: fields that never reach
+// the cluster are not changes by default; gate.yaml diff.ignore adds more,
+// read from the base (a change cannot hide its own edits by adding an
+// ignore rule).
+func TestDiffNoiseIgnoredByDefaultAndConfigurable(t *testing.T) {
+	cm := func(build, lastApplied, mode string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  annotations:\n" +
+			"    example.com/build: \"" + build + "\"\n" +
+			"    kubectl.kubernetes.io/last-applied-configuration: '{\"v\":\"" + lastApplied + "\"}'\n" +
+			"data:\n  mode: " + mode + "\n"
+	}
+	r := gittest.New(t)
+	r.Write("gate.yaml", "environments:\n- name: app\n  path: app\ndiff:\n  ignore:\n  - metadata.annotations[\"example.com/build\"]\n")
+	r.Write("app/kustomization.yaml", "resources: [cm.yaml]\n")
+	r.Write("app/cm.yaml", cm("1", "a", "blue"))
+	r.Commit("base")
+
+	// Only noise changes: the default ignore (last-applied) and gate.yaml's.
+	r.Write("app/cm.yaml", cm("2", "b", "blue"))
+	out, stderr, code := runGate(t, "--repo", r.Dir, "diff", "--base", "HEAD", "--exit-code")
+	if code != 0 || !strings.Contains(out, "app app  1 resource") || strings.Contains(out, "changed") {
+		t.Errorf("noise only: exit %d, want 0 and no change:\n%s\n%s", code, out, stderr)
+	}
+	// A real change next to the noise shows alone.
+	r.Write("app/cm.yaml", cm("3", "c", "green"))
+	out, _, code = runGate(t, "--repo", r.Dir, "diff", "--base", "HEAD", "--exit-code", "-o", "json")
+	var rep checks.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Envs[0].Diff; code != 1 || d == nil || len(d.Changes) != 1 || len(d.Changes[0].Fields) != 1 || d.Changes[0].Fields[0].Path != "data.mode" {
+		t.Errorf("want exactly data.mode changed (exit 1), got exit %d: %+v", code, d)
+	}
+	if strings.Contains(rep.Envs[0].Diff.Changes[0].Unified, "example.com/build") || strings.Contains(rep.Envs[0].Diff.Changes[0].Unified, "last-applied") {
+		t.Errorf("ignored fields in the unified diff:\n%s", rep.Envs[0].Diff.Changes[0].Unified)
+	}
+	// Without the rule in the base, the annotation is a change; the
+	// change's own gate.yaml cannot add the rule for itself.
+	r.Write("gate.yaml", "environments:\n- name: app\n  path: app\n")
+	r.Write("app/cm.yaml", cm("1", "a", "blue"))
+	r.Commit("no ignore rule")
+	r.Write("gate.yaml", "environments:\n- name: app\n  path: app\ndiff:\n  ignore:\n  - metadata.annotations[\"example.com/build\"]\n")
+	r.Write("app/cm.yaml", cm("2", "a", "blue"))
+	out, _, code = runGate(t, "--repo", r.Dir, "diff", "--base", "HEAD", "--exit-code")
+	if code != 1 || !strings.Contains(out, `+    example.com/build: "2"`) {
+		t.Errorf("the base has no ignore rule: want the annotation shown as a change (exit 1), got exit %d:\n%s", code, out)
+	}
+}

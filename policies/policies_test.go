@@ -2,7 +2,9 @@ package policies_test
 
 import (
 	"context"
+	"os"
 	"path"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -67,6 +69,62 @@ func TestBuiltinUnitTests(t *testing.T) {
 	for _, c := range rep.Coverage {
 		if c.Percent < 90 {
 			t.Errorf("%s: coverage %.0f%%, lines not covered: %v", c.File, c.Percent, c.NotCoveredLines)
+		}
+	}
+}
+
+var (
+	metaIDRe   = regexp.MustCompile(`(?m)^#   id: (\S+)$`)
+	metaSevRe  = regexp.MustCompile(`(?m)^#   severity: (\S+)$`)
+	metaHelpRe = regexp.MustCompile(`(?m)^#   - ref: (\S+)$`)
+	headingRe  = regexp.MustCompile(`(?m)^## (\S+)$`)
+)
+
+// TestHelpPagesExist: every rule's help link (shown on each finding) points
+// at a section of policies/README.md named by the rule id, and that section
+// states the rule's default severity; the README documents no rule that
+// does not exist.
+func TestHelpPagesExist(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{}
+	locs := headingRe.FindAllStringSubmatchIndex(string(readme), -1)
+	for i, l := range locs {
+		end := len(readme)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		sections[string(readme[l[2]:l[3]])] = string(readme[l[1]:end])
+	}
+	ids := map[string]bool{}
+	for _, f := range policies.Policies() {
+		if path.Dir(f.Path) == "lib" {
+			continue
+		}
+		src := string(f.Data)
+		id, sev, help := metaIDRe.FindStringSubmatch(src), metaSevRe.FindStringSubmatch(src), metaHelpRe.FindStringSubmatch(src)
+		if id == nil || sev == nil || help == nil {
+			t.Errorf("%s: METADATA lacks id, severity or related_resources", f.Path)
+			continue
+		}
+		ids[id[1]] = true
+		if want := "https://github.com/gate-ops/gate/blob/main/policies/README.md#" + id[1]; help[1] != want {
+			t.Errorf("%s: help %s, want %s", f.Path, help[1], want)
+		}
+		sec, ok := sections[id[1]]
+		if !ok {
+			t.Errorf("README.md has no section for %s", id[1])
+			continue
+		}
+		if !strings.Contains(sec, "Severity **"+sev[1]+"**") {
+			t.Errorf("README.md section %s does not say its severity is %s", id[1], sev[1])
+		}
+	}
+	for h := range sections {
+		if !ids[h] {
+			t.Errorf("README.md documents %s, which is not a built-in rule", h)
 		}
 	}
 }

@@ -267,9 +267,12 @@ func packages(c *rego.Compiled, keep func(string) bool) ([]*pkgInfo, []checks.Fi
 					p.ruleIDs[rn] = v
 				}
 				if v, ok := a.Custom["severity"].(string); ok {
-					if sev, err := checks.ParseSeverity(v); err == nil {
-						p.ruleSev[rn] = sev
+					sev, err := checks.ParseSeverity(v)
+					if err != nil {
+						finds = append(finds, loadFinding(f.Path, a.Location.Row, fmt.Sprintf("METADATA of rule %s: custom.severity: %v", rn, err)))
+						continue
 					}
+					p.ruleSev[rn] = sev
 				}
 			}
 		}

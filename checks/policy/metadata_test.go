@@ -1,0 +1,50 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gate-ops/gate/checks"
+)
+
+// TestRuleMetadata: a repo policy's METADATA sets the rule id and severity
+// gate.yaml and findings use; a severity gate does not know is a load
+// finding on the METADATA line, never a silent default.
+func TestRuleMetadata(t *testing.T) {
+	pol := `# METADATA
+# title: Org rules
+# related_resources:
+#   - ref: https://wiki.example.com/k8s-rules
+# custom:
+#   severity: notice
+package main
+
+# METADATA
+# custom:
+#   id: org-no-default-namespace
+#   severity: error
+deny_default_ns contains "do not deploy to the default namespace" if input.metadata.namespace == "default"
+
+warn contains "no team label" if not input.metadata.labels.team
+
+# METADATA
+# custom:
+#   severity: fatal
+violation contains "never" if input.kind == "Nope"
+`
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\n"
+	src := repo(map[string]string{"policy/org.rego": pol, "envs/prod/cm.yaml": cm}, twoEnvs+"policies:\n  builtin: false\n")
+	got, load := findingsByEnv(t, src, testOpts())
+	if len(load) != 1 || load[0].Origin.String() != "policy/org.rego:17" || !strings.Contains(load[0].Message, "rule violation: custom.severity") {
+		t.Fatalf("load: %s", dump(load))
+	}
+	d := byRule(got["prod"], "org-no-default-namespace")
+	if len(d) != 1 || d[0].Severity != checks.SeverityError || d[0].HelpURL != "https://wiki.example.com/k8s-rules" || d[0].Origin.String() != "envs/prod/cm.yaml:1" {
+		t.Fatalf("prod: %s", dump(got["prod"]))
+	}
+	// The package severity applies to the rules without their own.
+	w := byRule(got["prod"], "main.warn")
+	if len(w) != 2 || w[0].Severity != checks.SeverityNotice {
+		t.Fatalf("prod: %s", dump(got["prod"]))
+	}
+}

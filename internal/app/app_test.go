@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +104,8 @@ func TestPullRequestBreakingProdFailsOnlyProd(t *testing.T) {
 	head := w.Repo.Commit(w.Repo.Main, files, "prod: pull a shared base")
 	w.Repo.SetRef("refs/pull/7/head", head)
 
-	resp := w.Deliver("pull_request", w.PullRequest("opened", 7, head, time.Now()), []byte(apptest.Secret))
+	const delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+	resp := w.DeliverID("pull_request", delivery, w.PullRequest("opened", 7, head, time.Now()), []byte(apptest.Secret))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("webhook answered %d, want 200", resp.StatusCode)
 	}
@@ -144,9 +146,25 @@ func TestPullRequestBreakingProdFailsOnlyProd(t *testing.T) {
 	if n := w.Fake.Count("apps/create-installation-access-token"); n == 0 {
 		t.Error("no installation token was minted: the App did not authenticate as the installation")
 	}
-	// Logs carry the delivery and the pull request.
-	if !strings.Contains(w.LogBuf.String(), `"pr":7`) || !strings.Contains(w.LogBuf.String(), `"delivery":`) {
-		t.Errorf("logs lack delivery id and PR:\n%s", w.LogBuf.String())
+	// Logs are JSON lines; the accepting and the finishing line carry the
+	// delivery id and the pull request.
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(w.LogBuf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		msg, _ := rec["msg"].(string)
+		if msg != "webhook accepted" && msg != "run finished" {
+			continue
+		}
+		if rec["delivery"] != delivery || rec["pr"] != float64(7) || rec["repo"] != apptest.FullName {
+			t.Errorf("%q log line lacks delivery, pr or repo: %s", msg, line)
+		}
+		seen[msg] = true
+	}
+	if !seen["webhook accepted"] || !seen["run finished"] {
+		t.Errorf("logs lack the accepting or finishing line:\n%s", w.LogBuf.String())
 	}
 	// Metrics count the webhook, the run and the API calls.
 	m := get(t, w.AppURL+"/metrics")
@@ -232,9 +250,11 @@ func TestUnsignedWebhooksAreRefused(t *testing.T) {
 }
 
 func TestFaultsStillCompleteEveryCheckRun(t *testing.T) {
-	w := newWorld(t, nil, nil)
+	w := newWorld(t, nil, func(c *app.Config) { c.AttemptTimeout = time.Second })
 	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
 		switch {
+		case op == "checks/update" && n == 1:
+			return &githubfake.Fault{Delay: 3 * time.Second} // past the 1s attempt timeout: retried
 		case op == "apps/create-installation-access-token" && n == 1:
 			return &githubfake.Fault{Status: http.StatusBadGateway}
 		case op == "checks/create" && n%3 == 1:
@@ -266,7 +286,12 @@ func TestFaultsStillCompleteEveryCheckRun(t *testing.T) {
 		t.Errorf("the run took %s: Retry-After (1s) was not honoured", time.Since(start))
 	}
 	m := get(t, w.AppURL+"/metrics")
-	for _, want := range []string{`gate_github_api_retries_total{reason="5xx"}`, `gate_github_api_retries_total{reason="secondary_rate_limit"} 1`} {
+	for _, want := range []string{`gate_github_api_retries_total{reason="5xx"}`, `gate_github_api_retries_total{reason="secondary_rate_limit"} 1`,
+		`gate_github_api_retries_total{reason="timeout"} 1`, `gate_github_api_errors_total{kind="5xx",op="create-check-run"}`,
+		`gate_github_api_errors_total{kind="4xx",op="update-check-run"} 1`, `gate_github_api_errors_total{kind="timeout",op="update-check-run"} 1`,
+		`gate_github_api_errors_total{kind="5xx",op="create-installation-token"} 1`,
+		`gate_github_api_request_duration_seconds_count{op="update-check-run"}`, `gate_run_duration_seconds_count{phase="total"} 1`,
+		`gate_run_duration_seconds_count{phase="fetch"} 1`, `gate_runs_total{outcome="fail"} 1`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
@@ -388,8 +413,65 @@ func TestRerunButtons(t *testing.T) {
 	assertCompleted(t, w.Fake)
 }
 
+// countingRunner tracks how many runs are in the engine at once.
+type countingRunner struct {
+	app.Runner
+	mu        sync.Mutex
+	now, peak int
+	runs      int
+}
+
+func (c *countingRunner) Run(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+	c.mu.Lock()
+	c.now++
+	c.runs++
+	c.peak = max(c.peak, c.now)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.now--
+		c.mu.Unlock()
+	}()
+	return c.Runner.Run(ctx, rv)
+}
+
+// heapSampler records the peak heap in use while a test runs.
+type heapSampler struct {
+	stop chan struct{}
+	done chan struct{}
+	peak uint64
+}
+
+func sampleHeap() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		tick := time.NewTicker(25 * time.Millisecond)
+		defer tick.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			h.peak = max(h.peak, ms.HeapInuse)
+			select {
+			case <-h.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) Stop() uint64 {
+	close(h.stop)
+	<-h.done
+	return h.peak
+}
+
 func TestHundredWebhooksForTwentyPullRequests(t *testing.T) {
-	w := apptest.New(t, apptest.Options{Example: example, Runner: engineRunner(), Workers: 4})
+	const workers = 4
+	cr := &countingRunner{Runner: engineRunner()}
+	w := apptest.New(t, apptest.Options{Example: example, Runner: cr, Workers: workers})
 	files, _ := remoteBase(w)
 	type delivery struct {
 		body []byte
@@ -418,6 +500,8 @@ func TestHundredWebhooksForTwentyPullRequests(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
+	sampler := sampleHeap()
+	start := time.Now()
 	var wg sync.WaitGroup
 	codes := make(chan int, len(all))
 	for _, d := range all {
@@ -435,6 +519,8 @@ func TestHundredWebhooksForTwentyPullRequests(t *testing.T) {
 		}
 	}
 	w.WaitIdle(5 * time.Minute)
+	elapsed := time.Since(start)
+	peak := sampler.Stop()
 	for pr, head := range latest {
 		runs := w.RunsFor(head)
 		if len(runs) != 3 {
@@ -453,9 +539,22 @@ func TestHundredWebhooksForTwentyPullRequests(t *testing.T) {
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	t.Logf("check runs: %d; heap in use before %d MiB, after %d MiB; goroutines %d", len(w.Fake.CheckRuns()), before.HeapInuse>>20, after.HeapInuse>>20, runtime.NumGoroutine())
-	if after.HeapInuse > before.HeapInuse+256<<20 {
-		t.Errorf("heap grew from %d MiB to %d MiB over 100 webhooks", before.HeapInuse>>20, after.HeapInuse>>20)
+	t.Logf("100 webhooks, 20 PRs: %s; engine runs %d (peak %d at once, %d workers); check runs %d; heap in use before %d MiB, peak %d MiB, after %d MiB; goroutines %d",
+		elapsed.Round(time.Millisecond), cr.runs, cr.peak, workers, len(w.Fake.CheckRuns()), before.HeapInuse>>20, peak>>20, after.HeapInuse>>20, runtime.NumGoroutine())
+	if cr.peak > workers {
+		t.Errorf("%d runs in the engine at once, over the %d workers", cr.peak, workers)
+	}
+	if cr.runs >= len(all) {
+		t.Errorf("%d engine runs for %d deliveries: superseded pushes were not dropped", cr.runs, len(all))
+	}
+	// Memory is bounded by the workers, not by the deliveries: the peak
+	// stays within a fixed budget over the baseline, and what is left
+	// afterwards is small.
+	if peak > before.HeapInuse+128<<20 {
+		t.Errorf("heap peaked at %d MiB from %d MiB over 100 webhooks; budget 128 MiB", peak>>20, before.HeapInuse>>20)
+	}
+	if after.HeapInuse > before.HeapInuse+48<<20 {
+		t.Errorf("heap grew from %d MiB to %d MiB over 100 webhooks and stayed", before.HeapInuse>>20, after.HeapInuse>>20)
 	}
 }
 

@@ -238,13 +238,19 @@ func (w *World) PullRequest(action string, pr int, head string, updated time.Tim
 // Deliver signs body with secret (nil: unsigned) and posts it as event.
 func (w *World) Deliver(event string, body []byte, secret []byte) *http.Response {
 	w.T.Helper()
+	return w.DeliverID(event, fmt.Sprintf("%x", time.Now().UnixNano()), body, secret)
+}
+
+// DeliverID is Deliver with a given X-GitHub-Delivery id.
+func (w *World) DeliverID(event, delivery string, body []byte, secret []byte) *http.Response {
+	w.T.Helper()
 	req, err := http.NewRequest(http.MethodPost, w.AppURL+app.WebhookPath, bytes.NewReader(body))
 	if err != nil {
 		w.T.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", event)
-	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("%x", time.Now().UnixNano()))
+	req.Header.Set("X-GitHub-Delivery", delivery)
 	req.Header.Set("User-Agent", "GitHub-Hookshot/test")
 	if secret != nil {
 		req.Header.Set(app.SignatureHeader, app.Sign(secret, body))

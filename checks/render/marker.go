@@ -62,7 +62,7 @@ func markSources(src source.Source, g *graph, docs *docCache, fsys *kfs, virtual
 			if d.Kind != "" && n.Kind == yaml.MappingNode {
 				n = withAnnotation(n, sourceMarker, p+"#"+strconv.Itoa(d.Index))
 			}
-			out, err := yaml.Marshal(n)
+			out, err := encodeDoc(n)
 			if err != nil {
 				return fmt.Errorf("mark %s: %w", p, err)
 			}
@@ -72,6 +72,61 @@ func markSources(src source.Source, g *graph, docs *docCache, fsys *kfs, virtual
 		fsys.overrides[p] = []byte(b.String())
 	}
 	return nil
+}
+
+// encodeDoc writes a parsed document back as YAML for kustomize, with the
+// same content. yaml.v3 does not always write a scalar back as it read it
+// (found by FuzzParseDocs): a folded scalar (">") with more-indented lines
+// gains a line break; a block scalar that starts with a space or an empty
+// line inside a sequence gets an indentation indicator that does not parse;
+// an empty null ("{a: }", a "? " key) comes back as an empty string. So
+// folded scalars are written literal ("|"), block scalars that start with
+// white space or hold a tab double-quoted, and empty nulls as null.
+func encodeDoc(n *yaml.Node) ([]byte, error) {
+	return yaml.Marshal(faithful(n))
+}
+
+const blockStyles = yaml.LiteralStyle | yaml.FoldedStyle
+
+// faithful returns n, or when a scalar below it needs another style, a copy
+// (sharing every untouched node) with that scalar restyled.
+func faithful(n *yaml.Node) *yaml.Node {
+	if n == nil || n.Kind == yaml.AliasNode {
+		return n
+	}
+	out := n
+	if n.Kind == yaml.ScalarNode {
+		cp := *n
+		switch {
+		case n.Tag == "!!null" && n.Value == "":
+			cp.Value = "null"
+		case n.Style&blockStyles == 0:
+		case strings.HasPrefix(n.Value, " ") || strings.HasPrefix(n.Value, "\n") || strings.Contains(n.Value, "\t"):
+			cp.Style = cp.Style&^blockStyles | yaml.DoubleQuotedStyle
+		default:
+			cp.Style = cp.Style&^blockStyles | yaml.LiteralStyle
+		}
+		if cp.Style != n.Style || cp.Value != n.Value {
+			out = &cp
+		}
+	}
+	copied := false
+	for i, c := range n.Content {
+		u := faithful(c)
+		if u == c {
+			continue
+		}
+		if !copied {
+			if out == n {
+				cp := *n
+				out = &cp
+			}
+			out.Content = append([]*yaml.Node(nil), n.Content...)
+			copied = true
+		}
+		out.Content[i] = u
+	}
+	return out
 }
 
 // withAnnotation returns a copy of the object mapping m with

@@ -77,7 +77,7 @@ func ParseDocs(file string, data []byte, lim Limits) ([]Doc, error) {
 			break
 		}
 		if err != nil {
-			return nil, yamlError(file, err)
+			return nil, yamlError(file, data, err)
 		}
 		if len(n.Content) == 0 {
 			continue
@@ -103,45 +103,102 @@ func ParseDocs(file string, data []byte, lim Limits) ([]Doc, error) {
 	return docs, nil
 }
 
-func yamlError(file string, err error) error {
+func yamlError(file string, data []byte, err error) error {
 	msg := strings.TrimSpace(err.Error())
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &ParseError{File: file, Line: line, Msg: "invalid YAML: " + m[2]}
 	}
+	line := errLine(data, err.Error())
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	return &ParseError{File: file, Msg: "invalid YAML: " + msg}
+	return &ParseError{File: file, Line: line, Msg: "invalid YAML: " + msg}
+}
+
+// errLine finds the line of a YAML error the parser reported without one:
+// invalid UTF-8 and control characters, unknown anchors, and any error on
+// the first line (yaml.v3 leaves out "line 1"). It is the shortest prefix
+// of whole lines that fails with the same error; each probe stops at the
+// error, so the cost is a few parses of the text before it. 0 when no
+// prefix fails the same way.
+func errLine(data []byte, msg string) int {
+	ends := []int{}
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	fails := func(k int) bool {
+		dec := yaml.NewDecoder(bytes.NewReader(data[:ends[k-1]]))
+		for {
+			var n yaml.Node
+			err := dec.Decode(&n)
+			if err == nil {
+				continue
+			}
+			return err.Error() == msg
+		}
+	}
+	lo, hi := 1, len(ends)
+	if !fails(hi) {
+		return 0
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // checkNode enforces depth, expanded size and duplicate keys.
 func checkNode(file string, n *yaml.Node, lim Limits) error {
-	memo := map[*yaml.Node]int{}
-	var walk func(n *yaml.Node, depth int, active map[*yaml.Node]bool) (int, error)
-	walk = func(n *yaml.Node, depth int, active map[*yaml.Node]bool) (int, error) {
+	// memo keeps each node's expanded size and height (depth below it), so
+	// a subtree reused through an alias is counted without being walked
+	// again, and still cannot nest deeper than the limit where it is reused.
+	type size struct{ nodes, height int }
+	memo := map[*yaml.Node]size{}
+	tooDeep := func(n *yaml.Node) error {
+		return &ParseError{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML nested deeper than %d levels (limit max-depth)", lim.MaxDepth), Limit: "max-depth"}
+	}
+	var walk func(n *yaml.Node, depth int, active map[*yaml.Node]bool) (size, error)
+	walk = func(n *yaml.Node, depth int, active map[*yaml.Node]bool) (size, error) {
 		if depth > lim.MaxDepth {
-			return 0, &ParseError{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML nested deeper than %d levels (limit max-depth)", lim.MaxDepth), Limit: "max-depth"}
+			return size{}, tooDeep(n)
 		}
 		if v, ok := memo[n]; ok {
+			if depth+v.height > lim.MaxDepth {
+				return size{}, tooDeep(n)
+			}
 			return v, nil
 		}
 		if n.Kind == yaml.AliasNode {
 			if n.Alias == nil || active[n.Alias] {
-				return 0, &ParseError{File: file, Line: n.Line, Msg: "YAML alias refers to itself"}
+				return size{}, &ParseError{File: file, Line: n.Line, Msg: "YAML alias refers to itself"}
+			}
+			if v, ok := memo[n.Alias]; ok && depth+1+v.height > lim.MaxDepth {
+				return size{}, tooDeep(n) // name the alias, not its anchor
 			}
 			active[n.Alias] = true
 			v, err := walk(n.Alias, depth+1, active)
 			delete(active, n.Alias)
+			v.height++
 			memo[n] = v
 			return v, err
 		}
-		total := 1
+		total, height := 1, 0
 		if n.Kind == yaml.MappingNode {
 			seen := make(map[string]int, len(n.Content)/2)
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k := n.Content[i]
 				if k.Kind == yaml.ScalarNode && k.Value != "<<" {
 					if prev, dup := seen[k.Value]; dup {
-						return 0, &ParseError{File: file, Line: k.Line, Msg: fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, prev)}
+						return size{}, &ParseError{File: file, Line: k.Line, Msg: fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, prev)}
 					}
 					seen[k.Value] = k.Line
 				}
@@ -150,15 +207,16 @@ func checkNode(file string, n *yaml.Node, lim Limits) error {
 		for _, c := range n.Content {
 			v, err := walk(c, depth+1, active)
 			if err != nil {
-				return 0, err
+				return size{}, err
 			}
-			total += v
+			total += v.nodes
+			height = max(height, v.height+1)
 			if total > lim.MaxNodes {
-				return 0, &ParseError{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML expands to more than %d nodes once aliases are resolved (limit max-nodes; a billion-laughs document?)", lim.MaxNodes), Limit: "max-nodes"}
+				return size{}, &ParseError{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML expands to more than %d nodes once aliases are resolved (limit max-nodes; a billion-laughs document?)", lim.MaxNodes), Limit: "max-nodes"}
 			}
 		}
-		memo[n] = total
-		return total, nil
+		memo[n] = size{total, height}
+		return size{total, height}, nil
 	}
 	_, err := walk(n, 0, map[*yaml.Node]bool{})
 	return err
@@ -190,9 +248,11 @@ func keyNode(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// scalar returns the value of key in a mapping, "" when it is absent, not
+// a scalar, or null ("name: ~" names nothing).
 func scalar(m *yaml.Node, key string) string {
 	c := child(m, key)
-	if c == nil || c.Kind != yaml.ScalarNode {
+	if c == nil || c.Kind != yaml.ScalarNode || c.Tag == "!!null" {
 		return ""
 	}
 	return c.Value

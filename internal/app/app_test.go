@@ -375,10 +375,19 @@ func TestNewerPushSupersedesRunningRun(t *testing.T) {
 
 func TestRerunButtons(t *testing.T) {
 	w := newWorld(t, nil, nil)
-	head := w.Repo.Commit(w.Repo.Main, nil, "empty")
+	files, _ := remoteBase(w)
+	head := w.Repo.Commit(w.Repo.Main, files, "break prod")
 	w.Repo.SetRef("refs/pull/15/head", head)
 	w.Deliver("pull_request", w.PullRequest("opened", 15, head, time.Now()), []byte(apptest.Secret))
 	w.WaitIdle(time.Minute)
+	// A failed check run carries the Re-run button; a passing one does not.
+	first := w.RunsFor(head)
+	if cr := first["gate / prod"]; cr.Conclusion != "failure" || strings.Join(cr.Actions, ",") != "rerun" {
+		t.Errorf("gate / prod: %s with buttons %v, want failure with the rerun button", cr.Conclusion, cr.Actions)
+	}
+	if cr := first["gate / dev"]; len(cr.Actions) != 0 {
+		t.Errorf("gate / dev (%s) has buttons %v, want none", cr.Conclusion, cr.Actions)
+	}
 	// A duplicate delivery for a checked head does nothing.
 	w.Deliver("pull_request", w.PullRequest("synchronize", 15, head, time.Now()), []byte(apptest.Secret))
 	w.WaitIdle(time.Minute)
@@ -395,6 +404,10 @@ func TestRerunButtons(t *testing.T) {
 	w.WaitIdle(time.Minute)
 	if n := len(w.Fake.CheckRuns()); n != 6 {
 		t.Fatalf("after Re-run: %d check runs, want 6", n)
+	}
+	again := w.RunsFor(head)
+	if cr := again["gate / prod"]; cr.ID == first["gate / prod"].ID || cr.Conclusion != "failure" || len(cr.Annotations) == 0 {
+		t.Errorf("the Re-run's gate / prod: id %d (first %d), %s, %d annotations; want a new, failed, annotated check run", cr.ID, first["gate / prod"].ID, cr.Conclusion, len(cr.Annotations))
 	}
 	action := w.Payload("check_run.requested_action", map[string]any{
 		"check_run.head_sha": head, "check_run.pull_requests": []any{pr}, "requested_action.identifier": "rerun",

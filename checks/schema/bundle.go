@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	jsonschema "github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -50,6 +51,8 @@ type k8sVersion struct {
 	mu       sync.Mutex // guards compiler: jsonschema compilers are not concurrency-safe
 	compiler *jsonschema.Compiler
 	compiled sync.Map // apiVersion/Kind -> *jsonschema.Schema
+	// compiles counts schema compilations, to prove each kind compiles once.
+	compiles atomic.Int64
 }
 
 // url is where the bundle document lives for the compiler; the loader
@@ -131,6 +134,7 @@ func (v *k8sVersion) schemaFor(apiVersion, kind string) (*jsonschema.Schema, err
 	if s, ok := v.compiled.Load(key); ok {
 		return s.(*jsonschema.Schema), nil
 	}
+	v.compiles.Add(1)
 	s, err := v.compiler.Compile(v.url() + "#/definitions/" + escapePointer(def))
 	if err != nil {
 		return nil, fmt.Errorf("compile schema of %s for Kubernetes %s: %w", key, v.minor, err)

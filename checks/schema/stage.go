@@ -85,6 +85,8 @@ type Stage struct {
 	maxNodes int
 	crds     sync.Map // schema hash -> *compiledCRD
 	crdDefs  sync.Map // sha256 of a rendered CRD -> *convertedCRD
+	// crdCompiles counts CRD schema compilations (once per schema content).
+	crdCompiles atomic.Int64
 }
 
 // convertedCRD caches the conversion of one rendered CRD: every
@@ -252,6 +254,7 @@ func (s *Stage) compileCRD(e *crdEntry) (*jsonschema.Schema, error) {
 	x, _ := s.crds.LoadOrStore(e.Hash, &compiledCRD{})
 	c := x.(*compiledCRD)
 	c.once.Do(func() {
+		s.crdCompiles.Add(1)
 		comp := newCompiler()
 		url := "gate:///crd/" + e.Hash + ".json"
 		if err := comp.AddResource(url, e.Schema); err != nil {

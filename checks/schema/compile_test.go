@@ -1,0 +1,70 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/render"
+)
+
+// TestSchemasCompileOncePerVersionAndKind: however many resources and
+// environments, and however many goroutines validate them at once, each
+// (Kubernetes version, kind) schema compiles once and each CRD schema once.
+func TestSchemasCompileOncePerVersionAndKind(t *testing.T) {
+	st, _, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(name, k8s string, n int) *render.Result {
+		docs := []string{benchCRD}
+		for i := range n {
+			docs = append(docs, fmt.Sprintf(benchDocs[i%len(benchDocs)], i))
+		}
+		return &render.Result{Env: checks.Env{Name: name, KubernetesVersion: k8s}, Resources: resourcesFromYAML(t, docs...)}
+	}
+	a, b, old := env("a", "1.35", 300), env("b", "1.35", 300), env("old", "1.34", 60)
+	all := []*render.Result{a, b, old}
+	var wg sync.WaitGroup
+	errs := make(chan error, 9)
+	for range 3 {
+		for _, r := range all {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fs, err := st.Check(context.Background(), &engine.Input{Env: r.Env, Head: r, All: all})
+				if err == nil && len(fs) != 0 {
+					err = fmt.Errorf("%s: unexpected findings %v", r.Env.Name, fs)
+				}
+				errs <- err
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Deployment, Service, ConfigMap, Ingress, CronJob and the
+	// CustomResourceDefinition itself: six built-in kinds per version.
+	for _, minor := range []string{"1.35", "1.34"} {
+		v, err := st.bundles.Resolve(minor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := v.compiles.Load(); n != 6 {
+			t.Errorf("Kubernetes %s: %d schema compilations for 6 kinds", minor, n)
+		}
+	}
+	if n := st.crdCompiles.Load(); n != 1 {
+		t.Errorf("the Backup CRD schema compiled %d times", n)
+	}
+	if v, _ := st.bundles.Resolve("1.36"); v.compiles.Load() != 0 {
+		t.Error("a version no environment uses was compiled")
+	}
+}

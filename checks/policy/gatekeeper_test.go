@@ -258,3 +258,112 @@ tests:
 		t.Fatalf("failure message: %q", rep.Suites[2].Err)
 	}
 }
+
+// TestGatekeeperRegoV1CodeTemplate: Gatekeeper 3.19's code: [{engine: Rego,
+// source: {version: v1, rego, libs}}] form is parsed as Rego v1, its libs
+// compiled with it, and a constraint's name and scope match are applied.
+func TestGatekeeperRegoV1CodeTemplate(t *testing.T) {
+	tmpl := `apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8smaxreplicas
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sMaxReplicas
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      code:
+        - engine: K8sNativeValidation
+          source:
+            validations:
+              - expression: "true"
+        - engine: Rego
+          source:
+            version: v1
+            rego: |
+              package k8smaxreplicas
+
+              import data.lib.replicas
+
+              violation contains {"msg": msg} if {
+                n := replicas.of(input.review.object)
+                n > input.parameters.max
+                msg := sprintf("%d replicas, at most %d", [n, input.parameters.max])
+              }
+            libs:
+              - |
+                package lib.replicas
+
+                of(obj) := n if {
+                  n := obj.spec.replicas
+                } else := 1
+`
+	cons := `apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sMaxReplicas
+metadata:
+  name: api-at-most-3
+spec:
+  match:
+    scope: Namespaced
+    name: "api-*"
+  parameters:
+    max: 3
+`
+	env := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api-orders
+  namespace: shop
+spec:
+  replicas: 5
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+  namespace: shop
+spec:
+  replicas: 9
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api-small
+  namespace: shop
+spec:
+  replicas: 2
+`
+	src := source.NewMem("worktree", map[string]string{
+		"gate.yaml":              "environments:\n  - name: prod\n    path: env\npolicies:\n  builtin: false\n",
+		"policy/template.yaml":   tmpl,
+		"policy/constraint.yaml": cons,
+		"env/deploy.yaml":        env,
+	})
+	cfg := mustConfig(t, src)
+	st := mustLoad(t, src, cfg, testOpts())
+	fs := check(t, st, renderAll(t, src, cfg)[0], nil)
+	if len(fs) != 1 || fs[0].RuleID != "K8sMaxReplicas/api-at-most-3" || fs[0].Resource.Name != "api-orders" || fs[0].Message != "5 replicas, at most 3" {
+		t.Fatalf("findings: %s", dump(fs))
+	}
+	// A v1 template is really parsed as v1: v0-only syntax is an error on
+	// its line in the YAML.
+	bad := strings.Replace(tmpl, "violation contains {\"msg\": msg} if {", "violation[{\"msg\": msg}] {", 1)
+	src = source.NewMem("worktree", map[string]string{
+		"gate.yaml":              "environments:\n  - name: prod\n    path: env\npolicies:\n  builtin: false\n",
+		"policy/template.yaml":   bad,
+		"policy/constraint.yaml": cons,
+		"env/deploy.yaml":        env,
+	})
+	_, load := Load(context.Background(), src, mustConfig(t, src), testOpts())
+	found := false
+	for _, f := range load {
+		if f.RuleID == RuleLoad && f.Origin.File == "policy/template.yaml" && f.Origin.Line >= 23 && f.Origin.Line <= 27 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("v0 syntax in a v1 template not reported on its line: %s", dump(load))
+	}
+}

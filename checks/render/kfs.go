@@ -70,7 +70,10 @@ func (k *kfs) Reads() []string {
 	return out
 }
 
-func isVirtual(p string) bool { return strings.Contains(path.Base(p), virtualPrefix) }
+func isVirtual(p string) bool {
+	b := path.Base(p)
+	return strings.Contains(b, virtualPrefix) || strings.HasPrefix(b, memoPrefix)
+}
 
 func (k *kfs) Create(string) (filesys.File, error) { return nil, errReadOnly }
 func (k *kfs) Mkdir(string) error                  { return errReadOnly }

@@ -124,6 +124,11 @@ func (r *Renderer) RenderAll(ctx context.Context, src source.Source, envs []chec
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	done := 0
+	if len(envs) > 1 {
+		// Kustomizations several environments include are built once
+		// (see memo.go).
+		ctx = withMemo(ctx, newMemo(r, src))
+	}
 	for i, env := range envs {
 		wg.Add(1)
 		go func() {
@@ -204,6 +209,10 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 	switch env.Kind {
 	case KindKustomize, "":
 		err = r.renderKustomize(ctx, src, env, res)
+		if errors.Is(err, errMemoMiss) {
+			*res = Result{Env: env, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(r.opts.Limits)}
+			err = r.renderKustomize(withMemo(ctx, nil), src, env, res)
+		}
 	case KindHelm:
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
@@ -444,11 +453,12 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	}
 	fsys := newKFS(src)
 	docs := res.docs
+	mp := memoFrom(ctx).plan(ctx, g, env.Path, docs)
 	usesOpenAPI := false
 	// Pre-parse every YAML input with gate's limits, so invalid or hostile
 	// YAML is a finding on its line before kustomize expands it.
 	var generatorInputs = map[string]bool{}
-	for _, dir := range g.order {
+	for _, dir := range mp.outside(g.order) {
 		k := g.byDir[dir]
 		usesOpenAPI = usesOpenAPI || k.UsesOpenAPI
 		fsys.record(k.File)
@@ -535,11 +545,14 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	if !userOrigin {
 		// Origins come from markers on the sources, not from kustomize's
 		// originAnnotations (see sourceMarker for why).
-		if err := markSources(src, g, docs, fsys, helmOrigins); err != nil {
+		if err := markSources(src, mp.outsideGraph(g), docs, fsys, helmOrigins); err != nil {
 			return err
 		}
 	}
 
+	if err := mp.apply(g, fsys); err != nil {
+		return errMemoMiss
+	}
 	if usesOpenAPI {
 		r.openapiMu.Lock()
 		defer r.openapiMu.Unlock()
@@ -568,7 +581,10 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	res.Files = fsys.Reads()
+	res.Files = mp.reads(fsys.Reads())
+	if o.err != nil && mp != nil {
+		return errMemoMiss // the ordinary build reports it
+	}
 	if o.err != nil {
 		// kustomize quotes inputs in its errors, secret literals included.
 		secrets := secretValues(src, g, docs)
@@ -593,6 +609,9 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		obj, err := kr.Map()
 		if err != nil {
 			return fmt.Errorf("read rendered object: %w", err)
+		}
+		if mp.stale(obj) {
+			return errMemoMiss
 		}
 		rsc, err := newResource(normalize(obj).(map[string]any))
 		if err != nil {

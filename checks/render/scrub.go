@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/base64"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -87,11 +88,16 @@ func secretValues(src source.Source, g *graph, docs *docCache) []string {
 	return out
 }
 
-// scrub removes secret values from text.
+// scrub removes secret values from text, also in the form %v prints a
+// []byte in ("[80 65 83 ...]"), which kustomize uses to quote a line that
+// is not valid UTF-8.
 func scrub(s string, secrets []string) string {
 	for _, v := range secrets {
 		if strings.Contains(s, v) {
 			s = strings.ReplaceAll(s, v, redacted)
+		}
+		if bl := strings.Trim(fmt.Sprint([]byte(v)), "[]"); strings.Contains(s, bl) {
+			s = strings.ReplaceAll(s, bl, redacted)
 		}
 	}
 	return s

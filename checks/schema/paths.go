@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -48,7 +49,12 @@ func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, []ch
 			}
 			docs, err := render.ParseDocs(p, b, render.DefaultLimits())
 			if err != nil {
-				bad(p, 0, fmt.Sprintf("schemas.paths: %v", err))
+				var pe *render.ParseError
+				if errors.As(err, &pe) {
+					bad(p, pe.Line, "schemas.paths: "+pe.Msg)
+				} else {
+					bad(p, 0, fmt.Sprintf("schemas.paths: %v", err))
+				}
 				return nil
 			}
 			for _, doc := range docs {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -62,11 +63,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// leaks are the strings no output may contain: the canary in clear and in
-// base64, and the first line of /etc/passwd.
+// leaks are the strings no output may contain: the canary in clear, in
+// base64, in hex and as the byte list %v prints, and the first line of
+// /etc/passwd.
 func leaks() []string {
-	out := []string{Canary, base64.StdEncoding.EncodeToString([]byte(Canary)), "root:x:0:0"}
-	return out
+	bytesList := strings.Trim(fmt.Sprint([]byte(Canary)), "[]") // what %v of a []byte prints
+	return []string{Canary, base64.StdEncoding.EncodeToString([]byte(Canary)), hex.EncodeToString([]byte(Canary)), bytesList, "root:x:0:0"}
 }
 
 // TestHostileCorpus runs every case of testdata/hostile through the engine

@@ -107,6 +107,11 @@ func (c *Cache) load(key string, src source.Source, lim Limits) (*Result, bool) 
 	if err := json.Unmarshal(b, &e); err != nil || e.Format != cacheFormat {
 		return nil, false
 	}
+	return resultOf(&e, src, lim), true
+}
+
+// resultOf rebuilds a Result from its encoded form.
+func resultOf(e *cacheEntry, src source.Source, lim Limits) *Result {
 	res := &Result{Env: e.Env, Findings: e.Findings, Files: e.Files, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(lim), Cached: true}
 	for _, cr := range e.Resources {
 		r := cr.Resource
@@ -117,15 +122,20 @@ func (c *Cache) load(key string, src source.Source, lim Limits) (*Result, bool) 
 		}
 		res.Resources = append(res.Resources, r)
 	}
-	return res, true
+	return res
 }
 
-func (c *Cache) store(key string, res *Result) error {
+// entryOf is the encoded form of a Result.
+func entryOf(res *Result) cacheEntry {
 	e := cacheEntry{Format: cacheFormat, Env: res.Env, Findings: res.Findings, Files: res.Files}
 	for _, r := range res.Resources {
 		e.Resources = append(e.Resources, cachedResource{Resource: r, YAML: string(r.YAML), Loc: res.loc[r]})
 	}
-	b, err := json.Marshal(e)
+	return e
+}
+
+func (c *Cache) store(key string, res *Result) error {
+	b, err := json.Marshal(entryOf(res))
 	if err != nil {
 		return fmt.Errorf("encode render cache entry: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/internal/sandbox"
 )
 
 type fileWriter = io.Writer
@@ -32,7 +33,11 @@ type globals struct {
 	stdin      io.Reader
 	// cacheDir holds the render cache ("" disables it).
 	cacheDir string
-	log      *slog.Logger
+	// isolate renders each environment in a worker process (isolate.go).
+	isolate bool
+	// renderMemoryMiB is each render worker's memory budget.
+	renderMemoryMiB int
+	log             *slog.Logger
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -70,6 +75,8 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour in text output (also NO_COLOR)")
 	pf.Int64Var(&g.maxFile, "max-file-size", source.DefaultMaxFileSize, "largest file gate reads, in bytes")
 	pf.StringVar(&g.cacheDir, "cache-dir", os.Getenv("GATE_CACHE_DIR"), "render cache directory: renders whose input files are unchanged are reused (env GATE_CACHE_DIR)")
+	pf.BoolVar(&g.isolate, "isolate", false, "render each environment in a worker process killed at the render deadline or past --render-memory (on by default in gate serve)")
+	pf.IntVar(&g.renderMemoryMiB, "render-memory", sandbox.DefaultMemory>>20, "memory budget of each isolated render, in MiB")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitCodeError{code: exitError, err: err}
 	})
@@ -145,6 +152,9 @@ func (g *globals) isTTY(w io.Writer) bool {
 
 func (g *globals) renderOptions() render.Options {
 	opts := render.Options{Logger: g.log}
+	if g.isolate {
+		opts.Isolate = g.isolator()
+	}
 	if g.cacheDir != "" {
 		c, err := render.OpenCache(g.cacheDir, cacheSalt())
 		if err != nil {

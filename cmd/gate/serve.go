@@ -37,6 +37,7 @@ type serveFlags struct {
 	publicURL      string
 	cacheDir       string
 	noRenderCache  bool
+	noIsolate      bool
 	workers        int
 	runTimeout     time.Duration
 	stages         stageOptions
@@ -91,6 +92,7 @@ Endpoints: POST ` + app.WebhookPath + ` (webhooks), /healthz, /readyz, /metrics,
 	fs.StringVar(&f.publicURL, "public-url", "", "external URL of this server; check runs link their full report there (default: link the pull request)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "cache root: per-repo git object stores under repos/, the render cache under render/ (default: the user cache dir + /gate)")
 	fs.BoolVar(&f.noRenderCache, "no-render-cache", false, "render every revision afresh (default: reuse renders whose input files are unchanged)")
+	fs.BoolVar(&f.noIsolate, "no-isolate", false, "render in the server process (default: each environment in a worker process killed at its deadline or memory budget)")
 	fs.IntVar(&f.workers, "workers", 4, "pull requests checked at the same time")
 	fs.DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "time limit of one run; its check runs end timed_out")
 	addStageFlags(fs, &f.stages)
@@ -185,6 +187,9 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 	}
 	cfg.CacheDir = filepath.Join(root, "repos")
 	ropts := render.Options{Logger: g.log}
+	if !f.noIsolate {
+		ropts.Isolate = g.isolator()
+	}
 	if !f.noRenderCache {
 		c, err := render.OpenCache(filepath.Join(root, "render"), cacheSalt())
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -96,12 +97,14 @@ type item struct {
 	id   checks.ResourceID // namespace resolved
 	live map[string]any    // nil: does not exist
 	dry  map[string]any    // nil: no comparison possible
-	// pending says why dry is the rendered object instead of a dry run.
-	pending   string
-	forbidden bool
-	finds     []checks.Finding
-	known     bool     // the server serves the kind
-	blame     []string // field blamed for a refusal the server gave no field for
+	// pending says why dry is the rendered object instead of a dry run;
+	// pendingWhy holds the server's refusal, when there was one.
+	pending    string
+	pendingWhy string
+	forbidden  bool
+	finds      []checks.Finding
+	known      bool     // the server serves the kind
+	blame      []string // field blamed for a refusal the server gave no field for
 }
 
 type comparer struct {
@@ -115,6 +118,10 @@ type comparer struct {
 	// that need them are expected to fail a dry run.
 	renderedNS map[string]*checks.Resource
 	crds       map[string]string // group|kind -> scope
+	// changedCRDs are the CRDs (group|kind) the cluster has and the head
+	// rendering changes: their custom resources may need the new schema,
+	// which a dry run cannot install first.
+	changedCRDs map[string]bool
 
 	mu      sync.Mutex
 	liveGet map[string]*getResult
@@ -140,7 +147,7 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 	}
 	out := &Result{}
 	cmp := &comparer{c: c, env: head.Env, opts: opts, loc: head, sem: make(chan struct{}, opts.Parallelism),
-		renderedNS: map[string]*checks.Resource{}, crds: map[string]string{}, liveGet: map[string]*getResult{}}
+		renderedNS: map[string]*checks.Resource{}, crds: map[string]string{}, changedCRDs: map[string]bool{}, liveGet: map[string]*getResult{}}
 
 	pctx, cancel := context.WithTimeout(ctx, opts.PingTimeout)
 	err := c.Ping(pctx)
@@ -165,10 +172,10 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 		}
 	}
 
-	heads := cmp.run(ctx, head.Resources)
+	heads := cmp.run(ctx, head.Resources, true)
 	var bases []*item
 	if base != nil {
-		bases = cmp.run(ctx, base.Resources)
+		bases = cmp.run(ctx, base.Resources, false)
 	}
 
 	// A cluster that stops answering, or a run past its deadline, gives
@@ -308,8 +315,9 @@ func lost(ctx context.Context, cmp *comparer, lists ...[]*item) (checks.Finding,
 }
 
 // run evaluates resources with bounded parallelism: Namespaces and CRDs
-// first (what the other objects need), then the rest.
-func (cmp *comparer) run(ctx context.Context, rs []*checks.Resource) []*item {
+// first (what the other objects need), then the rest. For the head, the
+// CRDs the change modifies are known before their custom resources run.
+func (cmp *comparer) run(ctx context.Context, rs []*checks.Resource, head bool) []*item {
 	items := make([]*item, len(rs))
 	first := func(r *checks.Resource) bool {
 		return (r.ID.Group == "" && r.ID.Kind == "Namespace") ||
@@ -330,8 +338,22 @@ func (cmp *comparer) run(ctx context.Context, rs []*checks.Resource) []*item {
 			}()
 		}
 		wg.Wait()
+		if phase && head {
+			for _, it := range items {
+				if it != nil && isCRD(it.id) && it.live != nil && it.dry != nil &&
+					!reflect.DeepEqual(nested(normalize(it.live), "spec"), nested(normalize(it.dry), "spec")) {
+					g, _ := nested(it.res.Object, "spec", "group").(string)
+					k, _ := nested(it.res.Object, "spec", "names", "kind").(string)
+					cmp.changedCRDs[g+"|"+k] = true
+				}
+			}
+		}
 	}
 	return items
+}
+
+func isCRD(id checks.ResourceID) bool {
+	return id.Group == "apiextensions.k8s.io" && id.Kind == "CustomResourceDefinition"
 }
 
 // eval resolves one object's scope, reads it live and dry-runs it.
@@ -392,6 +414,17 @@ func (cmp *comparer) eval(ctx context.Context, r *checks.Resource) *item {
 		if it.id.Group == "" && it.id.Kind == "Secret" {
 			foldStringData(obj)
 		}
+		if it.live != nil {
+			it.dry = overlay(deepCopy(it.live).(map[string]any), obj)
+		} else {
+			it.dry = obj
+		}
+	case errors.As(err, &rej) && cmp.changedCRDs[r.ID.Group+"|"+r.ID.Kind]:
+		// The cluster judged the object by the CRD it has, which this
+		// change modifies: show it as rendered, say why. (The schema
+		// stage validates it against the new CRD offline.)
+		it.pending = "crdchanged:" + r.ID.Group + "|" + r.ID.Kind
+		it.pendingWhy = rej.Message
 		if it.live != nil {
 			it.dry = overlay(deepCopy(it.live).(map[string]any), obj)
 		} else {
@@ -504,6 +537,12 @@ func (cmp *comparer) pendingFinding(it *item) checks.Finding {
 		return f
 	}
 	g, k, _ := strings.Cut(what, "|")
+	if kind == "crdchanged" {
+		f := cmp.finding(it.res, nil, RuleNewCRD, checks.SeverityNotice,
+			fmt.Sprintf("%s.%s: this change modifies its CustomResourceDefinition, and the cluster refuses its objects under the current one (%s): they are shown as rendered; the server validates them once the new CRD is applied", k, g, it.pendingWhy))
+		f.Resource = nil
+		return f
+	}
 	f := cmp.finding(it.res, nil, RuleNewCRD, checks.SeverityNotice,
 		fmt.Sprintf("%s.%s is defined by a CustomResourceDefinition this change creates: its objects are shown as rendered; the server validates them once the CRD exists", k, g))
 	f.Resource = nil

@@ -662,3 +662,112 @@ func TestTimeoutIsOneFindingAndNoDiff(t *testing.T) {
 		t.Error("a comparison cut short must not produce a (partial) diff")
 	}
 }
+
+const probeCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: checks.monitoring.gate.test
+spec:
+  group: monitoring.gate.test
+  names: {kind: Check, plural: checks, singular: check}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              url: {type: string}
+`
+
+// TestChangedCRDAndItsCustomResources: a change that extends a CRD's schema
+// and uses the new field in a custom resource must not be refused because
+// the cluster still has the old CRD. The CRD goes first; its custom
+// resources are then shown as rendered, with a notice, instead of a false
+// live/rejected error. A custom resource that does not need the change is
+// still validated by the server against the CRD in the cluster.
+func TestChangedCRDAndItsCustomResources(t *testing.T) {
+	kubetest.Need(t, server)
+	files := func(crd, check string) map[string]*string {
+		return map[string]*string{
+			"app/kustomization.yaml": ptr(baseFiles["app/kustomization.yaml"] + "- crd.yaml\n- check.yaml\n"),
+			"app/crd.yaml":           ptr(crd),
+			"app/check.yaml":         ptr(check),
+		}
+	}
+	check := "apiVersion: monitoring.gate.test/v1\nkind: Check\nmetadata:\n  name: web\n  namespace: NS\nspec:\n  url: http://web\n"
+	base := renderRepo(t, repo("crdchange", files(probeCRD, check)))
+	// The CRD is established asynchronously after it is applied: deploy
+	// everything else, wait until its custom resources are served, then
+	// deploy them.
+	first := *base
+	first.Resources = nil
+	for _, r := range base.Resources {
+		if r.ID.Kind != "Check" {
+			first.Resources = append(first.Resources, r)
+		}
+	}
+	deploy(t, &first, "crdchange")
+	waitForKind(t, "monitoring.gate.test", "Check")
+	deploy(t, base, "crdchange")
+
+	newCRD := strings.Replace(probeCRD, "              url: {type: string}\n", "              url: {type: string}\n              timeoutSeconds: {type: integer}\n", 1)
+	newCheck := check + "  timeoutSeconds: 5\n"
+	head := renderRepo(t, repo("crdchange", files(newCRD, newCheck)))
+	res := compare(t, head, base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("a custom resource using a field its CRD gains in the same change must not be an error: %v", errs)
+	}
+	var crdChange, checkChange bool
+	for _, c := range res.Live.Changes {
+		switch c.ID.Kind {
+		case "CustomResourceDefinition":
+			crdChange = true
+		case "Check":
+			for _, f := range c.Fields {
+				checkChange = checkChange || (f.Path == "spec.timeoutSeconds" && f.New == "5")
+			}
+		}
+	}
+	if !crdChange || !checkChange {
+		t.Errorf("want the CRD and spec.timeoutSeconds of the Check in the live diff, got %q", changeSummary(res.Live))
+	}
+	var notice bool
+	for _, f := range res.Findings {
+		notice = notice || (f.RuleID == live.RuleNewCRD && strings.Contains(f.Message, "Check.monitoring.gate.test"))
+	}
+	if !notice {
+		t.Errorf("want a %s notice saying the Check is shown as rendered, got %v", live.RuleNewCRD, res.Findings)
+	}
+
+	// The CRD unchanged, a Check the server refuses (a string where the
+	// schema wants nothing else) is still an error on its line.
+	bad := "apiVersion: monitoring.gate.test/v1\nkind: Check\nmetadata:\n  name: web\n  namespace: NS\nspec:\n  url: 42\n"
+	res = compare(t, renderRepo(t, repo("crdchange", files(probeCRD, bad))), base, live.Options{})
+	errs := errorFindings(res.Findings)
+	if len(errs) != 1 || errs[0].RuleID != live.RuleRejected || errs[0].Origin.File != "app/check.yaml" {
+		t.Errorf("want one %s error on app/check.yaml for the invalid Check, got %v", live.RuleRejected, errs)
+	}
+}
+
+// waitForKind waits until the API server serves group/kind (a new CRD is
+// established asynchronously).
+func waitForKind(t *testing.T, group, kind string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, mapper := clients(t)
+		if _, err := mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind}); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s.%s not served after 30s", kind, group)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -183,6 +183,9 @@ type Finding struct {
 	// Waived holds the reason when an exception covers the finding; a waived
 	// finding is shown but never fails the gate.
 	Waived string `json:"waived,omitempty"`
+	// Details are the extra fields a policy attached to its verdict
+	// (conftest's metadata, Gatekeeper's details), for machine readers.
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // String is the one-line form used in logs and the text report.

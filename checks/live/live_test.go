@@ -122,6 +122,13 @@ func renderRepo(t testing.TB, files map[string]string) *render.Result {
 // apply as argocd-controller, with its tracking label.
 func deploy(t testing.TB, res *render.Result, app string) {
 	t.Helper()
+	deployWith(t, res, map[string]string{live.LabelArgoInstance: app})
+}
+
+// deployWith applies a rendering with the given tracking labels, as the
+// GitOps controller that sets them would.
+func deployWith(t testing.TB, res *render.Result, tracking map[string]string) {
+	t.Helper()
 	ctx := context.Background()
 	dyn, mapper := clients(t)
 	for _, r := range res.Resources {
@@ -130,7 +137,9 @@ func deploy(t testing.TB, res *render.Result, app string) {
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		labels[live.LabelArgoInstance] = app
+		for k, v := range tracking {
+			labels[k] = v
+		}
 		u.SetLabels(labels)
 		m, err := mapper.RESTMapping(schema.GroupKind{Group: r.ID.Group, Kind: r.ID.Kind}, r.ID.Version)
 		if err != nil {
@@ -769,5 +778,50 @@ func waitForKind(t *testing.T, group, kind string) {
 			t.Fatalf("%s.%s not served after 30s", kind, group)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestPruneByEachTrackingLabel: the prune preview finds what the
+// environment owns by the label each GitOps controller sets: Argo CD's
+// instance labels and Flux's kustomize-controller name and namespace. An
+// object of another application (or another Flux Kustomization of the
+// same name in another namespace) in the same namespace is never listed.
+func TestPruneByEachTrackingLabel(t *testing.T) {
+	kubetest.Need(t, server)
+	tests := []struct {
+		ns       string
+		tracking map[string]string
+		other    map[string]string
+		selector string
+	}{
+		{"prune-argo-app", map[string]string{live.LabelAppInstance: "shop"}, map[string]string{live.LabelAppInstance: "billing"},
+			"app.kubernetes.io/instance=shop"},
+		{"prune-flux", map[string]string{live.LabelFluxName: "apps", live.LabelFluxNamespace: "flux-system"},
+			map[string]string{live.LabelFluxName: "apps", live.LabelFluxNamespace: "team-b"},
+			"kustomize.toolkit.fluxcd.io/name=apps,kustomize.toolkit.fluxcd.io/namespace=flux-system"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ns, func(t *testing.T) {
+			withLegacy := map[string]*string{
+				"app/kustomization.yaml": ptr(baseFiles["app/kustomization.yaml"] + "- legacy.yaml\n"),
+				"app/legacy.yaml":        ptr("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: NS\ndata:\n  OLD: \"1\"\n"),
+			}
+			base := renderRepo(t, repo(tt.ns, withLegacy))
+			deployWith(t, base, tt.tracking)
+			other := renderRepo(t, map[string]string{
+				"app/kustomization.yaml": "resources:\n- cm.yaml\n",
+				"app/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-ours\n  namespace: " + tt.ns + "\ndata:\n  A: b\n",
+			})
+			deployWith(t, other, tt.other)
+			res := compare(t, renderRepo(t, repo(tt.ns, nil)), base, live.Options{})
+			if errs := errorFindings(res.Findings); len(errs) > 0 {
+				t.Fatalf("unexpected errors: %v", errs)
+			}
+			if res.Selector != tt.selector {
+				t.Errorf("selector %q, want %q", res.Selector, tt.selector)
+			}
+			wantChanges(t, "live", res.Live, "removed ConfigMap/"+tt.ns+"/legacy")
+			wantChanges(t, "drift", res.Drift)
+		})
 	}
 }

@@ -297,6 +297,7 @@ func (ev *evaluation) decode(p *pkgInfo, rule string, val any, i int) []checks.F
 			if i < 0 {
 				r = ev.lookup(x["resource"])
 			}
+			f.Details = extraFields(x)
 		default:
 			b, _ := json.Marshal(x)
 			f.Message = string(b)
@@ -312,6 +313,24 @@ func (ev *evaluation) decode(p *pkgInfo, rule string, val any, i int) []checks.F
 			f.Origin = checks.Origin{File: ev.env.Path}
 		}
 		out = append(out, f)
+	}
+	return out
+}
+
+// extraFields are the fields of a conftest verdict object other than the
+// ones gate reads (msg, path, resource), kept as the finding's details the
+// way conftest keeps them as metadata.
+func extraFields(x map[string]any) map[string]any {
+	var out map[string]any
+	for k, v := range x {
+		switch k {
+		case "msg", "path", "resource":
+			continue
+		}
+		if out == nil {
+			out = map[string]any{}
+		}
+		out[k] = v
 	}
 	return out
 }

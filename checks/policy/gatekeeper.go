@@ -652,8 +652,12 @@ func (ev *evaluation) evalConstraint(eg *envGatekeeper, c *gkConstraint, i int, 
 	var fs []checks.Finding
 	for _, it := range items {
 		msg := ""
+		var details map[string]any
 		if m, ok := it.(map[string]any); ok {
 			msg, _ = m["msg"].(string)
+			if d, ok := m["details"].(map[string]any); ok && len(d) > 0 {
+				details = d
+			}
 		}
 		if msg == "" {
 			b, _ := json.Marshal(it)
@@ -662,7 +666,7 @@ func (ev *evaluation) evalConstraint(eg *envGatekeeper, c *gkConstraint, i int, 
 		if c.action == ActionDryRun {
 			msg = "[dryrun] " + msg
 		}
-		fs = append(fs, checks.Finding{Check: Name, RuleID: c.id(), Severity: sev, Env: ev.env.Name, Resource: &r.ID, Message: msg, Origin: r.Origin})
+		fs = append(fs, checks.Finding{Check: Name, RuleID: c.id(), Severity: sev, Env: ev.env.Name, Resource: &r.ID, Message: msg, Origin: r.Origin, Details: details})
 	}
 	sort.Slice(fs, func(a, b int) bool { return fs[a].Message < fs[b].Message })
 	ev.add(fs...)

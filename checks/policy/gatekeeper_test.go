@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -147,6 +148,9 @@ func TestGatekeeperDialect(t *testing.T) {
 	if len(deny) != 1 || deny[0].Severity != checks.SeverityError || deny[0].Resource.Name != "api" ||
 		deny[0].Message != `Deployment api is missing label(s): {"team"}` || deny[0].Origin.String() != "env/all.yaml:8" {
 		t.Fatalf("deny constraint (kube-system excluded): %s", dump(fs))
+	}
+	if got, _ := json.Marshal(deny[0].Details); string(got) != `{"missing_labels":["team"]}` {
+		t.Fatalf("violation details = %s", got)
 	}
 	warn := byRule(fs, "K8sRequiredLabels/prod-namespaces-have-owner")
 	if len(warn) != 1 || warn[0].Severity != checks.SeverityWarning || warn[0].Resource.Name != "settings" {

@@ -154,6 +154,13 @@ deny contains "images must come from ghcr.io" if {
 		if len(v) != 1 || v[0].Path != "metadata" && v[0].Path != "metadata.labels" || v[0].Origin.String() != "envs/prod/app.yaml:3" {
 			t.Fatalf("prod violation should blame metadata (line 3): %s", dump(prod))
 		}
+		// Extra fields of the verdict object are kept, like conftest's metadata.
+		if len(v[0].Details) != 1 || v[0].Details["owner"] != "platform" {
+			t.Fatalf("violation details = %v, want {owner: platform}", v[0].Details)
+		}
+		if d[0].Details != nil {
+			t.Fatalf("a string verdict has details: %v", d[0].Details)
+		}
 	})
 	t.Run("namespaces from gate.yaml", func(t *testing.T) {
 		src := repo(map[string]string{"policy/main.rego": pol, "policy/images.rego": other},

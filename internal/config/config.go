@@ -176,16 +176,17 @@ func Parse(file string, data []byte) (*Config, error) {
 	var cfg Config
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErr(file, err)
+		return nil, yamlErr(file, data, err)
 	}
-	if len(root.Content) == 0 {
+	if len(root.Content) == 0 || root.Content[0].Kind == yaml.ScalarNode && root.Content[0].Tag == "!!null" {
+		// An empty document ("---", "~") declares nothing, like an empty file.
 		cfg.File = file
 		return &cfg, nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlErr(file, err)
+		return nil, yamlErr(file, data, err)
 	}
 	cfg.File = file
 	cfg.Lines = map[string]int{}
@@ -211,7 +212,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	return &cfg, nil
 }
 
-func yamlErr(file string, err error) error {
+func yamlErr(file string, data []byte, err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
 	msg = strings.TrimPrefix(msg, "yaml: ")
@@ -221,7 +222,40 @@ func yamlErr(file string, err error) error {
 		fmt.Sscanf(m[1], "%d", &line)
 		return &Error{File: file, Line: line, Msg: rewriteMsg(m[2])}
 	}
-	return &Error{File: file, Msg: msg}
+	return &Error{File: file, Line: errLine(data, err.Error()), Msg: msg}
+}
+
+// errLine finds the line of a YAML error the parser reported without one
+// (invalid bytes, unknown anchors, anything on the first line: yaml.v3
+// leaves out "line 1"): the shortest prefix of whole lines that fails with
+// the same error. Each probe stops at the error. 0 when none does.
+func errLine(data []byte, msg string) int {
+	var ends []int
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	fails := func(k int) bool {
+		err := yaml.Unmarshal(data[:ends[k-1]], &yaml.Node{})
+		return err != nil && err.Error() == msg
+	}
+	if !fails(len(ends)) {
+		return 0
+	}
+	lo, hi := 1, len(ends)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 var unknownFieldRe = regexp.MustCompile(`field (\S+) not found in type config\.(\w+)`)

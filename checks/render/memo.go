@@ -66,10 +66,36 @@ type memo struct {
 
 	mu   sync.Mutex
 	subs map[string]*subtree
+	// scans are ScanKustomization's results by file: what it returns is
+	// never changed after, so environments share them.
+	scans map[string]scanned
+}
+
+type scanned struct {
+	k   *Kustomization
+	err error
 }
 
 func newMemo(r *Renderer, src source.Source) *memo {
-	return &memo{r: r, src: src, docs: newDocCache(r.opts.Limits), subs: map[string]*subtree{}}
+	return &memo{r: r, src: src, docs: newDocCache(r.opts.Limits), subs: map[string]*subtree{}, scans: map[string]scanned{}}
+}
+
+// scan is ScanKustomization, once per file. src is the memo's source:
+// only RenderAll puts a memo in the context, for the source it renders.
+func (m *memo) scan(src source.Source, file string, lim Limits) (*Kustomization, error) {
+	if m == nil {
+		return ScanKustomization(src, file, lim)
+	}
+	m.mu.Lock()
+	s, ok := m.scans[file]
+	m.mu.Unlock()
+	if !ok {
+		s.k, s.err = ScanKustomization(src, file, lim)
+		m.mu.Lock()
+		m.scans[file] = s
+		m.mu.Unlock()
+	}
+	return s.k, s.err
 }
 
 // subtree is one kustomization directory built on its own.

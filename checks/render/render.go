@@ -27,7 +27,6 @@ import (
 	"go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resource"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
@@ -367,6 +366,12 @@ type graph struct {
 }
 
 func (r *Renderer) scanGraph(src source.Source, rootDir string) (*graph, error) {
+	return r.scanGraphWith(src, rootDir, nil)
+}
+
+// scanGraphWith is scanGraph taking scanned kustomizations from m, when
+// set, which RenderAll shares between environments.
+func (r *Renderer) scanGraphWith(src source.Source, rootDir string, m *memo) (*graph, error) {
 	g := &graph{byDir: map[string]*Kustomization{}, reach: map[string]map[string]bool{}}
 	const (
 		visiting = 1
@@ -401,7 +406,7 @@ func (r *Renderer) scanGraph(src source.Source, rootDir string) (*graph, error) 
 			}
 			return &RefError{File: via.File, Line: viaLine, Rule: "render/missing-file", Msg: fmt.Sprintf("%s has no kustomization.yaml", dir)}
 		}
-		k, err := ScanKustomization(src, file, r.opts.Limits)
+		k, err := m.scan(src, file, r.opts.Limits)
 		if err != nil {
 			return err
 		}
@@ -447,7 +452,7 @@ func isYAMLFile(p string) bool {
 }
 
 func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
-	g, err := r.scanGraph(src, env.Path)
+	g, err := r.scanGraphWith(src, env.Path, memoFrom(ctx))
 	if err != nil {
 		return err
 	}
@@ -696,7 +701,7 @@ func newResource(obj map[string]any) (*checks.Resource, error) {
 		name, _ = md["generateName"].(string)
 	}
 	g, v := checks.ParseAPIVersion(apiVersion)
-	y, err := sigsyaml.Marshal(obj)
+	y, err := marshalObject(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s %s: %w", kind, name, err)
 	}

@@ -30,7 +30,8 @@ type Cluster interface {
 	// refusal is a *RejectedError.
 	DryRunApply(ctx context.Context, obj map[string]any) (map[string]any, error)
 	// List returns the live objects of one kind (group, version and kind
-	// of id) that match a label selector, in every namespace.
+	// of id) that match a label selector (may be empty), in every
+	// namespace, or only in id.Namespace when it is set.
 	List(ctx context.Context, id checks.ResourceID, selector string) ([]map[string]any, error)
 }
 

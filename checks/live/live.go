@@ -57,6 +57,12 @@ const (
 	LabelAppInstance   = "app.kubernetes.io/instance"
 	LabelFluxName      = "kustomize.toolkit.fluxcd.io/name"
 	LabelFluxNamespace = "kustomize.toolkit.fluxcd.io/namespace"
+	// AnnotationArgoTracking is what Argo CD tracks by with annotation
+	// tracking (the default since Argo CD 3.0): no label to select by, so
+	// the prune preview lists the environment's kinds in its namespaces
+	// and keeps the objects whose tracking id names the application and
+	// the object itself ("<app>:<group>/<kind>:<namespace>/<name>").
+	AnnotationArgoTracking = "argocd.argoproj.io/tracking-id"
 )
 
 // Options tune a comparison.
@@ -87,7 +93,9 @@ type Result struct {
 	// rendering. Nil without a base rendering.
 	Drift    *checks.EnvDiff
 	Findings []checks.Finding
-	// Selector is the prune selector used; empty when prune preview was off.
+	// Selector is the prune selector used: a label selector, or
+	// "argocd.argoproj.io/tracking-id=<app>:*" for Argo CD's annotation
+	// tracking; empty when prune preview was off.
 	Selector string
 }
 
@@ -186,13 +194,13 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 	}
 
 	// Prune preview: live objects the environment owns that head drops.
-	sel, selFinds := cmp.selector(heads, bases)
-	out.Selector = sel
+	own, selFinds := cmp.selector(heads, bases)
+	out.Selector = own.String()
 	out.Findings = append(out.Findings, selFinds...)
 	var pruned []*checks.Resource
-	if sel != "" {
+	if own.String() != "" {
 		var err error
-		pruned, err = cmp.listOwned(ctx, sel, heads, bases)
+		pruned, err = cmp.listOwned(ctx, own, heads, bases)
 		if err != nil {
 			out.Findings = append(out.Findings, cmp.errFinding(err, "list the objects the environment owns for the prune preview"))
 		}
@@ -549,11 +557,47 @@ func (cmp *comparer) pendingFinding(it *item) checks.Finding {
 	return f
 }
 
-// selector picks the prune selector: gate.yaml's, else the Argo CD or Flux
-// tracking labels found on the environment's live objects.
-func (cmp *comparer) selector(heads, bases []*item) (string, []checks.Finding) {
+// ownership says how the prune preview finds what the environment owns:
+// a label selector, or Argo CD's tracking annotation naming an application.
+type ownership struct {
+	labels  string
+	argoApp string
+}
+
+func (o ownership) String() string {
+	if o.argoApp != "" {
+		return AnnotationArgoTracking + "=" + o.argoApp + ":*"
+	}
+	return o.labels
+}
+
+// owns reports whether a listed live object belongs to the environment.
+func (o ownership) owns(obj map[string]any, id checks.ResourceID) bool {
+	if o.argoApp == "" {
+		return true // the label selector already chose
+	}
+	ann, _ := nested(obj, "metadata", "annotations").(map[string]any)
+	v, _ := ann[AnnotationArgoTracking].(string)
+	app, rest, ok := strings.Cut(v, ":")
+	if !ok || app != o.argoApp {
+		return false
+	}
+	// Argo CD ignores a tracking id copied onto another object: so does gate.
+	return rest == id.Group+"/"+id.Kind+":"+id.Namespace+"/"+id.Name
+}
+
+// trackingKeys are the ways GitOps controllers mark what they manage, most
+// specific first: Argo CD's instance label, its tracking annotation, the
+// Flux kustomize-controller labels, then app.kubernetes.io/instance (Argo
+// CD's default label, which Helm charts also set to the release name).
+var trackingKeys = []string{LabelArgoInstance, AnnotationArgoTracking, LabelFluxName, LabelAppInstance}
+
+// selector picks how to find what the environment owns: gate.yaml's
+// selector, else the Argo CD or Flux tracking labels or annotation found on
+// the environment's live objects.
+func (cmp *comparer) selector(heads, bases []*item) (ownership, []checks.Finding) {
 	if cmp.opts.PruneSelector != "" {
-		return cmp.opts.PruneSelector, nil
+		return ownership{labels: cmp.opts.PruneSelector}, nil
 	}
 	found := map[string]map[string]bool{}
 	for _, its := range [][]*item{heads, bases} {
@@ -562,16 +606,25 @@ func (cmp *comparer) selector(heads, bases []*item) (string, []checks.Finding) {
 				continue
 			}
 			labels, _ := nested(it.live, "metadata", "labels").(map[string]any)
-			for _, k := range []string{LabelArgoInstance, LabelAppInstance, LabelFluxName} {
-				v, _ := labels[k].(string)
+			annotations, _ := nested(it.live, "metadata", "annotations").(map[string]any)
+			for _, k := range trackingKeys {
+				var v string
+				switch k {
+				case AnnotationArgoTracking:
+					tid, _ := annotations[k].(string)
+					v, _, _ = strings.Cut(tid, ":")
+				case LabelFluxName:
+					if name, _ := labels[k].(string); name != "" {
+						ns, _ := labels[LabelFluxNamespace].(string)
+						v = LabelFluxName + "=" + name + "," + LabelFluxNamespace + "=" + ns
+					}
+				default:
+					if l, _ := labels[k].(string); l != "" {
+						v = k + "=" + l
+					}
+				}
 				if v == "" {
 					continue
-				}
-				if k == LabelFluxName {
-					ns, _ := labels[LabelFluxNamespace].(string)
-					v = LabelFluxName + "=" + v + "," + LabelFluxNamespace + "=" + ns
-				} else {
-					v = k + "=" + v
 				}
 				if found[k] == nil {
 					found[k] = map[string]bool{}
@@ -580,11 +633,14 @@ func (cmp *comparer) selector(heads, bases []*item) (string, []checks.Finding) {
 			}
 		}
 	}
-	for _, k := range []string{LabelArgoInstance, LabelAppInstance, LabelFluxName} {
+	for _, k := range trackingKeys {
 		vs := found[k]
 		if len(vs) == 1 {
 			for v := range vs {
-				return v, nil
+				if k == AnnotationArgoTracking {
+					return ownership{argoApp: v}, nil
+				}
+				return ownership{labels: v}, nil
 			}
 		}
 		if len(vs) > 1 {
@@ -593,7 +649,7 @@ func (cmp *comparer) selector(heads, bases []*item) (string, []checks.Finding) {
 				list = append(list, v)
 			}
 			sort.Strings(list)
-			return "", []checks.Finding{cmp.envFinding(RulePruneSelector, checks.SeverityNotice,
+			return ownership{}, []checks.Finding{cmp.envFinding(RulePruneSelector, checks.SeverityNotice,
 				fmt.Sprintf("prune preview off: the live objects carry several %s values (%s); set live.pruneSelector in gate.yaml", k, strings.Join(list, ", ")))}
 		}
 	}
@@ -604,10 +660,10 @@ func (cmp *comparer) selector(heads, bases []*item) (string, []checks.Finding) {
 		}
 	}
 	if !seen {
-		return "", nil // nothing deployed yet, so nothing to prune
+		return ownership{}, nil // nothing deployed yet, so nothing to prune
 	}
-	return "", []checks.Finding{cmp.envFinding(RulePruneSelector, checks.SeverityNotice,
-		"prune preview off: no Argo CD or Flux tracking labels on the live objects and no live.pruneSelector in gate.yaml")}
+	return ownership{}, []checks.Finding{cmp.envFinding(RulePruneSelector, checks.SeverityNotice,
+		"prune preview off: no Argo CD or Flux tracking labels or annotation on the live objects and no live.pruneSelector in gate.yaml")}
 }
 
 // commonKinds are listed for the prune preview even when neither rendering
@@ -624,14 +680,21 @@ var commonKinds = []checks.ResourceID{
 }
 
 // listOwned lists, for every kind the environment renders (head or base)
-// and the common kinds, the live objects matching sel.
-func (cmp *comparer) listOwned(ctx context.Context, sel string, heads, bases []*item) ([]*checks.Resource, error) {
+// and the common kinds, the live objects the environment owns. With a label
+// selector the server selects, in every namespace; with Argo CD's tracking
+// annotation there is nothing to select by, so namespaced kinds are listed
+// in the environment's namespaces only and filtered here.
+func (cmp *comparer) listOwned(ctx context.Context, own ownership, heads, bases []*item) ([]*checks.Resource, error) {
 	kinds := map[string]checks.ResourceID{}
 	origins := map[string]checks.Origin{}
+	namespaces := map[string]bool{}
 	for _, its := range [][]*item{heads, bases} {
 		for _, it := range its {
 			if it == nil || !it.known || strings.HasPrefix(it.pending, "crd:") {
 				continue
+			}
+			if it.id.Namespace != "" {
+				namespaces[it.id.Namespace] = true
 			}
 			k := checks.ResourceID{Group: it.id.Group, Version: it.id.Version, Kind: it.id.Kind}
 			kinds[k.Group+"|"+k.Kind] = k
@@ -650,11 +713,22 @@ func (cmp *comparer) listOwned(ctx context.Context, sel string, heads, bases []*
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	nsList := make([]string, 0, len(namespaces))
+	for ns := range namespaces {
+		nsList = append(nsList, ns)
+	}
+	sort.Strings(nsList)
 	var out []*checks.Resource
 	var errs []error
 	for _, k := range keys {
 		kid := kinds[k]
-		objs, err := cmp.c.List(ctx, kid, sel)
+		var objs []map[string]any
+		var err error
+		if own.argoApp == "" {
+			objs, err = cmp.c.List(ctx, kid, own.labels)
+		} else {
+			objs, err = cmp.listIn(ctx, kid, nsList)
+		}
 		if errors.Is(err, ErrUnknownKind) {
 			continue // a common kind this cluster does not serve
 		}
@@ -669,10 +743,36 @@ func (cmp *comparer) listOwned(ctx context.Context, sel string, heads, bases []*
 			if dt, _ := nested(o, "metadata", "deletionTimestamp").(string); dt != "" {
 				continue // already going away
 			}
+			if !own.owns(o, id) {
+				continue
+			}
 			out = append(out, &checks.Resource{ID: id, Object: normalize(o), Origin: origins[id.Key()]})
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// listIn lists every object of a kind: cluster-wide for a cluster-scoped
+// kind, else in each of the namespaces.
+func (cmp *comparer) listIn(ctx context.Context, kid checks.ResourceID, namespaces []string) ([]map[string]any, error) {
+	namespaced, err := cmp.c.Namespaced(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	if !namespaced {
+		return cmp.c.List(ctx, kid, "")
+	}
+	var out []map[string]any
+	for _, ns := range namespaces {
+		id := kid
+		id.Namespace = ns
+		objs, err := cmp.c.List(ctx, id, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
 }
 
 // mappedLocator locates fields of dry-run results through the rendered

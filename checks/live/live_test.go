@@ -129,6 +129,14 @@ func deploy(t testing.TB, res *render.Result, app string) {
 // GitOps controller that sets them would.
 func deployWith(t testing.TB, res *render.Result, tracking map[string]string) {
 	t.Helper()
+	deployAs(t, res, tracking, "")
+}
+
+// deployAs applies a rendering with tracking labels and, when argoApp is
+// set, Argo CD's tracking annotation on every object (annotation tracking,
+// Argo CD 3's default: "<app>:<group>/<kind>:<namespace>/<name>").
+func deployAs(t testing.TB, res *render.Result, tracking map[string]string, argoApp string) {
+	t.Helper()
 	ctx := context.Background()
 	dyn, mapper := clients(t)
 	for _, r := range res.Resources {
@@ -140,7 +148,17 @@ func deployWith(t testing.TB, res *render.Result, tracking map[string]string) {
 		for k, v := range tracking {
 			labels[k] = v
 		}
-		u.SetLabels(labels)
+		if len(labels) > 0 {
+			u.SetLabels(labels)
+		}
+		if argoApp != "" {
+			ann := u.GetAnnotations()
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[live.AnnotationArgoTracking] = argoApp + ":" + r.ID.Group + "/" + r.ID.Kind + ":" + u.GetNamespace() + "/" + u.GetName()
+			u.SetAnnotations(ann)
+		}
 		m, err := mapper.RESTMapping(schema.GroupKind{Group: r.ID.Group, Kind: r.ID.Kind}, r.ID.Version)
 		if err != nil {
 			t.Fatalf("map %s: %v", r.ID, err)
@@ -824,4 +842,40 @@ func TestPruneByEachTrackingLabel(t *testing.T) {
 			wantChanges(t, "drift", res.Drift)
 		})
 	}
+}
+
+// TestPruneByArgoCDTrackingAnnotation: with annotation tracking (Argo CD
+// 3's default) there is no label to select by. The prune preview lists the
+// environment's namespaces and keeps what the annotation assigns to the
+// application, ignoring other applications' objects and a tracking id
+// copied onto an object it does not name (as Argo CD does).
+func TestPruneByArgoCDTrackingAnnotation(t *testing.T) {
+	kubetest.Need(t, server)
+	const ns = "prune-annotation"
+	withLegacy := map[string]*string{
+		"app/kustomization.yaml": ptr(baseFiles["app/kustomization.yaml"] + "- legacy.yaml\n"),
+		"app/legacy.yaml":        ptr("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: NS\ndata:\n  OLD: \"1\"\n"),
+	}
+	base := renderRepo(t, repo(ns, withLegacy))
+	deployAs(t, base, nil, "shop")
+	other := renderRepo(t, map[string]string{
+		"app/kustomization.yaml": "resources:\n- cm.yaml\n",
+		"app/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-ours\n  namespace: " + ns + "\ndata:\n  A: b\n",
+	})
+	deployAs(t, other, nil, "billing")
+	copied := renderRepo(t, map[string]string{
+		"app/kustomization.yaml": "resources:\n- cm.yaml\n",
+		"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: copy\n  namespace: " + ns + "\n  annotations:\n    " +
+			live.AnnotationArgoTracking + ": shop:/ConfigMap:" + ns + "/original\ndata:\n  A: b\n",
+	})
+	deployAs(t, copied, nil, "")
+	res := compare(t, renderRepo(t, repo(ns, nil)), base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	if want := live.AnnotationArgoTracking + "=shop:*"; res.Selector != want {
+		t.Errorf("selector %q, want %q", res.Selector, want)
+	}
+	wantChanges(t, "live", res.Live, "removed ConfigMap/"+ns+"/legacy")
+	wantChanges(t, "drift", res.Drift)
 }

@@ -198,10 +198,14 @@ func (c *Client) List(ctx context.Context, id checks.ResourceID, selector string
 	if err != nil {
 		return nil, err
 	}
+	var ri dynamic.ResourceInterface = c.dyn.Resource(m.Resource)
+	if id.Namespace != "" && m.Scope.Name() == meta.RESTScopeNameNamespace {
+		ri = c.dyn.Resource(m.Resource).Namespace(id.Namespace)
+	}
 	var out []map[string]any
 	opts := metav1.ListOptions{LabelSelector: selector, Limit: 500}
 	for {
-		l, err := c.dyn.Resource(m.Resource).List(ctx, opts)
+		l, err := ri.List(ctx, opts)
 		if err != nil {
 			return nil, c.wrap(err)
 		}

@@ -82,6 +82,18 @@ func redactSecret(obj map[string]any) {
 			sd[k] = redactedValue([]byte(s))
 		}
 	}
+	for _, field := range []string{"data", "stringData"} {
+		if v, ok := obj[field]; ok && v != nil {
+			if _, isMap := v.(map[string]any); !isMap {
+				// Not a shape Kubernetes accepts (schema validation reports
+				// it), but what the author wrote there is still secret.
+				for _, l := range stringLeaves(v) {
+					plain = append(plain, []byte(l), decodeData(l))
+				}
+				obj[field] = redactedValue([]byte(scalarText(v)))
+			}
+		}
+	}
 	md, _ := obj["metadata"].(map[string]any)
 	for _, field := range []string{"annotations", "labels"} {
 		ann, _ := md[field].(map[string]any)
@@ -124,8 +136,40 @@ func SecretValues(rs []*checks.Resource) []string {
 				out = append(out, s, base64.StdEncoding.EncodeToString([]byte(s)))
 			}
 		}
+		// data or stringData of the wrong shape (a string, a list): every
+		// string in it, as written, decoded and encoded.
+		for _, field := range []string{"data", "stringData"} {
+			if v, ok := r.Object[field]; ok && v != nil {
+				if _, isMap := v.(map[string]any); !isMap {
+					for _, l := range stringLeaves(v) {
+						out = append(out, l, string(decodeData(l)), base64.StdEncoding.EncodeToString([]byte(l)))
+					}
+				}
+			}
+		}
 	}
 	return out
+}
+
+// stringLeaves returns every string below v.
+func stringLeaves(v any) []string {
+	switch t := v.(type) {
+	case string:
+		return []string{t}
+	case []any:
+		var out []string
+		for _, x := range t {
+			out = append(out, stringLeaves(x)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for _, x := range t {
+			out = append(out, stringLeaves(x)...)
+		}
+		return out
+	}
+	return nil
 }
 
 // Scrubber removes known secret values from free text. The zero value and a

@@ -38,6 +38,13 @@ type Annotator interface {
 	Annotate(ctx context.Context, in *Input, er *checks.EnvReport)
 }
 
+// Reporter is implemented by stages that add a run-wide section once every
+// environment is checked (the policy stage's policy impact). It sees the
+// request and every head rendering; it never changes the verdict.
+type Reporter interface {
+	Report(ctx context.Context, req *Request, heads []*render.Result, rep *checks.Report)
+}
+
 // Input is what a stage sees of one environment.
 type Input struct {
 	Env  checks.Env
@@ -241,6 +248,15 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 			NotRendered: NotRenderedReason})
 	}
 	sort.SliceStable(rep.Envs, func(i, j int) bool { return order[rep.Envs[i].Env.Name] < order[rep.Envs[j].Env.Name] })
+	for _, st := range req.Stages {
+		if r, ok := st.(Reporter); ok && ctx.Err() == nil {
+			r.Report(ctx, req, heads, rep)
+		}
+	}
+	if pi := rep.PolicyImpact; pi != nil {
+		scrub.ScrubFindings(pi.NewlyFlagged)
+		scrub.ScrubFindings(pi.Cleared)
+	}
 	scrub.ScrubFindings(rep.Findings)
 	rep.Duration = time.Since(start)
 	rep.Finalize()

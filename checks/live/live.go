@@ -407,6 +407,13 @@ func (cmp *comparer) eval(ctx context.Context, r *checks.Resource) *item {
 	dry, err := cmp.c.DryRunApply(ctx, obj)
 	var rej *RejectedError
 	switch {
+	case err == nil && it.live == nil:
+		// A new object: its server defaults are no change anyone wrote.
+		ref := deepCopy(obj).(map[string]any)
+		if it.id.Group == "" && it.id.Kind == "Secret" {
+			foldStringData(ref)
+		}
+		it.dry = onlyRendered(dry, ref).(map[string]any)
 	case err == nil:
 		it.dry = dry
 	case errors.As(err, &rej) && rej.MissingNamespace != "":

@@ -879,3 +879,45 @@ func TestPruneByArgoCDTrackingAnnotation(t *testing.T) {
 	wantChanges(t, "live", res.Live, "removed ConfigMap/"+ns+"/legacy")
 	wantChanges(t, "drift", res.Drift)
 }
+
+// TestAddedObjectShowsNoServerDefaults: a new object is shown with what
+// the rendering sets, as the server would store it, without the fields the
+// server defaults (they are no change anyone wrote); a new Secret shows its
+// keys, never a value.
+func TestAddedObjectShowsNoServerDefaults(t *testing.T) {
+	kubetest.Need(t, server)
+	const ns = "added"
+	base := renderRepo(t, repo(ns, nil))
+	deploy(t, base, ns)
+	api := strings.NewReplacer("name: web", "name: api", "app: web", "app: api").Replace(baseFiles["app/deployment.yaml"])
+	head := renderRepo(t, repo(ns, map[string]*string{
+		"app/kustomization.yaml": ptr(baseFiles["app/kustomization.yaml"] + "- api.yaml\n- token.yaml\n"),
+		"app/api.yaml":           &api,
+		"app/token.yaml":         ptr("apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: NS\nstringData:\n  token: new-token-value-Xy81\n"),
+	}))
+	res := compare(t, head, base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	wantChanges(t, "live", res.Live, "added Deployment/added/api", "added Secret/added/token")
+	for _, c := range res.Live.Changes {
+		t.Logf("%s:\n%s", c.ID, c.Unified)
+		for _, noise := range []string{"dnsPolicy", "terminationMessagePath", "progressDeadlineSeconds", "revisionHistoryLimit", "schedulerName", "strategy", "imagePullPolicy"} {
+			if strings.Contains(c.Unified, noise) {
+				t.Errorf("%s shows the server default %s", c.ID, noise)
+			}
+		}
+		switch c.ID.Kind {
+		case "Deployment":
+			for _, want := range []string{"+  replicas: 2", "+      - image: nginx:1.27", "+        - containerPort: 80", "+      app: api"} {
+				if !strings.Contains(c.Unified, want) {
+					t.Errorf("new Deployment lacks %q", want)
+				}
+			}
+		case "Secret":
+			if !strings.Contains(c.Unified, "+  token: <secret sha256:") || strings.Contains(c.Unified, "new-token-value") {
+				t.Errorf("new Secret must show its key by hash only:\n%s", c.Unified)
+			}
+		}
+	}
+}

@@ -231,3 +231,50 @@ func firstDifference(rendered, live any, path []string) []string {
 	}
 	return nil
 }
+
+// onlyRendered returns the parts of a dry-run result that the rendered
+// object sets, with the server's values (normalised quantities, folded
+// stringData): what a new object shows without the dozens of fields the
+// server defaults (dnsPolicy, terminationMessagePath, strategy, ...), which
+// an author never wrote. Lists of named items keep the named items the
+// rendering has; other lists of the same length are taken item by item;
+// any other list is the server's as it is.
+func onlyRendered(dry, rendered any) any {
+	switch d := dry.(type) {
+	case map[string]any:
+		r, ok := rendered.(map[string]any)
+		if !ok {
+			return dry
+		}
+		out := make(map[string]any, len(r))
+		for k, rv := range r {
+			if dv, ok := d[k]; ok {
+				out[k] = onlyRendered(dv, rv)
+			}
+		}
+		return out
+	case []any:
+		r, ok := rendered.([]any)
+		if !ok {
+			return dry
+		}
+		if db, rb := byName(d), byName(r); db != nil && rb != nil {
+			out := make([]any, 0, len(d))
+			for _, item := range d {
+				name := item.(map[string]any)["name"]
+				if ri, ok := rb[name]; ok {
+					out = append(out, onlyRendered(item, ri))
+				}
+			}
+			return out
+		}
+		if len(d) == len(r) {
+			out := make([]any, len(d))
+			for i := range d {
+				out[i] = onlyRendered(d[i], r[i])
+			}
+			return out
+		}
+	}
+	return dry
+}

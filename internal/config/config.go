@@ -140,13 +140,20 @@ type Live struct {
 	Timeout       string `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }
 
-// Limits bounds what hostile input can cost.
+// Limits bounds what hostile input can cost. Each has a flag of the same
+// name that wins over it (maxDocuments is --max-documents).
 type Limits struct {
 	MaxFileSize   string `yaml:"maxFileSize,omitempty" json:"maxFileSize,omitempty"`
 	MaxDocuments  int    `yaml:"maxDocuments,omitempty" json:"maxDocuments,omitempty"`
 	RenderTimeout string `yaml:"renderTimeout,omitempty" json:"renderTimeout,omitempty"`
 	PolicyTimeout string `yaml:"policyTimeout,omitempty" json:"policyTimeout,omitempty"`
 	RunTimeout    string `yaml:"runTimeout,omitempty" json:"runTimeout,omitempty"`
+	// MaxYAMLDepth bounds nesting inside one YAML document.
+	MaxYAMLDepth int `yaml:"maxYAMLDepth,omitempty" json:"maxYAMLDepth,omitempty"`
+	// MaxYAMLNodes bounds one YAML document with its aliases expanded.
+	MaxYAMLNodes int `yaml:"maxYAMLNodes,omitempty" json:"maxYAMLNodes,omitempty"`
+	// MemoryLimit is the run's memory budget ("4GiB", "512MiB").
+	MemoryLimit string `yaml:"memoryLimit,omitempty" json:"memoryLimit,omitempty"`
 }
 
 // ReportConfig tunes reports.

@@ -93,6 +93,9 @@ type Stage struct {
 	data     map[string]any
 	ruleMeta map[string]ruleMeta
 
+	// loadFinds are the problems Load met, for the policy impact.
+	loadFinds []checks.Finding
+
 	mu      sync.Mutex
 	queries map[string]*rego.Query
 	repoGK  map[string]*gkDocs
@@ -159,6 +162,7 @@ func Load(ctx context.Context, trusted source.Source, cfg *config.Config, opts O
 	}
 	finds = append(finds, s.checkRuleConfig()...)
 	checks.SortFindings(finds)
+	s.loadFinds = finds
 	return s, finds
 }
 

@@ -65,6 +65,11 @@ type Config struct {
 	RetryBase      time.Duration
 	MaxRetryWait   time.Duration
 	AttemptTimeout time.Duration
+	// CompletionRetryEvery is how often check-run completions GitHub did
+	// not take (after the per-request retries) are sent again (default
+	// 1m); CompletionRetryFor how long they are tried (default 6h).
+	CompletionRetryEvery time.Duration
+	CompletionRetryFor   time.Duration
 	// MaxFileSize bounds any file read from a revision.
 	MaxFileSize int64
 	// ReportBytes bounds the memory of full reports kept for details_url
@@ -91,8 +96,12 @@ type App struct {
 	runner  Runner
 	ready   atomic.Bool
 	wg      sync.WaitGroup
-	stop    context.CancelFunc
-	started atomic.Bool
+	// completions wait to be sent again; retryDone closes when their
+	// goroutine ends.
+	completions *completions
+	retryDone   chan struct{}
+	stop        context.CancelFunc
+	started     atomic.Bool
 }
 
 // New checks the configuration and builds the App; Start runs it.
@@ -148,7 +157,8 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, m: m, cc: cc, cache: cache, q: newQueue(cfg.MaxQueue, m), reports: newReportStore(cfg.ReportBytes), runner: cfg.Runner}
+	a := &App{cfg: cfg, log: log, m: m, cc: cc, cache: cache, q: newQueue(cfg.MaxQueue, m), reports: newReportStore(cfg.ReportBytes), runner: cfg.Runner,
+		completions: &completions{max: 10000, m: m}, retryDone: make(chan struct{})}
 	a.tokens = &tokenCache{cc: cc, m: map[tokenKey]*github.InstallationToken{}}
 	return a, nil
 }
@@ -181,6 +191,12 @@ func setDefaults(cfg *Config) {
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = 30 * time.Second
 	}
+	if cfg.CompletionRetryEvery <= 0 {
+		cfg.CompletionRetryEvery = time.Minute
+	}
+	if cfg.CompletionRetryFor <= 0 {
+		cfg.CompletionRetryFor = 6 * time.Hour
+	}
 }
 
 // Start runs the workers until Shutdown.
@@ -196,6 +212,10 @@ func (a *App) Start(ctx context.Context) {
 			a.worker(ctx)
 		}()
 	}
+	go func() {
+		defer close(a.retryDone)
+		a.retryCompletions(ctx)
+	}()
 	a.ready.Store(true)
 	a.log.Info("gate app started", "workers", a.cfg.Workers, "github", a.cfg.GitHubURL)
 }
@@ -212,14 +232,20 @@ func (a *App) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// One last try for completions GitHub did not take.
+	if a.completions.len() > 0 {
+		a.flushCompletions(ctx)
+	}
 	if a.stop != nil {
 		a.stop()
+		<-a.retryDone
 	}
 	return nil
 }
 
-// Idle reports whether no run waits or runs; tests poll it.
-func (a *App) Idle() bool { return a.q.idle() }
+// Idle reports whether no run waits or runs and no check-run completion
+// waits to be sent again; tests poll it.
+func (a *App) Idle() bool { return a.q.idle() && a.completions.len() == 0 }
 
 // Handler serves the webhook, health, metrics and report endpoints.
 func (a *App) Handler() http.Handler {

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -838,6 +839,103 @@ func TestEveryEventIsHandled(t *testing.T) {
 				t.Errorf("metrics lack %s", want)
 			}
 		})
+	}
+	assertCompleted(t, w.Fake)
+}
+
+// TestGitHubOutageCompletesLater: GitHub answers 502 to every check-run
+// update for longer than the per-request retries last, right when the run
+// finishes. The completions wait and go out once GitHub is back: every
+// check run ends completed, with its conclusion and each annotation once.
+func TestGitHubOutageCompletesLater(t *testing.T) {
+	var outage atomic.Bool
+	real := engineRunner()
+	r := app.RunnerFuncs{PlanFunc: real.Plan, RunFunc: func(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+		rep, err := real.Run(ctx, rv)
+		outage.Store(true)
+		return rep, err
+	}}
+	w := newWorld(t, r, func(c *app.Config) { c.CompletionRetryEvery = 100 * time.Millisecond; c.Retries = 2 })
+	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
+		if op == "checks/update" && outage.Load() {
+			return &githubfake.Fault{Status: http.StatusBadGateway}
+		}
+		return nil
+	})
+	files, line := remoteBase(w)
+	head := w.Repo.Commit(w.Repo.Main, files, "break prod")
+	w.Repo.SetRef("refs/pull/17/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 17, head, time.Now()), []byte(apptest.Secret))
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(get(t, w.AppURL+"/metrics"), "gate_check_run_completions_waiting 3") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the completions never waited for GitHub; log:\n%s", w.LogBuf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, cr := range w.RunsFor(head) {
+		if cr.Status != "in_progress" {
+			t.Fatalf("during the outage %s is %s; the test did not hold GitHub down", cr.Name, cr.Status)
+		}
+	}
+	if w.App.Idle() {
+		t.Error("the App says it is idle with completions waiting")
+	}
+	time.Sleep(300 * time.Millisecond) // a few more failed rounds
+	outage.Store(false)
+	w.WaitIdle(time.Minute)
+	runs := w.RunsFor(head)
+	prod := runs["gate / prod"]
+	if prod.Conclusion != "failure" {
+		t.Errorf("gate / prod concluded %q after the outage, want failure", prod.Conclusion)
+	}
+	n := 0
+	for _, a := range prod.Annotations {
+		if a.Path == "overlays/prod/kustomization.yaml" && a.StartLine == line {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the annotation on overlays/prod/kustomization.yaml:%d is there %d times, want once: %+v", line, n, prod.Annotations)
+	}
+	assertCompleted(t, w.Fake)
+	m := get(t, w.AppURL+"/metrics")
+	for _, want := range []string{`gate_check_run_late_completions_total{outcome="completed"} 3`, "gate_check_run_completions_waiting 0"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestRerunOfForkCheckRun: GitHub sends check_run.rerequested with no pull
+// requests when the head is a fork's; the check run's external_id still
+// leads to the pull request and its base.
+func TestRerunOfForkCheckRun(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 4), "prod: 4 replicas (from a fork)")
+	w.Repo.SetRef("refs/pull/18/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 18, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	prod := w.RunsFor(head)["gate / prod"]
+	if prod.ExternalID == "" {
+		t.Fatal("check runs carry no external_id")
+	}
+	body := w.Payload("check_run.rerequested", map[string]any{"check_run.head_sha": head, "check_run.pull_requests": []any{},
+		"check_run.external_id": prod.ExternalID, "check_run.id": prod.ID, "check_run.check_suite.pull_requests": []any{}})
+	w.Deliver("check_run", body, []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	again := w.RunsFor(head)
+	if cr := again["gate / prod"]; cr.ID == prod.ID || cr.Conclusion != "success" {
+		t.Errorf("after the Re-run: gate / prod id %d (was %d), %s; want a new successful check run", cr.ID, prod.ID, cr.Conclusion)
+	}
+	// An external_id naming another repository is not followed.
+	other := strings.Replace(prod.ExternalID, apptest.FullName, "evil/repo", 1)
+	body = w.Payload("check_run.rerequested", map[string]any{"check_run.head_sha": head, "check_run.pull_requests": []any{}, "check_run.external_id": other})
+	before := len(w.Fake.CheckRuns())
+	w.Deliver("check_run", body, []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	if n := len(w.Fake.CheckRuns()); n != before {
+		t.Errorf("an external_id of another repository started a run (%d new check runs)", n-before)
 	}
 	assertCompleted(t, w.Fake)
 }

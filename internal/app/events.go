@@ -72,6 +72,7 @@ type checkRunEvent struct {
 	CheckRun struct {
 		ID           int64             `json:"id"`
 		Name         string            `json:"name"`
+		ExternalID   string            `json:"external_id"`
 		HeadSHA      string            `json:"head_sha"`
 		PullRequests []prPayload       `json:"pull_requests"`
 		CheckSuite   checkSuitePayload `json:"check_suite"`
@@ -183,6 +184,12 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 		suite.HeadSHA = e.CheckRun.HeadSHA
 		if len(e.CheckRun.PullRequests) > 0 {
 			suite.PullRequests = e.CheckRun.PullRequests
+		} else if repo, pr, base, ok := parseExternalID(e.CheckRun.ExternalID); ok && repo == e.Repository.FullName {
+			// GitHub lists no pull requests on check runs of forks' heads;
+			// gate's external_id names the pull request and its base.
+			var p prPayload
+			p.Number, p.Head.SHA, p.Base.Ref = pr, e.CheckRun.HeadSHA, base
+			suite.PullRequests = []prPayload{p}
 		}
 		return a.fromSuite(log, e.Repository, e.Installation.ID, suite, delivery, event, e.Action, true)
 	case "installation", "installation_repositories":

@@ -22,6 +22,10 @@ type metrics struct {
 	apiDuration  *prometheus.HistogramVec
 	fetches      *prometheus.CounterVec
 	fetchSeconds prometheus.Histogram
+	// pendingCompletions and lateCompletions follow check-run completions
+	// GitHub did not take at first.
+	pendingCompletions prometheus.Gauge
+	lateCompletions    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -39,6 +43,9 @@ func newMetrics() *metrics {
 	m.apiDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gate_github_api_request_duration_seconds", Help: "GitHub API attempt latency by operation.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"op"})
 	m.fetches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gate_repo_fetches_total", Help: "Repository fetches by outcome (fetched, cached, error)."}, []string{"outcome"})
 	m.fetchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gate_repo_fetch_duration_seconds", Help: "Duration of repository fetches.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)})
+	m.pendingCompletions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "gate_check_run_completions_waiting", Help: "Check-run completions GitHub did not take yet, waiting to be sent again."})
+	m.lateCompletions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gate_check_run_late_completions_total", Help: "Check-run completions sent again after a failure, by outcome (completed, given_up, dropped)."}, []string{"outcome"})
+	m.reg.MustRegister(m.pendingCompletions, m.lateCompletions)
 	m.reg.MustRegister(m.webhooks, m.runs, m.runDuration, m.checkRuns, m.queueDepth, m.running, m.superseded,
 		m.apiCalls, m.apiErrors, m.apiRetries, m.apiDuration, m.fetches, m.fetchSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,6 +29,31 @@ type job struct {
 	Trigger   string
 	// Force re-runs a head that was already checked (Re-run buttons).
 	Force bool
+}
+
+// externalID is the check runs' external_id: the pull request and its
+// base branch, so a Re-run of a check run that GitHub sends without pull
+// requests (one from a fork) still finds what to check.
+func (j *job) externalID() string {
+	return fmt.Sprintf("%s#%d@%s", j.Repo, j.PR, j.BaseRef)
+}
+
+// parseExternalID reads externalID's format back.
+func parseExternalID(s string) (repo string, pr int, base string, ok bool) {
+	hash := strings.LastIndexByte(s, '#')
+	if hash <= 0 {
+		return "", 0, "", false
+	}
+	rest := s[hash+1:]
+	at := strings.IndexByte(rest, '@')
+	if at <= 0 || at == len(rest)-1 {
+		return "", 0, "", false
+	}
+	n, err := strconv.Atoi(rest[:at])
+	if err != nil || n <= 0 {
+		return "", 0, "", false
+	}
+	return s[:hash], n, rest[at+1:], true
 }
 
 // supersededError is the cancel cause of a run replaced by a newer push.

@@ -248,7 +248,7 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 		name := report.CheckRunName(e.Name)
 		cr, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
 			Name: name, HeadSHA: p.j.HeadSHA, Status: github.String("queued"),
-			ExternalID: github.String(p.j.key), DetailsURL: github.String(p.a.detailsURL(p.j, e.Name)),
+			ExternalID: github.String(p.j.externalID()), DetailsURL: github.String(p.a.detailsURL(p.j, e.Name)),
 			Output: &github.CheckRunOutput{Title: github.String("Queued"), Summary: github.String(fmt.Sprintf("gate will render and check environment `%s` (`%s`).", e.Name, e.Path))},
 		})
 		if err != nil {
@@ -303,57 +303,22 @@ func (p *publisher) publish(ctx context.Context, rep *checks.Report) bool {
 
 // complete sends the completing update, then the remaining annotation
 // batches (GitHub appends them), so the check run is completed first and
-// never left in progress by a later failure.
+// never left in progress by a later failure. What GitHub does not take
+// even after the transport's retries (a long outage) is kept and sent
+// again later, from where it stopped (see completions).
 func (p *publisher) complete(ctx context.Context, cr *report.CheckRun, detailsURL string) error {
 	// Completing must happen even when the run's context is cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.a.cfg.PublishTimeout)
 	defer cancel()
-	id, exists := p.ids[cr.Name]
-	out := &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary)}
-	if cr.Output.Text != "" {
-		out.Text = github.String(cr.Output.Text)
+	c := &completion{j: p.j, cr: cr, details: detailsURL, id: p.ids[cr.Name], at: time.Now()}
+	err := p.a.send(ctx, p.gh, c)
+	if c.id != 0 {
+		p.ids[cr.Name] = c.id
 	}
-	if len(cr.Batches) > 0 {
-		out.Annotations = toAnnotations(cr.Batches[0])
+	if err != nil {
+		p.a.completions.add(c, p.a.log)
 	}
-	now := &github.Timestamp{Time: time.Now()}
-	var actions []*github.CheckRunAction
-	if cr.Conclusion != report.ConclusionSuccess && cr.Conclusion != report.ConclusionNeutral {
-		actions = []*github.CheckRunAction{{Label: "Re-run", Description: "Check this pull request again", Identifier: rerunAction}}
-	}
-	var du *string
-	if detailsURL != "" {
-		du = github.String(detailsURL)
-	}
-	if !exists {
-		created, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
-			Name: cr.Name, HeadSHA: p.j.HeadSHA, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion),
-			StartedAt: now, CompletedAt: now, ExternalID: github.String(p.j.key), DetailsURL: du, Output: out, Actions: actions,
-		})
-		if err != nil {
-			return fmt.Errorf("create completed check run %q: %w", cr.Name, err)
-		}
-		id = created.GetID()
-		p.ids[cr.Name] = id
-	} else {
-		_, _, err := p.gh.Checks.UpdateCheckRun(ctx, p.j.Owner, p.j.Name, id, github.UpdateCheckRunOptions{
-			Name: cr.Name, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion), CompletedAt: now,
-			DetailsURL: du, Output: out, Actions: actions,
-		})
-		if err != nil {
-			return fmt.Errorf("complete check run %q: %w", cr.Name, err)
-		}
-	}
-	p.a.m.checkRuns.WithLabelValues(cr.Conclusion).Inc()
-	for i, b := range cr.Batches[min(1, len(cr.Batches)):] {
-		_, _, err := p.gh.Checks.UpdateCheckRun(ctx, p.j.Owner, p.j.Name, id, github.UpdateCheckRunOptions{
-			Name: cr.Name, Output: &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary), Annotations: toAnnotations(b)},
-		})
-		if err != nil {
-			return fmt.Errorf("add annotation batch %d of %d to %q: %w", i+2, len(cr.Batches), cr.Name, err)
-		}
-	}
-	return nil
+	return err
 }
 
 // fail completes the run's check runs with the reason it could not finish;

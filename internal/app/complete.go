@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/gate-ops/gate/checks/report"
+)
+
+// completion is the final state of one check run on its way to GitHub:
+// the completing request, then the further annotation batches. next says
+// how far it got, so a retry never sends a batch twice (GitHub appends
+// annotations).
+type completion struct {
+	j       *job
+	cr      *report.CheckRun
+	details string
+	// id is the check run's id; 0 until a completed one is created.
+	id int64
+	// next is the next step: 0 completes, i > 0 sends batch i.
+	next int
+	// at is when the run finished: completed_at, and the retry deadline.
+	at    time.Time
+	tries int
+}
+
+// send takes c from step c.next to the end.
+func (a *App) send(ctx context.Context, gh *github.Client, c *completion) error {
+	cr, j := c.cr, c.j
+	if c.next == 0 {
+		out := &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary)}
+		if cr.Output.Text != "" {
+			out.Text = github.String(cr.Output.Text)
+		}
+		if len(cr.Batches) > 0 {
+			out.Annotations = toAnnotations(cr.Batches[0])
+		}
+		when := &github.Timestamp{Time: c.at}
+		var actions []*github.CheckRunAction
+		if cr.Conclusion != report.ConclusionSuccess && cr.Conclusion != report.ConclusionNeutral {
+			actions = []*github.CheckRunAction{{Label: "Re-run", Description: "Check this pull request again", Identifier: rerunAction}}
+		}
+		var du *string
+		if c.details != "" {
+			du = github.String(c.details)
+		}
+		if c.id == 0 {
+			created, _, err := gh.Checks.CreateCheckRun(ctx, j.Owner, j.Name, github.CreateCheckRunOptions{
+				Name: cr.Name, HeadSHA: j.HeadSHA, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion),
+				StartedAt: when, CompletedAt: when, ExternalID: github.String(j.externalID()), DetailsURL: du, Output: out, Actions: actions,
+			})
+			if err != nil {
+				return fmt.Errorf("create completed check run %q: %w", cr.Name, err)
+			}
+			c.id = created.GetID()
+		} else {
+			_, _, err := gh.Checks.UpdateCheckRun(ctx, j.Owner, j.Name, c.id, github.UpdateCheckRunOptions{
+				Name: cr.Name, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion), CompletedAt: when,
+				DetailsURL: du, Output: out, Actions: actions,
+			})
+			if err != nil {
+				return fmt.Errorf("complete check run %q: %w", cr.Name, err)
+			}
+		}
+		a.m.checkRuns.WithLabelValues(cr.Conclusion).Inc()
+		c.next = 1
+	}
+	for ; c.next < len(cr.Batches); c.next++ {
+		_, _, err := gh.Checks.UpdateCheckRun(ctx, j.Owner, j.Name, c.id, github.UpdateCheckRunOptions{
+			Name: cr.Name, Output: &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary), Annotations: toAnnotations(cr.Batches[c.next])},
+		})
+		if err != nil {
+			return fmt.Errorf("add annotation batch %d of %d to %q: %w", c.next+1, len(cr.Batches), cr.Name, err)
+		}
+	}
+	return nil
+}
+
+// completions holds check-run completions GitHub did not take, to send
+// again until they go through or are too old. It is bounded: past max,
+// the oldest are dropped (and logged).
+type completions struct {
+	mu  sync.Mutex
+	max int
+	l   []*completion
+	// sending counts completions taken out and being sent.
+	sending int
+	m       *metrics
+}
+
+func (cs *completions) add(c *completion, log *slog.Logger) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.l = append(cs.l, c)
+	if len(cs.l) > cs.max {
+		old := cs.l[0]
+		cs.l = cs.l[1:]
+		log.Error("dropping a check-run completion: too many waiting", "repo", old.j.Repo, "pr", old.j.PR, "check_run", old.cr.Name)
+		cs.m.lateCompletions.WithLabelValues("dropped").Inc()
+	}
+	cs.m.pendingCompletions.Set(float64(len(cs.l)))
+}
+
+func (cs *completions) take() []*completion {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	l := cs.l
+	cs.l = nil
+	cs.sending += len(l)
+	return l
+}
+
+// sent marks one taken completion done (sent, re-added or given up).
+func (cs *completions) sent() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.sending--
+}
+
+// len counts the waiting completions and those being sent.
+func (cs *completions) len() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.l) + cs.sending
+}
+
+// retryCompletions sends the waiting completions every interval until ctx ends.
+func (a *App) retryCompletions(ctx context.Context) {
+	t := time.NewTicker(a.cfg.CompletionRetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.flushCompletions(ctx)
+		}
+	}
+}
+
+// flushCompletions tries every waiting completion once.
+func (a *App) flushCompletions(ctx context.Context) {
+	list := a.completions.take()
+	for _, c := range list {
+		a.flushOne(ctx, c)
+		a.completions.sent()
+	}
+	a.m.pendingCompletions.Set(float64(a.completions.len()))
+}
+
+func (a *App) flushOne(ctx context.Context, c *completion) {
+	log := a.log.With("repo", c.j.Repo, "pr", c.j.PR, "head", short(c.j.HeadSHA), "check_run", c.cr.Name, "delivery", c.j.Delivery)
+	if time.Since(c.at) > a.cfg.CompletionRetryFor {
+		log.Error("giving up completing a check run", "tries", c.tries)
+		a.m.lateCompletions.WithLabelValues("given_up").Inc()
+		return
+	}
+	c.tries++
+	err := ctx.Err()
+	if err == nil {
+		var gh *github.Client
+		if gh, err = a.cc.NewInstallationClient(c.j.Installation); err == nil {
+			sctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
+			err = a.send(sctx, gh, c)
+			cancel()
+		}
+	}
+	if err != nil {
+		a.completions.add(c, log)
+		return
+	}
+	log.Info("check run completed late", "tries", c.tries, "late", time.Since(c.at).Round(time.Second))
+	a.m.lateCompletions.WithLabelValues("completed").Inc()
+}

@@ -304,3 +304,32 @@ func TestDiffNoiseIgnoredByDefaultAndConfigurable(t *testing.T) {
 		t.Errorf("the base has no ignore rule: want the annotation shown as a change (exit 1), got exit %d:\n%s", code, out)
 	}
 }
+
+// TestBaseIsReadFromGitNeverCheckedOut: diffing against a base reads it
+// from the object store; the work tree, the index and HEAD are untouched,
+// so an uncommitted edit survives and is what the head shows.
+func TestBaseIsReadFromGitNeverCheckedOut(t *testing.T) {
+	p := enginetest.NewPair(t)
+	p.Repo.Write("overlays/prod/feature-flags.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: feature-flags\ndata:\n  checkout-v2: \"false\"\n")
+	state := func() string {
+		s := p.Repo.Git("symbolic-ref", "HEAD") + " " + p.Repo.Git("rev-parse", "HEAD") + "\n" +
+			p.Repo.Git("--no-optional-locks", "status", "--porcelain")
+		// After git's own commands: git status may refresh the index.
+		idx, err := os.Stat(filepath.Join(p.Dir, ".git", "index"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s + "\n" + idx.ModTime().String()
+	}
+	before := state()
+	out, stderr, code := runGate(t, "--repo", p.Dir, "diff", "--base", "main", "--env", "prod")
+	if code != 0 || !strings.Contains(out, `+  checkout-v2: "false"`) {
+		t.Errorf("diff: exit %d, want the uncommitted edit in the head:\n%s\n%s", code, out, stderr)
+	}
+	if _, stderr, code := runGate(t, "--repo", p.Dir, "check", "--base", "main", "--no-merge-base"); code > 1 {
+		t.Errorf("check: exit %d: %s", code, stderr)
+	}
+	if after := state(); after != before {
+		t.Errorf("gate changed the repository:\nbefore %s\nafter  %s", before, after)
+	}
+}

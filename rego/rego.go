@@ -350,7 +350,7 @@ func (q *Query) Eval(ctx context.Context, input ast.Value) (opa.ResultSet, error
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || topdown.IsCancel(err) {
 		return nil, &EvalError{Timeout: true, Problem: Problem{Code: topdown.CancelErr,
-			Msg: fmt.Sprintf("evaluation did not finish within %s (the policy loops over too much data; raise limits.policyTimeout in gate.yaml if it is legitimately slow)", q.timeout)}}
+			Msg: fmt.Sprintf("evaluation did not finish within %s (the policy loops over too much data; raise it with --policy-timeout or gate.yaml limits.policyTimeout if it is legitimately slow)", q.timeout)}}
 	}
 	ps := problems(err, q.c.files)
 	return nil, &EvalError{Problem: ps[0]}

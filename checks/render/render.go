@@ -296,7 +296,7 @@ func (r *Renderer) errFinding(env checks.Env, err error) checks.Finding {
 		return r.finding(env, "render/path-escape", ee.Path, 0, ee.Error())
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return r.finding(env, "render/timeout", env.Path, 0, fmt.Sprintf("rendering took longer than %s (limit render-timeout; raise it with --render-timeout)", r.opts.Timeout))
+		return r.finding(env, "render/timeout", env.Path, 0, fmt.Sprintf("rendering took longer than %s (limit render-timeout; raise it with --render-timeout or gate.yaml limits.renderTimeout)", r.opts.Timeout))
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	file, line := env.Path, 0

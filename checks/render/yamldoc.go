@@ -69,7 +69,7 @@ func ParseDocs(file string, data []byte, lim Limits) ([]Doc, error) {
 	var docs []Doc
 	for i := 0; ; i++ {
 		if i >= lim.MaxDocuments {
-			return nil, &ParseError{File: file, Msg: fmt.Sprintf("more than %d YAML documents in one file (limit max-documents; raise it with --max-documents)", lim.MaxDocuments), Limit: "max-documents"}
+			return nil, &ParseError{File: file, Msg: fmt.Sprintf("more than %d YAML documents in one file (limit max-documents; raise it with --max-documents or gate.yaml limits.maxDocuments)", lim.MaxDocuments), Limit: "max-documents"}
 		}
 		var n yaml.Node
 		err := dec.Decode(&n)
@@ -164,7 +164,7 @@ func checkNode(file string, n *yaml.Node, lim Limits) error {
 	type size struct{ nodes, height int }
 	memo := map[*yaml.Node]size{}
 	tooDeep := func(n *yaml.Node) error {
-		return &ParseError{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML nested deeper than %d levels (limit max-depth)", lim.MaxDepth), Limit: "max-depth"}
+		return &ParseError{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML nested deeper than %d levels (limit max-depth; raise it with --max-yaml-depth or gate.yaml limits.maxYAMLDepth)", lim.MaxDepth), Limit: "max-depth"}
 	}
 	var walk func(n *yaml.Node, depth int, active map[*yaml.Node]bool) (size, error)
 	walk = func(n *yaml.Node, depth int, active map[*yaml.Node]bool) (size, error) {
@@ -212,7 +212,7 @@ func checkNode(file string, n *yaml.Node, lim Limits) error {
 			total += v.nodes
 			height = max(height, v.height+1)
 			if total > lim.MaxNodes {
-				return size{}, &ParseError{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML expands to more than %d nodes once aliases are resolved (limit max-nodes; a billion-laughs document?)", lim.MaxNodes), Limit: "max-nodes"}
+				return size{}, &ParseError{File: file, Line: n.Line, Msg: fmt.Sprintf("YAML expands to more than %d nodes once aliases are resolved (limit max-nodes; a billion-laughs document? raise it with --max-yaml-nodes or gate.yaml limits.maxYAMLNodes)", lim.MaxNodes), Limit: "max-nodes"}
 			}
 		}
 		memo[n] = size{total, height}

@@ -74,6 +74,8 @@ func TestCheckCLI(t *testing.T) {
 		{"one env", []string{"--repo", exampleRepo, "check", "--env", "staging", "--fail-on", "error"}, 0, "staging overlays/staging", ""},
 		{"bad base", []string{"--repo", exampleRepo, "check", "--base", "no-such-branch"}, 2, "", `--base: resolve revision "no-such-branch"`},
 		{"diff outside git", []string{"--repo", broken, "diff", "--base", "main"}, 2, "", "open git repository"},
+		{"unwritable report file", []string{"--repo", exampleRepo, "check", "--env", "staging", "-o", "json=" + filepath.Join(broken, "no-such-dir", "r.json")}, 2, "", "write json report"},
+		{"diff without a base", []string{"--repo", exampleRepo, "diff", "--base", ""}, 2, "", "--base: name the revision"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gate-ops/gate/checks/source"
@@ -166,5 +167,82 @@ func TestRenderAllFallsBackOnStaleName(t *testing.T) {
 	}
 	if got := (*memoPlan)(nil).outside([]string{"x"}); len(got) != 1 {
 		t.Errorf("a nil plan must keep every directory, kept %v", got)
+	}
+}
+
+// catalogRepo is memoRepo's shape at scale: envs environments, each over
+// apps app overlays out of a catalog of apps+apps/2.
+func catalogRepo(envs, apps int) *source.Mem {
+	files := map[string]string{}
+	var gate strings.Builder
+	gate.WriteString("apiVersion: gate/v1\nenvironments:\n")
+	catalog := apps + apps/2
+	for a := 0; a < catalog; a++ {
+		name := fmt.Sprintf("app%02d", a)
+		files["apps/"+name+"/base/kustomization.yaml"] = "labels:\n  - pairs: {app: " + name + "}\n    includeSelectors: true\nresources:\n  - deployment.yaml\n  - service.yaml\nconfigMapGenerator:\n  - name: " + name + "-config\n    literals: [A=1]\n"
+		files["apps/"+name+"/base/deployment.yaml"] = fmt.Sprintf("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: %[1]s\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n        - name: main\n          image: registry.example/%[1]s:1.0\n          envFrom:\n            - configMapRef: {name: %[1]s-config}\n            - configMapRef: {name: env-settings}\n", name)
+		files["apps/"+name+"/base/service.yaml"] = "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name + "\nspec:\n  ports:\n    - port: 80\n"
+		files["apps/"+name+"/overlay/kustomization.yaml"] = "resources:\n  - ../base\ncommonAnnotations:\n  tier: x\npatches:\n  - target: {kind: Deployment}\n    patch: |-\n      - op: replace\n        path: /spec/replicas\n        value: 2\n"
+	}
+	for e := 0; e < envs; e++ {
+		name := fmt.Sprintf("env%02d", e)
+		fmt.Fprintf(&gate, "  - name: %s\n    path: envs/%s\n", name, name)
+		var k strings.Builder
+		fmt.Fprintf(&k, "namespace: %s\nresources:\n", name)
+		for a := 0; a < apps; a++ {
+			fmt.Fprintf(&k, "  - ../../apps/app%02d/overlay\n", (e+a)%catalog)
+		}
+		fmt.Fprintf(&k, "configMapGenerator:\n  - name: env-settings\n    literals: [ENV=%s]\n", name)
+		files["envs/"+name+"/kustomization.yaml"] = k.String()
+	}
+	files["gate.yaml"] = gate.String()
+	return source.NewMem("catalog", files)
+}
+
+// BenchmarkRenderCatalog compares one run over environments that share
+// app overlays (RenderAll builds each overlay once) with rendering each
+// environment alone, both on one core.
+func BenchmarkRenderCatalog(b *testing.B) {
+	src := catalogRepo(16, 12)
+	cfg, _, err := config.Load(src, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	envs, _ := Discover(src, cfg)
+	r := New(Options{Parallelism: 1})
+	b.Run("shared", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, res := range r.RenderAll(context.Background(), src, envs) {
+				if len(res.Findings) > 0 {
+					b.Fatal(res.Findings)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(envs)), "envs/op")
+	})
+	b.Run("alone", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, env := range envs {
+				if res := r.Render(context.Background(), src, env); len(res.Findings) > 0 {
+					b.Fatal(res.Findings)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(envs)), "envs/op")
+	})
+}
+
+func TestRenderAllSharesSubtreesCatalog(t *testing.T) {
+	src := catalogRepo(4, 3)
+	cfg, _, err := config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range sameAsAlone(t, src, cfg) {
+		if len(res.Resources) != 3*3+1 {
+			t.Errorf("%s: %d objects, want 10", res.Env.Name, len(res.Resources))
+		}
 	}
 }

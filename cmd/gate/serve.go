@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,8 @@ type serveFlags struct {
 	publicURL      string
 	cacheDir       string
 	noRenderCache  bool
+	renderCacheMB  int64
+	renderDir      string
 	noIsolate      bool
 	workers        int
 	runTimeout     time.Duration
@@ -92,6 +95,7 @@ Endpoints: POST ` + app.WebhookPath + ` (webhooks), /healthz, /readyz, /metrics,
 	fs.StringVar(&f.publicURL, "public-url", "", "external URL of this server; check runs link their full report there (default: link the pull request)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "cache root: per-repo git object stores under repos/, the render cache under render/ (default: the user cache dir + /gate)")
 	fs.BoolVar(&f.noRenderCache, "no-render-cache", false, "render every revision afresh (default: reuse renders whose input files are unchanged)")
+	fs.Int64Var(&f.renderCacheMB, "render-cache-max-mb", 2048, "size bound of the render cache; the oldest renders are removed past it (checked hourly)")
 	fs.BoolVar(&f.noIsolate, "no-isolate", false, "render in the server process (default: each environment in a worker process killed at its deadline or memory budget)")
 	fs.IntVar(&f.workers, "workers", 4, "pull requests checked at the same time")
 	fs.DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "time limit of one run; its check runs end timed_out")
@@ -134,6 +138,9 @@ func (g *globals) serve(ctx context.Context, f *serveFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if f.renderDir != "" && f.renderCacheMB > 0 {
+		go pruneLoop(ctx, f.renderDir, f.renderCacheMB<<20, time.Hour, log)
+	}
 	srv := &http.Server{Addr: f.listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 	a.Start(ctx)
 	errc := make(chan error, 1)
@@ -190,8 +197,10 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 	if !f.noIsolate {
 		ropts.Isolate = g.isolator()
 	}
+	f.renderDir = ""
 	if !f.noRenderCache {
-		c, err := render.OpenCache(filepath.Join(root, "render"), cacheSalt())
+		f.renderDir = filepath.Join(root, "render")
+		c, err := render.OpenCache(f.renderDir, cacheSalt())
 		if err != nil {
 			return cfg, err
 		}
@@ -250,4 +259,73 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 			return rep, nil
 		},
 	}
+}
+
+// pruneLoop keeps the render cache under max bytes for as long as the
+// server runs: a long-lived App sees every revision of every repo, and
+// the cache would otherwise fill its volume.
+func pruneLoop(ctx context.Context, dir string, max int64, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, size, err := pruneCache(dir, max)
+		if err != nil {
+			log.Warn("render cache prune", "dir", dir, "err", err)
+		} else if n > 0 {
+			log.Info("render cache pruned", "removed", n, "bytes", size)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pruneCache removes the oldest render-cache entries (by modification
+// time) until the entries take at most 80% of max bytes, once they exceed
+// max. A removed entry is only a cache miss. It returns how many entries
+// were removed and the bytes left.
+func pruneCache(dir string, max int64) (int, int64, error) {
+	type entry struct {
+		path string
+		size int64
+		mod  time.Time
+	}
+	var all []entry
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(d.Name(), ".json") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		all = append(all, entry{p, info.Size(), info.ModTime()})
+		total += info.Size()
+		return nil
+	})
+	if err != nil || total <= max {
+		return 0, total, err
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].mod.Before(all[j].mod) })
+	n := 0
+	for _, e := range all {
+		if total <= max/10*8 {
+			break
+		}
+		if err := os.Remove(e.path); err != nil && !os.IsNotExist(err) {
+			return n, total, fmt.Errorf("prune render cache: %w", err)
+		}
+		total -= e.size
+		n++
+	}
+	return n, total, nil
 }

@@ -112,10 +112,10 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 		wantErr string
 		check   func(t *testing.T, f *serveFlags, secret string)
 	}{
-		{name: "env only", env: map[string]string{"GATE_APP_ID": "99", "GATE_PRIVATE_KEY_FILE": key, "GATE_WEBHOOK_SECRET": "s", "GATE_GITHUB_URL": "https://ghe.example.com/api/v3/", "GATE_WORKERS": "7"},
+		{name: "env only", env: map[string]string{"GATE_APP_ID": "99", "GATE_PRIVATE_KEY_FILE": key, "GATE_WEBHOOK_SECRET": "s", "GATE_GITHUB_URL": "https://ghe.example.com/api/v3/", "GATE_WORKERS": "7", "GATE_LISTEN": "127.0.0.1:9099", "GATE_RUN_TIMEOUT": "90s"},
 			check: func(t *testing.T, f *serveFlags, secret string) {
-				if f.appID != 99 || f.githubURL != "https://ghe.example.com/api/v3/" || f.workers != 7 || secret != "s" {
-					t.Errorf("got app %d url %q workers %d secret %q", f.appID, f.githubURL, f.workers, secret)
+				if f.appID != 99 || f.githubURL != "https://ghe.example.com/api/v3/" || f.workers != 7 || secret != "s" || f.listen != "127.0.0.1:9099" || f.runTimeout != 90*time.Second {
+					t.Errorf("got app %d url %q workers %d secret %q listen %q timeout %s", f.appID, f.githubURL, f.workers, secret, f.listen, f.runTimeout)
 				}
 			}},
 		{name: "flag beats env", env: map[string]string{"GATE_APP_ID": "99", "GATE_PRIVATE_KEY_FILE": key}, args: []string{"--app-id", "5", "--webhook-secret-file", secretFile},
@@ -130,10 +130,11 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"GATE_APP_ID", "GATE_PRIVATE_KEY_FILE", "GATE_WEBHOOK_SECRET", "GATE_GITHUB_URL", "GATE_WORKERS"} {
+			for _, k := range []string{"GATE_APP_ID", "GATE_PRIVATE_KEY_FILE", "GATE_WEBHOOK_SECRET", "GATE_GITHUB_URL", "GATE_WORKERS", "GATE_LISTEN", "GATE_RUN_TIMEOUT", "GATE_CACHE_DIR"} {
 				t.Setenv(k, "")
 				os.Unsetenv(k)
 			}
+			t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the default cache root
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
@@ -485,5 +486,44 @@ deny contains msg if {
 		if cr.Status != "completed" {
 			t.Errorf("%s is %s", cr.Name, cr.Status)
 		}
+	}
+}
+
+// TestPruneRenderCache: past its bound the render cache loses its oldest
+// entries first, down to 80% of the bound; under it nothing is removed.
+func TestPruneRenderCache(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	for i := 0; i < 10; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("%02x", i), fmt.Sprintf("entry%d.json", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, bytes.Repeat([]byte("x"), 1000), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// entry0 is the oldest.
+		if err := os.Chtimes(p, now, now.Add(time.Duration(i-10)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "00", ".tmp-123"), bytes.Repeat([]byte("x"), 5000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, size, err := pruneCache(dir, 10000); err != nil || n != 0 || size != 10000 {
+		t.Fatalf("at the bound: removed %d, %d bytes left, %v; want nothing removed", n, size, err)
+	}
+	n, size, err := pruneCache(dir, 5000)
+	if err != nil || n != 6 || size != 4000 {
+		t.Fatalf("over the bound: removed %d, %d bytes left, %v; want 6 removed, 4000 left", n, size, err)
+	}
+	for i := 0; i < 10; i++ {
+		_, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%02x", i), fmt.Sprintf("entry%d.json", i)))
+		if gone := os.IsNotExist(err); gone != (i < 6) {
+			t.Errorf("entry%d removed: %v, want %v (oldest first)", i, gone, i < 6)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "00", ".tmp-123")); err != nil {
+		t.Errorf("an entry being written was removed: %v", err)
 	}
 }

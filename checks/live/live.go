@@ -790,8 +790,17 @@ type mappedLocator struct {
 }
 
 func (l *mappedLocator) Locate(r *checks.Resource, path []string) checks.Origin {
-	if src := l.m[r]; src != nil {
-		return l.loc.Locate(src, path)
+	src := l.m[r]
+	if src == nil {
+		return r.Origin
 	}
-	return r.Origin
+	o := l.loc.Locate(src, path)
+	// The server folds a Secret's stringData into data: a changed
+	// data key may have been written under stringData.
+	if o == src.Origin && len(path) > 1 && path[0] == "data" && src.ID.Group == "" && src.ID.Kind == "Secret" {
+		if so := l.loc.Locate(src, append([]string{"stringData"}, path[1:]...)); so != src.Origin {
+			return so
+		}
+	}
+	return o
 }

@@ -444,6 +444,11 @@ func TestSecretChangeShowsNoValue(t *testing.T) {
 	if len(c.Fields) != 1 || c.Fields[0].Path != "data.password" || c.Fields[0].Old == c.Fields[0].New {
 		t.Errorf("want one changed key data.password with different hashes, got %+v", c.Fields)
 	}
+	// The server keeps stringData as data: the change still points at
+	// the stringData line the author edited.
+	if want := (checks.Origin{File: "app/secret.yaml", Line: lineOf(t, sec, "password:")}); c.Origin != want {
+		t.Errorf("Secret change origin %v, want %v", c.Origin, want)
+	}
 	out, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/internal/gittest"
 )
 
 // securityPolicy is a security team's conftest policy in package main.
@@ -369,5 +370,43 @@ func TestPolicyBundleCLI(t *testing.T) {
 	out, _, code = runGate(t, "--repo", repo, "policy", "test", bundle)
 	if code != 0 || !strings.Contains(out, "org.tar.gz/org/policy_test.rego:5 test_banned") || !strings.Contains(out, "1 passed, 0 failed") {
 		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
+
+// TestCheckBasePolicyImpact: `gate check --base main` on a branch that
+// weakens a policy fails by the base policy and prints what the branch's
+// policy would clear, as a section apart from the verdict.
+func TestCheckBasePolicyImpact(t *testing.T) {
+	r := gittest.New(t)
+	r.Write("gate.yaml", "environments:\n  - name: prod\n    path: env\n")
+	r.Write("policy/registry.rego", "package main\n\ndeny contains msg if {\n\tsome c in input.spec.template.spec.containers\n\tnot startswith(c.image, \"ghcr.io/\")\n\tmsg := sprintf(\"image %s is not from ghcr.io\", [c.image])\n}\n")
+	r.Write("env/app.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: ghcr.io/acme/web:1\n")
+	r.Commit("base")
+	r.Git("checkout", "-q", "-b", "pr")
+	r.Write("env/app.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: docker.io/acme/web:1\n")
+	r.Remove("policy/registry.rego")
+	r.Commit("pr: move to docker hub and drop the registry policy")
+
+	out, stderr, code := runGate(t, "--repo", r.Dir, "check", "--base", "main", "--no-schema", "-o", "json")
+	var rep checks.Report
+	if code != 1 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	denied := false
+	for _, f := range rep.AllFindings() {
+		if f.RuleID == "main.deny" && f.Message == "image docker.io/acme/web:1 is not from ghcr.io" && f.Origin.String() == "env/app.yaml:1" {
+			denied = true
+		}
+	}
+	if !denied {
+		t.Errorf("the base policy did not judge the change: %+v", rep.AllFindings())
+	}
+	pi := rep.PolicyImpact
+	if pi == nil || strings.Join(pi.ChangedFiles, ",") != "policy/registry.rego" || len(pi.Cleared) != 1 || pi.Cleared[0].RuleID != "main.deny" {
+		t.Fatalf("policy impact: %+v", pi)
+	}
+	out, _, _ = runGate(t, "--repo", r.Dir, "check", "--base", "main", "--no-schema")
+	if !strings.Contains(out, "policy impact of this change (not part of the verdict): policy/registry.rego") || !strings.Contains(out, "would clear:") {
+		t.Errorf("text report:\n%s", out)
 	}
 }

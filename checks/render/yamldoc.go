@@ -68,13 +68,15 @@ func ParseDocs(file string, data []byte, lim Limits) ([]Doc, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []Doc
 	for i := 0; ; i++ {
-		if i >= lim.MaxDocuments {
-			return nil, &ParseError{File: file, Msg: fmt.Sprintf("more than %d YAML documents in one file (limit max-documents; raise it with --max-documents or gate.yaml limits.maxDocuments)", lim.MaxDocuments), Limit: "max-documents"}
-		}
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		// Checked once a document is known to exist: a file of exactly
+		// MaxDocuments documents is within the limit.
+		if i >= lim.MaxDocuments {
+			return nil, &ParseError{File: file, Msg: fmt.Sprintf("more than %d YAML documents in one file (limit max-documents; raise it with --max-documents or gate.yaml limits.maxDocuments)", lim.MaxDocuments), Limit: "max-documents"}
 		}
 		if err != nil {
 			return nil, yamlError(file, data, err)

@@ -135,6 +135,7 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 		if rv.base != nil {
 			trusted = rv.base
 		}
+		f.stages.policyTimeout = g.limits.policyTimeout
 		stages, finds, err := buildStages(ctx, trusted, rv.cfg, &f.stages)
 		if err != nil {
 			return &exitCodeError{code: exitError, err: err}
@@ -147,9 +148,15 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 		}
 		req.Findings = finds
 	}
+	ctx, guard, err := g.limitRun(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer guard.stop()
 	prog := g.newProgress()
 	req.Progress = prog.callback()
 	rep, err := engine.Run(ctx, req)
+	rep, err = guard.finish(ctx, rep, err)
 	prog.done()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -54,7 +54,7 @@ func newPolicyStage(ctx context.Context, trusted source.Source, cfg *config.Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	st, finds := policy.Load(ctx, trusted, cfg, policy.Options{Dirs: dirs})
+	st, finds := policy.Load(ctx, trusted, cfg, policy.Options{Dirs: dirs, Timeout: o.policyTimeout})
 	return st, finds, nil
 }
 

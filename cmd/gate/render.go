@@ -39,7 +39,7 @@ the file and line it came from.`,
 			if err != nil {
 				return err
 			}
-			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptions(), Logger: g.log}
+			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptionsFor(cfg), Logger: g.log}
 			results, finds, err := engine.RenderEnvs(cmd.Context(), req)
 			if err != nil {
 				return usageErr("%v", err)

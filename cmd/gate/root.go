@@ -33,6 +33,8 @@ type globals struct {
 	stdin      io.Reader
 	// cacheDir holds the render cache ("" disables it).
 	cacheDir string
+	// limits bound what one run may cost (limits.go).
+	limits limitFlags
 	// isolate renders each environment in a worker process (isolate.go).
 	isolate bool
 	// renderMemoryMiB is each render worker's memory budget.
@@ -74,6 +76,7 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs on stderr")
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour in text output (also NO_COLOR)")
 	pf.Int64Var(&g.maxFile, "max-file-size", source.DefaultMaxFileSize, "largest file gate reads, in bytes")
+	addLimitFlags(pf, &g.limits)
 	pf.StringVar(&g.cacheDir, "cache-dir", os.Getenv("GATE_CACHE_DIR"), "render cache directory: renders whose input files are unchanged are reused (env GATE_CACHE_DIR)")
 	pf.BoolVar(&g.isolate, "isolate", false, "render each environment in a worker process killed at the render deadline or past --render-memory (on by default in gate serve)")
 	pf.IntVar(&g.renderMemoryMiB, "render-memory", sandbox.DefaultMemory>>20, "memory budget of each isolated render, in MiB")

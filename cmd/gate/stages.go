@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -21,6 +22,8 @@ type stageOptions struct {
 	policyDirs []string
 	// live compares with the environments' clusters (--live, live.go).
 	live liveOptions
+	// policyTimeout is --policy-timeout (limits.go), 0 for gate.yaml's.
+	policyTimeout time.Duration
 }
 
 // addStageFlags binds the stage flags on commands that run checks

@@ -68,7 +68,7 @@ or above --fail-on, 2 usage or internal error.`,
 			if err != nil {
 				return err
 			}
-			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptions(), Logger: g.log}
+			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptionsFor(cfg), Logger: g.log}
 			results, rfinds, err := engine.RenderEnvs(cmd.Context(), req)
 			if err != nil {
 				return usageErr("%v", err)

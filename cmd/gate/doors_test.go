@@ -18,7 +18,9 @@ import (
 // finding is what every front door shows of a finding with a source line.
 type doorFinding struct{ env, file, level, rule string }
 
-func (f doorFinding) String() string { return fmt.Sprintf("%s %s %s %s", f.env, f.file, f.level, f.rule) }
+func (f doorFinding) String() string {
+	return fmt.Sprintf("%s %s %s %s", f.env, f.file, f.level, f.rule)
+}
 
 func levelOf(f checks.Finding) string {
 	switch {

@@ -15,7 +15,7 @@ import (
 	"github.com/gate-ops/gate/internal/app/apptest"
 )
 
-// finding is what every front door shows of a finding with a source line.
+// doorFinding is what every front door shows of a finding with a source line.
 type doorFinding struct{ env, file, level, rule string }
 
 func (f doorFinding) String() string {

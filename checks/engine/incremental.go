@@ -111,11 +111,25 @@ func globalFiles(cfg *config.Config) func(string) bool {
 func affectedEnvs(req *Request, envs []checks.Env, changed []string) map[string][]string {
 	r := render.New(req.Render)
 	deps := map[string]render.Deps{}
+	heads := r.DepsAll(req.Head, envs)
+	var onBase []checks.Env
 	for _, e := range envs {
-		d := r.Deps(req.Head, e)
 		if req.Base != nil {
 			if _, err := fs.Stat(req.Base, e.Path); err == nil {
-				b := r.Deps(req.Base, e)
+				onBase = append(onBase, e)
+			}
+		}
+	}
+	bases := map[string]render.Deps{}
+	if len(onBase) > 0 {
+		for i, b := range r.DepsAll(req.Base, onBase) {
+			bases[onBase[i].Name] = b
+		}
+	}
+	for i, e := range envs {
+		d := heads[i]
+		if req.Base != nil {
+			if b, ok := bases[e.Name]; ok {
 				d.Files = append(d.Files, b.Files...)
 				d.Dirs = append(d.Dirs, b.Dirs...)
 				sort.Strings(d.Files)

@@ -36,6 +36,21 @@ func (d Deps) Touches(p string) bool {
 // Deps scans env and lists what its render reads. A scan problem makes the
 // whole environment directory a dependency (the render will report it).
 func (r *Renderer) Deps(src source.Source, env checks.Env) Deps {
+	return r.deps(src, env, nil)
+}
+
+// DepsAll is Deps for each of envs (in order), scanning each kustomization
+// they share once.
+func (r *Renderer) DepsAll(src source.Source, envs []checks.Env) []Deps {
+	m := newMemo(r, src)
+	out := make([]Deps, len(envs))
+	for i, e := range envs {
+		out[i] = r.deps(src, e, m)
+	}
+	return out
+}
+
+func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 	files := map[string]bool{}
 	var dirs []string
 	switch env.Kind {
@@ -47,7 +62,7 @@ func (r *Renderer) Deps(src source.Source, env checks.Env) Deps {
 	case KindPlain:
 		dirs = append(dirs, env.Path)
 	default:
-		g, err := r.scanGraph(src, env.Path)
+		g, err := r.scanGraphWith(src, env.Path, m)
 		if err != nil {
 			dirs = append(dirs, env.Path)
 			// A missing kustomization in a base still names files.

@@ -154,7 +154,7 @@ func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env
 		return r.render(ctx, src, env)
 	}
 	start := time.Now()
-	deps := r.Deps(src, env)
+	deps := r.deps(src, env, memoFrom(ctx))
 	key := r.opts.Cache.key(src, env, deps, r.opts.Limits)
 	if key != "" {
 		if res, ok := r.opts.Cache.load(key, src, r.opts.Limits); ok {

@@ -308,6 +308,10 @@ func (a *App) onDispatchError(w http.ResponseWriter, r *http.Request, err error)
 // submit queues a job and counts the outcome. A full queue is answered
 // 503 through the dispatcher, so GitHub's redelivery can try again.
 func (a *App) submit(log *slog.Logger, j *job, event, action string) error {
+	if err := j.validate(); err != nil {
+		a.m.webhooks.WithLabelValues(event, action, "invalid").Inc()
+		return err
+	}
 	out := a.q.submit(j)
 	a.m.webhooks.WithLabelValues(event, action, out).Inc()
 	log.Info("webhook accepted", "head", short(j.HeadSHA), "outcome", out)

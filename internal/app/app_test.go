@@ -939,3 +939,48 @@ func TestRerunOfForkCheckRun(t *testing.T) {
 	}
 	assertCompleted(t, w.Fake)
 }
+
+// TestGitHostFailuresAreRetried: the git host answers 502 twice, then 401
+// once (a revoked token): the fetch tries again with backoff, and with a
+// new installation token, and the pull request is checked.
+func TestGitHostFailuresAreRetried(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	w.Git.SetFault(func(n int) int {
+		switch n {
+		case 1, 2:
+			return http.StatusBadGateway
+		case 3:
+			return http.StatusUnauthorized
+		}
+		return 0
+	})
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 4), "prod: 4 replicas")
+	w.Repo.SetRef("refs/pull/19/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 19, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	if c := w.RunsFor(head)["gate / prod"].Conclusion; c != "success" {
+		t.Fatalf("gate / prod concluded %q after git host failures, want success; log:\n%s", c, w.LogBuf.String())
+	}
+	// One token for the checks API, one read-only token for git, and a
+	// new git token after the 401.
+	if n := w.Fake.Count("apps/create-installation-access-token"); n != 3 {
+		t.Errorf("%d installation tokens minted, want 3 (a new git token after the 401)", n)
+	}
+	if m := get(t, w.AppURL+"/metrics"); !strings.Contains(m, `gate_repo_fetches_total{outcome="retried"} 3`) {
+		t.Errorf("metrics lack 3 retried fetches")
+	}
+	assertCompleted(t, w.Fake)
+
+	// A repository the host does not have is not retried.
+	w.Git.SetFault(func(int) int { return http.StatusNotFound })
+	head2 := w.Repo.Commit(w.Repo.Main, replicas(w, 5), "prod: 5 replicas")
+	w.Repo.SetRef("refs/pull/20/head", head2)
+	w.Deliver("pull_request", w.PullRequest("opened", 20, head2, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	if cr := w.RunsFor(head2)["gate"]; cr.Conclusion != "failure" || !strings.Contains(cr.Summary, "fetch") {
+		t.Errorf("a missing repository: %+v, want a failed gate check run saying the fetch failed", w.RunsFor(head2))
+	}
+	if m := get(t, w.AppURL+"/metrics"); !strings.Contains(m, `gate_repo_fetches_total{outcome="retried"} 3`) {
+		t.Errorf("a 404 was retried")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -178,13 +179,9 @@ func (a *App) check(ctx context.Context, rv *Revisions, log *slog.Logger) (*chec
 // fetch brings base and head into the repo cache and opens both trees.
 func (a *App) fetch(ctx context.Context, j *job, log *slog.Logger) (*Revisions, error) {
 	start := time.Now()
-	tok, err := a.tokens.get(ctx, j.Installation, j.Owner, j.Name)
-	if err != nil {
-		return nil, fmt.Errorf("get a token to read %s: %w", j.Repo, err)
-	}
 	pullRef := "refs/pull/" + strconv.Itoa(j.PR) + "/head"
 	baseRef := "refs/heads/" + j.BaseRef
-	res, err := a.cache.Fetch(ctx, repocache.Fetch{Repo: j.Repo, URL: j.CloneURL, Token: tok, Refs: []string{baseRef, pullRef}, Want: []string{j.HeadSHA}})
+	res, err := a.fetchRetrying(ctx, j, repocache.Fetch{Repo: j.Repo, URL: j.CloneURL, Refs: []string{baseRef, pullRef}, Want: []string{j.HeadSHA}}, log)
 	a.m.fetchSeconds.Observe(time.Since(start).Seconds())
 	a.m.runDuration.WithLabelValues("fetch").Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -230,6 +227,44 @@ func (a *App) fetch(ctx context.Context, j *job, log *slog.Logger) (*Revisions, 
 	}
 	return &Revisions{Repo: j.Repo, PR: j.PR, HeadSHA: j.HeadSHA, BaseSHA: mb.Hash.String(), BaseRef: j.BaseRef,
 		Head: head, Base: baseTree, Git: headRepo, Logger: log}, nil
+}
+
+// fetchAttempts bounds the tries of one fetch.
+const fetchAttempts = 4
+
+// fetchRetrying fetches with the installation token, trying again with
+// backoff when the git host or the network failed, and with a new token
+// when the host refused the one it had (revoked, expired).
+func (a *App) fetchRetrying(ctx context.Context, j *job, f repocache.Fetch, log *slog.Logger) (*repocache.Result, error) {
+	reauth := false
+	for attempt := 0; ; attempt++ {
+		tok, err := a.tokens.get(ctx, j.Installation, j.Owner, j.Name)
+		if err != nil {
+			return nil, fmt.Errorf("get a token to read %s: %w", j.Repo, err)
+		}
+		f.Token = tok
+		res, err := a.cache.Fetch(ctx, f)
+		if err == nil {
+			return res, nil
+		}
+		var fe *repocache.FetchError
+		if !errors.As(err, &fe) || attempt+1 >= fetchAttempts || !(fe.Transient || fe.Unauthenticated && !reauth) {
+			return nil, err
+		}
+		if fe.Unauthenticated {
+			reauth = true
+			a.tokens.forget(j.Installation)
+		}
+		wait := a.cfg.RetryBase << attempt
+		wait = wait/2 + rand.N(wait/2+1)
+		a.m.fetches.WithLabelValues("retried").Inc()
+		log.Warn("fetch failed; trying again", "err", err, "attempt", attempt+1, "wait", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
 }
 
 // publisher creates and completes one run's check runs.

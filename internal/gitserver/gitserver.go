@@ -35,6 +35,18 @@ type Server struct {
 	uploadPackBytes atomic.Int64
 	mu              sync.Mutex
 	requests        []string
+	fault           func(n int) int
+	faultN          int
+}
+
+// SetFault makes the server answer the n-th request (1-based, counted
+// from now) with the status fault returns, or serve it when 0; nil
+// removes it. Tests use it for a git host that fails for a while.
+func (s *Server) SetFault(fault func(n int) int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = fault
+	s.faultN = 0
 }
 
 // New returns a server for the bare repositories under root.
@@ -61,7 +73,16 @@ func (s *Server) Requests() []string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
+	status := 0
+	if s.fault != nil {
+		s.faultN++
+		status = s.fault(s.faultN)
+	}
 	s.mu.Unlock()
+	if status != 0 {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
 	repo := repoOf(r.URL.Path)
 	if repo == "" || strings.Contains(repo, "..") {
 		http.NotFound(w, r)

@@ -21,6 +21,7 @@ import (
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
@@ -140,7 +141,7 @@ func (c *Cache) Fetch(ctx context.Context, f Fetch) (*Result, error) {
 		opts.Auth = &githttp.BasicAuth{Username: "x-access-token", Password: f.Token}
 	}
 	if err := remote.FetchContext(ctx, opts); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil, fmt.Errorf("fetch %s from %s: %s", f.Repo, redact(f.URL), scrub(err.Error(), f.Token))
+		return nil, classify(ctx, fmt.Sprintf("fetch %s from %s: %s", f.Repo, redact(f.URL), scrub(err.Error(), f.Token)), err)
 	}
 	res.Fetched = true
 	for _, ref := range f.Refs {
@@ -156,6 +157,35 @@ func (c *Cache) Fetch(ctx context.Context, f Fetch) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// FetchError is a failed fetch, with what the caller can do about it.
+// Its text never holds the token.
+type FetchError struct {
+	msg string
+	// Transient is set when the server or the network failed (a 5xx, a
+	// reset connection), not the request: trying again may work.
+	Transient bool
+	// Unauthenticated is set when the server refused the credentials (an
+	// expired or revoked token): a new token may work.
+	Unauthenticated bool
+}
+
+func (e *FetchError) Error() string { return e.msg }
+
+func classify(ctx context.Context, msg string, err error) error {
+	fe := &FetchError{msg: msg}
+	switch {
+	case ctx.Err() != nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The run ended; not the server's fault.
+	case errors.Is(err, transport.ErrAuthenticationRequired):
+		fe.Unauthenticated = true
+	case errors.Is(err, transport.ErrRepositoryNotFound), errors.Is(err, transport.ErrAuthorizationFailed),
+		errors.Is(err, transport.ErrEmptyRemoteRepository), errors.Is(err, transport.ErrInvalidAuthMethod):
+	default:
+		fe.Transient = true
+	}
+	return fe
 }
 
 // Open returns a reader on the repo's object store with its own small

@@ -2,6 +2,7 @@ package repocache_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -132,5 +133,60 @@ func TestFetchIsIncrementalAndAuthenticated(t *testing.T) {
 		if _, err := cache.Fetch(ctx, repocache.Fetch{Repo: name, URL: hs.URL}); err == nil {
 			t.Errorf("repo name %q accepted", name)
 		}
+	}
+}
+
+// TestFetchErrorsSayWhatToDo: a failing git host is transient, refused
+// credentials ask for a new token, a missing repository is neither; the
+// token never shows in the error.
+func TestFetchErrorsSayWhatToDo(t *testing.T) {
+	root := t.TempDir()
+	bare := filepath.Join(root, "o", "r.git")
+	work := t.TempDir()
+	git(t, root, "init", "-q", "--bare", "-b", "main", bare)
+	git(t, work, "init", "-q", "-b", "main")
+	main := commitFile(t, work, "a.yaml", "a: 1\n")
+	git(t, work, "push", "-q", bare, "main")
+	srv, err := gitserver.New(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	const token = "ghs_0123456789abcdefghijklmnopqrstuvwxyz"
+	cases := []struct {
+		status            int
+		transient, reauth bool
+	}{
+		{502, true, false},
+		{503, true, false},
+		{401, false, true},
+		{404, false, false},
+		{403, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			c, err := repocache.New(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.SetFault(func(int) int { return tc.status })
+			_, err = c.Fetch(context.Background(), repocache.Fetch{Repo: "o/r", URL: hs.URL + "/o/r.git", Token: token, Refs: []string{"refs/heads/main"}, Want: []string{main}})
+			var fe *repocache.FetchError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v (%T), want a FetchError", err, err)
+			}
+			if fe.Transient != tc.transient || fe.Unauthenticated != tc.reauth {
+				t.Errorf("%d: transient %v, unauthenticated %v; want %v, %v (%v)", tc.status, fe.Transient, fe.Unauthenticated, tc.transient, tc.reauth, err)
+			}
+			if strings.Contains(err.Error(), token) {
+				t.Errorf("the error shows the token: %v", err)
+			}
+		})
+	}
+	srv.SetFault(nil)
+	c, _ := repocache.New(t.TempDir())
+	if _, err := c.Fetch(context.Background(), repocache.Fetch{Repo: "o/r", URL: hs.URL + "/o/r.git", Token: token, Refs: []string{"refs/heads/main"}, Want: []string{main}}); err != nil {
+		t.Errorf("without faults: %v", err)
 	}
 }

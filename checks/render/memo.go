@@ -69,6 +69,8 @@ type memo struct {
 	// scans are ScanKustomization's results by file: what it returns is
 	// never changed after, so environments share them.
 	scans map[string]scanned
+	// found are FindKustomization's results by directory.
+	found map[string]string
 }
 
 type scanned struct {
@@ -77,7 +79,24 @@ type scanned struct {
 }
 
 func newMemo(r *Renderer, src source.Source) *memo {
-	return &memo{r: r, src: src, docs: newDocCache(r.opts.Limits), subs: map[string]*subtree{}, scans: map[string]scanned{}}
+	return &memo{r: r, src: src, docs: newDocCache(r.opts.Limits), subs: map[string]*subtree{}, scans: map[string]scanned{}, found: map[string]string{}}
+}
+
+// find is FindKustomization, once per directory.
+func (m *memo) find(src source.Source, dir string) string {
+	if m == nil {
+		return FindKustomization(src, dir)
+	}
+	m.mu.Lock()
+	f, ok := m.found[dir]
+	m.mu.Unlock()
+	if !ok {
+		f = FindKustomization(src, dir)
+		m.mu.Lock()
+		m.found[dir] = f
+		m.mu.Unlock()
+	}
+	return f
 }
 
 // scan is ScanKustomization, once per file. src is the memo's source:

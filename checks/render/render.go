@@ -399,7 +399,7 @@ func (r *Renderer) scanGraphWith(src source.Source, rootDir string, m *memo) (*g
 			return nil
 		}
 		state[key] = visiting
-		file := FindKustomization(src, dir)
+		file := m.find(src, dir)
 		if file == "" {
 			if via == nil {
 				return &RefError{File: dir, Rule: "render/missing-file", Msg: fmt.Sprintf("no kustomization.yaml in %s", dir)}

@@ -74,6 +74,20 @@ test: fmt vet tools build kube-bins ## The full test suite (what CI runs)
 test-short: ## Quick unit tests without -race
 	$(GO) test -short ./...
 
+# make fuzz FUZZTIME=60s: every Go fuzz target in turn, FUZZTIME each (never
+# part of make test; their seed corpora, */testdata/fuzz, run in every go test).
+# A failing input is written to the package's testdata/fuzz and stops the run.
+FUZZTIME         ?= 60s
+FUZZMINIMIZETIME ?= 10s
+FUZZ_TARGETS := ./checks/render:FuzzParseDocs ./checks/render:FuzzScanKustomization \
+	./internal/config:FuzzParse ./checks/diff:FuzzDiff ./internal/app:FuzzWebhook
+fuzz: ## Fuzz the YAML and kustomization intake, gate.yaml, the diff and the webhook handler
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg; \
+	done
+
 example: build ## Run gate on the bundled example ops repo
 	$(BIN)/gate --repo testdata/example check
 

@@ -518,7 +518,10 @@ func ErrorCheckRun(env, conclusion, reason string) *CheckRun {
 	t := "gate could not check this pull request"
 	switch conclusion {
 	case ConclusionCancelled:
-		t = "Superseded by a newer push"
+		t = "Cancelled"
+		if strings.HasPrefix(reason, "superseded") {
+			t = "Superseded by a newer push"
+		}
 	case ConclusionTimedOut:
 		t = "gate ran out of time"
 	}

@@ -361,7 +361,7 @@ func TestNewerPushSupersedesRunningRun(t *testing.T) {
 	close(br.release)
 	w.WaitIdle(time.Minute)
 	for name, cr := range w.RunsFor(old) {
-		if cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, "superseded") {
+		if cr.Conclusion != "cancelled" || cr.Title != "Superseded by a newer push" || !strings.Contains(cr.Summary, "superseded") {
 			t.Errorf("old head %s: %q %q, want cancelled as superseded", name, cr.Conclusion, cr.Summary)
 		}
 	}
@@ -983,4 +983,27 @@ func TestGitHostFailuresAreRetried(t *testing.T) {
 	if m := get(t, w.AppURL+"/metrics"); !strings.Contains(m, `gate_repo_fetches_total{outcome="retried"} 3`) {
 		t.Errorf("a 404 was retried")
 	}
+}
+
+// TestClosingPullRequestCancelsItsRun: a pull request closed while its run
+// is in the engine ends its check runs cancelled, saying it was closed.
+func TestClosingPullRequestCancelsItsRun(t *testing.T) {
+	br := &blockingRunner{Runner: engineRunner(), started: make(chan string, 4), release: make(chan struct{})}
+	w := newWorld(t, br, nil)
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 4), "prod: 4 replicas")
+	w.Repo.SetRef("refs/pull/23/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 23, head, time.Now()), []byte(apptest.Secret))
+	<-br.started
+	w.Deliver("pull_request", w.PullRequest("closed", 23, head, time.Now().Add(time.Second)), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	runs := w.RunsFor(head)
+	if len(runs) != 3 {
+		t.Fatalf("%d check runs, want 3", len(runs))
+	}
+	for name, cr := range runs {
+		if cr.Conclusion != "cancelled" || cr.Title != "Cancelled" || !strings.Contains(cr.Summary, "the pull request was closed") {
+			t.Errorf("%s: %s %q %q, want cancelled because the pull request was closed", name, cr.Conclusion, cr.Title, cr.Summary)
+		}
+	}
+	assertCompleted(t, w.Fake)
 }

@@ -420,13 +420,31 @@ func (m *memo) build(ctx context.Context, g *graph, dir string, st *subtree) (er
 	if err := markSources(m.src, sub, m.docs, fsys, nil); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	// The environment's deadline bounds the build, as it bounds its own.
+	type built struct {
+		rm  resmap.ResMap
+		err error
 	}
-	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/"+dir)
-	if err != nil {
-		return err
+	ch := make(chan built, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- built{err: fmt.Errorf("kustomize panicked: %v", p)}
+			}
+		}()
+		rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/"+dir)
+		ch <- built{rm, err}
+	}()
+	var b built
+	select {
+	case b = <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+	if b.err != nil {
+		return b.err
+	}
+	rm := b.rm
 	st.out, err = rm.AsYaml()
 	if err != nil {
 		return err

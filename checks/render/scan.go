@@ -167,6 +167,10 @@ func (s *scanner) local(n *yaml.Node, field, ref, want string) (string, bool, er
 		}
 		return "", false, s.errf(n, "render/read-error", "%s: %q: %v", field, ref, err)
 	}
+	if !fi.IsDir() && !fi.Mode().IsRegular() {
+		// A named pipe or a device would block or never end.
+		return "", false, s.errf(n, "render/read-error", "%s: %q is not a regular file (%s)", field, ref, fi.Mode().Type())
+	}
 	switch want {
 	case "file":
 		if fi.IsDir() {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,7 +58,8 @@ type caseLimits struct {
 // generateSpec makes a file too big to check in.
 type generateSpec struct {
 	// Kind: big-document (one ConfigMap of Size bytes), many-documents
-	// (Count small documents), deep-nesting (Count levels of block maps).
+	// (Count small documents), deep-nesting (Count levels of block maps),
+	// deep-flow (Count nested flow sequences), fifo (a named pipe).
 	Kind  string `yaml:"kind"`
 	Path  string `yaml:"path"`
 	Size  int    `yaml:"size"`
@@ -167,6 +169,12 @@ func (c *hostileCase) materialize(t *testing.T, loopback string) (root string) {
 	mustWrite(t, filepath.Join(root, "outside", "kustomization.yaml"), "resources:\n  - secret.yaml\n")
 	for _, g := range c.Generate {
 		p := filepath.Join(root, "repo", filepath.FromSlash(g.Path))
+		if g.Kind == "fifo" {
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		mustWrite(t, p, generate(g))
 	}
 	return root

@@ -27,6 +27,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resource"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
@@ -70,8 +71,15 @@ type Renderer struct {
 	openapiMu sync.Mutex
 }
 
+// kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before any render
+// can run: kyaml initialises it lazily and its readers (namespace-scope
+// checks) take no lock, so the first kustomize runs of a process, started
+// together, race on it.
+var kyamlSchemaOnce sync.Once
+
 // New returns a Renderer.
 func New(opts Options) *Renderer {
+	kyamlSchemaOnce.Do(func() { _ = openapi.Schema() })
 	if opts.Limits.MaxDocuments == 0 {
 		opts.Limits = DefaultLimits()
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -189,11 +190,15 @@ func generate(g generateSpec) string {
 	var b strings.Builder
 	switch g.Kind {
 	case "big-document":
-		b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n")
-		line := "  k%08d: " + strings.Repeat("x", 90) + "\n"
-		for i := 0; b.Len() < g.Size; i++ {
-			fmt.Fprintf(&b, line, i)
+		buf := make([]byte, 0, g.Size+128)
+		buf = append(buf, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n"...)
+		value := []byte(": " + strings.Repeat("x", 90) + "\n")
+		for i := 0; len(buf) < g.Size; i++ {
+			buf = append(buf, "  k"...)
+			buf = strconv.AppendInt(buf, int64(i), 10)
+			buf = append(buf, value...)
 		}
+		return string(buf)
 	case "many-documents":
 		for i := 0; i < g.Count; i++ {
 			fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm%d\n", i)

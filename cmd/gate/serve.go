@@ -215,6 +215,7 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 // only the environments the change touches are rendered (the others are
 // reported untouched), and renders go through ropts' cache.
 func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner {
+	so.policyTimeout = g.limits.policyTimeout
 	request := func(rv *app.Revisions) (*engine.Request, error) {
 		cfg, _, err := config.Load(rv.Base, g.configPath)
 		if err != nil {
@@ -230,6 +231,12 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 		if rv.Logger != nil {
 			ro.Logger = rv.Logger
 		}
+		// The base's limits (and the server's flags) bound the render.
+		lim, err := g.limits.resolve(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("gate.yaml of the base: %w", err)
+		}
+		ro.Limits, ro.Timeout = lim.render, lim.renderTimeout
 		return &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, FailOn: failOn, Render: ro, Logger: rv.Logger, Incremental: true}, nil
 	}
 	return app.RunnerFuncs{

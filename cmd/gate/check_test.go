@@ -133,6 +133,16 @@ func TestCheckPullRequestEveryFormat(t *testing.T) {
 	if rep.BaseRev != p.Base {
 		t.Errorf("base %s, want the merge-base %s", rep.BaseRev, p.Base)
 	}
+	// With a base the run is incremental: staging, which the change does
+	// not reach, is reported as not rendered, never as checked.
+	for _, e := range rep.Envs {
+		if notRendered := e.NotRendered != ""; notRendered != (e.Env.Name == "staging") || (notRendered && (e.Status != checks.EnvUntouched || e.Resources != 0)) {
+			t.Errorf("%s: status %s, notRendered %q, %d resources", e.Env.Name, e.Status, e.NotRendered, e.Resources)
+		}
+	}
+	if !strings.Contains(outs["markdown"], "| staging | ⏭️ not rendered |") || !strings.Contains(outs["text"], "staging overlays/staging  untouched, not rendered") {
+		t.Error("markdown or text does not show staging as not rendered")
+	}
 	var junit struct {
 		Suites []struct {
 			Name string `xml:"name,attr"`

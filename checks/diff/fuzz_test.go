@@ -60,31 +60,34 @@ func asSecret(obj map[string]any, where byte, value string) *checks.Resource {
 	if sd == nil {
 		sd = map[string]any{}
 	}
+	// A value in a string field came from YAML or JSON, so it is valid
+	// UTF-8; only base64 data carries arbitrary bytes.
+	text := strings.ToValidUTF8(value, "?")
 	switch where % 7 {
 	case 0:
 		data["password"] = base64.StdEncoding.EncodeToString([]byte(value))
 		cp["data"] = data
 	case 1:
-		sd["password"] = value
+		sd["password"] = text
 		cp["stringData"] = sd
 	case 2:
-		data["password"] = value // not base64: still a secret
+		data["password"] = text // not base64: still a secret
 		cp["data"] = data
 	case 3:
-		data["password"] = base64.StdEncoding.EncodeToString([]byte(value))
+		data["password"] = base64.StdEncoding.EncodeToString([]byte(text))
 		cp["data"] = data
 		ann, _ := md["annotations"].(map[string]any)
 		if ann == nil {
 			ann = map[string]any{}
 			md["annotations"] = ann
 		}
-		ann["example.com/copy"] = "was " + value
+		ann["example.com/copy"] = "was " + text
 	case 4:
-		cp["stringData"] = "password=" + value
+		cp["stringData"] = "password=" + text
 	case 5:
 		cp["data"] = []any{base64.StdEncoding.EncodeToString([]byte(value))}
 	case 6:
-		cp["stringData"] = map[string]any{"nested": map[string]any{"password": value}}
+		cp["stringData"] = map[string]any{"nested": map[string]any{"password": text}}
 	}
 	return identify(cp)
 }

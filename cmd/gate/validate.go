@@ -7,6 +7,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/schema"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/config"
@@ -37,6 +38,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 		envNames []string
 		all      bool
 		failOn   string
+		outputs  outputFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [--env NAME]... [--all]",
@@ -47,10 +49,12 @@ every CustomResourceDefinition the repo renders or lists under schemas.paths in
 gate.yaml. Unknown fields, wrong types, missing required fields, bad names and
 labels, and deprecated or removed apiVersions are findings on the source line.
 
-Findings are printed as file:line on stdout. Exit codes: 0 pass, 1 findings at
-or above --fail-on, 2 usage or internal error.`,
+Findings are printed as file:line on stdout; with --output, as a report in that
+format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass,
+1 findings at or above --fail-on, 2 usage or internal error.`,
 		Example: `  gate validate --env prod
-  gate validate --all`,
+  gate validate --all
+  gate validate --all -o sarif=schema.sarif`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(envNames) == 0 && !all {
@@ -59,6 +63,12 @@ or above --fail-on, 2 usage or internal error.`,
 			threshold, err := checks.ParseSeverity(failOn)
 			if err != nil {
 				return usageErr("--fail-on: %v", err)
+			}
+			var specs []outputSpec
+			if len(outputs.outputs) > 0 || outputs.outputFile != "" {
+				if specs, err = outputs.parse("text"); err != nil {
+					return err
+				}
 			}
 			src, cfg, err := g.openWorktree()
 			if err != nil {
@@ -74,18 +84,37 @@ or above --fail-on, 2 usage or internal error.`,
 				return usageErr("%v", err)
 			}
 			finds = append(finds, rfinds...)
+			rep := &checks.Report{HeadRev: src.Rev(), FailOn: threshold, Findings: append([]checks.Finding{}, finds...)}
 			resources := 0
 			for _, r := range results {
-				finds = append(finds, r.Findings...)
+				er := checks.EnvReport{Env: r.Env, Status: checks.EnvChecked, Resources: len(r.Resources), Duration: r.Duration}
+				er.Findings = append(er.Findings, r.Findings...)
 				resources += len(r.Resources)
 				fs, err := st.Check(cmd.Context(), &engine.Input{Env: r.Env, Head: r, All: results})
 				if err != nil {
-					finds = append(finds, checks.Finding{
+					er.Findings = append(er.Findings, checks.Finding{
 						Check: schema.CheckName, RuleID: schema.CheckName + "/stage-error", Severity: checks.SeverityError, Env: r.Env.Name,
 						Message: fmt.Sprintf("schema stage could not run: %v", err), Origin: checks.Origin{File: r.Env.Path},
 					})
 				}
-				finds = append(finds, fs...)
+				er.Findings = append(er.Findings, fs...)
+				if er.Findings == nil {
+					er.Findings = []checks.Finding{}
+				}
+				finds = append(finds, er.Findings...)
+				rep.Envs = append(rep.Envs, er)
+			}
+			rep.Finalize()
+			if specs != nil {
+				opts := report.Options{Color: true, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.gitPrefix(specs)}
+				if err := g.writeReports(specs, rep, opts); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stderr, "validated %s in %s: %s\n", plural(resources, "resource"), plural(len(results), "environment"), summary(finds))
+				if !rep.Pass {
+					return failGate()
+				}
+				return nil
 			}
 			checks.SortFindings(finds)
 			for _, f := range finds {
@@ -106,6 +135,8 @@ or above --fail-on, 2 usage or internal error.`,
 	f.StringArrayVarP(&envNames, "env", "e", nil, "environment to validate (repeatable)")
 	f.BoolVar(&all, "all", false, "validate every environment")
 	f.StringVar(&failOn, "fail-on", "error", "lowest severity that fails: error, warning or notice")
+	addOutputFlags(f, &outputs)
+	registerOutputCompletion(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "notice"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

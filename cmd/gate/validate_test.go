@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gate-ops/gate/checks"
 )
 
 const crdRepo = "../../testdata/schema/crd-repo"
@@ -165,5 +170,70 @@ spec:
 	}
 	if !strings.Contains(out, "[ancient]") || !strings.Contains(out, "no schemas for Kubernetes 1.20 in this gate (it has 1.34, 1.35, 1.36, 1.37)") {
 		t.Errorf("a version without schemas was not reported:\n%s", out)
+	}
+}
+
+// TestValidateReportFormats: with --output, gate validate writes the same
+// report formats as gate check (a SARIF file for code scanning, JSON).
+func TestValidateReportFormats(t *testing.T) {
+	sarif := filepath.Join(t.TempDir(), "schema.sarif")
+	out, stderr, code := runGate(t, "--repo", crdRepo, "validate", "--all", "-o", "json", "-o", "sarif="+sarif)
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var rep checks.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not a JSON report: %v\n%s", err, out)
+	}
+	if rep.Pass || len(rep.Envs) != 2 || rep.Envs[0].Env.Name != "dev" || rep.Envs[0].Pass || rep.Envs[0].Resources != 3 {
+		t.Fatalf("report: pass %v, envs %+v", rep.Pass, rep.Envs)
+	}
+	found := false
+	for _, f := range rep.AllFindings() {
+		if f.RuleID == "schema/invalid" && f.Path == "spec.retentionDays" && f.Origin.String() == "overlays/dev/backup-patch.yaml:6" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("findings: %v", rep.AllFindings())
+	}
+	b, err := os.ReadFile(sarif)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Runs []struct {
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string } `json:"artifactLocation"`
+						Region           struct{ StartLine int } `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || len(doc.Runs) != 1 {
+		t.Fatalf("SARIF: %v\n%s", err, b)
+	}
+	hit := false
+	for _, r := range doc.Runs[0].Results {
+		for _, l := range r.Locations {
+			if r.RuleID == "schema/invalid" && strings.HasSuffix(l.PhysicalLocation.ArtifactLocation.URI, "overlays/dev/backup-patch.yaml") && l.PhysicalLocation.Region.StartLine == 6 {
+				hit = true
+			}
+		}
+	}
+	if !hit {
+		t.Errorf("SARIF lacks the retentionDays error at backup-patch.yaml:6:\n%s", b)
+	}
+	if _, stderr, code := runGate(t, "--repo", crdRepo, "validate", "--all", "-o", "xml"); code != 2 || !strings.Contains(stderr, `--output "xml"`) {
+		t.Errorf("bad format: exit %d %s", code, stderr)
+	}
+	// Warnings only: the JSON report passes and so does the exit code.
+	out, _, code = runGate(t, "--repo", exampleRepo, "validate", "--all", "-o", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || !rep.Pass {
+		t.Errorf("example repo: exit %d pass %v", code, rep.Pass)
 	}
 }

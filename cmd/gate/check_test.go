@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine/enginetest"
 	"github.com/gate-ops/gate/internal/gittest"
@@ -343,5 +345,34 @@ func TestBaseIsReadFromGitNeverCheckedOut(t *testing.T) {
 	}
 	if after := state(); after != before {
 		t.Errorf("gate changed the repository:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// TestReportSchemaCommand: `gate report schema` prints the schema the json
+// report follows, and a report of this binary validates against it.
+func TestReportSchemaCommand(t *testing.T) {
+	out, stderr, code := runGate(t, "report", "schema")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("file:///report.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("file:///report.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, _, _ := runGate(t, "--repo", exampleRepo, "check", "-o", "json")
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(rep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(inst); err != nil {
+		t.Errorf("gate check -o json does not follow gate report schema: %v", err)
 	}
 }

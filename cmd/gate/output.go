@@ -198,3 +198,26 @@ func (p *progress) callback() func(string) {
 	}
 	return p.report
 }
+
+func init() { extraCommands = append(extraCommands, newReportCmd) }
+
+// newReportCmd groups helpers about gate's reports: `gate report schema`
+// prints the JSON schema of `-o json`, so programs reading reports can
+// validate them against the binary that wrote them.
+func newReportCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "About gate's report formats (see gate check --output)",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON schema of the json report (" + checks.ReportSchemaVersion + ")",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := g.stdout.Write(report.JSONSchema)
+			return err
+		},
+	})
+	return cmd
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/live"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/cluster"
 	"github.com/gate-ops/gate/internal/config"
 	"github.com/gate-ops/gate/internal/gittest"
 	"github.com/gate-ops/gate/internal/kubetest"
@@ -347,6 +348,20 @@ func TestLiveReportGolden(t *testing.T) {
 			if !bytes.Contains(outs[name], []byte(w)) {
 				t.Errorf("%s lacks %q", name, w)
 			}
+		}
+	}
+}
+
+// TestLiveRBACCommand: `gate live rbac` prints the documented ClusterRoles
+// (the file the real-server test binds), ready for kubectl apply.
+func TestLiveRBACCommand(t *testing.T) {
+	out, stderr, code := runGate(t, "live", "rbac")
+	if code != 0 || out != string(cluster.RBAC) {
+		t.Fatalf("exit %d, output differs from internal/cluster/rbac.yaml: %s", code, stderr)
+	}
+	for _, want := range []string{"kind: ClusterRole", "name: gate-live-reader", `verbs: ["get", "list"]`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gate live rbac lacks %q", want)
 		}
 	}
 }

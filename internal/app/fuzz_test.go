@@ -70,7 +70,7 @@ func jobsFor(event string, payload []byte) int {
 // does. Beyond not panicking it asserts: a delivery that is not signed
 // with the webhook secret is answered 401 and leaves the queue untouched,
 // whatever its body and headers (nothing parsed, nothing queued, nothing
-// run, no GitHub call); a signed one is answered 200, 202, 400 or 503, never
+// run, no GitHub call, no new metrics label); a signed one is answered 200, 202, 400 or 503, never
 // 401 or 500, queues at most one job per pull request it names and only
 // for the events that start work, and none when refused; no answer and no
 // log line carries the webhook secret.
@@ -149,6 +149,23 @@ func FuzzWebhook(f *testing.F) {
 			}
 			if pending+order+running+latest != 0 {
 				t.Fatalf("an unsigned delivery touched the queue: %d pending, %d running, %d ordered", pending, running, latest)
+			}
+			// Nor can it grow the metrics: its event header is not signed.
+			mfs, err := a.m.reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() != "gate_webhooks_total" {
+					continue
+				}
+				for _, m := range mf.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "event" && l.GetValue() != eventLabel(l.GetValue()) {
+							t.Fatalf("an unverified event header became a metrics label: %q", l.GetValue())
+						}
+					}
+				}
 			}
 		} else {
 			switch code {

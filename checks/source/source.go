@@ -48,7 +48,7 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("%s: file is %d bytes, over the %d byte limit (raise it with --max-file-size)", e.Path, e.Size, e.Limit)
+	return fmt.Sprintf("%s: file is %d bytes, over the %d byte limit (limit max-file-size; raise it with --max-file-size or gate.yaml limits.maxFileSize)", e.Path, e.Size, e.Limit)
 }
 
 // IsEscape reports whether err is (or wraps) an *EscapeError.

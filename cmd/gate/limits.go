@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -137,6 +138,26 @@ func parseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("%q: want a size like 4GiB or 512MiB", s)
 	}
 	return int64(v * mult), nil
+}
+
+// configMaxFile is the file size limit for a run: --max-file-size when
+// given, else the trusted gate.yaml's limits.maxFileSize, else the flag's
+// default. A gate.yaml that does not load or parse leaves the flag's
+// value; loading it again reports the problem.
+func (g *globals) configMaxFile(trusted fs.ReadFileFS) int64 {
+	if g.maxFileSet {
+		return g.maxFile
+	}
+	cfg, _, err := config.Load(trusted, g.configPath)
+	if err != nil || cfg.Limits.MaxFileSize == "" {
+		return g.maxFile
+	}
+	n, err := parseBytes(cfg.Limits.MaxFileSize)
+	if err != nil || n <= 0 {
+		g.log.Warn("gate.yaml limits.maxFileSize ignored", "value", cfg.Limits.MaxFileSize, "err", err)
+		return g.maxFile
+	}
+	return n
 }
 
 // renderOptionsFor is renderOptions with the limits of cfg and the flags;

@@ -124,6 +124,8 @@ func TestLimitsCLI(t *testing.T) {
 		{"max-yaml-depth", "", []string{"--max-yaml-depth", "2"}, 1, "render/limit", "envs/dev/cms.yaml", []string{"--max-yaml-depth", "limits.maxYAMLDepth"}},
 		{"max-yaml-nodes", "", []string{"--max-yaml-nodes", "5"}, 1, "render/limit", "envs/dev/cms.yaml", []string{"--max-yaml-nodes", "limits.maxYAMLNodes"}},
 		{"run timeout", "", []string{"--timeout", "1ns"}, 1, "run/timeout", "gate.yaml", []string{"--timeout", "limits.runTimeout"}},
+		{"max-file-size gate.yaml", "limits:\n  maxFileSize: 100B\n", nil, 1, "render/limit", "envs/dev/cms.yaml", []string{"over the 100 byte limit", "--max-file-size", "limits.maxFileSize"}},
+		{"max-file-size flag wins", "limits:\n  maxFileSize: 100B\n", []string{"--max-file-size", "100000"}, 0, "", "", nil},
 		{"memory budget", "limits:\n  memoryLimit: 1MiB\n", nil, 1, "run/memory-limit", "gate.yaml", []string{"1MiB", "--memory-limit", "limits.memoryLimit"}},
 	}
 	for _, tt := range tests {

@@ -131,6 +131,11 @@ func (g *globals) openRevs(r *revFlags) (*revs, error) {
 		out.base = gitsrc.Sub(t, prefix)
 		trusted = out.base
 	}
+	if n := g.configMaxFile(trusted); n != g.maxFile {
+		// The trusted gate.yaml sets limits.maxFileSize: open again with it.
+		g.maxFile = n
+		return g.openRevs(r)
+	}
 	if r.changedFiles != "" {
 		files, err := readChangedFiles(g, r.changedFiles)
 		if err != nil {

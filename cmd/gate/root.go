@@ -28,6 +28,9 @@ type globals struct {
 	verbose    bool
 	noColor    bool
 	maxFile    int64
+	// maxFileSet is true when --max-file-size was given: it wins over
+	// gate.yaml limits.maxFileSize.
+	maxFileSet bool
 	stdout     io.Writer
 	stderr     io.Writer
 	stdin      io.Reader
@@ -57,6 +60,7 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.stdin = cmd.InOrStdin()
+			g.maxFileSet = cmd.Flags().Changed("max-file-size")
 			level := slog.LevelWarn
 			if g.verbose {
 				level = slog.LevelDebug
@@ -136,6 +140,12 @@ func (g *globals) openWorktree() (*source.Dir, *config.Config, error) {
 	cfg, err := g.loadConfig(src)
 	if err != nil {
 		return nil, nil, err
+	}
+	if n := g.configMaxFile(src); n != g.maxFile {
+		// gate.yaml sets limits.maxFileSize: open again with it.
+		_ = src.Close()
+		g.maxFile = n
+		return g.openWorktree()
 	}
 	return src, cfg, nil
 }

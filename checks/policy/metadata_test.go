@@ -48,3 +48,20 @@ violation contains "never" if input.kind == "Nope"
 		t.Fatalf("prod: %s", dump(got["prod"]))
 	}
 }
+
+// TestEnvDataKubernetesVersion: data.gate.env.kubernetesVersion is the
+// version the environment is validated against: its own, else the default
+// the caller passes (the newest embedded schemas).
+func TestEnvDataKubernetesVersion(t *testing.T) {
+	pol := "package main\n\nwarn contains sprintf(\"%s runs Kubernetes %s\", [data.gate.env.name, data.gate.env.kubernetesVersion]) if input.kind == \"Deployment\"\n"
+	src := repo(map[string]string{"policy/v.rego": pol}, twoEnvs+"policies:\n  builtin: false\n")
+	opts := testOpts()
+	opts.DefaultKubernetesVersion = "1.37"
+	got, _ := findingsByEnv(t, src, opts)
+	if w := byRule(got["dev"], "main.warn"); len(w) != 1 || w[0].Message != "dev runs Kubernetes 1.37" {
+		t.Errorf("dev: %s", dump(got["dev"]))
+	}
+	if w := byRule(got["prod"], "main.warn"); len(w) != 1 || w[0].Message != "prod runs Kubernetes 1.34" {
+		t.Errorf("prod: %s", dump(got["prod"]))
+	}
+}

@@ -35,7 +35,7 @@ func (s *Stage) Report(ctx context.Context, req *engine.Request, heads []*render
 		return
 	}
 	headCfg.File = s.cfg.File
-	head, headLoad := Load(ctx, req.Head, headCfg, Options{Dirs: s.opts.Dirs, Timeout: s.opts.Timeout, Parallelism: s.opts.Parallelism, Now: s.opts.Now, Logger: s.opts.Logger})
+	head, headLoad := Load(ctx, req.Head, headCfg, Options{Dirs: s.opts.Dirs, Timeout: s.opts.Timeout, Parallelism: s.opts.Parallelism, Now: s.opts.Now, Logger: s.opts.Logger, DefaultKubernetesVersion: s.opts.DefaultKubernetesVersion})
 	imp := Impact(ctx, s, head, heads)
 	if imp == nil {
 		return

@@ -94,7 +94,9 @@ func TestPolicyImpactInTheReport(t *testing.T) {
 		}
 	})
 	t.Run("a gate.yaml the change breaks is shown", func(t *testing.T) {
-		rep := runPR(t, func(r *gittest.Repo) { r.Write("gate.yaml", "environments:\n  - name: prod\n    path: env\n    labls: {}\n") })
+		rep := runPR(t, func(r *gittest.Repo) {
+			r.Write("gate.yaml", "environments:\n  - name: prod\n    path: env\n    labls: {}\n")
+		})
 		pi := rep.PolicyImpact
 		if pi == nil || len(pi.NewlyFlagged) != 1 || !strings.Contains(pi.NewlyFlagged[0].Message, "gate.yaml does not load") || pi.ChangedFiles[0] != "gate.yaml" {
 			t.Fatalf("impact: %+v", pi)

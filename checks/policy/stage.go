@@ -78,6 +78,10 @@ type Options struct {
 	// Now is the clock waivers expire against; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// DefaultKubernetesVersion is data.gate.env.kubernetesVersion for
+	// environments that name none (the schema stage's default), so a
+	// policy sees the version the environment is validated against.
+	DefaultKubernetesVersion string
 }
 
 // Stage is the policy stage. It is safe for concurrent use.
@@ -257,6 +261,13 @@ func (s *Stage) severityFor(env, id string, def checks.Severity) checks.Severity
 	return def
 }
 
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 // envData is data.gate for one environment.
 func (s *Stage) envData(env checks.Env) map[string]any {
 	labels := map[string]any{}
@@ -271,7 +282,7 @@ func (s *Stage) envData(env checks.Env) map[string]any {
 		"env": map[string]any{
 			"name":              env.Name,
 			"labels":            labels,
-			"kubernetesVersion": env.KubernetesVersion,
+			"kubernetesVersion": cmpOr(env.KubernetesVersion, s.opts.DefaultKubernetesVersion),
 			"cluster":           env.Cluster,
 		},
 		"config": map[string]any{"requiredLabels": req},

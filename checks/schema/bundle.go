@@ -202,6 +202,18 @@ func LoadBundles(fsys fs.FS) (*Bundles, error) {
 	return b, nil
 }
 
+// DefaultKubernetesVersion is the Kubernetes minor version an environment
+// that names none is validated against: the newest embedded one. Other
+// stages (the policy stage's data.gate.env) use it so every check of an
+// environment agrees on its version.
+func DefaultKubernetesVersion() string {
+	b, err := LoadBundles(nil)
+	if err != nil {
+		return ""
+	}
+	return b.Newest()
+}
+
 // Versions lists the embedded minor versions, oldest first.
 func (b *Bundles) Versions() []string { return append([]string(nil), b.order...) }
 

@@ -68,3 +68,13 @@ func TestSchemasCompileOncePerVersionAndKind(t *testing.T) {
 		t.Error("a version no environment uses was compiled")
 	}
 }
+
+func TestDefaultKubernetesVersion(t *testing.T) {
+	b, err := LoadBundles(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := DefaultKubernetesVersion(); got != b.Newest() || got != "1.37" {
+		t.Errorf("DefaultKubernetesVersion() = %q, newest bundle %q", got, b.Newest())
+	}
+}

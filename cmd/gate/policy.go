@@ -14,6 +14,7 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/policy"
+	"github.com/gate-ops/gate/checks/schema"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/config"
 )
@@ -54,7 +55,7 @@ func newPolicyStage(ctx context.Context, trusted source.Source, cfg *config.Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	st, finds := policy.Load(ctx, trusted, cfg, policy.Options{Dirs: dirs, Timeout: o.policyTimeout})
+	st, finds := policy.Load(ctx, trusted, cfg, policy.Options{Dirs: dirs, Timeout: o.policyTimeout, DefaultKubernetesVersion: schema.DefaultKubernetesVersion()})
 	return st, finds, nil
 }
 
@@ -234,7 +235,7 @@ gate.yaml's policies.rules, environments[].rules and exceptions refer to.`,
 			if err != nil {
 				return err
 			}
-			st, finds := policy.Load(cmd.Context(), src, cfg, policy.Options{Dirs: pd})
+			st, finds := policy.Load(cmd.Context(), src, cfg, policy.Options{Dirs: pd, DefaultKubernetesVersion: schema.DefaultKubernetesVersion()})
 			for _, f := range finds {
 				fmt.Fprintln(g.stderr, f.String())
 			}

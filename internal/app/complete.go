@@ -177,3 +177,46 @@ func (a *App) flushOne(ctx context.Context, c *completion) {
 	log.Info("check run completed late", "tries", c.tries, "late", time.Since(c.at).Round(time.Second))
 	a.m.lateCompletions.WithLabelValues("completed").Inc()
 }
+
+// sweep completes check runs of this run that GitHub has but gate lost
+// track of: a create request GitHub carried out while its answer was lost
+// (a timed-out attempt the transport retried, a cut connection). They are
+// found by the run's external_id on the head commit and completed
+// cancelled, so none is left queued.
+func (p *publisher) sweep(ctx context.Context) {
+	if !p.attempted {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.a.cfg.PublishTimeout)
+	defer cancel()
+	known := map[int64]bool{}
+	for _, id := range p.ids {
+		known[id] = true
+	}
+	ext := p.j.externalID()
+	opts := &github.ListCheckRunsOptions{Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}}
+	for page := 0; page < 10; page++ {
+		res, resp, err := p.gh.Checks.ListCheckRunsForRef(ctx, p.j.Owner, p.j.Name, p.j.HeadSHA, opts)
+		if err != nil {
+			p.log.Warn("could not list the head's check runs to find lost ones", "err", err)
+			return
+		}
+		for _, cr := range res.CheckRuns {
+			if cr.GetExternalID() != ext || known[cr.GetID()] || cr.GetStatus() == "completed" {
+				continue
+			}
+			p.log.Warn("completing a check run gate lost track of", "check_run", cr.GetName(), "id", cr.GetID())
+			lost := report.ErrorCheckRun("", report.ConclusionCancelled, "gate lost track of this check run when its creation was interrupted; the check run of the same name created next to it has the result.")
+			lost.Name = cr.GetName()
+			c := &completion{j: p.j, cr: lost, id: cr.GetID(), at: time.Now()}
+			if err := p.a.send(ctx, p.gh, c); err != nil {
+				p.a.completions.add(c, p.log)
+			}
+			p.a.m.lostCheckRuns.Inc()
+		}
+		if resp == nil || resp.NextPage == 0 {
+			return
+		}
+		opts.Page = resp.NextPage
+	}
+}

@@ -98,6 +98,8 @@ func (a *App) process(ctx context.Context, j *job) (completed bool) {
 		return false
 	}
 	p.gh = gh
+	// Last: complete check runs of this run GitHub has and gate lost.
+	defer p.sweep(ctx)
 	// A bug in gate (a panic anywhere in the run) must neither take the
 	// server down nor leave the check runs in progress.
 	defer func() {
@@ -275,11 +277,22 @@ type publisher struct {
 	log  *slog.Logger
 	ids  map[string]int64 // check-run name -> id
 	envs []string         // names in creation order
+	// attempted is set once a check run may exist on GitHub.
+	attempted bool
 }
 
 func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
-	now := github.Timestamp{Time: time.Now()}
+	// A create cut off mid-flight may leave a check run on GitHub that gate
+	// never hears of: requests here are not cancelled with the run (a
+	// superseded run learns it right after, and completes them all).
+	run := ctx
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.a.cfg.PublishTimeout)
+	defer cancel()
+	p.attempted = true
 	for _, e := range envs {
+		if err := run.Err(); err != nil {
+			return err
+		}
 		name := report.CheckRunName(e.Name)
 		cr, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
 			Name: name, HeadSHA: p.j.HeadSHA, Status: github.String("queued"),
@@ -301,8 +314,7 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 			return fmt.Errorf("start check run %q: %w", name, err)
 		}
 	}
-	_ = now
-	return nil
+	return run.Err()
 }
 
 // publish completes every check run with the report; environments the
@@ -345,6 +357,7 @@ func (p *publisher) complete(ctx context.Context, cr *report.CheckRun, detailsUR
 	// Completing must happen even when the run's context is cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.a.cfg.PublishTimeout)
 	defer cancel()
+	p.attempted = true
 	c := &completion{j: p.j, cr: cr, details: detailsURL, id: p.ids[cr.Name], at: time.Now()}
 	err := p.a.send(ctx, p.gh, c)
 	if c.id != 0 {

@@ -93,6 +93,9 @@ type Fault struct {
 	Status     int
 	RetryAfter time.Duration
 	Delay      time.Duration
+	// Lost carries the request out first and then fails the answer (the
+	// delay and or status): GitHub did the work, the client never heard.
+	Lost bool
 }
 
 // FaultFunc decides the fault for the n-th request (1-based, counted per
@@ -280,8 +283,11 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	n := f.counts[op]
 	fault := f.fault
 	f.mu.Unlock()
+	var lost *Fault
 	if fault != nil {
-		if ft := fault(op, n); ft != nil {
+		if ft := fault(op, n); ft != nil && ft.Lost {
+			lost = ft
+		} else if ft != nil {
 			if ft.Delay > 0 {
 				select {
 				case <-time.After(ft.Delay):
@@ -333,6 +339,19 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	out, _ := json.Marshal(resp)
 	if status < 300 {
 		f.validateResponse(r.Context(), in, status, out)
+	}
+	if lost != nil {
+		if lost.Delay > 0 {
+			select {
+			case <-time.After(lost.Delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if lost.Status != 0 {
+			writeFault(w, lost)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)

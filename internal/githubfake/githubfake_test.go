@@ -218,6 +218,8 @@ func TestFaults(t *testing.T) {
 			return &Fault{Status: 403, RetryAfter: 2 * time.Second}
 		case 3:
 			return &Fault{Delay: 200 * time.Millisecond}
+		case 4:
+			return &Fault{Status: 502, Lost: true}
 		}
 		return nil
 	})
@@ -242,5 +244,11 @@ func TestFaults(t *testing.T) {
 	}
 	if n := len(w.f.CheckRuns()); n != 1 {
 		t.Errorf("%d check runs recorded, want 1 (faulted requests create nothing)", n)
+	}
+	if code, _ := w.do("POST", "/repos/o/r/check-runs", tok, body); code != 502 {
+		t.Errorf("fault 4: %d, want 502", code)
+	}
+	if n := len(w.f.CheckRuns()); n != 2 {
+		t.Errorf("%d check runs recorded, want 2 (a lost answer still creates)", n)
 	}
 }

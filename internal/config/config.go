@@ -77,7 +77,8 @@ type Discovery struct {
 
 // Schemas configures schema validation.
 type Schemas struct {
-	// Paths are repo-relative directories of CRDs or JSON schemas.
+	// Paths are repo-relative directories of CustomResourceDefinitions
+	// (YAML or JSON files); each becomes a schema for its served versions.
 	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
 	// MissingSchema is the severity of a custom resource with no known schema.
 	MissingSchema string `yaml:"missingSchema,omitempty" json:"missingSchema,omitempty"`
@@ -89,7 +90,8 @@ type Schemas struct {
 
 // Policies configures where Rego comes from and how rules are judged.
 type Policies struct {
-	// Paths are repo-relative policy directories; default ["policy"] when it exists.
+	// Paths are repo-relative policy directories or OPA bundle archives
+	// (.tar.gz); default ["policy"] when it exists.
 	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
 	// Namespaces are the conftest packages evaluated; default ["main"].
 	Namespaces []string `yaml:"namespaces,omitempty" json:"namespaces,omitempty"`

@@ -52,6 +52,10 @@ BENCH_FLAGS ?=
 bench: build bench-tools ## gate against kustomize | kubeconform + conftest on a generated 50-env repo (never part of make test)
 	$(GO) run ./internal/bench -bin $(BIN) -work .cache/bench $(BENCH_FLAGS)
 
+.PHONY: bench-go
+bench-go: ## Go benchmarks of the schema and policy stages over 10,000 resources (never part of make test)
+	$(GO) test -run '^$$' -bench . -benchmem ./checks/schema ./checks/policy
+
 kube-bins: $(KUBE_STAMP) ## Build kube-apiserver and etcd for the live-cluster tests (cached)
 
 $(KUBE_STAMP):

@@ -1101,3 +1101,29 @@ func TestLostCheckRunsAreCompleted(t *testing.T) {
 		t.Errorf("metrics lack gate_check_runs_lost_total 2")
 	}
 }
+
+// TestRefusedCompletionIsNotKept: GitHub answers 404 to the completing
+// updates (the check runs are gone, say the installation was removed):
+// that is not an outage, so nothing waits to be sent again.
+func TestRefusedCompletionIsNotKept(t *testing.T) {
+	w := newWorld(t, nil, func(c *app.Config) { c.CompletionRetryEvery = 50 * time.Millisecond })
+	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
+		if op == "checks/update" && n > 3 { // the in_progress updates pass
+			return &githubfake.Fault{Status: http.StatusNotFound}
+		}
+		return nil
+	})
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 4), "prod: 4 replicas")
+	w.Repo.SetRef("refs/pull/25/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 25, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(30 * time.Second)
+	m := get(t, w.AppURL+"/metrics")
+	for _, want := range []string{`gate_check_run_late_completions_total{outcome="refused"} 3`, "gate_check_run_completions_waiting 0"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if n := w.Fake.Count("checks/update"); n != 6 {
+		t.Errorf("%d check-run updates, want 6 (3 starts, 3 refused completions, none tried again)", n)
+	}
+}

@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -81,6 +83,24 @@ func (a *App) send(ctx context.Context, gh *github.Client, c *completion) error 
 	return nil
 }
 
+// worthRetrying tells a failure GitHub may get over (5xx, rate limits, a
+// network or timeout error) from a refusal it will repeat (401, 404, 422:
+// the installation is gone, the check run or the request is wrong), which
+// is not kept for later.
+func worthRetrying(err error) bool {
+	var rl *github.RateLimitError
+	var abuse *github.AbuseRateLimitError
+	var er *github.ErrorResponse
+	switch {
+	case errors.As(err, &rl), errors.As(err, &abuse):
+		return true
+	case errors.As(err, &er) && er.Response != nil:
+		c := er.Response.StatusCode
+		return c >= 500 || c == http.StatusTooManyRequests || c == http.StatusRequestTimeout
+	}
+	return true
+}
+
 // completions holds check-run completions GitHub did not take, to send
 // again until they go through or are too old. It is bounded: past max,
 // the oldest are dropped (and logged).
@@ -93,7 +113,12 @@ type completions struct {
 	m       *metrics
 }
 
-func (cs *completions) add(c *completion, log *slog.Logger) {
+func (cs *completions) add(c *completion, err error, log *slog.Logger) {
+	if !worthRetrying(err) {
+		log.Error("GitHub refused a check-run completion; not trying again", "check_run", c.cr.Name, "err", err)
+		cs.m.lateCompletions.WithLabelValues("refused").Inc()
+		return
+	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.l = append(cs.l, c)
@@ -171,7 +196,7 @@ func (a *App) flushOne(ctx context.Context, c *completion) {
 		}
 	}
 	if err != nil {
-		a.completions.add(c, log)
+		a.completions.add(c, err, log)
 		return
 	}
 	log.Info("check run completed late", "tries", c.tries, "late", time.Since(c.at).Round(time.Second))
@@ -210,7 +235,7 @@ func (p *publisher) sweep(ctx context.Context) {
 			lost.Name = cr.GetName()
 			c := &completion{j: p.j, cr: lost, id: cr.GetID(), at: time.Now()}
 			if err := p.a.send(ctx, p.gh, c); err != nil {
-				p.a.completions.add(c, p.log)
+				p.a.completions.add(c, err, p.log)
 			}
 			p.a.m.lostCheckRuns.Inc()
 		}

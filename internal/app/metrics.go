@@ -45,7 +45,7 @@ func newMetrics() *metrics {
 	m.fetches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gate_repo_fetches_total", Help: "Repository fetches by outcome (fetched, cached, error)."}, []string{"outcome"})
 	m.fetchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gate_repo_fetch_duration_seconds", Help: "Duration of repository fetches.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)})
 	m.pendingCompletions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "gate_check_run_completions_waiting", Help: "Check-run completions GitHub did not take yet, waiting to be sent again."})
-	m.lateCompletions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gate_check_run_late_completions_total", Help: "Check-run completions sent again after a failure, by outcome (completed, given_up, dropped)."}, []string{"outcome"})
+	m.lateCompletions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gate_check_run_late_completions_total", Help: "Check-run completions sent again after a failure, by outcome (completed, given_up, dropped, refused)."}, []string{"outcome"})
 	m.lostCheckRuns = prometheus.NewCounter(prometheus.CounterOpts{Name: "gate_check_runs_lost_total", Help: "Check runs found on GitHub that gate lost track of (a create whose answer was lost), completed as cancelled."})
 	m.reg.MustRegister(m.pendingCompletions, m.lateCompletions, m.lostCheckRuns)
 	m.reg.MustRegister(m.webhooks, m.runs, m.runDuration, m.checkRuns, m.queueDepth, m.running, m.superseded,

@@ -364,7 +364,7 @@ func (p *publisher) complete(ctx context.Context, cr *report.CheckRun, detailsUR
 		p.ids[cr.Name] = c.id
 	}
 	if err != nil {
-		p.a.completions.add(c, p.a.log)
+		p.a.completions.add(c, err, p.log)
 	}
 	return err
 }

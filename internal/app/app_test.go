@@ -317,6 +317,10 @@ func TestInternalFailureCompletesWithExplanation(t *testing.T) {
 		if cr.Conclusion != "failure" || !strings.Contains(cr.Summary, "policy bundle could not be compiled") {
 			t.Errorf("%s: conclusion %q, summary %q; want failure with the reason", name, cr.Conclusion, cr.Summary)
 		}
+		// Details leads to the reason too, not to a missing report.
+		if body := get(t, cr.DetailsURL); !strings.Contains(body, "policy bundle could not be compiled") {
+			t.Errorf("%s: details_url %s shows %q, want the reason", name, cr.DetailsURL, body)
+		}
 	}
 	assertCompleted(t, w.Fake)
 

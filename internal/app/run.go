@@ -340,7 +340,9 @@ func (p *publisher) publish(ctx context.Context, rep *checks.Report) bool {
 		if seen[name] {
 			continue
 		}
-		cr := report.ErrorCheckRun(name[len("gate / "):], report.ConclusionFailure, "The report has no result for this environment. This is a bug in gate; re-run the check.")
+		env := name[len("gate / "):]
+		cr := report.ErrorCheckRun(env, report.ConclusionFailure, "The report has no result for this environment. This is a bug in gate; re-run the check.")
+		p.a.reports.put(p.a.reportKey(p.j, env), cr.Full) // Details shows why
 		if err := p.complete(ctx, cr, ""); err != nil {
 			ok = false
 		}
@@ -401,7 +403,9 @@ func (p *publisher) fail(ctx context.Context, err error) bool {
 		return false
 	}
 	for _, name := range p.envs {
-		cr := report.ErrorCheckRun(name[len("gate / "):], conclusion, reason)
+		env := name[len("gate / "):]
+		cr := report.ErrorCheckRun(env, conclusion, reason)
+		p.a.reports.put(p.a.reportKey(p.j, env), cr.Full) // Details shows why
 		if e := p.complete(ctx, cr, ""); e != nil {
 			p.log.Error("could not complete check run", "check_run", name, "err", e)
 		}

@@ -65,3 +65,34 @@ func TestEnvDataKubernetesVersion(t *testing.T) {
 		t.Errorf("prod: %s", dump(got["prod"]))
 	}
 }
+
+// TestExceptionForUnknownRule: an exception (or a rules override) naming a
+// rule no policy defines waives nothing, and says so on its gate.yaml line;
+// ids shaped like a Gatekeeper constraint an environment may render are
+// left alone.
+func TestExceptionForUnknownRule(t *testing.T) {
+	gate := twoEnvs + `exceptions:
+  - rule: image-tag-pined
+    name: web
+    reason: typo in the rule id
+    expires: 2099-01-01
+  - rule: K8sRequiredLabels/team
+    name: web
+    reason: a constraint the cluster overlay renders
+    expires: 2099-01-01
+  - rule: image-tag-pinned
+    name: web
+    reason: vendor image
+    expires: 2099-01-01
+`
+	src := repo(nil, gate)
+	got, load := findingsByEnv(t, src, testOpts())
+	if len(load) != 1 || load[0].RuleID != RuleWaiverInvalid || load[0].Severity != checks.SeverityWarning ||
+		load[0].Origin.String() != "gate.yaml:10" || !strings.Contains(load[0].Message, `"image-tag-pined" names no rule`) {
+		t.Fatalf("load: %s", dump(load))
+	}
+	// The correct exception still waives.
+	if w := byRule(got["dev"], "image-tag-pinned"); len(w) != 1 || w[0].Waived == "" {
+		t.Fatalf("dev: %s", dump(got["dev"]))
+	}
+}

@@ -210,7 +210,7 @@ func (s *Stage) checkRuleConfig() []checks.Finding {
 				out = append(out, f)
 				continue
 			}
-			if _, ok := s.ruleMeta[id]; !ok && !strings.HasPrefix(id, "policy/") {
+			if _, ok := s.ruleMeta[id]; !ok && !strings.HasPrefix(id, "policy/") && !maybeRenderedConstraint(id) {
 				f.RuleID, f.Severity = RuleUnknownRule, checks.SeverityWarning
 				f.Message = fmt.Sprintf("%s names rule %q, which no loaded policy defines (see `gate policy list`)", where, id)
 				out = append(out, f)
@@ -223,6 +223,12 @@ func (s *Stage) checkRuleConfig() []checks.Finding {
 		out = append(out, check(e.Rules, fmt.Sprintf("environment %q rules", e.Name), s.cfg.Lines[fmt.Sprintf("environments[%d]", i)])...)
 	}
 	for i, x := range s.cfg.Exceptions {
+		if _, ok := s.ruleMeta[x.Rule]; !ok && x.Rule != "" && !maybeRenderedConstraint(x.Rule) {
+			f := configFinding(s.cfg, "exceptions", fmt.Sprintf("exception for rule %q names no rule a loaded policy defines, so it waives nothing (exceptions waive policy rules; see `gate policy list`)", x.Rule))
+			f.RuleID, f.Severity = RuleWaiverInvalid, checks.SeverityWarning
+			f.Origin.Line = s.cfg.Lines[fmt.Sprintf("exceptions[%d]", i)]
+			out = append(out, f)
+		}
 		if x.Name == "" {
 			f := configFinding(s.cfg, "exceptions", fmt.Sprintf("exception for rule %q names no resource (name, and kind/namespace to be precise): an exception waives one rule for one resource, so it waives nothing", x.Rule))
 			f.RuleID, f.Severity = RuleWaiverInvalid, checks.SeverityWarning
@@ -231,6 +237,14 @@ func (s *Stage) checkRuleConfig() []checks.Finding {
 		}
 	}
 	return out
+}
+
+// maybeRenderedConstraint reports whether a rule id has the shape of a
+// Gatekeeper constraint (Kind/name). Constraints an environment renders are
+// only known once it is rendered, so such ids are not called unknown at load.
+func maybeRenderedConstraint(id string) bool {
+	kind, name, ok := strings.Cut(id, "/")
+	return ok && name != "" && kind != "" && kind[0] >= 'A' && kind[0] <= 'Z'
 }
 
 func configFinding(cfg *config.Config, key, msg string) checks.Finding {

@@ -184,10 +184,18 @@ func Parse(f File) (*ast.Module, *Problem) {
 	}
 	v0 := popts
 	v0.RegoVersion = ast.RegoV0
-	if m0, err0 := ast.ParseModuleWithOpts(f.id(), string(f.Src), v0); err0 == nil {
+	m0, err0 := ast.ParseModuleWithOpts(f.id(), string(f.Src), v0)
+	if err0 == nil {
 		return m0, nil
 	}
+	// Both dialects fail. The parser that got further is reading the
+	// dialect the file is written in: report its error, not the other's
+	// complaint about the first v0-only (or v1-only) construct.
 	ps := problems(err, map[string]File{f.id(): f})
+	ps0 := problems(err0, map[string]File{f.id(): f})
+	if ps0[0].Line > ps[0].Line {
+		return nil, &ps0[0]
+	}
 	return nil, &ps[0]
 }
 
@@ -338,6 +346,7 @@ func (e *EvalError) Error() string { return e.Problem.Error() }
 // input is an ast.Value converted once by the caller (ast.InterfaceToValue)
 // so a resource is converted once for all queries.
 func (q *Query) Eval(ctx context.Context, input ast.Value) (opa.ResultSet, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
 	var opts []opa.EvalOption
@@ -347,6 +356,12 @@ func (q *Query) Eval(ctx context.Context, input ast.Value) (opa.ResultSet, error
 	rs, err := q.pq.Eval(ctx, opts...)
 	if err == nil {
 		return rs, nil
+	}
+	if parent.Err() != nil {
+		// The run was stopped (its deadline, its memory budget), not this
+		// evaluation's own deadline: say so rather than blame the policy.
+		return nil, &EvalError{Problem: Problem{Code: topdown.CancelErr,
+			Msg: fmt.Sprintf("evaluation stopped before it finished: %v", context.Cause(parent))}}
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || topdown.IsCancel(err) {
 		return nil, &EvalError{Timeout: true, Problem: Problem{Code: topdown.CancelErr,

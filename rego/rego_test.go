@@ -207,3 +207,19 @@ func TestRunTestsReportsPassFailAndCoverage(t *testing.T) {
 		t.Fatalf("coverage = %+v", rep.Coverage)
 	}
 }
+
+// TestSyntaxErrorOfTheFilesDialect: a Rego v0 file with a syntax error
+// reports that error, not the v1 parser's complaint about the v0 syntax on
+// an earlier line (and the other way round).
+func TestSyntaxErrorOfTheFilesDialect(t *testing.T) {
+	v0 := "package main\n\ndeny[msg] {\n\tinput.kind == \"Pod\"\n\tmsg := \"no pods\"\n}\n\nwarn[msg] {\n\tmsg := concat(\",\", [\n}\n"
+	_, probs := Compile([]File{{Path: "old.rego", Src: []byte(v0)}}, CompileOptions{})
+	if len(probs) != 1 || probs[0].Line < 9 {
+		t.Fatalf("v0 file: %v, want the error at line 9-10", probs)
+	}
+	v1 := "package main\n\ndeny contains msg if {\n\tinput.kind == \"Pod\"\n\tmsg := \"no pods\"\n}\n\nwarn contains msg if {\n\tmsg := concat(\",\", [\n}\n"
+	_, probs = Compile([]File{{Path: "new.rego", Src: []byte(v1)}}, CompileOptions{})
+	if len(probs) != 1 || probs[0].Line < 9 {
+		t.Fatalf("v1 file: %v, want the error at line 9-10", probs)
+	}
+}

@@ -265,9 +265,12 @@ func (rg *runGuard) note(h uint64) {
 // that names the limit and how to raise it, so every output format and
 // the exit code (1) say what happened.
 func (rg *runGuard) finish(ctx context.Context, rep *checks.Report, err error) (*checks.Report, error) {
-	if err == nil || rg == nil {
+	if rg == nil || ctx.Err() == nil {
 		return rep, err
 	}
+	// The run may also have completed with the stop showing only as
+	// stage findings (a policy evaluation cut short): the limit is
+	// reported either way.
 	var f checks.Finding
 	switch {
 	case errors.Is(context.Cause(ctx), errMemoryBudget):
@@ -279,7 +282,7 @@ func (rg *runGuard) finish(ctx context.Context, rep *checks.Report, err error) (
 	default:
 		return rep, err
 	}
-	if rep == nil {
+	if err != nil || rep == nil {
 		rep = &checks.Report{FailOn: checks.SeverityError}
 	}
 	rep.Findings = append(rep.Findings, f)

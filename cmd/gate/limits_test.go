@@ -144,6 +144,22 @@ func TestLimitsCLI(t *testing.T) {
 			}
 		})
 	}
+	t.Run("memory budget stops an allocation bomb", func(t *testing.T) {
+		// A policy that builds a 10^11-element array: with a long policy
+		// deadline only the memory budget can stop it.
+		repo := t.TempDir()
+		if err := copyDir(filepath.Join("..", "..", "testdata", "hostile", "rego-unbounded-allocation", "repo"), repo); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		out, stderr, code := runGate(t, "--repo", repo, "check", "--no-schema", "-o", "json", "--policy-timeout", "5m", "--memory-limit", "300MiB")
+		if code != 1 || !has(findings(t, out), "run/memory-limit", "gate.yaml", "300MiB") {
+			t.Fatalf("exit %d, want a run/memory-limit finding: %s\n%s", code, stderr, out)
+		}
+		if d := time.Since(start); d > 2*time.Minute {
+			t.Errorf("the budget took %s to stop the run", d)
+		}
+	})
 	_, stderr, code := runGate(t, "--repo", limitRepo(t, "limits:\n  runTimeout: soon\n"), "check", "--no-policy", "--no-schema")
 	if code != 2 || !strings.Contains(stderr, "limits.runTimeout") {
 		t.Errorf("a bad limits.runTimeout: exit %d, %s", code, stderr)

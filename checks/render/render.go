@@ -303,6 +303,14 @@ func (r *Renderer) errFinding(env checks.Env, err error) checks.Finding {
 	if errors.As(err, &ee) {
 		return r.finding(env, "render/path-escape", ee.Path, 0, ee.Error())
 	}
+	// A file that could not be read (a pipe, a device, a permission):
+	// the finding is on that file, not on a path guessed from the text.
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) && !errors.Is(err, context.DeadlineExceeded) {
+		if c, cerr := source.Clean(pathErr.Path); cerr == nil && c != "." {
+			return r.finding(env, "render/read-error", c, 0, strings.ReplaceAll(err.Error(), "\n", " "))
+		}
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return r.finding(env, "render/timeout", env.Path, 0, fmt.Sprintf("rendering took longer than %s (limit render-timeout; raise it with --render-timeout or gate.yaml limits.renderTimeout)", r.opts.Timeout))
 	}

@@ -95,11 +95,28 @@ func collect(trusted source.Source, cfg *config.Config, dirs []Dir) (*fileSet, [
 		}
 	}
 	if trusted != nil {
+		// A path that leaves the repo is a finding on gate.yaml, not on
+		// a file outside the repo nobody can annotate.
+		inRepo := func(key, p string) bool {
+			if _, err := source.Clean(p); err != nil {
+				var ee *source.EscapeError
+				if errors.As(err, &ee) {
+					err = errors.New(ee.Reason)
+				}
+				finds = append(finds, configFinding(cfg, "policies", fmt.Sprintf("%s %q refused: %v", key, p, err)))
+				return false
+			}
+			return true
+		}
 		for _, d := range PolicyDirs(trusted, cfg) {
-			finds = append(finds, walkDir(set, trusted, d, "", cfg)...)
+			if inRepo("policies.paths", d) {
+				finds = append(finds, walkDir(set, trusted, d, "", cfg)...)
+			}
 		}
 		for _, d := range cfg.Policies.Data {
-			finds = append(finds, loadData(set, trusted, d, "")...)
+			if inRepo("policies.data", d) {
+				finds = append(finds, loadData(set, trusted, d, "")...)
+			}
 		}
 	}
 	for _, d := range dirs {

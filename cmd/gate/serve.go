@@ -20,6 +20,7 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/app"
 	"github.com/gate-ops/gate/internal/config"
 )
@@ -210,16 +211,26 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 	return cfg, nil
 }
 
+// trusted is where a pull request's gate.yaml and policies come from: the
+// base branch's tip (the App sets it), else the merge base.
+func trusted(rv *app.Revisions) source.Source {
+	if rv.Trusted != nil {
+		return rv.Trusted
+	}
+	return rv.Base
+}
+
 // serveRunner runs the engine on a pull request as `gate check --base`
-// does: gate.yaml and the stages (policies) come from the base revision,
+// does, except that gate.yaml and the stages (policies) come from the base
+// branch's tip rather than the merge base (see app.Revisions.Trusted),
 // only the environments the change touches are rendered (the others are
 // reported untouched), and renders go through ropts' cache.
 func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner {
 	so.policyTimeout = g.limits.policyTimeout
 	request := func(rv *app.Revisions) (*engine.Request, error) {
-		cfg, _, err := config.Load(rv.Base, g.configPath)
+		cfg, _, err := config.Load(trusted(rv), g.configPath)
 		if err != nil {
-			return nil, fmt.Errorf("gate.yaml of the base %s: %w", rv.BaseSHA, err)
+			return nil, fmt.Errorf("gate.yaml of %s at %s: %w", rv.BaseRef, rv.TrustedSHA, err)
 		}
 		failOn := checks.SeverityError
 		if s := cfg.Report.FailOn; s != "" {
@@ -253,7 +264,7 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 			if err != nil {
 				return nil, err
 			}
-			stages, finds, err := buildStages(ctx, rv.Base, req.Config, so)
+			stages, finds, err := buildStages(ctx, trusted(rv), req.Config, so)
 			if err != nil {
 				return nil, err
 			}

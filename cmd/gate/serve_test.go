@@ -527,3 +527,40 @@ func TestPruneRenderCache(t *testing.T) {
 		t.Errorf("an entry being written was removed: %v", err)
 	}
 }
+
+// TestServeJudgesByTheBaseBranchTip: a pull request branched before the
+// base branch added a policy is judged by the policy: gate.yaml and the
+// policies come from the base branch's tip, not from the older merge base
+// the pull request chose by branching early. Its diff is still against
+// the merge base.
+func TestServeJudgesByTheBaseBranchTip(t *testing.T) {
+	w := serveWorld(t)
+	old := w.Repo.Main
+	d := strings.Replace(string(w.Repo.Read("overlays/prod/deployment-prod.yaml")), "replicas: 3", "replicas: 20", 1)
+	head := w.Repo.Commit(old, map[string][]byte{"overlays/prod/deployment-prod.yaml": []byte(d)}, "prod: 20 replicas")
+	const rule = `package main
+
+import rego.v1
+
+deny contains msg if {
+	input.kind == "Deployment"
+	input.spec.replicas > 10
+	msg := sprintf("%s asks for %d replicas; more than 10 needs a capacity review", [input.metadata.name, input.spec.replicas])
+}
+`
+	tip := w.Repo.Commit(old, map[string][]byte{"policy/replicas.rego": []byte(rule)}, "policy: cap replicas")
+	w.Repo.SetRef("refs/heads/main", tip)
+	w.Repo.SetRef("refs/pull/26/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 26, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(2 * time.Minute)
+	prod := w.RunsFor(head)["gate / prod"]
+	if prod.Conclusion != "failure" || !strings.Contains(prod.Summary, "capacity review") {
+		t.Errorf("gate / prod concluded %q, want failure by the policy on the base branch's tip:\n%s", prod.Conclusion, prod.Summary)
+	}
+	if !strings.Contains(prod.Summary, "against base `"+old[:12]+"`") {
+		t.Errorf("the diff is not against the merge base %s:\n%s", old[:12], prod.Summary)
+	}
+	if !strings.Contains(prod.Text, "replicas") {
+		t.Errorf("the diff lacks the replica change:\n%s", prod.Text)
+	}
+}

@@ -31,8 +31,16 @@ type Revisions struct {
 	BaseSHA string
 	BaseRef string
 	Head    source.Source
-	// Base is the trusted revision: gate.yaml and policies come from it.
+	// Base is the merge base of the base branch and the head: what the
+	// pull request changes is measured against it.
 	Base source.Source
+	// Trusted is the base branch's current tip: gate.yaml and the
+	// policies that decide the verdict come from it, so a pull request
+	// branched before a policy was added or tightened is still judged by
+	// it. Nil means Base.
+	Trusted source.Source
+	// TrustedSHA is the commit Trusted was read from.
+	TrustedSHA string
 	// Git reads the object store, for runners that want more (changed files).
 	Git    *git.Repository
 	Logger *slog.Logger
@@ -183,7 +191,7 @@ func (a *App) fetch(ctx context.Context, j *job, log *slog.Logger) (*Revisions, 
 	start := time.Now()
 	pullRef := "refs/pull/" + strconv.Itoa(j.PR) + "/head"
 	baseRef := "refs/heads/" + j.BaseRef
-	res, err := a.fetchRetrying(ctx, j, repocache.Fetch{Repo: j.Repo, URL: j.CloneURL, Refs: []string{baseRef, pullRef}, Want: []string{j.HeadSHA}}, log)
+	res, err := a.fetchRetrying(ctx, j, repocache.Fetch{Repo: j.Repo, URL: j.CloneURL, Refs: []string{baseRef, pullRef}, Want: []string{j.HeadSHA}, Always: true}, log)
 	a.m.fetchSeconds.Observe(time.Since(start).Seconds())
 	a.m.runDuration.WithLabelValues("fetch").Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -227,8 +235,19 @@ func (a *App) fetch(ctx context.Context, j *job, log *slog.Logger) (*Revisions, 
 	if err != nil {
 		return nil, err
 	}
-	return &Revisions{Repo: j.Repo, PR: j.PR, HeadSHA: j.HeadSHA, BaseSHA: mb.Hash.String(), BaseRef: j.BaseRef,
-		Head: head, Base: baseTree, Git: headRepo, Logger: log}, nil
+	rv := &Revisions{Repo: j.Repo, PR: j.PR, HeadSHA: j.HeadSHA, BaseSHA: mb.Hash.String(), BaseRef: j.BaseRef,
+		Head: head, Base: baseTree, Trusted: baseTree, TrustedSHA: mb.Hash.String(), Git: headRepo, Logger: log}
+	if baseTip != mb.Hash.String() {
+		tipRepo, err := a.cache.Open(j.Repo)
+		if err != nil {
+			return nil, err
+		}
+		if rv.Trusted, err = gitsrc.FromRev(tipRepo, baseTip, a.cfg.MaxFileSize); err != nil {
+			return nil, fmt.Errorf("read the tip of %s: %w", j.BaseRef, err)
+		}
+		rv.TrustedSHA = baseTip
+	}
+	return rv, nil
 }
 
 // fetchAttempts bounds the tries of one fetch.

@@ -59,8 +59,11 @@ type Fetch struct {
 	// "refs/pull/7/head"); each lands under refs/remotes/origin/.
 	Refs []string
 	// Want are commit SHAs that must be present afterwards. When they all
-	// are already, nothing is fetched.
+	// are already, nothing is fetched, unless Always is set.
 	Want []string
+	// Always fetches the refs even when every wanted commit is present:
+	// a ref that must be current (the base branch tip) may have moved.
+	Always bool
 }
 
 // Result is what Fetch did.
@@ -110,7 +113,7 @@ func (c *Cache) Fetch(ctx context.Context, f Fetch) (*Result, error) {
 		return nil, fmt.Errorf("open cached repo %s: %w", f.Repo, err)
 	}
 	res := &Result{Tips: map[string]string{}}
-	if len(f.Want) > 0 && hasAll(repo, f.Want) {
+	if len(f.Want) > 0 && !f.Always && hasAll(repo, f.Want) {
 		for _, ref := range f.Refs {
 			if r, err := repo.Reference(localRef(ref), true); err == nil {
 				res.Tips[ref] = r.Hash().String()

@@ -8,6 +8,7 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/config"
 )
 
@@ -35,6 +36,16 @@ func (s *Stage) Report(ctx context.Context, req *engine.Request, heads []*render
 		return
 	}
 	headCfg.File = s.cfg.File
+	// Most changes touch no policy: compare the files (by content hash)
+	// and gate.yaml's policy settings before compiling anything.
+	set, _ := collect(req.Head, headCfg, s.opts.Dirs)
+	hashes := map[string]string{}
+	for _, f := range set.all() {
+		hashes[f.path] = source.BlobHash(f.data)
+	}
+	if len(ChangedFiles(s, &Stage{cfg: headCfg, files: hashes})) == 0 {
+		return
+	}
 	head, headLoad := Load(ctx, req.Head, headCfg, Options{Dirs: s.opts.Dirs, Timeout: s.opts.Timeout, Parallelism: s.opts.Parallelism, Now: s.opts.Now, Logger: s.opts.Logger, DefaultKubernetesVersion: s.opts.DefaultKubernetesVersion})
 	imp := Impact(ctx, s, head, heads)
 	if imp == nil {

@@ -1017,7 +1017,18 @@ func TestClosingPullRequestCancelsItsRun(t *testing.T) {
 // superseded, every latest head ends with its verdict, and no check run of
 // any head is left queued or in progress.
 func TestPushesDuringRuns(t *testing.T) {
-	w := apptest.New(t, apptest.Options{Example: example, Runner: engineRunner(), Workers: 2})
+	real := engineRunner()
+	// Each run spends at least 500ms in the engine, so pushes land on
+	// running runs whatever the machine's speed.
+	slow := app.RunnerFuncs{PlanFunc: real.Plan, RunFunc: func(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		return real.Run(ctx, rv)
+	}}
+	w := apptest.New(t, apptest.Options{Example: example, Runner: slow, Workers: 2})
 	base := time.Now()
 	latest := map[int]string{}
 	heads := map[int][]string{}
@@ -1047,7 +1058,7 @@ func TestPushesDuringRuns(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
 	}
 	w.WaitIdle(5 * time.Minute)
 	cancelled := 0
@@ -1066,6 +1077,9 @@ func TestPushesDuringRuns(t *testing.T) {
 	}
 	assertCompleted(t, w.Fake)
 	t.Logf("check runs %d, of older heads cancelled %d", len(w.Fake.CheckRuns()), cancelled)
+	if cancelled == 0 {
+		t.Error("no running run was superseded: the test did not push during runs")
+	}
 }
 
 // TestLostCheckRunsAreCompleted: GitHub creates a check run but its answer

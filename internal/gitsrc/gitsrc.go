@@ -260,7 +260,7 @@ func (t *Tree) resolve(name string) (p string, isDir bool, err error) {
 			}
 			joined, err := source.Join(path.Dir(prefix), tgt)
 			if err != nil {
-				return "", false, &source.EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root", tgt)}
+				return "", false, &source.EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root or enters .git", tgt)}
 			}
 			rest := strings.Join(parts[i:], "/")
 			c = path.Join(joined, rest)
@@ -275,6 +275,14 @@ func (t *Tree) resolve(name string) (p string, isDir bool, err error) {
 		}
 	}
 	return "", false, &source.EscapeError{Path: name, Reason: "too many levels of symbolic links"}
+}
+
+// Resolve returns the path name resolves to once symlinks inside the tree
+// are followed, so a caller can tell a second name of a directory (a
+// symlink back to its parent) from a new directory.
+func (t *Tree) Resolve(name string) (string, error) {
+	p, _, err := t.resolve(name)
+	return p, err
 }
 
 // ReadFile implements fs.ReadFileFS.

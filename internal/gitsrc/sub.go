@@ -74,6 +74,22 @@ func (p *sub) Open(name string) (fs.File, error) {
 
 func (p *sub) Rev() string { return p.inner.Rev() }
 
+// Resolve is Tree.Resolve relative to the ops repo's directory.
+func (p *sub) Resolve(name string) (string, error) {
+	f, err := p.full("resolve", name)
+	if err != nil {
+		return "", err
+	}
+	r, err := p.inner.Resolve(f)
+	if err != nil {
+		return "", err
+	}
+	if r == p.prefix {
+		return ".", nil
+	}
+	return strings.TrimPrefix(r, p.prefix+"/"), nil
+}
+
 // Hash lets the engine compare revisions by blob hash.
 func (p *sub) Hash(name string) (string, bool) {
 	f, err := p.full("hash", name)

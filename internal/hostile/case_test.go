@@ -33,6 +33,9 @@ type hostileCase struct {
 	Limits   caseLimits     `yaml:"limits"`
 	Generate []generateSpec `yaml:"generate"`
 	Expect   []expectation  `yaml:"expect"`
+	// GitExpect replaces Expect when the case is read from a git commit,
+	// where a source reports a limit at a different place.
+	GitExpect []expectation `yaml:"gitExpect"`
 	// ExpectError is a substring of the error that stops the run (exit 2).
 	ExpectError string `yaml:"expectError"`
 	// Exit is the exit code gate check gives: 0 pass, 1 fail, 2 error.

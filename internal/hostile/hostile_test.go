@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -34,6 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	realGit, _ = exec.LookPath("git")
 	guard, err = InstallNetGuard(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -90,7 +92,10 @@ func TestHostileCorpus(t *testing.T) {
 			n++
 			t.Run(c.Name, func(t *testing.T) {
 				t.Parallel()
-				runCase(t, c)
+				runCase(t, c, false)
+				if c.gitable() {
+					t.Run("git", func(t *testing.T) { runCase(t, c, true) })
+				}
 			})
 		}
 	})
@@ -103,14 +108,21 @@ func TestHostileCorpus(t *testing.T) {
 	}
 }
 
-func runCase(t *testing.T, c *hostileCase) {
+// runCase runs one case on the work tree, or (fromGit) on a commit read
+// from the git object store, the way a pull request's head and base are.
+func runCase(t *testing.T, c *hostileCase, fromGit bool) {
 	root := c.materialize(t, guard.Addr)
 	repoDir := filepath.Join(root, "repo")
-	watched := []string{filepath.Join(root, "outside"), filepath.Join(repoDir, ".git")}
+	watched := []string{filepath.Join(root, "outside")}
+	if !fromGit { // go-git reads .git legitimately
+		watched = append(watched, filepath.Join(repoDir, ".git"))
+	}
 	hasBase := false
 	if _, err := os.Stat(filepath.Join(root, "base")); err == nil {
 		hasBase = true
-		watched = append(watched, filepath.Join(root, "base", ".git"))
+		if !fromGit {
+			watched = append(watched, filepath.Join(root, "base", ".git"))
+		}
 	}
 	watch, err := WatchOpens(watched...)
 	if err != nil {
@@ -126,21 +138,22 @@ func runCase(t *testing.T, c *hostileCase) {
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	headDir, err := source.OpenDir(repoDir, c.Limits.MaxFileSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer headDir.Close()
-	head := NewTracingSource(headDir)
-	trusted := head
-	var base *TracingSource
-	if hasBase {
-		bd, err := source.OpenDir(filepath.Join(root, "base"), c.Limits.MaxFileSize)
+	open := func(dir string) *TracingSource {
+		if fromGit {
+			return NewTracingSource(commitSource(t, dir, c.Limits.MaxFileSize))
+		}
+		d, err := source.OpenDir(dir, c.Limits.MaxFileSize)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer bd.Close()
-		base = NewTracingSource(bd)
+		t.Cleanup(func() { d.Close() })
+		return NewTracingSource(d)
+	}
+	head := open(repoDir)
+	trusted := head
+	var base *TracingSource
+	if hasBase {
+		base = open(filepath.Join(root, "base"))
 		trusted = base
 	}
 
@@ -189,7 +202,11 @@ func runCase(t *testing.T, c *hostileCase) {
 			all = append(all, e.Findings...)
 		}
 	}
-	checkFindings(t, c, all)
+	expect := c.Expect
+	if fromGit && c.GitExpect != nil {
+		expect = c.GitExpect
+	}
+	checkFindings(t, c, expect, all)
 	if c.Resources != nil && rep != nil {
 		got := 0
 		for _, e := range rep.Envs {
@@ -206,11 +223,11 @@ func runCase(t *testing.T, c *hostileCase) {
 			}
 		}
 	}
-	for _, src := range []*TracingSource{head, base} {
+	for src, dir := range map[*TracingSource]string{head: repoDir, base: filepath.Join(root, "base")} {
 		if src == nil {
 			continue
 		}
-		if v := src.Violations(dirOf(src, root)); len(v) > 0 {
+		if v := src.Violations(dir); len(v) > 0 {
 			t.Errorf("read outside the repo:\n%s", strings.Join(v, "\n"))
 		}
 	}
@@ -254,13 +271,6 @@ func busyGoroutines() []string {
 		}
 	}
 	return busy
-}
-
-func dirOf(src *TracingSource, root string) string {
-	if d, ok := src.Source.(*source.Dir); ok {
-		return d.Root()
-	}
-	return root
 }
 
 // The schema stage and the built-in policies are the same for every case
@@ -340,10 +350,10 @@ func runEngine(ctx context.Context, c *hostileCase, head, base, trusted *Tracing
 
 // checkFindings matches every expectation to a finding, and refuses error
 // findings nobody expected (a crash or a stage error hides there).
-func checkFindings(t *testing.T, c *hostileCase, all []checks.Finding) {
+func checkFindings(t *testing.T, c *hostileCase, expect []expectation, all []checks.Finding) {
 	t.Helper()
 	used := map[int]bool{}
-	for _, want := range c.Expect {
+	for _, want := range expect {
 		sev := checks.SeverityError
 		if want.Severity != "" {
 			var err error

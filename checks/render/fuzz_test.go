@@ -22,10 +22,14 @@ const maxFuzzInput = 64 << 10
 
 var knownLimits = map[string]bool{"max-documents": true, "max-depth": true, "max-nodes": true}
 
-// lineCount is the number of lines of data as a YAML scanner counts them
-// (a last line without a newline counts).
+// lineCount is the number of lines of data as a YAML scanner counts them:
+// LF, CR, CRLF and, as YAML 1.1 says, NEL, LS and PS end a line (a last line
+// without a newline counts).
 func lineCount(data []byte) int {
 	n := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n"))
+	for _, br := range []string{"\u0085", "\u2028", "\u2029"} {
+		n += bytes.Count(data, []byte(br))
+	}
 	return n + 1
 }
 

@@ -24,7 +24,11 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		const file = "gate.yaml"
+		// Lines as YAML counts them: LF, CR, CRLF, and NEL, LS, PS (YAML 1.1).
 		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
+		for _, br := range []string{"\u0085", "\u2028", "\u2029"} {
+			lines += bytes.Count(data, []byte(br))
+		}
 		cfg, err := Parse(file, data)
 		if err != nil {
 			var ce *Error

@@ -233,6 +233,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		defs = sel
 	}
 
+	loadStart := loadAvg()
 	// 4. Warm-up (page cache, caches), then interleaved measured rounds.
 	results := make([]*result, len(defs))
 	for i, d := range defs {
@@ -269,6 +270,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	printTable(out, o, envs, results)
+	fmt.Fprintf(out, "load average: %s at the start, %s at the end (%d CPUs)\n", loadStart, loadAvg(), runtime.NumCPU())
+	if busy(loadStart) || busy(loadAvg()) {
+		fmt.Fprintln(out, "other processes were using the CPUs: wall-clock ratios favour the baseline's many processes; the CPU-time ratios are the steadier figure")
+	}
 	if o.profile && caps.check && caps.cpuProfile {
 		return profileGate(ctx, out, repo, gate, filepath.Join(work, "profiles"))
 	}
@@ -595,6 +600,25 @@ func printTable(out io.Writer, o options, envs []*benchEnv, results []*result) {
 	if rss["baseline"] > 0 {
 		fmt.Fprintf(out, "baseline peak memory: %d MiB per process (largest single kustomize/kubeconform/conftest; %d run at once)\n", rss["baseline"]>>20, o.par*3)
 	}
+}
+
+// loadAvg is the 1-minute load average ("?" where /proc is missing).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// busy reports a load average above the number of CPUs.
+func busy(load string) bool {
+	v, err := strconv.ParseFloat(load, 64)
+	return err == nil && v > float64(runtime.NumCPU())
 }
 
 func targetText(t float64, atLeast bool) string {

@@ -363,7 +363,7 @@ func checkFindings(t *testing.T, c *hostileCase, expect []expectation, all []che
 		}
 		found := false
 		for i, f := range all {
-			if f.RuleID == want.Rule && f.Origin.File == want.File && (want.Line == 0 || f.Origin.Line == want.Line) &&
+			if f.RuleID == want.Rule && f.Origin.File == want.File && f.Origin.Line == want.Line &&
 				strings.Contains(f.Message, want.Message) && f.Severity == sev && (want.Env == "" || f.Env == want.Env) {
 				found, used[i] = true, true
 				break

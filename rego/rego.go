@@ -332,6 +332,20 @@ func (c *Compiled) Prepare(ctx context.Context, query string, data map[string]an
 	return &Query{pq: pq, c: c, timeout: timeout}, nil
 }
 
+// WithTimeout returns the query with another per-evaluation deadline (the
+// prepared query is shared, not recompiled).
+func (q *Query) WithTimeout(d time.Duration) *Query {
+	if d <= 0 || d == q.timeout {
+		return q
+	}
+	c := *q
+	c.timeout = d
+	return &c
+}
+
+// Timeout is the query's per-evaluation deadline.
+func (q *Query) Timeout() time.Duration { return q.timeout }
+
 // EvalError is a policy that failed at run time: a conflict, a builtin
 // error or a deadline. File and Line locate the expression in the policy.
 type EvalError struct {

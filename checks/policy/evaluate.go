@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -186,6 +187,9 @@ func (ev *evaluation) eval(u *unit, input ast.Value) (resultSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	if u.scope == ScopeEnvironment {
+		q = q.WithTimeout(envTimeout(q.Timeout(), len(ev.res.Resources)))
+	}
 	rs, err := q.Eval(ev.ctx, input)
 	if err != nil {
 		return nil, err
@@ -197,6 +201,19 @@ func (ev *evaluation) eval(u *unit, input ast.Value) (resultSet, error) {
 }
 
 type resultSet = map[string]any
+
+// envTimeoutPer is how many objects an environment-scoped evaluation gets
+// the per-evaluation deadline for: it reads the whole environment in one
+// evaluation, so its deadline grows with the environment (a loop is still
+// stopped; a big environment on a busy machine is not).
+const envTimeoutPer = 1000
+
+func envTimeout(base time.Duration, objects int) time.Duration {
+	if objects <= envTimeoutPer {
+		return base
+	}
+	return base * time.Duration(objects) / envTimeoutPer
+}
 
 func (ev *evaluation) recordErr(u *unit, p *pkgInfo, i int, err error) {
 	var ee *rego.EvalError

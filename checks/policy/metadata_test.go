@@ -3,8 +3,10 @@ package policy
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/source"
 )
 
 // TestRuleMetadata: a repo policy's METADATA sets the rule id and severity
@@ -94,5 +96,40 @@ func TestExceptionForUnknownRule(t *testing.T) {
 	// The correct exception still waives.
 	if w := byRule(got["dev"], "image-tag-pinned"); len(w) != 1 || w[0].Waived == "" {
 		t.Fatalf("dev: %s", dump(got["dev"]))
+	}
+}
+
+// TestEnvironmentScopeDeadlineGrowsWithTheEnvironment: an
+// environment-scoped rule reads every object in one evaluation, so its
+// deadline is the per-evaluation one per 1,000 objects; a loop is still
+// stopped and reported with the deadline it had.
+func TestEnvironmentScopeDeadlineGrowsWithTheEnvironment(t *testing.T) {
+	if got := envTimeout(2*time.Second, 10_000); got != 20*time.Second {
+		t.Errorf("envTimeout(2s, 10000) = %s", got)
+	}
+	if got := envTimeout(2*time.Second, 10); got != 2*time.Second {
+		t.Errorf("envTimeout(2s, 10) = %s", got)
+	}
+	loop := `# METADATA
+# custom:
+#   scope: environment
+package main
+
+deny contains msg if {
+	some i in numbers.range(1, 100000000)
+	i == -1
+	msg := "never"
+}
+`
+	src := source.NewMem("worktree", map[string]string{"policy/loop.rego": loop})
+	cfg := parseConfig(t, "policies:\n  builtin: false\n")
+	opts := testOpts()
+	opts.Timeout = 40 * time.Millisecond
+	st := mustLoad(t, src, cfg, opts)
+	res := syntheticEnv(2500)
+	fs := check(t, st, res, nil)
+	to := byRule(fs, RuleTimeout)
+	if len(to) != 1 || !strings.Contains(to[0].Message, "did not finish within 100ms") {
+		t.Fatalf("findings: %s", dump(fs))
 	}
 }

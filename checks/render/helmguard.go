@@ -155,8 +155,7 @@ func seq(params ...int) string {
 // secretKeyRe matches values keys whose values are treated as secrets.
 var secretKeyRe = regexp.MustCompile(`(?i)pass|secret|token|key|cred|cert|auth|private|pwd|dsn|salt|signing`)
 
-// maxHelmError bounds a Helm error in a finding: a template that includes
-// itself nests a thousand "error calling include" frames.
+// maxHelmError bounds a renderer error in a finding.
 const maxHelmError = 2000
 
 // helmErrorText scrubs the values under secret-looking keys from a Helm
@@ -184,7 +183,13 @@ func helmErrorText(msg string, values ...map[string]any) string {
 		walk(m, false)
 	}
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	msg = scrub(msg, secrets)
+	return shorten(scrub(msg, secrets))
+}
+
+// shorten cuts a renderer error to its outer and innermost frames: a
+// template that includes itself nests a thousand frames, a ladder of
+// kustomize bases one "accumulating resources" frame per level.
+func shorten(msg string) string {
 	if len(msg) > maxHelmError {
 		msg = msg[:maxHelmError/2] + " … " + msg[len(msg)-maxHelmError/2:]
 	}

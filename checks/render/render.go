@@ -610,7 +610,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		// kustomize quotes inputs in its errors, secret literals included.
 		secrets := secretValues(src, g, docs)
 		file, line := blameLine(src, g, env.Path, o.err.Error())
-		return &kustomizeError{msg: scrub(o.err.Error(), secrets), file: file, line: line}
+		return &kustomizeError{msg: shorten(scrub(o.err.Error(), secrets)), file: file, line: line}
 	}
 	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins}
 	for _, kr := range o.m.Resources() {

@@ -383,6 +383,9 @@ func checkFindings(t *testing.T, c *hostileCase, expect []expectation, all []che
 		if f.Severity == checks.SeverityError && f.Origin.File == "" {
 			t.Errorf("error finding without a file: %s", f)
 		}
+		if len(f.Message) > 4096 {
+			t.Errorf("a %d-byte finding message is not a clear finding: %.300s…", len(f.Message), f.Message)
+		}
 	}
 }
 

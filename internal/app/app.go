@@ -100,8 +100,13 @@ type App struct {
 	// goroutine ends.
 	completions *completions
 	retryDone   chan struct{}
-	stop        context.CancelFunc
-	started     atomic.Bool
+	// resolveQ holds re-requested suites whose pull requests must be
+	// looked up (bounded); resolving counts them until done.
+	resolveQ     chan *job
+	resolving    atomic.Int32
+	resolverDone chan struct{}
+	stop         context.CancelFunc
+	started      atomic.Bool
 }
 
 // New checks the configuration and builds the App; Start runs it.
@@ -158,7 +163,8 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, m: m, cc: cc, cache: cache, q: newQueue(cfg.MaxQueue, m), reports: newReportStore(cfg.ReportBytes), runner: cfg.Runner,
-		completions: &completions{max: 10000, m: m}, retryDone: make(chan struct{})}
+		completions: &completions{max: 10000, m: m}, retryDone: make(chan struct{}),
+		resolveQ: make(chan *job, 256), resolverDone: make(chan struct{})}
 	a.tokens = &tokenCache{cc: cc, m: map[tokenKey]*github.InstallationToken{}}
 	return a, nil
 }
@@ -216,6 +222,10 @@ func (a *App) Start(ctx context.Context) {
 		defer close(a.retryDone)
 		a.retryCompletions(ctx)
 	}()
+	go func() {
+		defer close(a.resolverDone)
+		a.resolver(ctx)
+	}()
 	a.ready.Store(true)
 	a.log.Info("gate app started", "workers", a.cfg.Workers, "github", a.cfg.GitHubURL)
 }
@@ -239,13 +249,16 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.stop != nil {
 		a.stop()
 		<-a.retryDone
+		<-a.resolverDone
 	}
 	return nil
 }
 
 // Idle reports whether no run waits or runs and no check-run completion
 // waits to be sent again; tests poll it.
-func (a *App) Idle() bool { return a.q.idle() && a.completions.len() == 0 }
+func (a *App) Idle() bool {
+	return a.resolving.Load() == 0 && a.q.idle() && a.completions.len() == 0
+}
 
 // Handler serves the webhook, health, metrics and report endpoints.
 func (a *App) Handler() http.Handler {

@@ -1145,3 +1145,35 @@ func TestRefusedCompletionIsNotKept(t *testing.T) {
 		t.Errorf("%d check-run updates, want 6 (3 starts, 3 refused completions, none tried again)", n)
 	}
 }
+
+// TestRerunAllOfForkSuite: "Re-run all checks" on a fork's head sends
+// check_suite.rerequested with no pull requests; gate finds the pull
+// request from its own check runs on the head and checks it again.
+func TestRerunAllOfForkSuite(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 4), "prod: 4 replicas (from a fork)")
+	w.Repo.SetRef("refs/pull/27/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 27, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	first := w.RunsFor(head)["gate / prod"]
+	suite := w.Payload("check_suite.rerequested", map[string]any{"check_suite.head_sha": head, "check_suite.pull_requests": []any{}})
+	if resp := w.Deliver("check_suite", suite, []byte(apptest.Secret)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("check_suite.rerequested answered %d", resp.StatusCode)
+	}
+	w.WaitIdle(time.Minute)
+	again := w.RunsFor(head)["gate / prod"]
+	if again.ID == first.ID || again.Conclusion != "success" {
+		t.Errorf("after Re-run all: gate / prod id %d (was %d) %s; want a new successful check run", again.ID, first.ID, again.Conclusion)
+	}
+	if n := len(w.Fake.CheckRuns()); n != 6 {
+		t.Errorf("%d check runs, want 6 (one Re-run of the pull request, not one per check run)", n)
+	}
+	// A head gate never checked stays unchecked.
+	other := w.Repo.Commit(w.Repo.Main, nil, "no pull request")
+	w.Deliver("check_suite", w.Payload("check_suite.rerequested", map[string]any{"check_suite.head_sha": other, "check_suite.pull_requests": []any{}}), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	if n := len(w.RunsFor(other)); n != 0 {
+		t.Errorf("a head without gate check runs got %d", n)
+	}
+	assertCompleted(t, w.Fake)
+}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/google/go-github/v60/github"
 	"github.com/palantir/go-githubapp/githubapp"
 )
 
@@ -213,6 +215,24 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 // fromSuite queues the pull requests of a check suite. A suite with no
 // pull request (a push to a branch with none open) has nothing to gate.
 func (a *App) fromSuite(log *slog.Logger, repo repoPayload, inst int64, s checkSuitePayload, delivery, event, action string, force bool) error {
+	if len(s.PullRequests) == 0 && event == "check_suite" && force && shaRe.MatchString(s.HeadSHA) && inst > 0 &&
+		repoNameRe.MatchString(repo.FullName) && repo.FullName == repo.Owner.Login+"/"+repo.Name {
+		// "Re-run all checks" on a fork's head: GitHub lists no pull
+		// requests; gate's own check runs on the head name them. Looking
+		// them up calls GitHub, so the resolver does it after the answer.
+		var p prPayload
+		p.Head.SHA = s.HeadSHA
+		j := a.newJob(repo, inst, p, delivery, event+"."+action)
+		select {
+		case a.resolveQ <- j:
+			a.resolving.Add(1)
+			a.m.webhooks.WithLabelValues(event, action, "resolving").Inc()
+			return nil
+		default:
+			a.m.webhooks.WithLabelValues(event, action, outcomeFull).Inc()
+			return githubapp.ErrCapacityExceeded
+		}
+	}
 	if len(s.PullRequests) == 0 {
 		log.Info("no pull request for this head; nothing to gate")
 		a.m.webhooks.WithLabelValues(event, action, "ignored").Inc()
@@ -255,3 +275,56 @@ func (a *App) newJob(repo repoPayload, inst int64, pr prPayload, delivery, trigg
 }
 
 func jobKey(repo string, pr int) string { return fmt.Sprintf("%s#%d", repo, pr) }
+
+// resolver finds the pull requests of re-requested suites one at a time
+// until ctx ends.
+func (a *App) resolver(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-a.resolveQ:
+			a.resolveSuite(ctx, a.log.With("delivery", j.Delivery, "repo", j.Repo, "head", short(j.HeadSHA)), j)
+			a.resolving.Add(-1)
+		}
+	}
+}
+
+// resolveSuite queues the pull requests named by the external_id of
+// gate's check runs on head: a re-requested suite of a fork's head comes
+// without pull requests.
+func (a *App) resolveSuite(ctx context.Context, log *slog.Logger, j *job) {
+	repo := repoPayload{FullName: j.Repo, Name: j.Name, CloneURL: j.CloneURL, HTMLURL: j.HTMLURL}
+	repo.Owner.Login = j.Owner
+	inst, head, delivery := j.Installation, j.HeadSHA, j.Delivery
+	event, action, _ := strings.Cut(j.Trigger, ".")
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
+	defer cancel()
+	gh, err := a.cc.NewInstallationClient(inst)
+	if err != nil {
+		log.Error("no GitHub client for the installation", "err", err)
+		return
+	}
+	res, _, err := gh.Checks.ListCheckRunsForRef(ctx, repo.Owner.Login, repo.Name, head,
+		&github.ListCheckRunsOptions{Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}})
+	if err != nil {
+		log.Error("could not list the head's check runs to find its pull request", "err", err)
+		return
+	}
+	seen := map[string]bool{}
+	for _, cr := range res.CheckRuns {
+		r, pr, base, ok := parseExternalID(cr.GetExternalID())
+		if !ok || r != repo.FullName || seen[cr.GetExternalID()] {
+			continue
+		}
+		seen[cr.GetExternalID()] = true
+		var p prPayload
+		p.Number, p.Head.SHA, p.Base.Ref = pr, head, base
+		j := a.newJob(repo, inst, p, delivery, event+"."+action)
+		j.Force = true
+		_ = a.submit(log.With("pr", pr), j, event, action)
+	}
+	if len(seen) == 0 {
+		log.Info("no pull request for this head; nothing to gate")
+	}
+}

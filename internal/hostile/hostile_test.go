@@ -216,6 +216,9 @@ func runCase(t *testing.T, c *hostileCase, fromGit bool) {
 			t.Errorf("%d resources rendered, want %d", got, *c.Resources)
 		}
 	}
+	if rep != nil && len(rep.Envs) > 0 && !strings.Contains(outputs["log"], `"level":"DEBUG"`) {
+		t.Errorf("no debug log line was captured, so the log was not checked:\n%s", outputs["log"])
+	}
 	for name, out := range outputs {
 		for _, l := range leaks() {
 			if strings.Contains(out, l) {

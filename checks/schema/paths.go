@@ -15,8 +15,13 @@ import (
 // loadSchemaPaths reads the CustomResourceDefinitions in the directories
 // gate.yaml lists under schemas.paths. Anything that cannot be used is a
 // finding on its file and line, never silently ignored.
-func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, []checks.Finding) {
+//
+// Besides CRDs, a directory may hold kubeconform-style JSON schema files
+// (KIND_VERSION.json under a directory named after the API group); they
+// come back in jsonSchemas, keyed by jsonSchemaKey.
+func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, map[string]*crdEntry, []checks.Finding) {
 	var out []*crdEntry
+	jsonSchemas := map[string]*crdEntry{}
 	var finds []checks.Finding
 	bad := func(file string, line int, msg string) {
 		finds = append(finds, checks.Finding{Check: CheckName, RuleID: RuleInvalidCRD, Severity: checks.SeverityError, Message: msg, Origin: checks.Origin{File: file, Line: line}, HelpURL: helpCRD})
@@ -47,6 +52,21 @@ func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, []ch
 				bad(p, 0, fmt.Sprintf("schemas.paths: %v", err))
 				return nil
 			}
+			if strings.EqualFold(path.Ext(p), ".json") {
+				if doc, ok := isJSONSchemaDoc(b); ok {
+					key, e, err := jsonSchemaFile(p, b, doc, maxNodes)
+					if err != nil {
+						bad(p, 1, err.Error())
+						return nil
+					}
+					if prev := jsonSchemas[key]; prev != nil {
+						bad(p, 1, fmt.Sprintf("JSON schema for %s %s is also in %s; this one was not used", e.APIVersion, e.Kind, prev.origin.File))
+						return nil
+					}
+					jsonSchemas[key] = e
+					return nil
+				}
+			}
 			docs, err := render.ParseDocs(p, b, render.DefaultLimits())
 			if err != nil {
 				var pe *render.ParseError
@@ -59,6 +79,9 @@ func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, []ch
 			}
 			for _, doc := range docs {
 				if doc.Kind == "" && doc.APIVersion == "" {
+					if doc.Node != nil && len(doc.Node.Content) > 0 {
+						bad(p, doc.Line, "schemas.paths holds a document that is neither a CustomResourceDefinition nor a JSON schema; it was not used")
+					}
 					continue // empty document
 				}
 				if !isCRD(doc.APIVersion, doc.Kind) {
@@ -85,5 +108,5 @@ func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, []ch
 			bad(dir, 0, fmt.Sprintf("schemas.paths %q: %v", d, err))
 		}
 	}
-	return out, finds
+	return out, jsonSchemas, finds
 }

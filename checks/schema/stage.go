@@ -76,15 +76,17 @@ type Options struct {
 // meant to live for a whole run (or a whole server): compiled schemas are
 // cached per (Kubernetes version, kind) and per CRD schema content.
 type Stage struct {
-	bundles  *Bundles
-	strict   bool
-	missing  checks.Severity
-	skip     map[string]bool
-	extra    []*crdEntry
-	parallel int
-	maxNodes int
-	crds     sync.Map // schema hash -> *compiledCRD
-	crdDefs  sync.Map // sha256 of a rendered CRD -> *convertedCRD
+	bundles *Bundles
+	strict  bool
+	missing checks.Severity
+	skip    map[string]bool
+	extra   []*crdEntry
+	// jsonSchemas are kubeconform-style JSON schema files of schemas.paths.
+	jsonSchemas map[string]*crdEntry
+	parallel    int
+	maxNodes    int
+	crds        sync.Map // schema hash -> *compiledCRD
+	crdDefs     sync.Map // sha256 of a rendered CRD -> *convertedCRD
 	// crdCompiles counts CRD schema compilations (once per schema content).
 	crdCompiles atomic.Int64
 }
@@ -102,6 +104,8 @@ type crdEntry struct {
 	origin checks.Origin
 	// fromHead is set for CRDs rendered by the environment being checked.
 	fromHead bool
+	// jsonFile is set for a JSON schema file (not a CRD) of schemas.paths.
+	jsonFile bool
 }
 
 type compiledCRD struct {
@@ -142,8 +146,8 @@ func New(opts Options) (*Stage, []checks.Finding, error) {
 		if opts.Source == nil {
 			return nil, nil, fmt.Errorf("schemas.paths is set but no source to read it from")
 		}
-		extra, fs := loadSchemaPaths(opts.Source, opts.Config.Paths, s.maxNodes)
-		s.extra, finds = extra, fs
+		extra, js, fs := loadSchemaPaths(opts.Source, opts.Config.Paths, s.maxNodes)
+		s.extra, s.jsonSchemas, finds = extra, js, fs
 	}
 	return s, finds, nil
 }
@@ -361,6 +365,12 @@ func (vr *validation) object(obj map[string]any, prefix []string) {
 func (vr *validation) crdSchema(apiVersion, kind, group string, reported bool, at func(...string) []string) (*jsonschema.Schema, bool) {
 	key := apiVersion + "/" + kind
 	e := vr.crds[key]
+	if e == nil && len(vr.s.jsonSchemas) > 0 {
+		v := versionOf(apiVersion)
+		if e = vr.s.jsonSchemas[jsonSchemaKey(group, v, kind)]; e == nil {
+			e = vr.s.jsonSchemas[jsonSchemaKey("", v, kind)]
+		}
+	}
 	if e == nil {
 		switch {
 		case reported:
@@ -372,7 +382,7 @@ func (vr *validation) crdSchema(apiVersion, kind, group string, reported bool, a
 			}
 			vr.add(RuleUnknownKind, checks.SeverityError, at("kind"), msg, helpAPI)
 		case vr.s.missing != checks.SeverityNone:
-			msg := fmt.Sprintf("no schema for %s %s: it was not validated. Render its CustomResourceDefinition in an environment or put it in a directory listed in gate.yaml schemas.paths", apiVersion, kind)
+			msg := fmt.Sprintf("no schema for %s %s: it was not validated. Render its CustomResourceDefinition in an environment or put it (or a JSON schema named %s_%s.json) in a directory listed in gate.yaml schemas.paths", apiVersion, kind, strings.ToLower(kind), versionOf(apiVersion))
 			if others := vr.otherCRDVersions(group, kind); others != "" {
 				msg += fmt.Sprintf(" (the known CRD serves %s)", others)
 			}
@@ -401,6 +411,10 @@ func (vr *validation) crdSchema(apiVersion, kind, group string, reported bool, a
 		return nil, false
 	}
 	sch, err := vr.s.compileCRD(e)
+	if err != nil && e.jsonFile {
+		vr.add(RuleInvalidCRD, checks.SeverityError, at("apiVersion"), fmt.Sprintf("JSON schema %s does not compile, so %s was not validated: %v", e.CRD, kind, oneLine(err)), helpGate)
+		return nil, false
+	}
 	if err != nil {
 		vr.add(RuleInvalidCRD, checks.SeverityError, at("apiVersion"), fmt.Sprintf("schema of CustomResourceDefinition %s (%s) does not compile, so %s was not validated: %v", e.CRD, versionOf(apiVersion), kind, oneLine(err)), helpCRD)
 		return nil, false

@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -10,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -342,5 +345,28 @@ func TestParseErrorLines(t *testing.T) {
 		if pe.Line != tc.line || !strings.Contains(pe.Msg, tc.msg) || pe.Limit != tc.limit {
 			t.Errorf("%q: got line %d limit %q %q, want line %d limit %q and %q", tc.in, pe.Line, pe.Limit, pe.Msg, tc.line, tc.limit, tc.msg)
 		}
+	}
+}
+
+// TestRenderKeepsScalarsFuzzFound renders, through kustomize, the scalars
+// yaml.v3 writes back changed (found by FuzzParseDocs): the rendered
+// object must hold what the author wrote, as `kustomize build` shows it.
+func TestRenderKeepsScalarsFuzzFound(t *testing.T) {
+	src := source.NewMem("scalars", map[string]string{
+		"kustomization.yaml": "resources:\n- thing.yaml\n",
+		"thing.yaml": "apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: scalars\nspec:\n" +
+			"  folded: >\n    first\n      indented\n    last\n" +
+			"  list:\n  - |\n\n    after an empty line\n  - |2-\n     one space\n" +
+			"  flow: {empty: }\n",
+	})
+	res := New(Options{}).Render(context.Background(), src, checks.Env{Name: "e", Path: "."})
+	if len(res.Findings) > 0 || len(res.Resources) != 1 {
+		t.Fatalf("render: %d resources, findings %+v", len(res.Resources), res.Findings)
+	}
+	spec, _ := res.Resources[0].Object["spec"].(map[string]any)
+	got, _ := json.Marshal(spec)
+	want := `{"flow":{"empty":null},"folded":"first\n  indented\nlast\n","list":["\nafter an empty line\n"," one space"]}`
+	if string(got) != want {
+		t.Errorf("rendered spec\n%s\nwant, as written,\n%s", got, want)
 	}
 }

@@ -78,7 +78,8 @@ type Discovery struct {
 // Schemas configures schema validation.
 type Schemas struct {
 	// Paths are repo-relative directories of CustomResourceDefinitions
-	// (YAML or JSON files); each becomes a schema for its served versions.
+	// (YAML or JSON files; each becomes a schema for its served versions)
+	// and kubeconform-style JSON schemas (GROUP/KIND_VERSION.json).
 	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
 	// MissingSchema is the severity of a custom resource with no known schema.
 	MissingSchema string `yaml:"missingSchema,omitempty" json:"missingSchema,omitempty"`

@@ -218,6 +218,10 @@ func generate(g generateSpec) string {
 		b.WriteString(strings.Repeat("[", g.Count))
 		b.WriteString(strings.Repeat("]", g.Count))
 		b.WriteString("\n")
+	case "deep-json":
+		b.WriteString(strings.Repeat(`{"a":`, g.Count))
+		b.WriteString("1")
+		b.WriteString(strings.Repeat("}", g.Count))
 	default:
 		panic("unknown generator " + g.Kind)
 	}

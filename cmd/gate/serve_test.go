@@ -481,6 +481,10 @@ deny contains msg if {
 		if prod.Conclusion != "failure" || !strings.Contains(prod.Summary, "more than 10 needs a capacity review") {
 			t.Errorf("%s: gate / prod concluded %q, want failure by the base's cap of 10:\n%s", name, prod.Conclusion, prod.Summary)
 		}
+		// What the pull request's own policies would do is shown apart.
+		if !strings.Contains(prod.Summary, "### Policy impact (not part of the verdict)") || !strings.Contains(prod.Summary, "- cleared:") {
+			t.Errorf("%s: the check run lacks the policy impact section clearing the cap:\n%s", name, prod.Summary)
+		}
 	}
 	for _, cr := range w.Fake.CheckRuns() {
 		if cr.Status != "completed" {

@@ -288,8 +288,8 @@ func TestFaultsStillCompleteEveryCheckRun(t *testing.T) {
 	}
 	m := get(t, w.AppURL+"/metrics")
 	for _, want := range []string{`gate_github_api_retries_total{reason="5xx"}`, `gate_github_api_retries_total{reason="secondary_rate_limit"} 1`,
-		`gate_github_api_retries_total{reason="timeout"} 1`, `gate_github_api_errors_total{kind="5xx",op="create-check-run"}`,
-		`gate_github_api_errors_total{kind="4xx",op="update-check-run"} 1`, `gate_github_api_errors_total{kind="timeout",op="update-check-run"} 1`,
+		`gate_github_api_retries_total{reason="timeout"}`, `gate_github_api_errors_total{kind="5xx",op="create-check-run"}`,
+		`gate_github_api_errors_total{kind="4xx",op="update-check-run"} 1`, `gate_github_api_errors_total{kind="timeout",op="update-check-run"}`,
 		`gate_github_api_errors_total{kind="5xx",op="create-installation-token"} 1`,
 		`gate_github_api_request_duration_seconds_count{op="update-check-run"}`, `gate_run_duration_seconds_count{phase="total"} 1`,
 		`gate_run_duration_seconds_count{phase="fetch"} 1`, `gate_runs_total{outcome="fail"} 1`} {

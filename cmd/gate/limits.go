@@ -205,9 +205,12 @@ func (g *globals) limitRun(ctx context.Context, req *engine.Request) (context.Co
 	ctx, rg.stopCtx = context.WithTimeout(ctx, lim.runTimeout)
 	ctx, rg.cancel = context.WithCancelCause(ctx)
 	if lim.memory > 0 {
-		// The soft limit makes the GC work harder near the budget; the
-		// sampler stops the run when live memory stays over it.
-		rg.prevMem = debug.SetMemoryLimit(lim.memory)
+		// A soft limit under the budget (gc.go's, or GOMEMLIMIT) is kept;
+		// one over it is lowered to it, so the GC works harder near the
+		// budget. The sampler stops the run when live memory stays over.
+		if cur := debug.SetMemoryLimit(-1); lim.memory < cur {
+			rg.prevMem = debug.SetMemoryLimit(lim.memory)
+		}
 		if rg.over() {
 			rg.cancel(errMemoryBudget)
 		} else {

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/gate-ops/gate/checks"
@@ -168,11 +169,21 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 			req.progress("%d of %d environments touched by %d changed files", len(envs), len(envs)+len(untouched), len(req.ChangedFiles))
 		}
 	}
-	heads := renderSide(ctx, req, req.Head, envs, "head")
-	var bases []*render.Result
-	if req.Base != nil {
-		bases = renderSide(ctx, req, req.Base, envs, "base")
+	// Head and base render at once: a change touching one environment is
+	// two single-environment renders, which would otherwise leave a core
+	// idle each.
+	sides := *req
+	if p := req.Progress; p != nil {
+		var mu sync.Mutex
+		sides.Progress = func(msg string) { mu.Lock(); defer mu.Unlock(); p(msg) }
 	}
+	var bases []*render.Result
+	var wg sync.WaitGroup
+	if req.Base != nil {
+		wg.Go(func() { bases = renderSide(ctx, &sides, req.Base, envs, "base") })
+	}
+	heads := renderSide(ctx, &sides, req.Head, envs, "head")
+	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gate-ops/gate/checks"
@@ -30,6 +32,24 @@ type Stage interface {
 	// Check returns findings for one environment. An error means the stage
 	// could not run; the engine reports it as a finding, never drops it.
 	Check(ctx context.Context, in *Input) ([]checks.Finding, error)
+}
+
+// ConcurrencySafe is implemented by stages whose Check and Annotate may run
+// for several environments at once. When every stage of a run says so, the
+// engine checks environments in parallel; one stage that does not (or does
+// not say) keeps the run sequential.
+type ConcurrencySafe interface {
+	ConcurrencySafe() bool
+}
+
+func concurrent(stages []Stage) bool {
+	for _, st := range stages {
+		c, ok := st.(ConcurrencySafe)
+		if !ok || !c.ConcurrencySafe() {
+			return false
+		}
+	}
+	return true
 }
 
 // Annotator is implemented by stages that add more than findings to an
@@ -204,10 +224,8 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 		dopts = diff.FromConfig(req.Config.Diff)
 	}
 	changed := changedSet(req.ChangedFiles)
-	for i, res := range heads {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("check env %q: %w", res.Env.Name, err)
-		}
+	checkOne := func(i int) checks.EnvReport {
+		res := heads[i]
 		er := checks.EnvReport{Env: res.Env, Status: checks.EnvChecked, Resources: len(res.Resources)}
 		if because != nil {
 			er.Because = because[res.Env.Name]
@@ -251,9 +269,38 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 		}
 		er.Duration = res.Duration
 		log.Debug("environment checked", "env", res.Env.Name, "resources", len(res.Resources), "findings", len(er.Findings))
-		req.progress("checked %s (%d/%d)", res.Env.Name, i+1, len(heads))
-		rep.Envs = append(rep.Envs, er)
+		return er
 	}
+	checked := make([]checks.EnvReport, len(heads))
+	workers := 1
+	if concurrent(req.Stages) {
+		workers = req.Render.Parallelism
+		if workers <= 0 {
+			workers = runtime.GOMAXPROCS(0)
+		}
+	}
+	var (
+		next atomic.Int64
+		done atomic.Int64
+		cw   sync.WaitGroup
+	)
+	for range min(workers, len(heads)) {
+		cw.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(heads) || ctx.Err() != nil {
+					return
+				}
+				checked[i] = checkOne(i)
+				sides.progress("checked %s (%d/%d)", heads[i].Env.Name, done.Add(1), len(heads))
+			}
+		})
+	}
+	cw.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	rep.Envs = append(rep.Envs, checked...)
 	for _, e := range untouched {
 		rep.Envs = append(rep.Envs, checks.EnvReport{Env: e, Status: checks.EnvUntouched, Findings: []checks.Finding{},
 			NotRendered: NotRenderedReason})

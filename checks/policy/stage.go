@@ -325,6 +325,10 @@ func (s *Stage) query(ctx context.Context, key string, c *rego.Compiled, q strin
 	return pq, nil
 }
 
+// ConcurrencySafe implements engine.ConcurrencySafe: prepared queries are
+// shared under a lock and each evaluation has its own state.
+func (s *Stage) ConcurrencySafe() bool { return true }
+
 // Check implements engine.Stage: every policy over every resource of one
 // environment.
 func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, error) {

@@ -155,6 +155,10 @@ func New(opts Options) (*Stage, []checks.Finding, error) {
 // Name implements engine.Stage.
 func (s *Stage) Name() string { return CheckName }
 
+// ConcurrencySafe implements engine.ConcurrencySafe: compiled schemas are
+// shared through a synchronised cache, so environments validate at once.
+func (s *Stage) ConcurrencySafe() bool { return true }
+
 // Check implements engine.Stage: it validates every resource of one
 // environment, in parallel, and returns the findings in resource order.
 func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, error) {

@@ -494,6 +494,25 @@ func (s *Stage) envGatekeeper(ctx context.Context, env checks.Env, res *render.R
 // repoDocs parses the Gatekeeper documents of one repo file, as the trusted
 // source has it, once per content.
 func (s *Stage) repoDocs(file string) *gkDocs {
+	// The trusted source never changes for a Stage: a file every
+	// environment reads (a shared base) is read and parsed once.
+	s.mu.Lock()
+	d, seen := s.repoPath[file]
+	s.mu.Unlock()
+	if seen {
+		return d
+	}
+	d = s.readRepoDocs(file)
+	s.mu.Lock()
+	if s.repoPath == nil {
+		s.repoPath = map[string]*gkDocs{}
+	}
+	s.repoPath[file] = d
+	s.mu.Unlock()
+	return d
+}
+
+func (s *Stage) readRepoDocs(file string) *gkDocs {
 	b, err := s.trusted.ReadFile(file)
 	if err != nil || !isGatekeeperYAML(b) {
 		return nil

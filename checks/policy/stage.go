@@ -103,6 +103,8 @@ type Stage struct {
 	mu      sync.Mutex
 	queries map[string]*rego.Query
 	repoGK  map[string]*gkDocs
+	// repoPath caches repoDocs by path (nil: not Gatekeeper YAML).
+	repoPath map[string]*gkDocs
 }
 
 // ruleMeta is what a rule id resolves to, for config validation and help.

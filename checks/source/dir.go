@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Dir is a Source over a directory on disk. It uses os.Root, so symlinks that
@@ -16,6 +17,9 @@ type Dir struct {
 	root    *os.Root
 	abs     string
 	maxSize int64
+	// plainDirs caches the directories known not to be symlinks, so a
+	// path's parents are not checked again on every read.
+	plainDirs sync.Map
 }
 
 // OpenDir opens a work-tree Source rooted at dir. maxSize <= 0 means
@@ -59,11 +63,17 @@ func (d *Dir) clean(op, name string) (string, error) {
 	parts := strings.Split(c, "/")
 	for i := 0; i < len(parts) && c != "."; i++ {
 		prefix := strings.Join(parts[:i+1], "/")
+		if _, ok := d.plainDirs.Load(prefix); ok {
+			continue
+		}
 		fi, err := d.root.Lstat(prefix)
 		if err != nil {
 			return c, nil // let the real operation report it
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
+			if fi.IsDir() {
+				d.plainDirs.Store(prefix, struct{}{})
+			}
 			continue
 		}
 		hops++

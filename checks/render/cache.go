@@ -107,12 +107,15 @@ func (c *Cache) load(key string, src source.Source, lim Limits) (*Result, bool) 
 	if err := json.Unmarshal(b, &e); err != nil || e.Format != cacheFormat {
 		return nil, false
 	}
-	return resultOf(&e, src, lim), true
+	res := resultOf(&e, src, lim)
+	res.Cached = true
+	return res, true
 }
 
 // resultOf rebuilds a Result from its encoded form.
 func resultOf(e *cacheEntry, src source.Source, lim Limits) *Result {
-	res := &Result{Env: e.Env, Findings: e.Findings, Files: e.Files, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(lim), Cached: true}
+	res := newResult(e.Env, src, lim)
+	res.Findings, res.Files = e.Findings, e.Files
 	for _, cr := range e.Resources {
 		r := cr.Resource
 		r.Object = fixNumbers(r.Object).(map[string]any)

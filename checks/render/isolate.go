@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
@@ -26,8 +27,8 @@ type Isolator interface {
 
 // WorkerOptions are the renderer options a worker process needs.
 type WorkerOptions struct {
-	Limits  Limits `json:"limits"`
-	Timeout string `json:"timeout"`
+	Limits  Limits        `json:"limits"`
+	Timeout time.Duration `json:"timeout"`
 }
 
 // MemoryError is a worker that went past its memory budget.
@@ -56,9 +57,7 @@ func DecodeResult(b []byte, src source.Source, lim Limits) (*Result, error) {
 	if e.Format != cacheFormat {
 		return nil, fmt.Errorf("decode rendered environment: format %q, want %q", e.Format, cacheFormat)
 	}
-	res := resultOf(&e, src, lim)
-	res.Cached = false
-	return res, nil
+	return resultOf(&e, src, lim), nil
 }
 
 // renderIsolated renders through the Isolator when the source can be
@@ -73,7 +72,7 @@ func (r *Renderer) renderIsolated(ctx context.Context, src source.Source, env ch
 	if !ok {
 		return nil, false
 	}
-	b, err := r.opts.Isolate.RenderIsolated(ctx, spec, env, WorkerOptions{Limits: r.opts.Limits, Timeout: r.opts.Timeout.String()})
+	b, err := r.opts.Isolate.RenderIsolated(ctx, spec, env, WorkerOptions{Limits: r.opts.Limits, Timeout: r.opts.Timeout})
 	if err == nil {
 		res, derr := DecodeResult(b, src, r.opts.Limits)
 		if derr == nil {
@@ -81,7 +80,7 @@ func (r *Renderer) renderIsolated(ctx context.Context, src source.Source, env ch
 		}
 		err = derr
 	}
-	res := &Result{Env: env, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(r.opts.Limits)}
+	res := newResult(env, src, r.opts.Limits)
 	var me *MemoryError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):

@@ -95,6 +95,11 @@ func New(opts Options) *Renderer {
 	return &Renderer{opts: opts}
 }
 
+// newResult is an empty Result of env, reading locations from src.
+func newResult(env checks.Env, src source.Source, lim Limits) *Result {
+	return &Result{Env: env, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(lim)}
+}
+
 // Result is one rendered environment.
 type Result struct {
 	Env       checks.Env
@@ -196,7 +201,7 @@ func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env
 
 func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env) (res *Result) {
 	start := time.Now()
-	res = &Result{Env: env, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(r.opts.Limits)}
+	res = newResult(env, src, r.opts.Limits)
 	defer func() {
 		if p := recover(); p != nil {
 			res.Findings = append(res.Findings, r.finding(env, "render/internal", env.Path, 0, fmt.Sprintf("renderer crashed on this environment: %v (please report this)", p)))
@@ -217,7 +222,7 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 	case KindKustomize, "":
 		err = r.renderKustomize(ctx, src, env, res)
 		if errors.Is(err, errMemoMiss) {
-			*res = Result{Env: env, loc: map[*checks.Resource]*locInfo{}, src: src, docs: newDocCache(r.opts.Limits)}
+			*res = *newResult(env, src, r.opts.Limits)
 			err = r.renderKustomize(withMemo(ctx, nil), src, env, res)
 		}
 	case KindHelm:
@@ -478,33 +483,16 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	usesOpenAPI := false
 	// Pre-parse every YAML input with gate's limits, so invalid or hostile
 	// YAML is a finding on its line before kustomize expands it.
-	var generatorInputs = map[string]bool{}
+	genInputs := map[string]bool{}
 	for _, dir := range mp.outside(g.order) {
 		k := g.byDir[dir]
 		usesOpenAPI = usesOpenAPI || k.UsesOpenAPI
 		fsys.record(k.File)
-		for _, gen := range []string{"configMapGenerator", "secretGenerator"} {
-			for _, it := range seqItems(child(k.Root, gen)) {
-				for _, key := range []string{"files", "envs"} {
-					for _, f := range seqItems(child(it, key)) {
-						ref := f.Value
-						if i := strings.Index(ref, "="); i >= 0 {
-							ref = ref[i+1:]
-						}
-						if p, err := source.Join(k.Dir, ref); err == nil {
-							generatorInputs[p] = true
-						}
-					}
-				}
-				if e := child(it, "env"); e != nil {
-					if p, err := source.Join(k.Dir, e.Value); err == nil {
-						generatorInputs[p] = true
-					}
-				}
-			}
+		for p := range generatorInputs(k) {
+			genInputs[p] = true
 		}
 		for _, f := range k.Files {
-			if generatorInputs[f] || !isYAMLFile(f) {
+			if genInputs[f] || !isYAMLFile(f) {
 				continue
 			}
 			if _, err := docs.get(src, f); err != nil {

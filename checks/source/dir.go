@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Dir is a Source over a directory on disk. It uses os.Root, so symlinks that
@@ -120,26 +121,30 @@ func (d *Dir) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.special("open", name, c); err != nil {
-		return nil, err
-	}
-	f, err := d.root.Open(c)
-	return f, wrapRootErr("open", name, err)
+	f, _, err := d.open("open", name, c)
+	return f, err
 }
 
-// special refuses files that are neither regular nor directories before
-// they are opened: opening a FIFO blocks until a writer comes, so a named
-// pipe in a work tree would hang the run; devices and sockets
-// are no part of an ops repo either.
-func (d *Dir) special(op, name, c string) error {
-	fi, err := d.root.Stat(c)
+// open opens c without blocking and refuses what is neither a regular file
+// nor a directory: a plain open of a FIFO waits for a writer, so a named
+// pipe in a work tree would hang the run; devices and sockets are no part
+// of an ops repo either. The check is on the opened handle, so it costs no
+// extra lookup.
+func (d *Dir) open(op, name, c string) (*os.File, fs.FileInfo, error) {
+	f, err := d.root.OpenFile(c, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return wrapRootErr(op, name, err)
+		return nil, nil, wrapRootErr(op, name, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
-		return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
+		f.Close()
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
 	}
-	return nil
+	return f, fi, nil
 }
 
 // Stat implements fs.StatFS, following symlinks inside the root.
@@ -158,23 +163,13 @@ func (d *Dir) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.special("read", name, c); err != nil {
-		return nil, err
-	}
-	f, err := d.root.Open(c)
+	f, fi, err := d.open("read", name, c)
 	if err != nil {
-		return nil, wrapRootErr("read", name, err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if fi.IsDir() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("is a directory")}
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("not a regular file")}
 	}
 	if fi.Size() > d.maxSize {
 		return nil, &LimitError{Path: c, Size: fi.Size(), Limit: d.maxSize}

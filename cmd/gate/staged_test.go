@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -142,7 +143,7 @@ func TestStagedChecksOnlyTouchedEnvironments(t *testing.T) {
 				switch er.Status {
 				case checks.EnvChecked:
 					checked = append(checked, er.Env.Name)
-					if !contains(er.Because, tc.because) {
+					if !slices.Contains(er.Because, tc.because) {
 						t.Errorf("%s: because %v, want it to name %s", er.Env.Name, er.Because, tc.because)
 					}
 					if er.Resources == 0 {
@@ -242,13 +243,4 @@ func readExample(t *testing.T, rel string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -3,10 +3,11 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,7 +104,15 @@ func TestIsolatedRunawayChartIsKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := runtime.NumGoroutine()
+	// The worker's log says it ended by a signal: the parent killed it (the
+	// in-process renderer would stop the loop itself and log nothing).
+	var logs strings.Builder
+	var logMu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for _, tc := range []struct {
 		env, rule, limit string
 		timeout          time.Duration
@@ -113,7 +122,9 @@ func TestIsolatedRunawayChartIsKilled(t *testing.T) {
 		// (the race detector slows the copying down a lot).
 		{"hog", "render/memory", "--render-memory", 60 * time.Second},
 	} {
-		r := render.New(render.Options{Isolate: runner(64 << 20), Timeout: tc.timeout})
+		iso := runner(64 << 20)
+		iso.Logger = logger
+		r := render.New(render.Options{Isolate: iso, Timeout: tc.timeout})
 		start := time.Now()
 		res := r.Render(context.Background(), src, checks.Env{Name: tc.env, Path: tc.env})
 		took := time.Since(start)
@@ -124,10 +135,13 @@ func TestIsolatedRunawayChartIsKilled(t *testing.T) {
 			t.Errorf("%s: took %s, the worker was not stopped at its limit", tc.env, took)
 		}
 	}
-	// The in-process renderer would leave the template running in a
-	// goroutine; the worker's process is gone instead.
-	time.Sleep(100 * time.Millisecond)
-	if n := runtime.NumGoroutine(); n > before+2 {
-		t.Errorf("goroutines %d → %d: something is still running", before, n)
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), `env=loop`) || !strings.Contains(logs.String(), "signal: killed") {
+		t.Errorf("the looping chart's worker was not killed:\n%s", logs.String())
 	}
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

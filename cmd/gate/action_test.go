@@ -260,6 +260,11 @@ func TestActionFailsPullRequestWithAnnotations(t *testing.T) {
 			t.Errorf("job summary lacks %q:\n%s", w, a.summary)
 		}
 	}
+	// The render cache is on by default, in the runner's temp directory
+	// (what actions/cache keeps between runs).
+	if ents, err := os.ReadDir(filepath.Join(a.temp, "gate-cache")); err != nil || len(ents) == 0 {
+		t.Errorf("render cache %s/gate-cache is empty after the run (%v)", a.temp, err)
+	}
 	if v := a.output("verdict"); v != "fail" {
 		t.Errorf("verdict output %q, want fail", v)
 	}

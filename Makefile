@@ -13,12 +13,12 @@ KUBECONFORM_VERSION := v0.8.0
 CONFTEST_VERSION    := v0.71.1
 HELM_VERSION         = $(shell $(GO) list -m -f '{{.Version}}' helm.sh/helm/v4)
 # A real kube-apiserver and etcd for the live-cluster tests, built from the
-# test-only module in internal/kubetest/build (never from downloaded binaries).
+# test-only module in internal/testing/kubetest/build (never from downloaded binaries).
 # KUBE_BIN may point at a directory the CI machine keeps between runs; the
 # stamp names the version and the module's go.sum, so a bump rebuilds.
 KUBE_VERSION := v1.33.13
 KUBE_BIN     ?= $(BIN)/kube
-KUBE_MOD     := internal/kubetest/build
+KUBE_MOD     := internal/testing/kubetest/build
 KUBE_STAMP   := $(KUBE_BIN)/.built-$(KUBE_VERSION)-$(shell cat $(KUBE_MOD)/go.sum 2>/dev/null | cksum | cut -d' ' -f1)
 KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=33 \
@@ -50,7 +50,7 @@ bench-tools: $(BIN)/kustomize $(BIN)/kubeconform $(BIN)/conftest $(BIN)/helm ## 
 # make bench BENCH_FLAGS='-runs 3 -profile' ; see README "Benchmark".
 BENCH_FLAGS ?=
 bench: build bench-tools ## gate against kustomize | kubeconform + conftest on a generated 50-env repo (never part of make test)
-	$(GO) run ./internal/bench -bin $(BIN) -work .cache/bench $(BENCH_FLAGS)
+	$(GO) run ./cmd/gate-bench -bin $(BIN) -work .cache/bench $(BENCH_FLAGS)
 
 .PHONY: bench-go
 bench-go: ## Go benchmarks of the schema and policy stages over 10,000 resources (never part of make test)
@@ -84,7 +84,7 @@ test-short: ## Quick unit tests without -race
 FUZZTIME         ?= 60s
 FUZZMINIMIZETIME ?= 10s
 FUZZ_TARGETS := ./checks/render:FuzzParseDocs ./checks/render:FuzzScanKustomization \
-	./internal/config:FuzzParse ./checks/diff:FuzzDiff ./internal/app:FuzzWebhook
+	./checks/config:FuzzParse ./checks/diff:FuzzDiff ./internal/app:FuzzWebhook
 fuzz: ## Fuzz the YAML and kustomization intake, gate.yaml, the diff and the webhook handler
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -22,7 +22,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/checks/config"
 )
 
 // DefaultIgnore are the field paths ignored unless Options.NoDefaultIgnore:

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 // gaugeStage records how many environments it checks at once.

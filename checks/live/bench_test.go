@@ -8,7 +8,7 @@ import (
 
 	"github.com/gate-ops/gate/checks/live"
 	"github.com/gate-ops/gate/internal/cluster"
-	"github.com/gate-ops/gate/internal/kubetest"
+	"github.com/gate-ops/gate/internal/testing/kubetest"
 )
 
 // BenchmarkCompare compares a 200-object environment (one change) with a

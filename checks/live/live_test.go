@@ -26,7 +26,7 @@ import (
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/cluster"
-	"github.com/gate-ops/gate/internal/kubetest"
+	"github.com/gate-ops/gate/internal/testing/kubetest"
 )
 
 // server is one real etcd + kube-apiserver shared by the package's tests;

@@ -16,7 +16,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/live"
-	"github.com/gate-ops/gate/internal/kubetest"
+	"github.com/gate-ops/gate/internal/testing/kubetest"
 )
 
 // admissionWebhook is a real validating admission webhook on loopback TLS,

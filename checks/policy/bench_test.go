@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 // syntheticEnv is a production environment of n objects: a realistic mix of

@@ -9,7 +9,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/rego"
 )
 

@@ -3,8 +3,8 @@ package policy
 import (
 	"testing"
 
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 const example = "../../testdata/example"

@@ -8,8 +8,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/render"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 // WaiverAnnotation is the resource annotation that waives rules for that

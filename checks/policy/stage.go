@@ -33,10 +33,10 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 	"github.com/gate-ops/gate/rego"
 )
 

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 // repo builds an ops repo with two plain-YAML environments (dev and prod)

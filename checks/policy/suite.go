@@ -16,9 +16,9 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 	"github.com/gate-ops/gate/policies"
 	"github.com/gate-ops/gate/rego"
 )

@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 	"github.com/gate-ops/gate/internal/gitsrc"
-	"github.com/gate-ops/gate/internal/gittest"
+	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
 const registryPolicy = `package main

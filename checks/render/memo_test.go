@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 // sameAsAlone renders every environment of src with RenderAll (which

@@ -18,8 +18,8 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

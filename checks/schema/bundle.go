@@ -19,15 +19,15 @@ import (
 	jsonschema "github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-//go:generate go run ../../internal/schemagen -out bundles v1.34.4 v1.35.4 v1.36.3 v1.37.2
+//go:generate go run ../../cmd/schemagen -out bundles v1.34.4 v1.35.4 v1.36.3 v1.37.2
 
-// bundleFormat must match internal/schemagen.BundleFormat.
+// bundleFormat must match cmd/schemagen.BundleFormat.
 const bundleFormat = 1
 
 //go:embed bundles/*.json.gz
 var embedded embed.FS
 
-// bundleFile is the layout internal/schemagen writes.
+// bundleFile is the layout cmd/schemagen writes.
 type bundleFile struct {
 	Format            int               `json:"gateBundleFormat"`
 	KubernetesVersion string            `json:"kubernetesVersion"`

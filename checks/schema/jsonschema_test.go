@@ -5,7 +5,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/checks/config"
 )
 
 // serviceMonitorSchema is a kubeconform-catalog style schema (strict).

@@ -1,7 +1,7 @@
 // Package schema is gate's schema stage: every rendered resource of an
 // environment is validated, strictly and offline, against the Kubernetes
 // schemas of that environment's Kubernetes version (embedded in the binary,
-// generated from the k8s.io/kubernetes module by internal/schemagen) and
+// generated from the k8s.io/kubernetes module by cmd/schemagen) and
 // against the CustomResourceDefinitions the repo renders or names in
 // gate.yaml. Validation follows kubeconform's semantics (its resource
 // parsing, draft-04 schemas, strict mode); schemas are served from memory
@@ -26,8 +26,8 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 // CheckName is the Check of every finding this stage produces.

@@ -12,9 +12,9 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 // resourcesFromYAML builds rendered resources without the renderer, the

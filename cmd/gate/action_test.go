@@ -13,7 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/gate-ops/gate/internal/gittest"
+	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
 // actionYAML is the part of action.yml the runner reads.

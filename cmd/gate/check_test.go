@@ -13,7 +13,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine/enginetest"
-	"github.com/gate-ops/gate/internal/gittest"
+	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
 func TestCheckExitCodeFollowsFailOn(t *testing.T) {

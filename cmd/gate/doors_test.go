@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/internal/app/apptest"
+	"github.com/gate-ops/gate/internal/testing/apptest"
 )
 
 // doorFinding is what every front door shows of a finding with a source line.

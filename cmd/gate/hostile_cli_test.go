@@ -16,7 +16,7 @@ const hostileCanary = "GATE-CANARY-5e1f0c7a9b"
 // TestHostileCanaryCLI runs `gate -v check` with every output format on
 // the hostile cases that echo a Secret through a renderer error, a policy
 // message or a schema error: the value reaches neither stdout, the debug
-// log on stderr nor any report file. (internal/hostile runs the whole
+// log on stderr nor any report file. (internal/testing/hostile runs the whole
 // corpus through the engine; this is the same promise through the CLI.)
 func TestHostileCanaryCLI(t *testing.T) {
 	cases := []string{"helm-fail-echoes-secret", "secret-generator-echo", "secret-env-file-invalid-utf8", "rego-echoes-secret", "secret-bad-base64", "yaml-multidoc-garbage"}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/checks/config"
 )
 
 func TestParseBytes(t *testing.T) {

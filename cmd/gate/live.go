@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/live"
 	"github.com/gate-ops/gate/internal/cluster"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 // liveOptions are the flags of the comparison with running clusters, shared

@@ -20,13 +20,13 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/live"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/cluster"
-	"github.com/gate-ops/gate/internal/config"
-	"github.com/gate-ops/gate/internal/gittest"
-	"github.com/gate-ops/gate/internal/kubetest"
+	"github.com/gate-ops/gate/internal/testing/gittest"
+	"github.com/gate-ops/gate/internal/testing/kubetest"
 )
 
 // TestLiveStage runs the --live glue against a real API server through a

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/internal/gittest"
+	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
 // securityPolicy is a security team's conftest policy in package main.

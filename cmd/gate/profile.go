@@ -10,7 +10,7 @@ import (
 )
 
 // enableProfiling adds the hidden --cpuprofile and --memprofile flags that
-// `make bench -profile` (internal/bench) uses to find hot spots. They wrap
+// `make bench -profile` (cmd/gate-bench) uses to find hot spots. They wrap
 // every command's RunE, so the profile covers the whole run and is written
 // even when the gate fails (exit 1).
 func enableProfiling(root *cobra.Command) {

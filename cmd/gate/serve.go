@@ -18,11 +18,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/app"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 func init() { extraCommands = append(extraCommands, newServeCmd) }

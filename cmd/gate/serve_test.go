@@ -15,7 +15,7 @@ import (
 
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/internal/app"
-	"github.com/gate-ops/gate/internal/app/apptest"
+	"github.com/gate-ops/gate/internal/testing/apptest"
 )
 
 // serveWorld is the App's end-to-end world wired with the runner

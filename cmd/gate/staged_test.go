@@ -12,7 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/internal/gittest"
+	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
 // preCommitEntry is the command the pre-commit hook runs, read from the

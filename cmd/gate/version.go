@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gate-ops/gate/internal/config"
+	"github.com/gate-ops/gate/checks/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".

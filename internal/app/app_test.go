@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/internal/app"
-	"github.com/gate-ops/gate/internal/app/apptest"
-	"github.com/gate-ops/gate/internal/config"
-	"github.com/gate-ops/gate/internal/githubfake"
+	"github.com/gate-ops/gate/internal/testing/apptest"
+	"github.com/gate-ops/gate/internal/testing/githubfake"
 )
 
 const example = "../../testdata/example"

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gate-ops/gate/internal/app/apptest"
+	"github.com/gate-ops/gate/internal/testing/apptest"
 )
 
 // BenchmarkPullRequestPush measures one push to a pull request end to end:

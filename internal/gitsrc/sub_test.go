@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/gittest"
+	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
 // TestSubRefusesLinksOutOfTheOpsDirectory: in a monorepo the ops repo is

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gate-ops/gate/internal/gitserver"
 	"github.com/gate-ops/gate/internal/gitsrc"
 	"github.com/gate-ops/gate/internal/repocache"
+	"github.com/gate-ops/gate/internal/testing/gitserver"
 )
 
 func git(t *testing.T, dir string, args ...string) string {

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gate-ops/gate/internal/gittest"
+	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
 // Canary values planted in the Secret of the pair: no output may contain

@@ -37,8 +37,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/config"
 )
 
 type options struct {

@@ -1,6 +1,6 @@
 // Package kubetest runs a real kube-apiserver and etcd on loopback for
 // gate's live-cluster integration tests. The binaries are built from Go
-// modules by `make kube-bins` (internal/kubetest/build) into bin/kube; the
+// modules by `make kube-bins` (internal/testing/kubetest/build) into bin/kube; the
 // location comes from GATE_KUBE_BIN. Nothing here is a fake: tests talk to
 // the same API server code a production cluster runs.
 package kubetest

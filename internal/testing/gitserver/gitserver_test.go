@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gate-ops/gate/internal/gitserver"
+	"github.com/gate-ops/gate/internal/testing/gitserver"
 )
 
 func git(t *testing.T, dir string, args ...string) string {

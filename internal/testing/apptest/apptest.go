@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/gate-ops/gate/internal/app"
-	"github.com/gate-ops/gate/internal/githubfake"
-	"github.com/gate-ops/gate/internal/gitserver"
+	"github.com/gate-ops/gate/internal/testing/githubfake"
+	"github.com/gate-ops/gate/internal/testing/gitserver"
 )
 
 //go:embed testdata/webhooks/*.json

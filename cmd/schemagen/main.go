@@ -8,8 +8,8 @@
 //
 // Usage:
 //
-//	go run ./internal/schemagen -out checks/schema/bundles v1.34.4 v1.35.4 ...
-//	go run ./internal/schemagen -out DIR -spec swagger.json v1.35.4   (offline, from a file)
+//	go run ./cmd/schemagen -out checks/schema/bundles v1.34.4 v1.35.4 ...
+//	go run ./cmd/schemagen -out DIR -spec swagger.json v1.35.4   (offline, from a file)
 package main
 
 import (

@@ -15,7 +15,7 @@ import (
 )
 
 // corpus is the hostile corpus, relative to this package.
-const corpus = "../../testdata/hostile"
+const corpus = "../../../testdata/hostile"
 
 // Canary is the secret value planted in the hostile repos, in the files
 // planted outside them and in their .git directory. It must never appear

@@ -108,10 +108,16 @@ func globalFiles(cfg *config.Config) func(string) bool {
 // affectedEnvs decides which environments a change touches: those whose
 // render (at the base or at the head) reads a changed file, and all of them
 // when gate.yaml or the policies change. It returns the reasons per env.
+//
+// The base is scanned for every environment; the head only for those the
+// base scan cannot vouch for. An environment's deps are a function of the
+// content of the files they list (unless Partial), so when no changed file
+// is among its base deps, and no changed path is or passes through a
+// symlink, its head scan would list the same files: scanning the head of
+// all fifty environments for a change to one was most of a warm run.
 func affectedEnvs(req *Request, envs []checks.Env, changed []string) map[string][]string {
 	r := render.New(req.Render)
 	deps := map[string]render.Deps{}
-	heads := r.DepsAll(req.Head, envs)
 	var onBase []checks.Env
 	for _, e := range envs {
 		if req.Base != nil {
@@ -126,16 +132,68 @@ func affectedEnvs(req *Request, envs []checks.Env, changed []string) map[string]
 			bases[onBase[i].Name] = b
 		}
 	}
-	for i, e := range envs {
-		d := heads[i]
-		if req.Base != nil {
-			if b, ok := bases[e.Name]; ok {
-				d.Files = append(d.Files, b.Files...)
-				d.Dirs = append(d.Dirs, b.Dirs...)
-				sort.Strings(d.Files)
-			}
+	plain := req.Base != nil && noSymlinks(changed, req.Base, req.Head)
+	var scan []checks.Env
+	for _, e := range envs {
+		b, ok := bases[e.Name]
+		if !ok || !plain || b.Partial || touchesAny(b, changed) {
+			scan = append(scan, e)
+		}
+	}
+	heads := map[string]render.Deps{}
+	for i, d := range r.DepsAll(req.Head, scan) {
+		heads[scan[i].Name] = d
+	}
+	for _, e := range envs {
+		d, ok := heads[e.Name]
+		if !ok {
+			d = bases[e.Name] // the same files as the head's (see above)
+		}
+		if b, ok := bases[e.Name]; ok {
+			d.Files = append(append([]string(nil), d.Files...), b.Files...)
+			d.Dirs = append(append([]string(nil), d.Dirs...), b.Dirs...)
+			sort.Strings(d.Files)
 		}
 		deps[e.Name] = d
 	}
 	return render.Affected(deps, changed, globalFiles(req.Config))
+}
+
+func touchesAny(d render.Deps, changed []string) bool {
+	for _, c := range changed {
+		if d.Touches(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolver is implemented by sources that follow symlinks inside the repo.
+type resolver interface {
+	Resolve(name string) (string, error)
+}
+
+// noSymlinks reports whether every changed path names itself on both
+// sides: no symlink at it or above it. A changed symlink changes what a
+// path means without changing the files the scan lists.
+func noSymlinks(changed []string, srcs ...source.Source) bool {
+	for _, s := range srcs {
+		res, ok := s.(resolver)
+		if !ok {
+			return false
+		}
+		for _, c := range changed {
+			p, err := res.Resolve(c)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return false
+			}
+			if p != c {
+				return false
+			}
+		}
+	}
+	return true
 }

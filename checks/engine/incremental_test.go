@@ -26,32 +26,51 @@ func (c *countingStage) Check(_ context.Context, in *engine.Input) ([]checks.Fin
 func TestIncremental(t *testing.T) {
 	tests := []struct {
 		name    string
+		prepare func(r *gittest.Repo) // the base, on top of the example repo
 		change  func(r *gittest.Repo)
 		checked map[string][]string // env -> because
 	}{
-		{"overlay patch", func(r *gittest.Repo) {
+		{"overlay patch", nil, func(r *gittest.Repo) {
 			r.Write("overlays/prod/deployment-prod.yaml", strings.Replace(read(t, r, "overlays/prod/deployment-prod.yaml"), "replicas: 3", "replicas: 4", 1))
 		}, map[string][]string{"prod": {"overlays/prod/deployment-prod.yaml"}}},
-		{"shared base", func(r *gittest.Repo) {
+		{"shared base", nil, func(r *gittest.Repo) {
 			r.Write("base/service.yaml", read(t, r, "base/service.yaml")+"  type: ClusterIP\n")
 		}, map[string][]string{"dev": {"base/service.yaml"}, "staging": {"base/service.yaml"}, "prod": {"base/service.yaml"}}},
-		{"component used by two", func(r *gittest.Repo) {
+		{"component used by two", nil, func(r *gittest.Repo) {
 			r.Write("components/monitoring/podmonitor.yaml", strings.Replace(read(t, r, "components/monitoring/podmonitor.yaml"), "30", "15", 1))
 		}, map[string][]string{"staging": {"components/monitoring/podmonitor.yaml"}, "prod": {"components/monitoring/podmonitor.yaml"}}},
-		{"gate.yaml", func(r *gittest.Repo) {
+		{"gate.yaml", nil, func(r *gittest.Repo) {
 			r.Write("gate.yaml", read(t, r, "gate.yaml")+"\n")
 		}, map[string][]string{"dev": {"gate.yaml"}, "staging": {"gate.yaml"}, "prod": {"gate.yaml"}}},
-		{"policy", func(r *gittest.Repo) {
+		{"policy", nil, func(r *gittest.Repo) {
 			r.Write("policy/extra.rego", "package main\n")
 		}, map[string][]string{"dev": {"policy/extra.rego"}, "staging": {"policy/extra.rego"}, "prod": {"policy/extra.rego"}}},
-		{"docs only", func(r *gittest.Repo) {
+		{"docs only", nil, func(r *gittest.Repo) {
 			r.Write("docs/README.md", "hello\n")
 		}, map[string][]string{}},
+		// The base of dev does not scan (a missing directory), so its deps
+		// are its own directory; the head adds the directory elsewhere,
+		// and only the head's scan names its files.
+		{"base broken, fixed outside the env", func(r *gittest.Repo) {
+			r.Write("overlays/dev/kustomization.yaml", strings.Replace(read(t, r, "overlays/dev/kustomization.yaml"), "  - sa-token.yaml\n", "  - sa-token.yaml\n  - ../../extra\n", 1))
+		}, func(r *gittest.Repo) {
+			r.Write("extra/kustomization.yaml", "resources:\n  - cm.yaml\n")
+			r.Write("extra/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n")
+		}, map[string][]string{"dev": {"extra/cm.yaml", "extra/kustomization.yaml"}}},
+		// Files only the head's scan reaches: a new base of one environment.
+		{"new base", nil, func(r *gittest.Repo) {
+			r.Write("extra/kustomization.yaml", "resources:\n  - cm.yaml\n")
+			r.Write("extra/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n")
+			r.Write("overlays/staging/kustomization.yaml", strings.Replace(read(t, r, "overlays/staging/kustomization.yaml"), "  - ../../crds\n", "  - ../../crds\n  - ../../extra\n", 1))
+		}, map[string][]string{"staging": {"extra/cm.yaml", "extra/kustomization.yaml", "overlays/staging/kustomization.yaml"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := gittest.New(t)
 			r.CopyTree("../../testdata/example")
+			if tt.prepare != nil {
+				tt.prepare(r)
+			}
 			base := r.Commit("base")
 			tt.change(r)
 			r.Commit("change")

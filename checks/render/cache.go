@@ -94,6 +94,63 @@ func (c *Cache) key(src source.Source, env checks.Env, deps Deps, lim Limits) st
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// depsFormat versions the dependency index entries.
+const depsFormat = "gate-deps-index/1"
+
+// contentIDer is implemented by sources a short string identifies whole
+// (a git commit's tree): same ID, same files.
+type contentIDer interface {
+	ContentID() string
+}
+
+// depsKey keys the dependency index of envs in src; "" when there is no
+// cache or src has no content ID (the work tree, the index).
+func (c *Cache) depsKey(src source.Source, envs []checks.Env, lim Limits) string {
+	if c == nil {
+		return ""
+	}
+	ider, ok := src.(contentIDer)
+	if !ok {
+		return ""
+	}
+	id := ider.ContentID()
+	if id == "" {
+		return ""
+	}
+	envJSON, err := json.Marshal(envs)
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%+v\x00%s", depsFormat, c.salt, id, lim, envJSON)
+	return "deps-" + hex.EncodeToString(h.Sum(nil))
+}
+
+type depsEntry struct {
+	Format string `json:"format"`
+	Deps   []Deps `json:"deps"`
+}
+
+func (c *Cache) loadDeps(key string, n int) ([]Deps, bool) {
+	b, err := os.ReadFile(c.path(key))
+	if err != nil {
+		return nil, false
+	}
+	var e depsEntry
+	if err := json.Unmarshal(b, &e); err != nil || e.Format != depsFormat || len(e.Deps) != n {
+		return nil, false
+	}
+	return e.Deps, true
+}
+
+func (c *Cache) storeDeps(key string, deps []Deps) error {
+	b, err := json.Marshal(depsEntry{Format: depsFormat, Deps: deps})
+	if err != nil {
+		return fmt.Errorf("encode dependency index: %w", err)
+	}
+	return c.write(key, b)
+}
+
 func (c *Cache) path(key string) string {
 	return filepath.Join(c.dir, key[:2], key+".json")
 }
@@ -142,6 +199,12 @@ func (c *Cache) store(key string, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("encode render cache entry: %w", err)
 	}
+	return c.write(key, b)
+}
+
+// write stores an entry atomically (a temporary file renamed into place),
+// so concurrent runs sharing the directory never read half an entry.
+func (c *Cache) write(key string, b []byte) error {
 	p := c.path(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err

@@ -17,6 +17,13 @@ import (
 type Deps struct {
 	Files []string `json:"files"`
 	Dirs  []string `json:"dirs,omitempty"`
+	// Partial is set when the scan did not follow every reference to a
+	// file (an error fell back to a whole directory, or a Helm chart whose
+	// directory is picked by which candidate exists): another revision's
+	// scan may then read files this one does not name. Without it, the
+	// deps are a function of the content of the files they list, so a
+	// revision that changes none of them has the same deps.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Touches reports whether a changed repo-relative path is one of the deps.
@@ -40,12 +47,25 @@ func (r *Renderer) Deps(src source.Source, env checks.Env) Deps {
 }
 
 // DepsAll is Deps for each of envs (in order), scanning each kustomization
-// they share once.
+// they share once. With a cache and a source whose content has an ID (a
+// git commit's tree: the base of a pull request), the index is stored and
+// read back under that ID, so a base is scanned once, not on every run.
 func (r *Renderer) DepsAll(src source.Source, envs []checks.Env) []Deps {
+	key := r.opts.Cache.depsKey(src, envs, r.opts.Limits)
+	if key != "" {
+		if out, ok := r.opts.Cache.loadDeps(key, len(envs)); ok {
+			return out
+		}
+	}
 	m := newMemo(r, src)
 	out := make([]Deps, len(envs))
 	for i, e := range envs {
 		out[i] = r.deps(src, e, m)
+	}
+	if key != "" {
+		if err := r.opts.Cache.storeDeps(key, out); err != nil {
+			r.opts.Logger.Warn("dependency index not cached", "err", err)
+		}
 	}
 	return out
 }
@@ -53,6 +73,7 @@ func (r *Renderer) DepsAll(src source.Source, envs []checks.Env) []Deps {
 func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 	files := map[string]bool{}
 	var dirs []string
+	partial := false
 	switch env.Kind {
 	case KindHelm:
 		dirs = append(dirs, env.Path)
@@ -65,6 +86,7 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 		g, err := r.scanGraphWith(src, env.Path, m)
 		if err != nil {
 			dirs = append(dirs, env.Path)
+			partial = true
 			// A missing kustomization in a base still names files.
 			break
 		}
@@ -75,6 +97,7 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 				files[f] = true
 			}
 			for _, hc := range k.HelmCharts {
+				partial = true
 				rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
 				if err != nil {
 					dirs = append(dirs, path.Join(k.Dir, "charts"))
@@ -92,7 +115,7 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 			}
 		}
 	}
-	d := Deps{Dirs: dirs}
+	d := Deps{Dirs: dirs, Partial: partial}
 	for f := range files {
 		d.Files = append(d.Files, f)
 	}

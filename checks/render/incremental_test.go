@@ -129,3 +129,50 @@ func TestRenderCache(t *testing.T) {
 		t.Error("an unrelated file change missed the cache")
 	}
 }
+
+// idSource is the example repo under a content ID, as a git commit's tree
+// is; reads fail once broken is set.
+type idSource struct {
+	*source.Dir
+	id     string
+	broken bool
+}
+
+func (s *idSource) ContentID() string { return s.id }
+func (s *idSource) ReadFile(name string) ([]byte, error) {
+	if s.broken {
+		return nil, os.ErrPermission
+	}
+	return s.Dir.ReadFile(name)
+}
+
+// The dependency index of a tree with a content ID is scanned once: a later
+// run reads it back without reading the tree, and gets the same deps.
+// Another ID, or no cache, scans.
+func TestDepsIndexCache(t *testing.T) {
+	src, cfg := openExample(t)
+	envs, _ := Discover(src, cfg)
+	want := New(Options{}).DepsAll(src, envs)
+	cache, err := OpenCache(t.TempDir(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Cache: cache})
+	s := &idSource{Dir: src, id: "tree-1"}
+	if got := r.DepsAll(s, envs); !reflect.DeepEqual(got, want) {
+		t.Fatalf("first scan with a cache differs:\n%+v\nwant\n%+v", got, want)
+	}
+	s.broken = true
+	if got := r.DepsAll(s, envs); !reflect.DeepEqual(got, want) {
+		t.Errorf("index read back differs:\n%+v\nwant\n%+v", got, want)
+	}
+	// Another tree: scanned (and the broken reads show in its deps).
+	other := &idSource{Dir: src, id: "tree-2", broken: true}
+	if got := r.DepsAll(other, envs); reflect.DeepEqual(got, want) {
+		t.Error("a tree with another ID was served the first tree's index")
+	}
+	// Another selection of environments of the same tree: its own entry.
+	if got := r.DepsAll(s, envs[:1]); len(got) != 1 || reflect.DeepEqual(got[0], want[0]) {
+		t.Errorf("a different environment list was served a stored index: %+v", got)
+	}
+}

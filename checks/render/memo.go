@@ -426,6 +426,7 @@ func (m *memo) build(ctx context.Context, g *graph, dir string, st *subtree) (er
 		err error
 	}
 	ch := make(chan built, 1)
+	initKustomize()
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {

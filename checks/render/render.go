@@ -71,15 +71,18 @@ type Renderer struct {
 	openapiMu sync.Mutex
 }
 
-// kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before any render
-// can run: kyaml initialises it lazily and its readers (namespace-scope
-// checks) take no lock, so the first kustomize runs of a process, started
-// together, race on it.
+// kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before the first
+// kustomize run: kyaml initialises it lazily and its readers
+// (namespace-scope checks) take no lock, so the first kustomize runs of a
+// process, started together, race on it. It is not done in New: a run whose
+// renders all come from the cache never needs it (a tenth of a warm run).
 var kyamlSchemaOnce sync.Once
+
+// initKustomize must be called before any kustomize build.
+func initKustomize() { kyamlSchemaOnce.Do(func() { _ = openapi.Schema() }) }
 
 // New returns a Renderer.
 func New(opts Options) *Renderer {
-	kyamlSchemaOnce.Do(func() { _ = openapi.Schema() })
 	if opts.Limits.MaxDocuments == 0 {
 		opts.Limits = DefaultLimits()
 	}
@@ -409,13 +412,15 @@ func (r *Renderer) scanGraphWith(src source.Source, rootDir string, m *memo) (*g
 		}
 		return dir
 	}
-	var visit func(dir string, via *Kustomization, viaLine int, stack []string) error
-	visit = func(dir string, via *Kustomization, viaLine int, stack []string) error {
+	// The line of the reference to dir in via is only looked up for an
+	// error: finding it costs more than scanning the kustomization.
+	var visit func(dir string, via *Kustomization, stack []string) error
+	visit = func(dir string, via *Kustomization, stack []string) error {
 		key := canon(dir)
 		switch state[key] {
 		case visiting:
 			cyc := append(append([]string{}, stack...), dir)
-			return &RefError{File: via.File, Line: viaLine, Rule: "render/cycle", Msg: "kustomization cycle: " + strings.Join(cyc, " -> ")}
+			return &RefError{File: via.File, Line: lineOfRef(via, dir), Rule: "render/cycle", Msg: "kustomization cycle: " + strings.Join(cyc, " -> ")}
 		case done:
 			return nil
 		}
@@ -425,7 +430,7 @@ func (r *Renderer) scanGraphWith(src source.Source, rootDir string, m *memo) (*g
 			if via == nil {
 				return &RefError{File: dir, Rule: "render/missing-file", Msg: fmt.Sprintf("no kustomization.yaml in %s", dir)}
 			}
-			return &RefError{File: via.File, Line: viaLine, Rule: "render/missing-file", Msg: fmt.Sprintf("%s has no kustomization.yaml", dir)}
+			return &RefError{File: via.File, Line: lineOfRef(via, dir), Rule: "render/missing-file", Msg: fmt.Sprintf("%s has no kustomization.yaml", dir)}
 		}
 		k, err := m.scan(src, file, r.opts.Limits)
 		if err != nil {
@@ -434,7 +439,7 @@ func (r *Renderer) scanGraphWith(src source.Source, rootDir string, m *memo) (*g
 		g.byDir[dir] = k
 		reach := map[string]bool{dir: true}
 		for _, b := range k.Bases {
-			if err := visit(b, k, lineOfRef(k, b), append(stack, dir)); err != nil {
+			if err := visit(b, k, append(stack, dir)); err != nil {
 				return err
 			}
 			for d := range g.reach[b] {
@@ -446,7 +451,7 @@ func (r *Renderer) scanGraphWith(src source.Source, rootDir string, m *memo) (*g
 		g.order = append(g.order, dir)
 		return nil
 	}
-	if err := visit(rootDir, nil, 0, nil); err != nil {
+	if err := visit(rootDir, nil, nil); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -571,6 +576,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		err error
 	}
 	ch := make(chan out, 1)
+	initKustomize()
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {

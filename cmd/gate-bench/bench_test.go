@@ -232,3 +232,31 @@ spec:
 		}
 	}
 }
+
+// The verdict follows the CPU-time ratio, whatever the wall clock says: on a
+// shared machine the wall-clock figures move with everyone else's work.
+func TestJudgeByCPU(t *testing.T) {
+	s := time.Second
+	atLeast := ratioTarget{name: "baseline / check", a: "baseline", b: "check", target: 6, atLeast: true}
+	atMost := ratioTarget{name: "cold / baseline one", a: "base-cold", b: "baseline-one", target: 0.5}
+	for _, tc := range []struct {
+		name      string
+		t         ratioTarget
+		wall, cpu map[string]time.Duration
+		want      string
+		measured  bool
+	}{
+		{"6x cpu met though wall is 2x", atLeast, map[string]time.Duration{"baseline": 20 * s, "check": 10 * s}, map[string]time.Duration{"baseline": 60 * s, "check": 10 * s}, "MET", true},
+		{"5x cpu missed though wall is 8x", atLeast, map[string]time.Duration{"baseline": 80 * s, "check": 10 * s}, map[string]time.Duration{"baseline": 50 * s, "check": 10 * s}, "MISSED", true},
+		{"at most, met", atMost, map[string]time.Duration{"base-cold": 2 * s, "baseline-one": 1 * s}, map[string]time.Duration{"base-cold": 4 * s / 10, "baseline-one": 1 * s}, "MET", true},
+		{"at most, missed", atMost, map[string]time.Duration{"base-cold": s, "baseline-one": 2 * s}, map[string]time.Duration{"base-cold": 6 * s / 10, "baseline-one": 1 * s}, "MISSED", true},
+		{"not measured", atMost, map[string]time.Duration{"base-cold": s}, map[string]time.Duration{"base-cold": s}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, ok := judge(tc.t, tc.wall, tc.cpu)
+			if ok != tc.measured || v.verdict != tc.want {
+				t.Errorf("judge = %+v, %v; want verdict %q, measured %v", v, ok, tc.want, tc.measured)
+			}
+		})
+	}
+}

@@ -40,6 +40,8 @@ type Tree struct {
 	files   map[string]entry
 	dirs    map[string][]string // dir -> sorted child names
 	maxSize int64
+	// id identifies the content of a commit's tree (see ContentID).
+	id string
 
 	mu    sync.Mutex
 	blobs map[plumbing.Hash][]byte
@@ -96,6 +98,7 @@ func FromCommit(repo *git.Repository, c *object.Commit, maxSize int64) (*Tree, e
 		return nil, fmt.Errorf("read tree of %s: %w", c.Hash, err)
 	}
 	t := newTree(repo, c.Hash.String(), maxSize)
+	t.id = fmt.Sprintf("git-tree:%s:max-file-size=%d", tree.Hash, t.maxSize)
 	walker := object.NewTreeWalker(tree, true, nil)
 	defer walker.Close()
 	for {
@@ -183,6 +186,12 @@ func (t *Tree) finish() {
 
 // Rev implements source.Source.
 func (t *Tree) Rev() string { return t.rev }
+
+// ContentID identifies everything the tree can serve: the git tree hash
+// and the file size limit. Two trees with one ID read the same, so what
+// gate derives from a whole tree can be cached under it. It is "" for the
+// index, which has no tree hash.
+func (t *Tree) ContentID() string { return t.id }
 
 // Paths lists every file in the tree, sorted; used to compute changed files.
 func (t *Tree) Paths() []string {

@@ -74,6 +74,14 @@ func (p *sub) Open(name string) (fs.File, error) {
 
 func (p *sub) Rev() string { return p.inner.Rev() }
 
+// ContentID is the tree's, narrowed to the ops repo's directory.
+func (p *sub) ContentID() string {
+	if id := p.inner.ContentID(); id != "" {
+		return id + ":sub=" + p.prefix
+	}
+	return ""
+}
+
 // Resolve is Tree.Resolve relative to the ops repo's directory.
 func (p *sub) Resolve(name string) (string, error) {
 	f, err := p.full("resolve", name)

@@ -236,6 +236,39 @@ func (t *Tree) blob(h plumbing.Hash, name string) ([]byte, error) {
 	return b, nil
 }
 
+// objectSizer is go-git's filesystem storage: it reads an object's size from
+// its header without inflating the object.
+type objectSizer interface {
+	EncodedObjectSize(plumbing.Hash) (int64, error)
+}
+
+// size is the size of a blob, with blob's limit. Stat needs no content:
+// scanning every environment's kustomizations stats files of all of them,
+// and a one-environment run reads the content of one.
+func (t *Tree) size(h plumbing.Hash, name string) (int64, error) {
+	t.mu.Lock()
+	if b, ok := t.blobs[h]; ok {
+		t.mu.Unlock()
+		return int64(len(b)), nil
+	}
+	var n int64
+	err := errors.New("no object sizes")
+	if s, ok := t.repo.Storer.(objectSizer); ok {
+		n, err = s.EncodedObjectSize(h)
+	}
+	t.mu.Unlock()
+	if err != nil {
+		// Not where the size can be read (an alternate object store):
+		// read the blob, which reports any problem in full.
+		b, err := t.blob(h, name)
+		return int64(len(b)), err
+	}
+	if n > t.maxSize {
+		return 0, &source.LimitError{Path: name, Size: n, Limit: t.maxSize}
+	}
+	return n, nil
+}
+
 // resolve follows symlinks inside the tree. It returns the final file path,
 // or a directory path with isDir set.
 func (t *Tree) resolve(name string) (p string, isDir bool, err error) {
@@ -320,11 +353,11 @@ func (t *Tree) Stat(name string) (fs.FileInfo, error) {
 	if isDir {
 		return source.NewFileInfo(path.Base(p), 0, true), nil
 	}
-	b, err := t.blob(t.files[p].hash, p)
+	size, err := t.size(t.files[p].hash, p)
 	if err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
-	return source.NewFileInfo(path.Base(p), int64(len(b)), false), nil
+	return source.NewFileInfo(path.Base(p), size, false), nil
 }
 
 // ReadDir implements fs.ReadDirFS.

@@ -177,6 +177,25 @@ func TestSizeLimit(t *testing.T) {
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "--max-file-size") {
 		t.Errorf("got %v, want a limit error naming the flag", err)
 	}
+	// Stat reads the size from the object header: the same limit, the same
+	// error, and the size of a file under the limit.
+	tree2, err := FromRev(repo, "HEAD", 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tree2.Stat("big.yaml")
+	if !errors.As(err, &le) || le.Size != 2048 || !strings.Contains(err.Error(), "--max-file-size") {
+		t.Errorf("Stat: got %v, want a limit error for 2048 bytes", err)
+	}
+	r.Write("small.yaml", "abc\n")
+	r.Commit("small")
+	tree3, err := FromRev(repo, "HEAD", 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := tree3.Stat("small.yaml"); err != nil || fi.Size() != 4 || fi.IsDir() {
+		t.Errorf("Stat(small.yaml) = %v, %v; want 4 bytes", fi, err)
+	}
 }
 
 func must(t *testing.T, err error) {

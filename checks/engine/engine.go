@@ -234,12 +234,16 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	if scope == "" {
 		scope = checks.ScopeNew
 	}
-	rep := &checks.Report{HeadRev: req.Head.Rev(), FailOn: failOn, FailOnScope: scope, Findings: append(append([]checks.Finding{}, req.Findings...), finds...)}
+	rep := &checks.Report{HeadRev: req.Head.Rev(), FailOn: failOn, Findings: append(append([]checks.Finding{}, req.Findings...), finds...)}
 	if req.Base != nil {
 		rep.BaseRev = req.Base.Rev()
 		rep.Baseline = &checks.BaselineSummary{Against: "base"}
 	} else if req.Baseline != nil {
 		rep.Baseline = &checks.BaselineSummary{Against: cmpOr(req.BaselineName, "baseline")}
+	}
+	if rep.Baseline != nil {
+		// The scope only means something when findings were compared.
+		rep.FailOnScope = scope
 	}
 	comparable := map[string]bool{"render": true}
 	for _, st := range req.Stages {

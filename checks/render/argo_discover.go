@@ -17,12 +17,7 @@ import (
 // directories their sources render: discovery does not list those again
 // as environments of their own.
 func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[string]bool, []checks.Finding) {
-	acfg := argoConfig{lim: DefaultLimits(), kubeVersion: cfg.Defaults.KubernetesVersion, exclude: cfg.Discovery.Exclude}
-	first := scanArgo(src, acfg)
-	if len(first.roots) == 0 && len(first.finds) == 0 {
-		return nil, nil, nil
-	}
-	acfg.repos = argoGuessRepos(first)
+	acfg := argoConfig{lim: DefaultLimits(), kubeVersion: cfg.Defaults.KubernetesVersion, exclude: cfg.Discovery.Exclude, repos: cfg.RepoURLs()}
 	r := New(Options{})
 	// Discovery renders each Application once to find the ones it renders
 	// (app of apps); the renderer's per-environment timeout bounds each.

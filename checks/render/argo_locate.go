@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/reporef"
 )
 
 // valuesLoc is one source of a Helm release's values, in precedence order
@@ -139,72 +140,7 @@ func valueNode(n *yaml.Node, p []string) *yaml.Node {
 
 // argoIsThisRepo reports whether a repoURL names the repository gate
 // checks: one of the URLs the environment lists (its git remotes and the
-// URLs gate.yaml names).
+// URLs gate.yaml's repository.urls names), in any git URL form.
 func argoIsThisRepo(url string, repos []string) bool {
-	k := repoKey(url)
-	if k == "" {
-		return false
-	}
-	for _, r := range repos {
-		if repoKey(r) == k {
-			return true
-		}
-	}
-	return false
-}
-
-// repoKey is a placeholder until the shared URL matcher lands: host/path,
-// lower-cased, without scheme, user, port and .git.
-func repoKey(u string) string {
-	u = strings.TrimSpace(u)
-	if i := strings.Index(u, "://"); i >= 0 {
-		u = u[i+3:]
-	} else if at := strings.Index(u, "@"); at >= 0 && strings.Contains(u[at:], ":") {
-		u = strings.Replace(u[at+1:], ":", "/", 1)
-	}
-	if at := strings.Index(u, "@"); at >= 0 && at < strings.Index(u+"/", "/") {
-		u = u[at+1:]
-	}
-	host, p, _ := strings.Cut(u, "/")
-	if i := strings.Index(host, ":"); i >= 0 {
-		host = host[:i]
-	}
-	p = strings.TrimSuffix(strings.TrimSuffix(p, "/"), ".git")
-	if host == "" || p == "" {
-		return ""
-	}
-	return strings.ToLower(host + "/" + p)
-}
-
-// argoGuessRepos is a placeholder until gate.yaml and the git remotes
-// name this repository: the repoURL most of the repo's own Applications
-// (and ApplicationSet git generators) render a path from.
-func argoGuessRepos(scan *argoScan) []string {
-	count := map[string]int{}
-	first := map[string]string{}
-	for _, a := range scan.roots {
-		srcs, _ := a.Spec.sources()
-		for _, s := range srcs {
-			if s.Path != "" && s.Chart == "" {
-				k := repoKey(s.RepoURL)
-				if k == "" {
-					continue
-				}
-				count[k]++
-				if first[k] == "" {
-					first[k] = s.RepoURL
-				}
-			}
-		}
-	}
-	best, n := "", 0
-	for k, c := range count {
-		if c > n || c == n && k < best {
-			best, n = k, c
-		}
-	}
-	if best == "" {
-		return nil
-	}
-	return []string{first[best]}
+	return reporef.New(repos...).Match(url)
 }

@@ -63,7 +63,7 @@ func (r *Renderer) renderArgoApp(ctx context.Context, src source.Source, app *ar
 				fmt.Sprintf("chart %s %s from %s is not in the chart cache: not rendered (run `gate charts pull` at the base)", s.Chart, orDefault(s.TargetRevision, "(latest)"), s.RepoURL))
 		case !argoIsThisRepo(s.RepoURL, cfg.repos):
 			notRendered(ruleNotRendered, checks.SeverityWarning, app.lineOf(append(at, "repoURL")),
-				fmt.Sprintf("source %s at %s is another repository: not rendered", s.RepoURL, orDefault(s.TargetRevision, "HEAD")))
+				fmt.Sprintf("source %s at %s is another repository: not rendered%s", s.RepoURL, orDefault(s.TargetRevision, "HEAD"), unknownRepoHint(cfg.repos)))
 		case !argoIsThisRevision(s.TargetRevision):
 			notRendered(ruleNotRendered, checks.SeverityWarning, app.lineOf(append(at, "targetRevision")),
 				fmt.Sprintf("source %s at revision %q is another branch or tag than the one checked: not rendered", s.RepoURL, s.TargetRevision))
@@ -137,6 +137,14 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// unknownRepoHint says how to name this repository when nothing does.
+func unknownRepoHint(repos []string) string {
+	if len(repos) == 0 {
+		return " (this repository's URL is unknown: no git remote; list it in gate.yaml repository.urls)"
+	}
+	return ""
 }
 
 func argoSourceName(s argoSource) string {

@@ -13,13 +13,17 @@ import (
 
 const argoExample = "../../testdata/argocd"
 
-func openArgo(t testing.TB) source.Source {
+func openArgo(t testing.TB) (source.Source, *config.Config) {
 	t.Helper()
 	src, err := source.OpenDir(argoExample, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return src
+	cfg, _, err := config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, cfg
 }
 
 // envTable is what `gate envs` shows of Argo CD environments: name, file,
@@ -40,8 +44,8 @@ func envTable(envs []checks.Env) string {
 }
 
 func TestArgoDiscover(t *testing.T) {
-	src := openArgo(t)
-	envs, finds := Discover(src, &config.Config{})
+	src, cfg := openArgo(t)
+	envs, finds := Discover(src, cfg)
 	for _, f := range finds {
 		t.Errorf("discover finding: %s", f)
 	}
@@ -49,8 +53,8 @@ func TestArgoDiscover(t *testing.T) {
 }
 
 func TestArgoRenderGolden(t *testing.T) {
-	src := openArgo(t)
-	envs, _ := Discover(src, &config.Config{})
+	src, cfg := openArgo(t)
+	envs, _ := Discover(src, cfg)
 	r := New(Options{})
 	for _, e := range envs {
 		t.Run(e.Name, func(t *testing.T) {

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	Progress func(done, total int, env string)
 	// Cache, when set, reuses renders whose inputs are unchanged.
 	Cache *Cache
+	// Charts, when set, serves charts that are not in the repo (Helm
+	// repositories and OCI registries) from the chart cache; without it
+	// every such chart is a render/chart-not-cached finding.
+	Charts *charts.Cache
 	// Isolate, when set, renders each environment of a reopenable source
 	// in a worker process (see Isolator).
 	Isolate Isolator
@@ -514,7 +519,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		}
 		var extra []string
 		for i, hc := range k.HelmCharts {
-			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
+			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion, r.opts.Charts)
 			if err != nil {
 				return err
 			}

@@ -40,9 +40,11 @@ func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[
 
 // chainDepth is the depth of the next Application below parents.
 func chainDepth(parents []checks.Node) int {
+	// Below the last Application, ApplicationSet or source that led to it
+	// (a parent's source renders the child).
 	d := 0
 	for _, n := range parents {
-		if n.Kind == "Application" || n.Kind == "ApplicationSet" {
+		if n.Kind != "values" {
 			d = n.Depth + 1
 		}
 	}

@@ -75,6 +75,8 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 		}
 	case KindPlain:
 		dirs = append(dirs, env.Path)
+	case KindArgo:
+		return r.argoDeps(src, env, m)
 	default:
 		g, err := r.scanGraphWith(src, env.Path, m)
 		if err != nil {

@@ -74,6 +74,8 @@ type Renderer struct {
 	// openapiMu serialises kustomizations that set openapi:, which mutate
 	// kyaml's process-wide schema state.
 	openapiMu sync.Mutex
+	// argo scans each source's Argo CD objects once (see argo.go).
+	argo argoIndex
 }
 
 // kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before any render
@@ -234,6 +236,8 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
 		err = r.renderPlain(src, env, res)
+	case KindArgo:
+		err = r.renderArgoEnv(ctx, src, env, res)
 	default:
 		err = fmt.Errorf("unknown environment kind %q", env.Kind)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 )
@@ -28,7 +29,7 @@ func newEnvsCmd(g *globals) *cobra.Command {
 			}
 			envs, finds := render.Discover(src, cfg)
 			for _, f := range finds {
-				fmt.Fprintln(g.stderr, f.String())
+				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 			}
 			switch output {
 			case "json":
@@ -45,7 +46,7 @@ func newEnvsCmd(g *globals) *cobra.Command {
 					if kv == "" {
 						kv = "default"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Path, kv, e.Reason)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", escape.Terminal(e.Name), escape.Terminal(e.Kind), escape.Terminal(e.Path), escape.Terminal(kv), escape.Terminal(e.Reason))
 				}
 				if err := tw.Flush(); err != nil {
 					return err

@@ -114,9 +114,9 @@ type Request struct {
 	// them as with a base's. BaselineName names it in the report.
 	Baseline     []checks.Finding
 	BaselineName string
-	Stages []Stage
-	Render render.Options
-	Logger *slog.Logger
+	Stages       []Stage
+	Render       render.Options
+	Logger       *slog.Logger
 	// Progress, when set, reports phases for long runs ("rendered prod (2/3)").
 	Progress func(msg string)
 	// ChangedFiles, when not nil, are the repo-relative files the change

@@ -65,6 +65,8 @@ type locInfo struct {
 	// Item is 1 + the index inside a List document's items, 0 otherwise.
 	Item    int        `json:"item,omitempty"`
 	Patches []patchLoc `json:"patches,omitempty"`
+	// Values are the values sources of a Helm-rendered resource (argo_locate.go).
+	Values []valuesLoc `json:"values,omitempty"`
 }
 
 type patchLoc struct {
@@ -331,6 +333,11 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 	if doc := r.docNode(info); doc != nil {
 		if n, _ := walk(doc, fieldPath, res.Object); n != nil {
 			return checks.Origin{File: info.File, Line: n.Line}
+		}
+	}
+	if len(info.Values) > 0 {
+		if o, ok := r.locateValue(res, info, fieldPath); ok {
+			return o
 		}
 	}
 	return res.Origin

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	Progress func(done, total int, env string)
 	// Cache, when set, reuses renders whose inputs are unchanged.
 	Cache *Cache
+	// Charts, when set, serves charts that are not in the repo (Helm
+	// repositories and OCI registries) from the chart cache; without it
+	// every such chart is a render/chart-not-cached finding.
+	Charts *charts.Cache
 	// Isolate, when set, renders each environment of a reopenable source
 	// in a worker process (see Isolator).
 	Isolate Isolator
@@ -69,6 +74,8 @@ type Renderer struct {
 	// openapiMu serialises kustomizations that set openapi:, which mutate
 	// kyaml's process-wide schema state.
 	openapiMu sync.Mutex
+	// argo scans each source's Argo CD objects once (see argo.go).
+	argo argoIndex
 }
 
 // kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before any render
@@ -229,6 +236,8 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
 		err = r.renderPlain(src, env, res)
+	case KindArgo:
+		err = r.renderArgoEnv(ctx, src, env, res)
 	default:
 		err = fmt.Errorf("unknown environment kind %q", env.Kind)
 	}
@@ -510,7 +519,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		}
 		var extra []string
 		for i, hc := range k.HelmCharts {
-			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
+			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion, r.opts.Charts)
 			if err != nil {
 				return err
 			}

@@ -388,7 +388,7 @@ func TestBrokenInput(t *testing.T) {
 		{"exec-function", ".", "render/exec-function", "kustomization.yaml:4", "refused"},
 		{"missing-resource", ".", "render/missing-file", "kustomization.yaml:3", "does-not-exist.yaml"},
 		{"alias-bomb", ".", "render/limit", "bomb.yaml:", "max-nodes"},
-		{"helm-remote-chart", ".", "render/remote-base", "kustomization.yaml:2", "not vendored"},
+		{"helm-remote-chart", ".", "render/chart-not-cached", "kustomization.yaml:2", "not vendored"},
 		{"secret-literal", ".", "render/kustomize", "kustomization.yaml:6", "invalid literal source [redacted]"},
 		{"duplicate-resource", ".", "render/kustomize", "kustomization.yaml:2", "already registered id"},
 	}

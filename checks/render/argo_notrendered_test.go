@@ -2,9 +2,11 @@ package render
 
 import (
 	"context"
+	"github.com/gate-ops/gate/checks/charts"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
@@ -139,5 +141,66 @@ func TestArgoRenderCache(t *testing.T) {
 		if asYAML(res) != asYAML(first[i]) || len(res.Findings) != len(first[i].Findings) {
 			t.Errorf("%s: cached render differs", res.Env.Name)
 		}
+	}
+}
+
+// An Application whose source is a chart of a Helm repository renders from
+// the chart cache, with values from a $ref source of this repo; the
+// version the cache resolved keys the render cache.
+func TestArgoChartFromCache(t *testing.T) {
+	src := source.NewMem("head", map[string]string{
+		"apps/app.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: app
+  namespace: argocd
+spec:
+  destination:
+    namespace: web
+  sources:
+  - repoURL: https://charts.example.com
+    chart: demo
+    targetRevision: 1.x
+    helm:
+      releaseName: web
+      valueFiles:
+      - $values/values/demo.yaml
+  - repoURL: ` + thisRepo + `
+    ref: values
+`,
+		"values/demo.yaml": "greeting: hi\n",
+	})
+	cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+	envs, _ := Discover(src, cfg)
+	sel, err := SelectEnvs(envs, []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cache := charts.Open(dir)
+	res := New(Options{Charts: cache}).Render(context.Background(), src, sel[0])
+	if len(res.Findings) != 1 || res.Findings[0].RuleID != charts.RuleNotCached || res.Findings[0].Origin.String() != "apps/app.yaml:11" ||
+		!strings.Contains(res.Findings[0].Message, "gate charts pull --cache-dir "+dir+" --repo https://charts.example.com --chart demo --version 1.x") {
+		t.Fatalf("uncached chart: %v", res.Findings)
+	}
+	if err := cache.PutIndex("https://charts.example.com", "demo", []string{"1.0.0", "1.1.0"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.PutArchive("https://charts.example.com", "demo", "1.1.0", demoChart(t, "1.1.0")); err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Charts: cache})
+	res = r.Render(context.Background(), src, sel[0])
+	if len(res.Findings) != 0 || len(res.Resources) != 1 {
+		t.Fatalf("render: %d resources, %v", len(res.Resources), res.Findings)
+	}
+	cm := res.Resources[0]
+	data := cm.Object["data"].(map[string]any)
+	if cm.ID.Name != "web-demo" || data["version"] != "1.1.0" || data["greeting"] != "hi" || cm.Origin.String() != "apps/app.yaml:11" {
+		t.Fatalf("rendered %v %v at %s", cm.ID, data, cm.Origin)
+	}
+	d := r.Deps(src, sel[0])
+	if len(d.Charts) != 1 || !strings.Contains(d.Charts[0], " 1.1.0 sha256:") || !d.Touches("values/demo.yaml") {
+		t.Fatalf("deps: %+v", d)
 	}
 }

@@ -503,6 +503,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	// Helm charts: render in process and hand kustomize the output as a
 	// resource file, so namespace, labels and patches apply as usual.
 	helmOrigins := map[string][]helmDoc{}
+	helmLocs := map[string]*helmLoc{}
 	for _, dir := range g.order {
 		k := g.byDir[dir]
 		if len(k.HelmCharts) == 0 {
@@ -533,6 +534,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 			}
 			fsys.overrides[vpath] = []byte(b.String())
 			helmOrigins[vpath] = hdocs
+			helmLocs[vpath] = newHelmLoc(rel, k.File, i)
 			if _, err := docs.parse(vpath, []byte(b.String())); err != nil {
 				return &RefError{File: hdocsTemplate(hdocs, err), Line: 0, Rule: "render/helm", Msg: fmt.Sprintf("chart output is not valid YAML: %v", err)}
 			}
@@ -600,7 +602,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		file, line := blameLine(src, g, env.Path, o.err.Error())
 		return &kustomizeError{msg: shorten(scrub(o.err.Error(), secrets)), file: file, line: line}
 	}
-	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins}
+	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins, helmLocs: helmLocs}
 	for _, kr := range o.m.Resources() {
 		ann := kr.GetAnnotations()
 		originText := ann[originAnnotation]
@@ -729,6 +731,7 @@ func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env che
 		}
 		return &RefError{File: path.Join(env.Path, "Chart.yaml"), Line: 1, Rule: "render/helm", Msg: err.Error()}
 	}
+	hl := newHelmLoc(rel, "", 0)
 	for _, h := range hdocs {
 		ds, err := ParseDocs(h.Template, []byte(h.Body), r.opts.Limits)
 		if err != nil {
@@ -736,12 +739,26 @@ func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env che
 		}
 		for _, d := range ds {
 			// Lines of rendered output do not map to the template: -1.
+			n := len(res.Resources)
 			if err := r.addDoc(res, h.Template, helmLine(src, h.Template, d), d, -1); err != nil {
 				return err
+			}
+			for _, rsc := range res.Resources[n:] {
+				res.loc[rsc].Helm = hl
 			}
 		}
 	}
 	return nil
+}
+
+// newHelmLoc lists the values sources of a release, lowest first.
+func newHelmLoc(rel HelmRelease, kust string, entry int) *helmLoc {
+	h := &helmLoc{Chart: rel.ChartDir, Kust: kust, Entry: entry}
+	if !rel.ReplaceValues {
+		h.Values = append(h.Values, path.Join(rel.ChartDir, "values.yaml"))
+	}
+	h.Values = append(h.Values, rel.ValuesFiles...)
+	return h
 }
 
 // helmLine finds the line of a rendered document's kind in its template.

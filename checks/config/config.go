@@ -35,6 +35,7 @@ type Config struct {
 	Defaults     Defaults     `yaml:"defaults,omitempty" json:"defaults,omitempty"`
 	Environments []Env        `yaml:"environments,omitempty" json:"environments,omitempty"`
 	Discovery    Discovery    `yaml:"discovery,omitempty" json:"discovery,omitempty"`
+	Repository   Repository   `yaml:"repository,omitempty" json:"repository,omitempty"`
 	Schemas      Schemas      `yaml:"schemas,omitempty" json:"schemas,omitempty"`
 	Policies     Policies     `yaml:"policies,omitempty" json:"policies,omitempty"`
 	Exceptions   []Exception  `yaml:"exceptions,omitempty" json:"exceptions,omitempty"`
@@ -42,6 +43,11 @@ type Config struct {
 	Live         Live         `yaml:"live,omitempty" json:"live,omitempty"`
 	Limits       Limits       `yaml:"limits,omitempty" json:"limits,omitempty"`
 	Report       ReportConfig `yaml:"report,omitempty" json:"report,omitempty"`
+
+	// Remotes are the URLs of the checkout's git remotes, filled by the
+	// front door (never read from the file): with Repository.URLs they are
+	// how this repository is named (see checks/reporef).
+	Remotes []string `yaml:"-" json:"-"`
 
 	// File is the repo-relative path the config was read from ("" when defaulted).
 	File string `yaml:"-" json:"-"`
@@ -73,6 +79,25 @@ type Env struct {
 type Discovery struct {
 	// Exclude lists repo-relative path prefixes that never hold environments.
 	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+}
+
+// Repository names this ops repository for the sync tool's objects: a Flux
+// GitRepository or an Argo CD Application whose URL is one of URLs (in any
+// git URL form) renders from the tree gate checks. The checkout's git
+// remotes count too; list URLs here when the sync tool uses another (a
+// mirror, an internal host name).
+type Repository struct {
+	URLs []string `yaml:"urls,omitempty" json:"urls,omitempty"`
+}
+
+// RepoURLs are the URLs that name this repository: gate.yaml's
+// repository.urls and the checkout's remotes.
+func (c *Config) RepoURLs() []string {
+	if c == nil {
+		return nil
+	}
+	out := append([]string(nil), c.Repository.URLs...)
+	return append(out, c.Remotes...)
 }
 
 // Schemas configures schema validation.

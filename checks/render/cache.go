@@ -59,6 +59,9 @@ func (c *Cache) key(src source.Source, env checks.Env, deps Deps, lim Limits) st
 	h := sha256.New()
 	envJSON, _ := json.Marshal(env)
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%+v\x00", cacheFormat, c.salt, envJSON, lim)
+	for _, c := range deps.Charts {
+		fmt.Fprintf(h, "c\x00%s\x00", c)
+	}
 	for _, f := range deps.Files {
 		v, err := source.FileHash(src, f)
 		if errors.Is(err, fs.ErrNotExist) {

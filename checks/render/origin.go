@@ -68,19 +68,8 @@ type locInfo struct {
 	// Chain lists the kustomization files whose transformers ran over the
 	// object, in kustomize's order (see fieldorigin.go).
 	Chain []string `json:"chain,omitempty"`
-	// Helm is set for objects rendered from a chart.
-	Helm *helmLoc `json:"helm,omitempty"`
-}
-
-// helmLoc is where a chart's values came from, lowest precedence first.
-type helmLoc struct {
-	Chart string `json:"chart"`
-	// Values are values files in the order Helm merges them.
-	Values []string `json:"values,omitempty"`
-	// Kust and Entry name the kustomization helmCharts entry whose
-	// valuesInline applies last ("" for a helm environment).
-	Kust  string `json:"kust,omitempty"`
-	Entry int    `json:"entry,omitempty"`
+	// Values are the values sources of a Helm-rendered resource (argo_locate.go).
+	Values []valuesLoc `json:"values,omitempty"`
 }
 
 type patchLoc struct {
@@ -127,8 +116,8 @@ type locContext struct {
 	g    *graph
 	docs *docCache
 	helm map[string][]helmDoc
-	// helmLocs are the chart values of each virtual chart output file.
-	helmLocs map[string]*helmLoc
+	// helmValues are the values sources of each virtual chart output file.
+	helmValues map[string][]valuesLoc
 	// chains caches chainFor by source file.
 	chains map[string][]string
 }
@@ -169,7 +158,7 @@ func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *lo
 					o = checks.Origin{File: hd[idx].Template, Line: helmLine(lc.src, hd[idx].Template, *d)}
 				}
 				info.Doc = -1
-				info.Helm = lc.helmLocs[file]
+				info.Values = lc.helmValues[file]
 			}
 		}
 		info.File = o.File
@@ -362,8 +351,8 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 			}
 		}
 	}
-	if info.Helm != nil {
-		if o, ok := r.fromHelm(info, res, fieldPath); ok {
+	if len(info.Values) > 0 {
+		if o, ok := r.locateValue(res, info, fieldPath); ok {
 			return o
 		}
 	}

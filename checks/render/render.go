@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	Progress func(done, total int, env string)
 	// Cache, when set, reuses renders whose inputs are unchanged.
 	Cache *Cache
+	// Charts, when set, serves charts that are not in the repo (Helm
+	// repositories and OCI registries) from the chart cache; without it
+	// every such chart is a render/chart-not-cached finding.
+	Charts *charts.Cache
 	// Isolate, when set, renders each environment of a reopenable source
 	// in a worker process (see Isolator).
 	Isolate Isolator
@@ -69,6 +74,8 @@ type Renderer struct {
 	// openapiMu serialises kustomizations that set openapi:, which mutate
 	// kyaml's process-wide schema state.
 	openapiMu sync.Mutex
+	// argo scans each source's Argo CD objects once (see argo.go).
+	argo argoIndex
 }
 
 // kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before any render
@@ -229,6 +236,8 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
 		err = r.renderPlain(src, env, res)
+	case KindArgo:
+		err = r.renderArgoEnv(ctx, src, env, res)
 	default:
 		err = fmt.Errorf("unknown environment kind %q", env.Kind)
 	}
@@ -503,7 +512,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	// Helm charts: render in process and hand kustomize the output as a
 	// resource file, so namespace, labels and patches apply as usual.
 	helmOrigins := map[string][]helmDoc{}
-	helmLocs := map[string]*helmLoc{}
+	helmValues := map[string][]valuesLoc{}
 	for _, dir := range g.order {
 		k := g.byDir[dir]
 		if len(k.HelmCharts) == 0 {
@@ -511,7 +520,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		}
 		var extra []string
 		for i, hc := range k.HelmCharts {
-			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
+			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion, r.opts.Charts)
 			if err != nil {
 				return err
 			}
@@ -534,7 +543,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 			}
 			fsys.overrides[vpath] = []byte(b.String())
 			helmOrigins[vpath] = hdocs
-			helmLocs[vpath] = newHelmLoc(rel, k.File, i)
+			helmValues[vpath] = kustomizeHelmValues(rel, k.File, i)
 			if _, err := docs.parse(vpath, []byte(b.String())); err != nil {
 				return &RefError{File: hdocsTemplate(hdocs, err), Line: 0, Rule: "render/helm", Msg: fmt.Sprintf("chart output is not valid YAML: %v", err)}
 			}
@@ -602,7 +611,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		file, line := blameLine(src, g, env.Path, o.err.Error())
 		return &kustomizeError{msg: shorten(scrub(o.err.Error(), secrets)), file: file, line: line}
 	}
-	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins, helmLocs: helmLocs}
+	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins, helmValues: helmValues}
 	for _, kr := range o.m.Resources() {
 		ann := kr.GetAnnotations()
 		originText := ann[originAnnotation]
@@ -731,7 +740,7 @@ func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env che
 		}
 		return &RefError{File: path.Join(env.Path, "Chart.yaml"), Line: 1, Rule: "render/helm", Msg: err.Error()}
 	}
-	hl := newHelmLoc(rel, "", 0)
+	hl := kustomizeHelmValues(rel, "", 0)
 	for _, h := range hdocs {
 		ds, err := ParseDocs(h.Template, []byte(h.Body), r.opts.Limits)
 		if err != nil {
@@ -744,21 +753,28 @@ func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env che
 				return err
 			}
 			for _, rsc := range res.Resources[n:] {
-				res.loc[rsc].Helm = hl
+				res.loc[rsc].Values = hl
 			}
 		}
 	}
 	return nil
 }
 
-// newHelmLoc lists the values sources of a release, lowest first.
-func newHelmLoc(rel HelmRelease, kust string, entry int) *helmLoc {
-	h := &helmLoc{Chart: rel.ChartDir, Kust: kust, Entry: entry}
+// kustomizeHelmValues lists the values sources of a release, lowest
+// first: the chart's values.yaml, the values files, then (for a
+// kustomization's helmCharts entry) its valuesInline.
+func kustomizeHelmValues(rel HelmRelease, kust string, entry int) []valuesLoc {
+	var vs []valuesLoc
 	if !rel.ReplaceValues {
-		h.Values = append(h.Values, path.Join(rel.ChartDir, "values.yaml"))
+		vs = append(vs, valuesLoc{File: path.Join(rel.ChartDir, "values.yaml")})
 	}
-	h.Values = append(h.Values, rel.ValuesFiles...)
-	return h
+	for _, f := range rel.ValuesFiles {
+		vs = append(vs, valuesLoc{File: f})
+	}
+	if kust != "" {
+		vs = append(vs, valuesLoc{File: kust, Path: []string{"helmCharts", strconv.Itoa(entry), "valuesInline"}})
+	}
+	return vs
 }
 
 // helmLine finds the line of a rendered document's kind in its template.

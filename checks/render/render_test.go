@@ -262,10 +262,10 @@ func TestOriginsAndLocate(t *testing.T) {
 		{"prod", "Deployment", "shop", "spec.template.spec.containers.0.resources.limits.memory", "overlays/prod/deployment-prod.yaml:14"},
 		{"prod", "Deployment", "shop", "spec.template.spec.containers.0.image", "base/deployment.yaml:20"},
 		{"prod", "Service", "shop", "", "base/service.yaml:1"},
-		{"prod", "Service", "shop", "metadata.annotations", "overlays/prod/kustomization.yaml:18"},
+		{"prod", "Service", "shop", "metadata.annotations", "overlays/prod/kustomization.yaml:19"},
 		{"prod", "Deployment", "shop-cache", "", "overlays/prod/charts/cache/templates/deployment.yaml:2"},
 		{"prod", "Probe", "shop-probe", "spec.intervalSeconds", "components/monitoring/podmonitor.yaml:7"},
-		{"staging", "Deployment", "staging-shop", "spec.replicas", "overlays/staging/replicas-json6902.yaml:1"},
+		{"staging", "Deployment", "staging-shop", "spec.replicas", "overlays/staging/replicas-json6902.yaml:2"},
 		{"staging", "Deployment", "staging-shop", "spec.template.spec.securityContext", "base/deployment.yaml:16"},
 		{"dev", "ConfigMap", "", "", "base/kustomization.yaml:13"},
 	}
@@ -388,7 +388,7 @@ func TestBrokenInput(t *testing.T) {
 		{"exec-function", ".", "render/exec-function", "kustomization.yaml:4", "refused"},
 		{"missing-resource", ".", "render/missing-file", "kustomization.yaml:3", "does-not-exist.yaml"},
 		{"alias-bomb", ".", "render/limit", "bomb.yaml:", "max-nodes"},
-		{"helm-remote-chart", ".", "render/remote-base", "kustomization.yaml:2", "not vendored"},
+		{"helm-remote-chart", ".", "render/chart-not-cached", "kustomization.yaml:2", "not vendored"},
 		{"secret-literal", ".", "render/kustomize", "kustomization.yaml:6", "invalid literal source [redacted]"},
 		{"duplicate-resource", ".", "render/kustomize", "kustomization.yaml:2", "already registered id"},
 	}

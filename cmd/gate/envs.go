@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -48,6 +50,7 @@ func newEnvsCmd(g *globals) *cobra.Command {
 				if err := tw.Flush(); err != nil {
 					return err
 				}
+				printTrees(g.stdout, envs)
 			default:
 				return usageErr("--output %q: want text or json", output)
 			}
@@ -64,4 +67,26 @@ func newEnvsCmd(g *globals) *cobra.Command {
 
 func discoverEnvs(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
 	return render.Discover(src, cfg)
+}
+
+// printTrees shows, under the table, what each sync-tool environment
+// expands to (Application -> sources), with the line that declared each.
+func printTrees(w io.Writer, envs []checks.Env) {
+	for _, e := range envs {
+		if len(e.Tree) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", e.Name)
+		for _, n := range e.Tree {
+			line := fmt.Sprintf("%s%s %s", strings.Repeat("  ", n.Depth+1), n.Kind, n.Name)
+			if n.Detail != "" {
+				line += " (" + n.Detail + ")"
+			}
+			line += "  " + n.Origin.String()
+			if n.NotRendered != "" {
+				line += "  NOT RENDERED: " + n.NotRendered
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 }

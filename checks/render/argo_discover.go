@@ -1,0 +1,116 @@
+package render
+
+import (
+	"context"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// discoverArgoEnvs finds the Argo CD Applications of the repo (those in its
+// files, those ApplicationSets generate and those other Applications
+// render) and returns one environment per Application, with the
+// directories their sources render: discovery does not list those again
+// as environments of their own.
+func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[string]bool, []checks.Finding) {
+	acfg := argoConfig{lim: DefaultLimits(), kubeVersion: cfg.Defaults.KubernetesVersion, exclude: cfg.Discovery.Exclude, repos: cfg.RepoURLs()}
+	r := New(Options{})
+	// Discovery renders each Application once to find the ones it renders
+	// (app of apps); the renderer's per-environment timeout bounds each.
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	found, finds := discoverArgo(ctx, r, src, acfg)
+	envs := argoEnvs(found, acfg)
+	used := map[string]bool{}
+	for _, e := range envs {
+		d := r.argoDeps(src, e, nil)
+		for _, dir := range d.Dirs {
+			used[dir] = true
+		}
+		for _, f := range d.Files {
+			used[path.Dir(f)] = true
+		}
+	}
+	return envs, used, finds
+}
+
+// chainDepth is the depth of the next Application below parents.
+func chainDepth(parents []checks.Node) int {
+	d := 0
+	for _, n := range parents {
+		if n.Kind == "Application" || n.Kind == "ApplicationSet" {
+			d = n.Depth + 1
+		}
+	}
+	return d
+}
+
+// argoDeps is what an Argo CD environment's render reads, from the tree
+// discovery recorded: the files that declare its Applications, the
+// directories of the sources (the kustomizations they reach for
+// kustomize sources) and its values files.
+func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
+	files := map[string]bool{}
+	var dirs []string
+	for _, n := range env.Tree {
+		switch {
+		case n.Kind == "Application" || n.Kind == "ApplicationSet":
+			files[n.Origin.File] = true
+		case n.Kind == "values":
+			files[n.Name] = true
+		case n.Kind == "source/kustomize" && n.NotRendered == "":
+			sub := r.deps(src, checks.Env{Kind: KindKustomize, Path: n.Name}, m)
+			for _, f := range sub.Files {
+				files[f] = true
+			}
+			dirs = append(dirs, sub.Dirs...)
+		case strings.HasPrefix(n.Kind, "source/") && n.Kind != "source/ref" && n.Kind != "source/chart" && n.NotRendered == "":
+			dirs = append(dirs, n.Name)
+		}
+		if n.Kind == "Application" && n.Origin.File != "" {
+			// A parent that is a chart renders this Application from its
+			// templates and values: the chart is a dependency too.
+			if dir := chartDirOf(src, n.Origin.File); dir != "" {
+				dirs = append(dirs, dir)
+			}
+		}
+	}
+	d := Deps{Dirs: dirs}
+	for f := range files {
+		if f != "" {
+			d.Files = append(d.Files, f)
+		}
+	}
+	sort.Strings(d.Files)
+	sort.Strings(d.Dirs)
+	return d
+}
+
+// chartDirOf is the chart directory holding file (a template), or "".
+func chartDirOf(src source.Source, file string) string {
+	for dir := path.Dir(file); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		if _, err := src.Stat(path.Join(dir, "Chart.yaml")); err == nil {
+			return dir
+		}
+	}
+	return ""
+}
+
+// argoEnvNames keeps Application names, prefixing argocd- to one that
+// another environment already uses.
+func argoEnvNames(argo, others []checks.Env) []checks.Env {
+	taken := map[string]bool{}
+	for _, e := range others {
+		taken[e.Name] = true
+	}
+	for i := range argo {
+		if taken[argo[i].Name] {
+			argo[i].Name = "argocd-" + argo[i].Name
+		}
+	}
+	return argo
+}

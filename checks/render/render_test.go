@@ -488,3 +488,43 @@ func TestRenderDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestKustomizeErrorBlame: a kustomize error lands on the kustomization
+// whose own build fails (bases built alone first), on the field the error
+// names, never on a base only because its text appears in the message.
+func TestKustomizeErrorBlame(t *testing.T) {
+	const base = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - cm.yaml\n"
+	const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: b\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"string under an overlay's images", map[string]string{
+			"base/kustomization.yaml": base, "base/cm.yaml": cm,
+			"env/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nimages:\n  - ghcr.io/example/shop:latest\n",
+		}, "env/kustomization.yaml:5"},
+		{"string under a base's replicas", map[string]string{
+			"base/kustomization.yaml": base + "replicas: three\n", "base/cm.yaml": cm,
+			"env/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nnamespace: shop\n",
+		}, "base/kustomization.yaml:5"},
+		{"an overlay's patch on an object the base does not have", map[string]string{
+			"base/kustomization.yaml": base, "base/cm.yaml": cm,
+			"env/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\npatches:\n  - path: missing-patch.yaml\n",
+			"env/missing-patch.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nothere\ndata:\n  a: c\n",
+		}, "env/kustomization.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := source.NewMem("test", tt.files)
+			res := New(Options{}).Render(context.Background(), src, checks.Env{Name: "env", Path: "env", Kind: KindKustomize})
+			if len(res.Findings) != 1 {
+				t.Fatalf("findings = %v, want one", res.Findings)
+			}
+			f := res.Findings[0]
+			if f.RuleID != "render/kustomize" || !strings.HasPrefix(f.Origin.String(), tt.want) {
+				t.Errorf("finding %s, want it on %s", f, tt.want)
+			}
+		})
+	}
+}

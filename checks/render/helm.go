@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	chartv2util "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
 
@@ -180,6 +182,16 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 	if len(rel.APIVersions) > 0 {
 		caps.APIVersions = append(caps.APIVersions, rel.APIVersions...)
 	}
+	// As helm install and template do: the chart's kubeVersion must
+	// admit the cluster's version, and dependencies switched off by their
+	// condition or tags are dropped (their templates never render), with
+	// import-values and aliases applied.
+	if kc := chrt.Metadata.KubeVersion; kc != "" && !chartv2util.IsCompatibleRange(kc, caps.KubeVersion.String()) {
+		return nil, fmt.Errorf("chart %s requires kubeVersion %s, which is incompatible with Kubernetes %s", chartName, kc, caps.KubeVersion.Version)
+	}
+	if err := chartv2util.ProcessDependencies(chrt, vals); err != nil {
+		return nil, fmt.Errorf("chart %s dependencies: %s", chartName, helmErrorText(err.Error(), chrt.Values, vals))
+	}
 	name := rel.ReleaseName
 	if name == "" {
 		name = "release-name"
@@ -194,7 +206,9 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 	}
 	var eng engine.Engine
 	eng.Strict = false
-	eng.CustomTemplateFuncs = templateGuards(ctx)
+	rnd := newHelmRand(opts.Name, opts.Namespace, chrt.Name(), chrt.Metadata.Version)
+	eng.CustomTemplateFuncs = templateGuards(ctx, rnd)
+	maps.Copy(eng.CustomTemplateFuncs, rnd.funcs())
 	out, err := eng.RenderWithContext(ctx, chrt, rv)
 	if err != nil {
 		// Helm quotes values in its errors (fail "bad password %s"):

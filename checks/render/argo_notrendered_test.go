@@ -2,9 +2,11 @@ package render
 
 import (
 	"context"
+	"github.com/gate-ops/gate/checks/charts"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
@@ -139,5 +141,141 @@ func TestArgoRenderCache(t *testing.T) {
 		if asYAML(res) != asYAML(first[i]) || len(res.Findings) != len(first[i].Findings) {
 			t.Errorf("%s: cached render differs", res.Env.Name)
 		}
+	}
+}
+
+// An Application whose source is a chart of a Helm repository renders from
+// the chart cache, with values from a $ref source of this repo; the
+// version the cache resolved keys the render cache.
+func TestArgoChartFromCache(t *testing.T) {
+	src := source.NewMem("head", map[string]string{
+		"apps/app.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: app
+  namespace: argocd
+spec:
+  destination:
+    namespace: web
+  sources:
+  - repoURL: https://charts.example.com
+    chart: demo
+    targetRevision: 1.x
+    helm:
+      releaseName: web
+      valueFiles:
+      - $values/values/demo.yaml
+  - repoURL: ` + thisRepo + `
+    ref: values
+`,
+		"values/demo.yaml": "greeting: hi\n",
+	})
+	cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+	envs, _ := Discover(src, cfg)
+	sel, err := SelectEnvs(envs, []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cache := charts.Open(dir)
+	res := New(Options{Charts: cache}).Render(context.Background(), src, sel[0])
+	if len(res.Findings) != 1 || res.Findings[0].RuleID != charts.RuleNotCached || res.Findings[0].Origin.String() != "apps/app.yaml:11" ||
+		!strings.Contains(res.Findings[0].Message, "gate charts pull --cache-dir "+dir+" --repo https://charts.example.com --chart demo --version 1.x") {
+		t.Fatalf("uncached chart: %v", res.Findings)
+	}
+	if err := cache.PutIndex("https://charts.example.com", "demo", []string{"1.0.0", "1.1.0"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.PutArchive("https://charts.example.com", "demo", "1.1.0", demoChart(t, "1.1.0")); err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Charts: cache})
+	res = r.Render(context.Background(), src, sel[0])
+	if len(res.Findings) != 0 || len(res.Resources) != 1 {
+		t.Fatalf("render: %d resources, %v", len(res.Resources), res.Findings)
+	}
+	cm := res.Resources[0]
+	data := cm.Object["data"].(map[string]any)
+	if cm.ID.Name != "web-demo" || data["version"] != "1.1.0" || data["greeting"] != "hi" || cm.Origin.String() != "apps/app.yaml:11" {
+		t.Fatalf("rendered %v %v at %s", cm.ID, data, cm.Origin)
+	}
+	d := r.Deps(src, sel[0])
+	if len(d.Charts) != 1 || !strings.Contains(d.Charts[0], " 1.1.0 sha256:") || !d.Touches("values/demo.yaml") {
+		t.Fatalf("deps: %+v", d)
+	}
+}
+
+// The cluster generator lists the clusters gate.yaml declares (Argo CD
+// keeps them in Secrets outside the repo), narrowed by its selector; the
+// generated Applications render again from the environment alone.
+func TestArgoClusterGenerator(t *testing.T) {
+	files := map[string]string{
+		"gate.yaml": "repository:\n  urls: [" + thisRepo + "]\nargocd:\n  clusters:\n  - name: prod-1\n    server: https://prod-1.example.com\n    labels: {env: prod}\n  - name: prod-2\n    server: https://prod-2.example.com\n    labels: {env: prod}\n  - name: dev\n    server: https://dev.example.com\n    labels: {env: dev}\n",
+		"appset.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: web
+spec:
+  generators:
+  - clusters:
+      selector:
+        matchLabels:
+          env: prod
+  template:
+    metadata:
+      name: 'web-{{name}}'
+    spec:
+      source:
+        repoURL: ` + thisRepo + `
+        path: web
+      destination:
+        server: '{{server}}'
+        namespace: web
+`,
+		"web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+	}
+	src := source.NewMem("head", files)
+	cfg, _, err := config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, finds := Discover(src, cfg)
+	if len(finds) > 0 {
+		t.Fatal(finds)
+	}
+	var names []string
+	for _, e := range envs {
+		names = append(names, e.Name+"="+e.Cluster)
+		res := New(Options{}).Render(context.Background(), src, e)
+		if len(res.Findings) > 0 || len(res.Resources) != 1 {
+			t.Errorf("%s: %d resources, %v", e.Name, len(res.Resources), res.Findings)
+		}
+	}
+	if got := strings.Join(names, " "); got != "web-prod-1=https://prod-1.example.com web-prod-2=https://prod-2.example.com" {
+		t.Errorf("envs: %s", got)
+	}
+
+	// environmentPer: cluster renders both Applications of a cluster as one
+	// environment.
+	files["gate.yaml"] = "repository:\n  urls: [" + thisRepo + "]\nargocd:\n  environmentPer: cluster\n"
+	app := func(name, path string) string {
+		return "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: " + name + "\nspec:\n  source:\n    repoURL: " + thisRepo + "\n    path: " + path + "\n  destination:\n    server: https://prod.example.com\n"
+	}
+	delete(files, "appset.yaml")
+	files["apps/a.yaml"] = app("a", "web")
+	files["apps/b.yaml"] = app("b", "api")
+	files["api/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n"
+	src = source.NewMem("head", files)
+	cfg, _, err = config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, _ = Discover(src, cfg)
+	if len(envs) != 1 || envs[0].Name != "prod.example.com" {
+		t.Fatalf("envs: %+v", envs)
+	}
+	res := New(Options{}).Render(context.Background(), src, envs[0])
+	if len(res.Findings) > 0 || len(res.Resources) != 2 {
+		t.Fatalf("cluster env: %d resources, %v", len(res.Resources), res.Findings)
 	}
 }

@@ -328,9 +328,10 @@ func argoEnvs(found []argoFound, cfg argoConfig) []checks.Env {
 			name = a.Namespace + "-" + a.Name
 		}
 		why := "Argo CD Application declared at " + checks.Origin{File: a.File, Line: a.Line}.String()
-		if len(a.Parents) > 0 {
-			p := a.Parents[len(a.Parents)-1]
-			why = fmt.Sprintf("Argo CD Application from %s %s (%s)", p.Kind, p.Name, p.Origin)
+		for _, p := range a.Parents {
+			if p.Kind == "Application" || p.Kind == "ApplicationSet" {
+				why = fmt.Sprintf("Argo CD Application from %s %s (%s)", p.Kind, p.Name, p.Origin)
+			}
 		}
 		why += "; one environment per Application: it is what Argo CD syncs, diffs and reports health for"
 		envs = append(envs, checks.Env{

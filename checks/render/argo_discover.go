@@ -40,9 +40,11 @@ func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[
 
 // chainDepth is the depth of the next Application below parents.
 func chainDepth(parents []checks.Node) int {
+	// Below the last Application, ApplicationSet or source that led to it
+	// (a parent's source renders the child).
 	d := 0
 	for _, n := range parents {
-		if n.Kind == "Application" || n.Kind == "ApplicationSet" {
+		if n.Kind != "values" {
 			d = n.Depth + 1
 		}
 	}
@@ -55,13 +57,19 @@ func chainDepth(parents []checks.Node) int {
 // kustomize sources) and its values files.
 func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
 	files := map[string]bool{}
-	var dirs []string
+	var dirs, chartDeps []string
 	for _, n := range env.Tree {
 		switch {
 		case n.Kind == "Application" || n.Kind == "ApplicationSet":
 			files[n.Origin.File] = true
 		case n.Kind == "values":
 			files[n.Name] = true
+		case n.Kind == "source/chart":
+			// Detail is "repoURL@targetRevision[ chart version]".
+			repo, rev, _ := strings.Cut(strings.SplitN(n.Detail, " ", 2)[0], "@")
+			ref := argoChartRef(argoSource{RepoURL: repo, Chart: n.Name, TargetRevision: rev})
+			c, _ := resolveChart(r.opts.Charts, ref)
+			chartDeps = append(chartDeps, ChartDep(ref, c))
 		case n.Kind == "source/kustomize" && n.NotRendered == "":
 			sub := r.deps(src, checks.Env{Kind: KindKustomize, Path: n.Name}, m)
 			for _, f := range sub.Files {
@@ -79,7 +87,8 @@ func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
 			}
 		}
 	}
-	d := Deps{Dirs: dirs}
+	d := Deps{Dirs: dirs, Charts: chartDeps}
+	sort.Strings(d.Charts)
 	for f := range files {
 		if f != "" {
 			d.Files = append(d.Files, f)

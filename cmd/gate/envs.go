@@ -11,6 +11,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 )
@@ -28,7 +29,7 @@ func newEnvsCmd(g *globals) *cobra.Command {
 			}
 			envs, finds := render.Discover(src, cfg)
 			for _, f := range finds {
-				fmt.Fprintln(g.stderr, f.String())
+				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 			}
 			switch output {
 			case "json":
@@ -45,7 +46,7 @@ func newEnvsCmd(g *globals) *cobra.Command {
 					if kv == "" {
 						kv = "default"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Path, kv, e.Reason)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", escape.Terminal(e.Name), escape.Terminal(e.Kind), escape.Terminal(e.Path), escape.Terminal(kv), escape.Terminal(e.Reason))
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -76,7 +77,7 @@ func printTrees(w io.Writer, envs []checks.Env) {
 		if len(e.Tree) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s:\n", e.Name)
+		fmt.Fprintf(w, "\n%s:\n", escape.Terminal(e.Name))
 		for _, n := range e.Tree {
 			line := fmt.Sprintf("%s%s %s", strings.Repeat("  ", n.Depth+1), n.Kind, n.Name)
 			if n.Detail != "" {
@@ -86,7 +87,7 @@ func printTrees(w io.Writer, envs []checks.Env) {
 			if n.NotRendered != "" {
 				line += "  NOT RENDERED: " + n.NotRendered
 			}
-			fmt.Fprintln(w, line)
+			fmt.Fprintln(w, escape.Terminal(line))
 		}
 	}
 }

@@ -327,3 +327,37 @@ spec:
 		t.Errorf("with a root Application: %s", got)
 	}
 }
+
+// A hostile ApplicationSet template that loops or grows without bound is
+// a finding on the ApplicationSet, not a hang or an out-of-memory.
+func TestArgoHostileTemplate(t *testing.T) {
+	for name, tmpl := range map[string]string{
+		"huge output": `{{ range 100000000 }}xxxxxxxxxx{{ end }}`,
+		"panics":      `{{ index .list 5 }}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := source.NewMem("head", map[string]string{"appset.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: evil
+spec:
+  goTemplate: true
+  generators:
+  - list:
+      elements:
+      - list: [a]
+  template:
+    metadata:
+      name: '` + tmpl + `'
+    spec:
+      source: {repoURL: ` + thisRepo + `, path: .}
+      destination: {namespace: x}
+`})
+			cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+			envs, finds := Discover(src, cfg)
+			if len(envs) != 0 || len(finds) != 1 || finds[0].Origin.String() != "appset.yaml:11" || finds[0].Severity != checks.SeverityError {
+				t.Fatalf("envs %v, findings %v", envs, finds)
+			}
+		})
+	}
+}

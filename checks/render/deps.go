@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -24,6 +25,19 @@ type Deps struct {
 	// deps are a function of the content of the files they list, so a
 	// revision that changes none of them has the same deps.
 	Partial bool `json:"partial,omitempty"`
+	// Charts are the charts from the chart cache the render uses, as
+	// ChartDep strings (reference and digest, or "missing"): they key the
+	// render cache, so a pull or a new digest renders again.
+	Charts []string `json:"charts,omitempty"`
+}
+
+// ChartDep is the Deps.Charts entry of a chart reference and what the
+// chart cache resolved it to (c nil: not cached).
+func ChartDep(ref charts.Ref, c *charts.Chart) string {
+	if c == nil {
+		return ref.String() + " missing"
+	}
+	return ref.String() + " " + c.Version + " " + c.Digest
 }
 
 // Touches reports whether a changed repo-relative path is one of the deps.
@@ -62,6 +76,11 @@ func (r *Renderer) DepsAll(src source.Source, envs []checks.Env) []Deps {
 	for i, e := range envs {
 		out[i] = r.deps(src, e, m)
 	}
+	for _, d := range out {
+		if len(d.Charts) > 0 {
+			key = "" // the chart cache is not part of the tree: never stored
+		}
+	}
 	if key != "" {
 		if err := r.opts.Cache.storeDeps(key, out); err != nil {
 			r.opts.Logger.Warn("dependency index not cached", "err", err)
@@ -72,7 +91,7 @@ func (r *Renderer) DepsAll(src source.Source, envs []checks.Env) []Deps {
 
 func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 	files := map[string]bool{}
-	var dirs []string
+	var dirs, chartDeps []string
 	partial := false
 	switch env.Kind {
 	case KindHelm:
@@ -82,6 +101,8 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 		}
 	case KindPlain:
 		dirs = append(dirs, env.Path)
+	case KindArgo:
+		return r.argoDeps(src, env, m)
 	default:
 		g, err := r.scanGraphWith(src, env.Path, m)
 		if err != nil {
@@ -98,7 +119,10 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 			}
 			for _, hc := range k.HelmCharts {
 				partial = true
-				rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
+				rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion, r.opts.Charts)
+				if repo := scalar(hc.Node, "repo"); repo != "" && (err != nil || rel.Chart != nil) {
+					chartDeps = append(chartDeps, ChartDep(charts.Ref{Repo: repo, Chart: scalar(hc.Node, "name"), Version: scalar(hc.Node, "version")}, rel.Chart))
+				}
 				if err != nil {
 					dirs = append(dirs, path.Join(k.Dir, "charts"))
 					continue
@@ -115,12 +139,13 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 			}
 		}
 	}
-	d := Deps{Dirs: dirs, Partial: partial}
+	d := Deps{Dirs: dirs, Charts: chartDeps, Partial: partial}
 	for f := range files {
 		d.Files = append(d.Files, f)
 	}
 	sort.Strings(d.Files)
 	sort.Strings(d.Dirs)
+	sort.Strings(d.Charts)
 	return d
 }
 

@@ -13,9 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/gitsrc"
 	"github.com/gate-ops/gate/internal/sandbox"
 )
 
@@ -155,7 +157,28 @@ func (g *globals) loadConfig(src source.Source) (*config.Config, error) {
 	if err != nil {
 		return nil, &exitCodeError{code: exitError, err: err}
 	}
+	cfg.Remotes = g.remoteURLs()
 	return cfg, nil
+}
+
+// remoteURLs are the git remotes of the checkout: a Flux GitRepository or
+// Argo CD Application naming one of them is this repository. Best effort:
+// outside a git repository there are none (gate.yaml repository.urls and
+// Flux's flux-system convention still apply).
+func (g *globals) remoteURLs() []string {
+	root, err := g.repoRoot()
+	if err != nil {
+		return nil
+	}
+	repo, err := gitsrc.Open(root)
+	if err != nil {
+		return nil
+	}
+	urls, err := gitsrc.RemoteURLs(repo)
+	if err != nil {
+		g.log.Debug("git remotes not read", "err", err)
+	}
+	return urls
 }
 
 func (g *globals) isTTY(w io.Writer) bool {
@@ -168,6 +191,9 @@ func (g *globals) renderOptions() render.Options {
 	if g.isolate {
 		opts.Isolate = g.isolator()
 	}
+	// Charts not in the repo render from the chart cache (filled by
+	// gate charts pull); the engine never fetches them.
+	opts.Charts = charts.Open(g.chartCacheDir())
 	if g.cacheDir != "" {
 		c, err := render.OpenCache(g.cacheDir, cacheSalt())
 		if err != nil {

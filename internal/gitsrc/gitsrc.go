@@ -402,3 +402,19 @@ func (t *Tree) Open(name string) (fs.File, error) {
 }
 
 var _ source.Source = (*Tree)(nil)
+
+// RemoteURLs lists the URLs of repo's remotes (fetch URLs, in config
+// order): what the ops repo is called by the sync tools that pull it (see
+// checks/reporef). A repository without remotes yields none.
+func RemoteURLs(repo *git.Repository) ([]string, error) {
+	remotes, err := repo.Remotes()
+	if err != nil {
+		return nil, fmt.Errorf("list git remotes: %w", err)
+	}
+	sort.Slice(remotes, func(i, j int) bool { return remotes[i].Config().Name < remotes[j].Config().Name })
+	var out []string
+	for _, r := range remotes {
+		out = append(out, r.Config().URLs...)
+	}
+	return out, nil
+}

@@ -164,6 +164,11 @@ type Env struct {
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
 	// Namespace is the release namespace for helm envs.
 	Namespace string `json:"namespace,omitempty"`
+	// RepoURLs name this repository (gate.yaml repository.urls and the
+	// checkout's git remotes): a sync tool's source naming one renders
+	// from this tree (see checks/reporef). Data, so a worker process and
+	// the render cache see the same.
+	RepoURLs []string `json:"repoURLs,omitempty"`
 }
 
 // Finding is the one thing every check reports.

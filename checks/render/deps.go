@@ -61,6 +61,8 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 		}
 	case KindPlain:
 		dirs = append(dirs, env.Path)
+	case KindFlux:
+		return r.fluxDeps(src, env)
 	default:
 		g, err := r.scanGraphWith(src, env.Path, m)
 		if err != nil {

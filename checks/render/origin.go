@@ -65,6 +65,9 @@ type locInfo struct {
 	// Item is 1 + the index inside a List document's items, 0 otherwise.
 	Item    int        `json:"item,omitempty"`
 	Patches []patchLoc `json:"patches,omitempty"`
+	// Values are the values a Flux HelmRelease gave its chart, with their
+	// lines (see fluxhelm.go): chart output has no source line of its own.
+	Values []valueLoc `json:"values,omitempty"`
 }
 
 type patchLoc struct {
@@ -332,6 +335,9 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 		if n, _ := walk(doc, fieldPath, res.Object); n != nil {
 			return checks.Origin{File: info.File, Line: n.Line}
 		}
+	}
+	if o, ok := locateValue(info.Values, res.Object, fieldPath); ok {
+		return o
 	}
 	return res.Origin
 }

@@ -229,6 +229,8 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
 		err = r.renderPlain(src, env, res)
+	case KindFlux:
+		err = r.renderFlux(ctx, src, env, res)
 	default:
 		err = fmt.Errorf("unknown environment kind %q", env.Kind)
 	}

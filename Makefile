@@ -24,7 +24,7 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=33 \
 	-X k8s.io/component-base/version.gitTreeState=clean
 
-.PHONY: all build test test-short lint vet fmt tools bench bench-tools fuzz clean example kube-bins
+.PHONY: all build test test-short lint vet fmt tools bench bench-tools fuzz clean example kube-bins postgres
 
 all: build
 
@@ -66,14 +66,29 @@ $(KUBE_STAMP):
 	rm -f $(KUBE_BIN)/.built-*
 	touch $@
 
+# PostgreSQL server binaries (initdb, postgres) for the App's Postgres tests
+# (internal/testing/pgtest starts and stops its own server on loopback; it
+# never uses a system service). Debian's package, installed once; a no-op
+# when any /usr/lib/postgresql/*/bin/initdb exists.
+PG_BIN_CMD = ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+postgres: ## Install PostgreSQL's server binaries if missing (apt-get; needed by make test)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; else \
+		echo "installing PostgreSQL server binaries (apt-get)" >&2; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		{ DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends postgresql-15 || \
+		  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends postgresql; }; \
+	fi
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null
+
 vet:
 	$(GO) vet ./...
 
 fmt:
 	@out=$$(gofmt -l cmd checks internal rego policies testdata 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: fmt vet tools build kube-bins ## The full test suite (what CI runs)
-	GATE_KUSTOMIZE_BIN=$(BIN)/kustomize GATE_KUBE_BIN=$(KUBE_BIN) $(GO) test -race -count=1 ./...
+test: fmt vet tools build kube-bins postgres ## The full test suite (what CI runs)
+	GATE_KUSTOMIZE_BIN=$(BIN)/kustomize GATE_KUBE_BIN=$(KUBE_BIN) GATE_PG_BIN=$$($(PG_BIN_CMD)) $(GO) test -race -count=1 ./...
 
 test-short: ## Quick unit tests without -race
 	$(GO) test -short ./...
@@ -84,8 +99,9 @@ test-short: ## Quick unit tests without -race
 FUZZTIME         ?= 60s
 FUZZMINIMIZETIME ?= 10s
 FUZZ_TARGETS := ./checks/render:FuzzParseDocs ./checks/render:FuzzScanKustomization \
-	./checks/config:FuzzParse ./checks/diff:FuzzDiff ./internal/app:FuzzWebhook
-fuzz: ## Fuzz the YAML and kustomization intake, gate.yaml, the diff and the webhook handler
+	./checks/config:FuzzParse ./checks/diff:FuzzDiff ./internal/app:FuzzWebhook \
+	./checks/escape:FuzzTerminal ./checks/escape:FuzzMarkdown ./checks/escape:FuzzURI
+fuzz: ## Fuzz the YAML and kustomization intake, gate.yaml, the diff, the webhook handler and every output escaping
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg) for $(FUZZTIME)"; \

@@ -62,7 +62,7 @@ func declared(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 			Reason: fmt.Sprintf("declared in %s:%d", cfg.File, line),
 		})
 		if kind == KindFlux {
-			envs[len(envs)-1].RepoURLs = cfg.RepoURLs()
+			envs[len(envs)-1].Repos = cfg.RepoURLs()
 		}
 	}
 	return envs, finds
@@ -109,7 +109,9 @@ type kdir struct {
 
 func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
 	var dirs []kdir
-	var finds []checks.Finding
+	// Argo CD Applications are environments; what they render is not
+	// listed again as an environment of its own.
+	argoEnvs, argoUsed, finds := discoverArgoEnvs(src, cfg)
 	excluded := func(p string) bool {
 		for _, x := range cfg.Discovery.Exclude {
 			x = strings.TrimSuffix(x, "/")
@@ -166,7 +168,7 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 	fluxDirs, covered := fluxLayout(src, cfg)
 	add := func(e checks.Env) {
 		if fluxDirs[e.Path] {
-			e.Kind, e.RepoURLs = KindFlux, cfg.RepoURLs()
+			e.Kind, e.Repos = KindFlux, cfg.RepoURLs()
 			e.Reason = "Flux cluster entry point in the conventional clusters/ layout"
 		} else if isCovered(e.Path, covered) {
 			return
@@ -176,7 +178,7 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 	}
 	isEnvDir := map[string]bool{}
 	for _, d := range dirs {
-		if used[d.dir] || d.component {
+		if used[d.dir] || d.component || argoUsed[d.dir] {
 			continue
 		}
 		reason := "kustomization not used as a base by any other kustomization"
@@ -193,7 +195,7 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 		}
 		for _, e := range ents {
 			p := path.Join(parent, e.Name())
-			if !e.IsDir() || isEnvDir[p] || used[p] || excluded(p) || strings.HasPrefix(e.Name(), ".") {
+			if !e.IsDir() || isEnvDir[p] || used[p] || argoUsed[p] || excluded(p) || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
 			if FindKustomization(src, p) != "" {
@@ -219,6 +221,7 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 			envs[i].Name = strings.ReplaceAll(envs[i].Path, "/", "-")
 		}
 	}
+	envs = append(envs, argoEnvNames(argoEnvs, envs)...)
 	sort.Slice(envs, func(i, j int) bool { return envs[i].Name < envs[j].Name })
 	return envs, finds
 }

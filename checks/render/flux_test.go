@@ -72,12 +72,16 @@ func TestFluxCorpusTreeGolden(t *testing.T) {
 	golden(t, "flux-corpus-tree.golden", b.String())
 }
 
-// kustomizeBin builds with the kustomize CLI when GATE_KUSTOMIZE_BIN names
-// one (make tools), else with krusty as `kustomize build` does.
-func kustomizeBin(t *testing.T, dir string) [][]byte {
+// fluxKustomizeBuild builds with the kustomize CLI when there is one
+// (GATE_KUSTOMIZE_BIN, or bin/kustomize from make tools), else with krusty
+// as `kustomize build` does.
+func fluxKustomizeBuild(t *testing.T, dir string) [][]byte {
 	t.Helper()
 	bin := os.Getenv("GATE_KUSTOMIZE_BIN")
 	if bin == "" {
+		bin, _ = filepath.Abs("../../bin/kustomize")
+	}
+	if _, err := os.Stat(bin); err != nil {
 		return kustomizeBuild(t, dir)
 	}
 	out, err := exec.Command(bin, "build", dir).Output()
@@ -149,7 +153,7 @@ patches:
 `)
 			var want [][]byte
 			for _, dir := range []string{cluster, "infrastructure/controllers", "expect/infra-configs", "apps/" + env.name} {
-				want = append(want, kustomizeBin(t, filepath.Join(tmp, dir))...)
+				want = append(want, fluxKustomizeBuild(t, filepath.Join(tmp, dir))...)
 			}
 			compareObjects(t, objectsByID(t, want), objectsByID(t, got))
 		})
@@ -476,8 +480,8 @@ func TestFluxKustomizationAsKustomizeControllerBuildsIt(t *testing.T) {
 	}
 	// The patch from the Flux Kustomization is named where it is written.
 	loc := res.Locate(web, []string{"spec", "replicas"})
-	if loc.String() != "clusters/prod/sync.yaml:21" {
-		t.Errorf("spec.replicas located at %s, want the patch op in clusters/prod/sync.yaml:21", loc)
+	if loc.String() != "clusters/prod/sync.yaml:22" {
+		t.Errorf("spec.replicas located at %s, want the patch op path in clusters/prod/sync.yaml:22", loc)
 	}
 }
 

@@ -203,6 +203,7 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 		return
 	}
 	vlocs := w.valueLocs(decl)
+	vsrc := w.valuesSources(&hr, decl, ns, c.Dir, rel.ValuesFiles)
 	var objs []*checks.Resource
 	for _, h := range hdocs {
 		ds, err := ParseDocs(h.Template, []byte(h.Body), w.r.opts.Limits)
@@ -223,7 +224,7 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 				continue
 			}
 			rsc.Origin = checks.Origin{File: h.Template, Line: helmLine(w.src, h.Template, d)}
-			w.res.loc[rsc] = &locInfo{File: h.Template, Doc: -1, Values: vlocs}
+			w.res.loc[rsc] = &locInfo{File: h.Template, Doc: -1, Values: vsrc, FluxValues: vlocs}
 			objs = append(objs, rsc)
 		}
 	}
@@ -442,4 +443,48 @@ func locateValue(vals []valueLoc, obj map[string]any, fieldPath []string) (check
 		return checks.Origin{}, false
 	}
 	return checks.Origin{File: best.File, Line: best.Line}, true
+}
+
+// valuesSources lists where a HelmRelease's values come from, lowest
+// precedence first, as the Helm value locator (argo_locate.go) reads
+// them: the chart's values.yaml, its valuesFiles, valuesFrom ConfigMaps,
+// then spec.values in the HelmRelease's document and in every patch that
+// set it.
+func (w *fluxWalk) valuesSources(hr *fluxHelmRelease, decl *checks.Resource, ns, chartDir string, valuesFiles []string) []valuesLoc {
+	out := []valuesLoc{{File: path.Join(chartDir, "values.yaml"), Doc: 0}}
+	for _, f := range valuesFiles {
+		out = append(out, valuesLoc{File: f, Doc: 0})
+	}
+	for _, vf := range hr.Spec.ValuesFrom {
+		if vf.Kind != "ConfigMap" || vf.TargetPath != "" {
+			continue
+		}
+		o := w.lookup("", "ConfigMap", ns, vf.Name)
+		if o == nil {
+			continue
+		}
+		key := vf.ValuesKey
+		if key == "" {
+			key = "values.yaml"
+		}
+		data, _ := o.Object["data"].(map[string]any)
+		text, _ := data[key].(string)
+		at := w.res.Locate(o, []string{"data", key})
+		if text != "" && at.Line > 0 {
+			out = append(out, valuesLoc{File: at.File, Doc: -1, Inline: text, Offset: at.Line, Line: at.Line})
+		}
+	}
+	info := w.res.loc[decl]
+	if info == nil {
+		return out
+	}
+	if info.Doc >= 0 && info.Item == 0 {
+		out = append(out, valuesLoc{File: info.File, Doc: info.Doc, Path: []string{"spec", "values"}})
+	}
+	for _, p := range info.Patches {
+		if p.Inline == "" && len(p.Ops) == 0 && p.Doc >= 0 {
+			out = append(out, valuesLoc{File: p.File, Doc: p.Doc, Path: []string{"spec", "values"}})
+		}
+	}
+	return out
 }

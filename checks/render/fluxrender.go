@@ -75,7 +75,7 @@ func (r *Renderer) FluxTree(ctx context.Context, src source.Source, env checks.E
 }
 
 func (r *Renderer) newFluxWalk(ctx context.Context, src source.Source, env checks.Env, res *Result, charts bool) *fluxWalk {
-	return &fluxWalk{r: r, ctx: ctx, src: src, env: env, res: res, match: reporef.New(env.RepoURLs...), charts: charts,
+	return &fluxWalk{r: r, ctx: ctx, src: src, env: env, res: res, match: reporef.New(env.Repos...), charts: charts,
 		seen: map[string]bool{}, files: map[string]bool{}}
 }
 
@@ -489,6 +489,14 @@ func (w *fluxWalk) build(ks *fluxKustomization, decl *checks.Resource, dir strin
 		info := sub.loc[o]
 		if info != nil {
 			w.remapPatches(info, decl, ov, byLine)
+			for _, kf := range info.Chain {
+				if _, v := ov.files[kf]; v {
+					// The chain names a kustomization only this build
+					// had: locate through the patches, as before chains.
+					info.Chain = nil
+					break
+				}
+			}
 		}
 		w.res.loc[o] = info
 	}
@@ -619,16 +627,6 @@ func (w *fluxWalk) generate(dir string) (*yaml.Node, error) {
 		child(root, "resources").Style = yaml.FlowStyle
 	}
 	return root, nil
-}
-
-func setScalar(m *yaml.Node, key, val string) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
-			return
-		}
-	}
-	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val})
 }
 
 // editKustomization writes a Flux Kustomization's fields into the
@@ -837,4 +835,38 @@ func dataOf(o *checks.Resource) map[string]string {
 // does for valuesFrom entries with targetPath.
 func setTargetPath(values map[string]any, target, value string) error {
 	return strvals.ParseIntoString(target+"="+value, values)
+}
+
+// FlattenFluxTree lists a Flux tree depth first as the nodes `gate envs`
+// prints for every sync tool.
+func FlattenFluxTree(n *FluxNode) []checks.Node {
+	var out []checks.Node
+	var visit func(n *FluxNode, depth int)
+	visit = func(n *FluxNode, depth int) {
+		name := n.Name
+		if n.Namespace != "" {
+			name = n.Namespace + "/" + n.Name
+		}
+		var detail []string
+		if n.Path != "" && n.Kind != "Cluster" {
+			detail = append(detail, "path "+n.Path)
+		}
+		if n.Chart != "" {
+			detail = append(detail, "chart "+n.Chart)
+		}
+		if n.Source != "" && n.NotRendered != "" && n.Kind == "Kustomization" {
+			detail = append(detail, "source "+n.Source)
+		}
+		if len(n.DependsOn) > 0 {
+			detail = append(detail, "dependsOn "+strings.Join(n.DependsOn, ", "))
+		}
+		out = append(out, checks.Node{Kind: n.Kind, Name: name, Depth: depth, Detail: strings.Join(detail, "; "), Origin: n.Origin, NotRendered: n.NotRendered})
+		for _, c := range n.Children {
+			visit(c, depth+1)
+		}
+	}
+	if n != nil {
+		visit(n, 0)
+	}
+	return out
 }

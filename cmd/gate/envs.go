@@ -11,6 +11,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 )
@@ -27,37 +28,29 @@ func newEnvsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			envs, finds := render.Discover(src, cfg)
-			// A Flux cluster lists what it applies: its Kustomizations and
-			// HelmReleases, each with the line that declares it.
-			trees := map[string]*render.FluxNode{}
-			r := render.New(g.renderOptionsFor(cfg))
-			for _, e := range envs {
-				if e.Kind == render.KindFlux {
-					t, tf := r.FluxTree(cmd.Context(), src, e)
-					trees[e.Name] = t
-					// What the tree left out is marked on it; the details
-					// go to stderr without failing the listing.
-					for _, f := range tf {
-						fmt.Fprintln(g.stderr, noControl(f.String()))
-					}
-				}
-			}
 			for _, f := range finds {
-				fmt.Fprintln(g.stderr, f.String())
+				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
+			}
+			// A Flux cluster lists what it applies: its Kustomizations and
+			// HelmReleases, each with the line that declares it. What the
+			// tree leaves out is marked on it; the details go to stderr
+			// without failing the listing.
+			r := render.New(g.renderOptionsFor(cfg))
+			for i, e := range envs {
+				if e.Kind != render.KindFlux {
+					continue
+				}
+				tree, tf := r.FluxTree(cmd.Context(), src, e)
+				envs[i].Tree = render.FlattenFluxTree(tree)
+				for _, f := range tf {
+					fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
+				}
 			}
 			switch output {
 			case "json":
-				type envOut struct {
-					checks.Env
-					Tree *render.FluxNode `json:"tree,omitempty"`
-				}
-				out := make([]envOut, 0, len(envs))
-				for _, e := range envs {
-					out = append(out, envOut{Env: e, Tree: trees[e.Name]})
-				}
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := enc.Encode(envs); err != nil {
 					return err
 				}
 			case "text", "":
@@ -68,17 +61,12 @@ func newEnvsCmd(g *globals) *cobra.Command {
 					if kv == "" {
 						kv = "default"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Path, kv, e.Reason)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", escape.Terminal(e.Name), escape.Terminal(e.Kind), escape.Terminal(e.Path), escape.Terminal(kv), escape.Terminal(e.Reason))
 				}
 				if err := tw.Flush(); err != nil {
 					return err
 				}
-				for _, e := range envs {
-					if t := trees[e.Name]; t != nil {
-						fmt.Fprintf(g.stdout, "\n%s (%s):\n", e.Name, e.Kind)
-						printFluxTree(g.stdout, t, "")
-					}
-				}
+				printTrees(g.stdout, envs)
 			default:
 				return usageErr("--output %q: want text or json", output)
 			}
@@ -97,45 +85,24 @@ func discoverEnvs(src source.Source, cfg *config.Config) ([]checks.Env, []checks
 	return render.Discover(src, cfg)
 }
 
-// printFluxTree prints a Flux environment's tree, one node a line with the
-// file:line that declares it.
-func printFluxTree(w io.Writer, n *render.FluxNode, indent string) {
-	var b strings.Builder
-	b.WriteString(indent)
-	b.WriteString(n.Kind)
-	b.WriteString(" ")
-	if n.Namespace != "" {
-		b.WriteString(n.Namespace + "/")
-	}
-	b.WriteString(n.Name)
-	if o := n.Origin.String(); o != "" {
-		b.WriteString("  " + o)
-	}
-	if n.Path != "" && n.Kind != "Cluster" {
-		b.WriteString("  path " + n.Path)
-	}
-	if n.Chart != "" {
-		b.WriteString("  chart " + n.Chart)
-	}
-	if len(n.DependsOn) > 0 {
-		b.WriteString("  dependsOn " + strings.Join(n.DependsOn, ", "))
-	}
-	if n.NotRendered != "" {
-		b.WriteString("  NOT RENDERED: " + n.NotRendered)
-	}
-	fmt.Fprintln(w, noControl(b.String()))
-	for _, c := range n.Children {
-		printFluxTree(w, c, indent+"  ")
-	}
-}
-
-// noControl drops control characters: names in the tree come from the
-// head of a pull request and must not drive the terminal.
-func noControl(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
-			return -1
+// printTrees shows, under the table, what each sync-tool environment
+// expands to (Application -> sources), with the line that declared each.
+func printTrees(w io.Writer, envs []checks.Env) {
+	for _, e := range envs {
+		if len(e.Tree) == 0 {
+			continue
 		}
-		return r
-	}, s)
+		fmt.Fprintf(w, "\n%s:\n", escape.Terminal(e.Name))
+		for _, n := range e.Tree {
+			line := fmt.Sprintf("%s%s %s", strings.Repeat("  ", n.Depth+1), n.Kind, n.Name)
+			if n.Detail != "" {
+				line += " (" + n.Detail + ")"
+			}
+			line += "  " + n.Origin.String()
+			if n.NotRendered != "" {
+				line += "  NOT RENDERED: " + n.NotRendered
+			}
+			fmt.Fprintln(w, escape.Terminal(line))
+		}
+	}
 }

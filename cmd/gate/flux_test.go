@@ -30,10 +30,11 @@ func TestEnvsFluxCorpus(t *testing.T) {
 		t.Fatalf("environments %v, want production and staging:\n%s", names, out)
 	}
 	for _, want := range []string{
-		"Kustomization flux-system/apps  clusters/production/apps.yaml:2  path apps/production  dependsOn flux-system/infra-configs",
-		"Kustomization flux-system/infra-configs  clusters/staging/infrastructure.yaml:18  path infrastructure/configs  dependsOn flux-system/infra-controllers",
-		"HelmRelease podinfo/podinfo  apps/base/podinfo/release.yaml:1  chart https://stefanprodan.github.io/podinfo podinfo >=1.0.0-alpha  NOT RENDERED: chart not cached",
-		"HelmRelease cert-manager/cert-manager  infrastructure/controllers/cert-manager.yaml:23",
+		"  Cluster production  clusters/production\n",
+		"    Kustomization flux-system/apps (path apps/production; dependsOn flux-system/infra-configs)  clusters/production/apps.yaml:2\n",
+		"    Kustomization flux-system/infra-configs (path infrastructure/configs; dependsOn flux-system/infra-controllers)  clusters/staging/infrastructure.yaml:18\n",
+		"      HelmRelease podinfo/podinfo (chart https://stefanprodan.github.io/podinfo podinfo >=1.0.0-alpha)  apps/base/podinfo/release.yaml:1  NOT RENDERED: chart not cached\n",
+		"      HelmRelease cert-manager/cert-manager (chart oci://quay.io/jetstack/charts cert-manager 1.x)  infrastructure/controllers/cert-manager.yaml:23",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("gate envs lacks %q:\n%s", want, out)

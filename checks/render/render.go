@@ -605,7 +605,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	}
 	if o.err != nil {
 		// kustomize quotes inputs in its errors, secret literals included.
-		secrets := secretValues(src, g, docs)
+		secrets := secretValues(src, g, docs, fsys, r.opts.Limits)
 		file, line := blameLine(src, g, env.Path, o.err.Error())
 		return &kustomizeError{msg: shorten(scrub(o.err.Error(), secrets)), file: file, line: line}
 	}

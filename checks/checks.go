@@ -71,6 +71,10 @@ type Origin struct {
 	File   string `json:"file"`
 	Line   int    `json:"line,omitempty"`
 	Column int    `json:"column,omitempty"`
+	// Approximate is set when gate could not tell which line set the field
+	// (a transformer it does not model changed it, or the source does not
+	// hold it): the line is the closest one known, not a claim.
+	Approximate bool `json:"approximate,omitempty"`
 }
 
 // IsZero reports whether the origin is unknown.

@@ -2,6 +2,8 @@ package render
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -18,6 +20,9 @@ import (
 // as environments of their own.
 func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[string]bool, []checks.Finding) {
 	acfg := argoConfig{lim: DefaultLimits(), kubeVersion: cfg.Defaults.KubernetesVersion, exclude: cfg.Discovery.Exclude, repos: cfg.RepoURLs()}
+	for _, c := range cfg.ArgoCD.Clusters {
+		acfg.clusters = append(acfg.clusters, argoCluster{Name: c.Name, Server: c.Server, Labels: c.Labels, Origin: checks.Origin{File: cfg.File, Line: cfg.Lines["argocd"]}})
+	}
 	r := New(Options{})
 	// Discovery renders each Application once to find the ones it renders
 	// (app of apps); the renderer's per-environment timeout bounds each.
@@ -25,6 +30,9 @@ func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[
 	defer cancel()
 	found, finds := discoverArgo(ctx, r, src, acfg)
 	envs := argoEnvs(found, acfg)
+	if cfg.ArgoCD.EnvironmentPer == "cluster" {
+		envs = argoByCluster(envs, cfg)
+	}
 	used := map[string]bool{}
 	for _, e := range envs {
 		d := r.argoDeps(src, e, nil)
@@ -40,9 +48,11 @@ func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[
 
 // chainDepth is the depth of the next Application below parents.
 func chainDepth(parents []checks.Node) int {
+	// Below the last Application, ApplicationSet or source that led to it
+	// (a parent's source renders the child).
 	d := 0
 	for _, n := range parents {
-		if n.Kind == "Application" || n.Kind == "ApplicationSet" {
+		if n.Kind != "values" && n.Kind != "cluster" {
 			d = n.Depth + 1
 		}
 	}
@@ -55,13 +65,19 @@ func chainDepth(parents []checks.Node) int {
 // kustomize sources) and its values files.
 func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
 	files := map[string]bool{}
-	var dirs []string
+	var dirs, chartDeps []string
 	for _, n := range env.Tree {
 		switch {
 		case n.Kind == "Application" || n.Kind == "ApplicationSet":
 			files[n.Origin.File] = true
 		case n.Kind == "values":
 			files[n.Name] = true
+		case n.Kind == "source/chart":
+			// Detail is "repoURL@targetRevision[ chart version]".
+			repo, rev, _ := strings.Cut(strings.SplitN(n.Detail, " ", 2)[0], "@")
+			ref := argoChartRef(argoSource{RepoURL: repo, Chart: n.Name, TargetRevision: rev})
+			c, _ := resolveChart(r.opts.Charts, ref)
+			chartDeps = append(chartDeps, ChartDep(ref, c))
 		case n.Kind == "source/kustomize" && n.NotRendered == "":
 			sub := r.deps(src, checks.Env{Kind: KindKustomize, Path: n.Name}, m)
 			for _, f := range sub.Files {
@@ -79,7 +95,8 @@ func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
 			}
 		}
 	}
-	d := Deps{Dirs: dirs}
+	d := Deps{Dirs: dirs, Charts: chartDeps}
+	sort.Strings(d.Charts)
 	for f := range files {
 		if f != "" {
 			d.Files = append(d.Files, f)
@@ -113,4 +130,34 @@ func argoEnvNames(argo, others []checks.Env) []checks.Env {
 		}
 	}
 	return argo
+}
+
+// argoByCluster groups Application environments by destination cluster
+// (gate.yaml argocd.environmentPer: cluster): one environment renders every
+// Application that syncs to the cluster.
+func argoByCluster(envs []checks.Env, cfg *config.Config) []checks.Env {
+	var out []checks.Env
+	by := map[string]int{}
+	for _, e := range envs {
+		key := e.Cluster
+		if key == "" {
+			key = "in-cluster"
+		}
+		i, ok := by[key]
+		if !ok {
+			name := key
+			if u, err := url.Parse(key); err == nil && u.Host != "" {
+				name = u.Hostname()
+			}
+			if key == "https://kubernetes.default.svc" {
+				name = "in-cluster"
+			}
+			by[key] = len(out)
+			out = append(out, checks.Env{Name: name, Path: e.Path, Kind: KindArgo, KubernetesVersion: e.KubernetesVersion, Cluster: key, Repos: e.Repos,
+				Reason: fmt.Sprintf("Argo CD Applications syncing to cluster %s, together (%s: argocd.environmentPer: cluster)", key, orDefault(cfg.File, "gate.yaml"))})
+			i = by[key]
+		}
+		out[i].Tree = append(out[i].Tree, e.Tree...)
+	}
+	return out
 }

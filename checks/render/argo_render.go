@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v4/pkg/strvals"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -59,8 +60,36 @@ func (r *Renderer) renderArgoApp(ctx context.Context, src source.Source, app *ar
 		switch {
 		case s.Chart != "":
 			node.Kind = "source/chart"
-			notRendered("render/chart-not-cached", checks.SeverityError, app.lineOf(append(at, "chart")),
-				fmt.Sprintf("chart %s %s from %s is not in the chart cache: not rendered (run `gate charts pull` at the base)", s.Chart, orDefault(s.TargetRevision, "(latest)"), s.RepoURL))
+			c, err := resolveChart(r.opts.Charts, argoChartRef(s))
+			if err != nil {
+				notRendered(charts.RuleNotCached, checks.SeverityError, app.lineOf(append(at, "chart")), err.Error())
+				// Its $ref values files still count: a change to one must
+				// reach this environment once the chart is cached.
+				if s.Helm != nil {
+					for i, vf := range s.Helm.ValueFiles {
+						if p, err := argoValueFile(vf, "", refs, cfg); err == nil && strings.HasPrefix(vf, "$") {
+							valueNodes = append(valueNodes, checks.Node{Kind: "values", Name: p, Depth: 1, Origin: checks.Origin{File: app.File, Line: app.lineOf(append(at, "helm", "valueFiles", strconv.Itoa(i)))}})
+						}
+					}
+				}
+				break
+			}
+			node.Detail += " chart " + c.Version
+			sub := newResult(res.Env, src, r.opts.Limits)
+			if err := r.renderArgoHelm(ctx, src, app, s, at, "", c, refs, cfg, sub, &valueNodes); err != nil {
+				res.Findings = append(res.Findings, r.argoErrFinding(res.Env, err, app.File, app.lineOf(append(at, "chart"))))
+				node.NotRendered = "render failed"
+			}
+			res.Findings = append(res.Findings, sub.Findings...)
+			for _, f := range sub.Files {
+				files[f] = true
+			}
+			for _, rs := range sub.Resources {
+				res.Resources = append(res.Resources, rs)
+				if info := sub.loc[rs]; info != nil {
+					res.loc[rs] = info
+				}
+			}
 		case !argoIsThisRepo(s.RepoURL, cfg.repos):
 			notRendered(ruleNotRendered, checks.SeverityWarning, app.lineOf(append(at, "repoURL")),
 				fmt.Sprintf("source %s at %s is another repository: not rendered%s", s.RepoURL, orDefault(s.TargetRevision, "HEAD"), unknownRepoHint(cfg.repos)))
@@ -130,6 +159,16 @@ func deepCopyMap(m map[string]any) map[string]any {
 		return normalize(out).(map[string]any)
 	}
 	return m
+}
+
+// argoChartRef is the chart cache reference of a source with chart: an
+// OCI repoURL is written without a scheme in Argo CD.
+func argoChartRef(s argoSource) charts.Ref {
+	repo := s.RepoURL
+	if !strings.Contains(repo, "://") {
+		repo = "oci://" + repo
+	}
+	return charts.Ref{Repo: repo, Chart: s.Chart, Version: s.TargetRevision}
 }
 
 func orDefault(s, def string) string {
@@ -222,7 +261,7 @@ func (r *Renderer) renderArgoSource(ctx context.Context, src source.Source, app 
 	sub := newResult(res.Env, src, r.opts.Limits)
 	switch kind {
 	case "helm":
-		err = r.renderArgoHelm(ctx, src, app, s, at, dir, refs, cfg, sub, nodes)
+		err = r.renderArgoHelm(ctx, src, app, s, at, dir, nil, refs, cfg, sub, nodes)
 	case "kustomize":
 		err = r.renderArgoKustomize(ctx, src, app, s, at, dir, cfg, sub)
 	default:
@@ -329,18 +368,29 @@ func (r *Renderer) renderArgoDirectory(src source.Source, app *argoApp, s argoSo
 // valueFiles in order, values (or valuesObject, which wins over it), then
 // parameters (--set, --set-string with forceString) and fileParameters
 // (--set-file).
-func (r *Renderer) renderArgoHelm(ctx context.Context, src source.Source, app *argoApp, s argoSource, at []string, dir string, refs map[string]argoSource, cfg argoConfig, res *Result, nodes *[]checks.Node) error {
+//
+// chart, when set, is a chart from the chart cache (a source with chart and
+// a Helm repository's repoURL); dir is then "" and value files must come
+// from a $ref source.
+func (r *Renderer) renderArgoHelm(ctx context.Context, src source.Source, app *argoApp, s argoSource, at []string, dir string, chart *charts.Chart, refs map[string]argoSource, cfg argoConfig, res *Result, nodes *[]checks.Node) error {
 	h := s.Helm
 	if h == nil {
 		h = &argoHelm{}
 	}
 	hat := append(append([]string{}, at...), "helm")
 	rel := HelmRelease{ChartDir: dir, ReleaseName: orDefault(h.ReleaseName, app.Name), Namespace: orDefault(h.Namespace, app.Spec.Destination.Namespace),
-		KubeVersion: orDefault(h.KubeVersion, cfg.kubeVersion), APIVersions: h.APIVersions, IncludeCRDs: !h.SkipCrds, SkipTests: h.SkipTests}
+		KubeVersion: orDefault(h.KubeVersion, cfg.kubeVersion), APIVersions: h.APIVersions, IncludeCRDs: !h.SkipCrds, SkipTests: h.SkipTests,
+		Chart: chart}
+	if chart != nil {
+		rel.Origin = app.File
+	}
 	var vlocs []valuesLoc
 	for i, vf := range h.ValueFiles {
 		line := app.lineOf(append(hat, "valueFiles", strconv.Itoa(i)))
 		p, err := argoValueFile(vf, dir, refs, cfg)
+		if err == nil && chart != nil && !strings.HasPrefix(vf, "$") {
+			err = fmt.Errorf("values file %s is inside chart %s from %s: gate reads value files of a repository chart only from a $ref source, not rendered", vf, s.Chart, s.RepoURL)
+		}
 		if err != nil {
 			res.Findings = append(res.Findings, checks.Finding{Check: "render", RuleID: ruleNotRendered, Severity: checks.SeverityWarning, Env: res.Env.Name, Origin: checks.Origin{File: app.File, Line: line}, Message: err.Error()})
 			continue
@@ -398,7 +448,9 @@ func (r *Renderer) renderArgoHelm(ctx context.Context, src source.Source, app *a
 	}
 	// Value files take their lines from their own documents.
 	files := make([]valuesLoc, 0, len(rel.ValuesFiles)+len(vlocs)+1)
-	files = append(files, valuesLoc{File: path.Join(dir, "values.yaml"), Doc: 0})
+	if chart == nil {
+		files = append(files, valuesLoc{File: path.Join(dir, "values.yaml"), Doc: 0})
+	}
 	for _, vf := range rel.ValuesFiles {
 		files = append(files, valuesLoc{File: vf, Doc: 0})
 	}
@@ -415,6 +467,11 @@ func (r *Renderer) renderArgoHelm(ctx context.Context, src source.Source, app *a
 		}
 		return &RefError{File: app.File, Line: app.lineOf(at), Rule: "render/helm", Msg: err.Error()}
 	}
+	if chart != nil {
+		// The templates are in the cached chart, not in the repo: values
+		// lines cannot be traced through them.
+		vlocs = nil
+	}
 	for _, hd := range hdocs {
 		ds, err := ParseDocs(hd.Template, []byte(hd.Body), r.opts.Limits)
 		if err != nil {
@@ -425,7 +482,11 @@ func (r *Renderer) renderArgoHelm(ctx context.Context, src source.Source, app *a
 				continue
 			}
 			n := len(res.Resources)
-			if err := r.addDoc(res, hd.Template, helmLine(src, hd.Template, d), d, -1); err != nil {
+			line := app.lineOf(append(at, "chart"))
+			if chart == nil {
+				line = helmLine(src, hd.Template, d)
+			}
+			if err := r.addDoc(res, hd.Template, line, d, -1); err != nil {
 				return err
 			}
 			for _, rs := range res.Resources[n:] {

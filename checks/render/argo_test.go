@@ -35,7 +35,7 @@ func openArgo(t testing.TB) (source.Source, *config.Config) {
 func envTable(envs []checks.Env) string {
 	var b strings.Builder
 	for _, e := range envs {
-		fmt.Fprintf(&b, "%s %s %s cluster=%s ns=%s\n", e.Name, e.Kind, e.Path, e.Cluster, e.Namespace)
+		fmt.Fprintf(&b, "%s %s %s cluster=%s ns=%s\n  why: %s\n", e.Name, e.Kind, e.Path, e.Cluster, e.Namespace, e.Reason)
 		for _, n := range e.Tree {
 			fmt.Fprintf(&b, "%s%s %s [%s] %s", strings.Repeat("  ", n.Depth+1), n.Kind, n.Name, n.Detail, n.Origin)
 			if n.NotRendered != "" {

@@ -17,7 +17,7 @@ import (
 )
 
 // cacheFormat versions the cache entries; bump when Result changes shape.
-const cacheFormat = "gate-render-cache/1"
+const cacheFormat = "gate-render-cache/2"
 
 // Cache stores renders on disk, keyed by the content of every file the
 // render can read (its Deps) and the environment's definition. The base

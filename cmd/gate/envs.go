@@ -77,7 +77,7 @@ func printTrees(w io.Writer, envs []checks.Env) {
 		if len(e.Tree) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s:\n", e.Name)
+		fmt.Fprintf(w, "\n%s:\n", escape.Terminal(e.Name))
 		for _, n := range e.Tree {
 			line := fmt.Sprintf("%s%s %s", strings.Repeat("  ", n.Depth+1), n.Kind, n.Name)
 			if n.Detail != "" {
@@ -87,7 +87,7 @@ func printTrees(w io.Writer, envs []checks.Env) {
 			if n.NotRendered != "" {
 				line += "  NOT RENDERED: " + n.NotRendered
 			}
-			fmt.Fprintln(w, line)
+			fmt.Fprintln(w, escape.Terminal(line))
 		}
 	}
 }

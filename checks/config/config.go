@@ -36,6 +36,7 @@ type Config struct {
 	Environments []Env        `yaml:"environments,omitempty" json:"environments,omitempty"`
 	Discovery    Discovery    `yaml:"discovery,omitempty" json:"discovery,omitempty"`
 	Repository   Repository   `yaml:"repository,omitempty" json:"repository,omitempty"`
+	Charts       Charts       `yaml:"charts,omitempty" json:"charts,omitempty"`
 	ArgoCD       ArgoCD       `yaml:"argocd,omitempty" json:"argocd,omitempty"`
 	Schemas      Schemas      `yaml:"schemas,omitempty" json:"schemas,omitempty"`
 	Policies     Policies     `yaml:"policies,omitempty" json:"policies,omitempty"`
@@ -80,6 +81,62 @@ type Env struct {
 type Discovery struct {
 	// Exclude lists repo-relative path prefixes that never hold environments.
 	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+}
+
+// Charts says where `gate charts pull` (and `gate serve` before a run) may
+// fetch charts that are not in the repo. Only the base's gate.yaml counts:
+// a pull request cannot widen what gate downloads.
+type Charts struct {
+	// Allow lists repository URL prefixes (https://charts.example.com,
+	// oci://ghcr.io/org) charts may be pulled from. Empty: none.
+	Allow []string `yaml:"allow,omitempty" json:"allow,omitempty"`
+	// Mirrors maps a repository URL prefix to the URL that serves it (an
+	// internal chart proxy). The chart cache keeps the original URL.
+	Mirrors map[string]string `yaml:"mirrors,omitempty" json:"mirrors,omitempty"`
+}
+
+// ChartAllowed reports whether a chart repository URL is under one of
+// charts.allow, compared on URL boundaries (https://a.example/x allows
+// https://a.example/x/y, not https://a.example/xy).
+func (c *Config) ChartAllowed(repo string) bool {
+	repo = normURL(repo)
+	for _, a := range c.Charts.Allow {
+		a = normURL(a)
+		if a != "" && (repo == a || strings.HasPrefix(repo, a+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChartMirror maps a chart URL through charts.mirrors (the longest prefix
+// on a URL boundary wins); it is returned unchanged when none applies.
+func (c *Config) ChartMirror(u string) string {
+	n := normURL(u)
+	best := ""
+	for p := range c.Charts.Mirrors {
+		np := normURL(p)
+		if np != "" && (n == np || strings.HasPrefix(n, np+"/")) && len(np) > len(normURL(best)) {
+			best = p
+		}
+	}
+	if best == "" {
+		return u
+	}
+	return strings.TrimRight(c.Charts.Mirrors[best], "/") + strings.TrimPrefix(n, normURL(best))
+}
+
+// normURL lower-cases a URL's scheme and host and drops a trailing slash.
+func normURL(u string) string {
+	u = strings.TrimRight(strings.TrimSpace(u), "/")
+	if i := strings.Index(u, "://"); i > 0 {
+		host, p, _ := strings.Cut(u[i+3:], "/")
+		u = strings.ToLower(u[:i]) + "://" + strings.ToLower(host)
+		if p != "" {
+			u += "/" + p
+		}
+	}
+	return u
 }
 
 // Repository names this ops repository for the sync tool's objects: a Flux
@@ -333,6 +390,8 @@ func sectionName(t string) string {
 	return strings.ToLower(t[:1]) + t[1:]
 }
 
+var chartURLRe = regexp.MustCompile(`^(?i)(https?|oci)://[^/\s]+(/\S*)?$`)
+
 var envNameRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,62})$`)
 
 func (c *Config) validate() error {
@@ -354,6 +413,19 @@ func (c *Config) validate() error {
 		seen[e.Name] = true
 		if e.Path == "" {
 			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("environment %q needs a path", e.Name)}
+		}
+	}
+	for i, a := range c.Charts.Allow {
+		if !chartURLRe.MatchString(a) {
+			return &Error{File: c.File, Line: c.Lines["charts"], Msg: fmt.Sprintf("charts.allow[%d] %q: want an https://, http:// or oci:// URL with a host", i, a)}
+		}
+	}
+	for p, m := range c.Charts.Mirrors {
+		if !chartURLRe.MatchString(p) || !chartURLRe.MatchString(m) {
+			return &Error{File: c.File, Line: c.Lines["charts"], Msg: fmt.Sprintf("charts.mirrors %q: %q: both must be https://, http:// or oci:// URLs with a host", p, m)}
+		}
+		if strings.HasPrefix(normURL(p), "oci://") != strings.HasPrefix(normURL(m), "oci://") {
+			return &Error{File: c.File, Line: c.Lines["charts"], Msg: fmt.Sprintf("charts.mirrors %q: %q: an OCI registry mirrors to an OCI registry, a Helm repository to a Helm repository", p, m)}
 		}
 	}
 	switch c.ArgoCD.EnvironmentPer {

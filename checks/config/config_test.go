@@ -95,6 +95,7 @@ diff: {ignore: [metadata.annotations.x], contextLines: 5}
 live: {kubeconfig: ~/.kube/config, pruneSelector: "app=shop", timeout: 30s}
 limits: {maxFileSize: 16Mi, maxDocuments: 1000, renderTimeout: 1m, policyTimeout: 1s, runTimeout: 10m}
 report: {failOn: warning}
+charts: {allow: ["https://charts.example.com", "oci://ghcr.io/org"], mirrors: {"https://charts.example.com": "http://127.0.0.1:8080/proxy"}}
 `
 	if _, err := Parse("gate.yaml", []byte(full)); err != nil {
 		t.Fatalf("Go decoder refuses a full config: %v", err)
@@ -122,5 +123,54 @@ report: {failOn: warning}
 	_ = yaml.Unmarshal([]byte("environmnets: []\n"), &bad)
 	if err := sch.Validate(bad); err == nil {
 		t.Error("schema accepts an unknown key")
+	}
+}
+
+func TestChartsAllowAndMirrors(t *testing.T) {
+	cfg, err := Parse("gate.yaml", []byte(`charts:
+  allow: ["https://Charts.Example.com/stable/", "oci://ghcr.io/org"]
+  mirrors:
+    "https://charts.example.com": "http://127.0.0.1:8080/proxy/"
+    "https://charts.example.com/stable": "http://127.0.0.1:8080/stable-proxy"
+    "oci://ghcr.io": "oci://127.0.0.1:5000/ghcr"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{
+		"https://charts.example.com/stable":       true,
+		"https://charts.example.com/stable/":      true,
+		"https://charts.example.com/stable/sub":   true,
+		"https://charts.example.com/stablex":      false,
+		"https://charts.example.com":              false,
+		"oci://ghcr.io/org/charts":                true,
+		"oci://ghcr.io/organisation":              false,
+		"http://charts.example.com/stable":        false,
+		"https://evil.example/charts.example.com": false,
+	}
+	for u, want := range allowed {
+		if got := cfg.ChartAllowed(u); got != want {
+			t.Errorf("ChartAllowed(%s) = %v, want %v", u, got, want)
+		}
+	}
+	mirrors := map[string]string{
+		"https://charts.example.com/stable/index.yaml": "http://127.0.0.1:8080/stable-proxy/index.yaml",
+		"https://charts.example.com/other/a.tgz":       "http://127.0.0.1:8080/proxy/other/a.tgz",
+		"oci://ghcr.io/org/charts/podinfo":             "oci://127.0.0.1:5000/ghcr/org/charts/podinfo",
+		"https://elsewhere.example/x":                  "https://elsewhere.example/x",
+	}
+	for u, want := range mirrors {
+		if got := cfg.ChartMirror(u); got != want {
+			t.Errorf("ChartMirror(%s) = %s, want %s", u, got, want)
+		}
+	}
+	for _, bad := range []string{
+		"charts: {allow: [charts.example.com]}\n",
+		"charts: {mirrors: {\"oci://ghcr.io\": \"https://proxy.example\"}}\n",
+		"charts: {allowed: []}\n",
+	} {
+		if _, err := Parse("gate.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "gate.yaml:1") {
+			t.Errorf("Parse(%q) = %v, want an error on line 1", bad, err)
+		}
 	}
 }

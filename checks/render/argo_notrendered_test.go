@@ -181,7 +181,7 @@ spec:
 	cache := charts.Open(dir)
 	res := New(Options{Charts: cache}).Render(context.Background(), src, sel[0])
 	if len(res.Findings) != 1 || res.Findings[0].RuleID != charts.RuleNotCached || res.Findings[0].Origin.String() != "apps/app.yaml:11" ||
-		!strings.Contains(res.Findings[0].Message, "gate charts pull --cache-dir "+dir+" --repo https://charts.example.com --chart demo --version 1.x") {
+		!strings.Contains(res.Findings[0].Message, "gate charts pull --cache-dir "+dir+" --url https://charts.example.com --chart demo --version 1.x") {
 		t.Fatalf("uncached chart: %v", res.Findings)
 	}
 	if err := cache.PutIndex("https://charts.example.com", "demo", []string{"1.0.0", "1.1.0"}, time.Now()); err != nil {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gate-ops/gate/checks"
 )
 
 // FileName is the config file gate looks for at the repo root.
@@ -262,8 +264,47 @@ type Limits struct {
 
 // ReportConfig tunes reports.
 type ReportConfig struct {
-	// FailOn is the lowest severity that fails the gate (default error).
-	FailOn string `yaml:"failOn,omitempty" json:"failOn,omitempty"`
+	// FailOn is what fails the gate: the lowest severity (default error)
+	// and which findings count (scope new, the default, or all).
+	FailOn FailOn `yaml:"failOn,omitempty" json:"failOn,omitempty"`
+}
+
+// FailOn is report.failOn. It is written either as a severity
+// ("failOn: warning", which keeps scope new) or as a mapping
+// ("failOn: {severity: error, scope: all}").
+type FailOn struct {
+	// Severity is the lowest severity that fails the gate.
+	Severity string `yaml:"severity,omitempty" json:"severity,omitempty"`
+	// Scope is new (findings the base or the baseline file does not have)
+	// or all (every finding, existing debt included).
+	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
+}
+
+// UnmarshalYAML reads both spellings strictly: an unknown key in the
+// mapping is an error naming it, like everywhere else in gate.yaml.
+func (f *FailOn) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		f.Severity = n.Value
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if v.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: report.failOn.%s: want a string", v.Line, k.Value)
+			}
+			switch k.Value {
+			case "severity":
+				f.Severity = v.Value
+			case "scope":
+				f.Scope = v.Value
+			default:
+				return fmt.Errorf("line %d: unknown key %q in report.failOn (want severity and scope)", k.Line, k.Value)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: report.failOn: want a severity (error) or {severity: error, scope: new}", n.Line)
 }
 
 // Error is a config problem with its line.
@@ -413,6 +454,16 @@ func (c *Config) validate() error {
 		seen[e.Name] = true
 		if e.Path == "" {
 			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("environment %q needs a path", e.Name)}
+		}
+	}
+	if s := c.Report.FailOn.Severity; s != "" {
+		if _, err := checks.ParseSeverity(s); err != nil {
+			return &Error{File: c.File, Line: c.Lines["report"], Msg: "report.failOn: " + err.Error()}
+		}
+	}
+	if s := c.Report.FailOn.Scope; s != "" {
+		if _, err := checks.ParseScope(s); err != nil {
+			return &Error{File: c.File, Line: c.Lines["report"], Msg: "report.failOn.scope: " + err.Error()}
 		}
 	}
 	for i, a := range c.Charts.Allow {

@@ -1178,3 +1178,33 @@ func TestRerunAllOfForkSuite(t *testing.T) {
 	}
 	assertCompleted(t, w.Fake)
 }
+
+// TestRevokedTokenNextDeliverySucceeds: GitHub revokes every token the
+// App holds (API and git); the next delivery gets new ones after the 401s
+// and its check runs complete.
+func TestRevokedTokenNextDeliverySucceeds(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	first := w.Repo.Commit(w.Repo.Main, nil, "first")
+	w.Repo.SetRef("refs/pull/30/head", first)
+	w.Deliver("pull_request", w.PullRequest("opened", 30, first, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	mints := w.Fake.Count("apps/create-installation-access-token")
+	w.Fake.RevokeTokens()
+	second := w.Repo.Commit(w.Repo.Main, nil, "second")
+	w.Repo.SetRef("refs/pull/31/head", second)
+	w.Deliver("pull_request", w.PullRequest("opened", 31, second, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	runs := w.RunsFor(second)
+	if len(runs) != 3 {
+		t.Fatalf("after the revocation the next delivery has check runs %v, want 3", names(runs))
+	}
+	for name, cr := range runs {
+		if cr.Status != "completed" || (cr.Conclusion != "success" && cr.Conclusion != "neutral") {
+			t.Errorf("%s: %s %s after the revocation, want completed success or neutral", name, cr.Status, cr.Conclusion)
+		}
+	}
+	if n := w.Fake.Count("apps/create-installation-access-token"); n < mints+2 {
+		t.Errorf("%d tokens minted after the revocation, want new ones for the API and for git", n-mints)
+	}
+	assertCompleted(t, w.Fake)
+}

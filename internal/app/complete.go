@@ -189,7 +189,7 @@ func (a *App) flushOne(ctx context.Context, c *completion) {
 	err := ctx.Err()
 	if err == nil {
 		var gh *github.Client
-		if gh, err = a.cc.NewInstallationClient(c.j.Installation); err == nil {
+		if gh, err = a.client(c.j.Installation); err == nil {
 			sctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
 			err = a.send(sctx, gh, c)
 			cancel()

@@ -207,6 +207,15 @@ func (f *Fake) TokenValid(repo, tok string) bool {
 	return f.tokenAllows(tok, repo)
 }
 
+// RevokeTokens revokes every installation token minted so far (an
+// installation suspended and restored, a token leaked and revoked): the
+// API and git answer 401 to them from now on.
+func (f *Fake) RevokeTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.tokens)
+}
+
 func (f *Fake) tokenAllows(tok, repo string) bool {
 	t, ok := f.tokens[tok]
 	if !ok || time.Now().After(t.expires) {

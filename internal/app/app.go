@@ -109,16 +109,16 @@ type Config struct {
 
 // App is a running GitHub App.
 type App struct {
-	cfg     Config
-	log     *slog.Logger
-	m       *metrics
-	cc      githubapp.ClientCreator
-	tr      http.RoundTripper
-	tokens  *tokenCache
-	cache   *repocache.Cache
-	store   *store
-	runner  Runner
-	ready   atomic.Bool
+	cfg    Config
+	log    *slog.Logger
+	m      *metrics
+	cc     githubapp.ClientCreator
+	tr     http.RoundTripper
+	tokens *tokenCache
+	cache  *repocache.Cache
+	store  *store
+	runner Runner
+	ready  atomic.Bool
 	// stopping is set once Shutdown began: interrupted jobs are handed
 	// back to the queue, not completed cancelled.
 	stopping atomic.Bool

@@ -12,7 +12,9 @@ import (
 	"github.com/gate-ops/gate/internal/testing/pgtest"
 )
 
-type nopWorker struct{ river.WorkerDefaults[checkArgs] }
+type nopWorker struct {
+	river.WorkerDefaults[checkArgs]
+}
 
 func (nopWorker) Work(context.Context, *river.Job[checkArgs]) error { return nil }
 

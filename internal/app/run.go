@@ -373,15 +373,25 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 			p.envs = append(p.envs, name)
 			continue
 		}
-		cr, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
-			Name: name, HeadSHA: p.j.HeadSHA, Status: github.String("queued"),
-			ExternalID: github.String(p.j.externalID()), DetailsURL: github.String(p.a.detailsURL(p.j, e.Name)),
-			Output: &github.CheckRunOutput{Title: github.String("Queued"), Summary: github.String(fmt.Sprintf("gate will render and check environment `%s` (`%s`).", e.Name, e.Path))},
+		var id int64
+		err := p.a.write(ctx, func(ctx context.Context) error {
+			cr, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
+				Name: name, HeadSHA: p.j.HeadSHA, Status: github.String("queued"),
+				ExternalID: github.String(p.j.externalID()), DetailsURL: github.String(p.a.detailsURL(p.j, e.Name)),
+				Output: &github.CheckRunOutput{Title: github.String("Queued"), Summary: github.String(fmt.Sprintf("gate will render and check environment `%s` (`%s`).", e.Name, e.Path))},
+			})
+			id = cr.GetID()
+			return err
+		}, func(ctx context.Context) (bool, error) {
+			// The create may have been carried out with its answer lost.
+			cr, err := findRun(ctx, p.gh, p.j, name, func(r *github.CheckRun) bool { return r.GetStatus() != "completed" })
+			id = cr.GetID()
+			return cr != nil, err
 		})
 		if err != nil {
 			return fmt.Errorf("create check run %q: %w", name, err)
 		}
-		p.ids[name] = cr.GetID()
+		p.ids[name] = id
 		p.envs = append(p.envs, name)
 	}
 	for _, name := range p.envs {

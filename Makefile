@@ -99,8 +99,9 @@ test-short: ## Quick unit tests without -race
 FUZZTIME         ?= 60s
 FUZZMINIMIZETIME ?= 10s
 FUZZ_TARGETS := ./checks/render:FuzzParseDocs ./checks/render:FuzzScanKustomization \
-	./checks/config:FuzzParse ./checks/diff:FuzzDiff ./internal/app:FuzzWebhook
-fuzz: ## Fuzz the YAML and kustomization intake, gate.yaml, the diff and the webhook handler
+	./checks/config:FuzzParse ./checks/diff:FuzzDiff ./internal/app:FuzzWebhook \
+	./checks/escape:FuzzTerminal ./checks/escape:FuzzMarkdown ./checks/escape:FuzzURI
+fuzz: ## Fuzz the YAML and kustomization intake, gate.yaml, the diff, the webhook handler and every output escaping
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg) for $(FUZZTIME)"; \

@@ -71,6 +71,10 @@ type Origin struct {
 	File   string `json:"file"`
 	Line   int    `json:"line,omitempty"`
 	Column int    `json:"column,omitempty"`
+	// Approximate is set when gate could not tell which line set the field
+	// (a transformer it does not model changed it, or the source does not
+	// hold it): the line is the closest one known, not a claim.
+	Approximate bool `json:"approximate,omitempty"`
 }
 
 // IsZero reports whether the origin is unknown.
@@ -164,6 +168,27 @@ type Env struct {
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
 	// Namespace is the release namespace for helm envs.
 	Namespace string `json:"namespace,omitempty"`
+	// Tree is what a sync tool's object expands to (an Argo CD Application
+	// and its sources, with the parents that declared it), each node with
+	// the line that declared it; empty for plain kustomizations.
+	Tree []Node `json:"tree,omitempty"`
+	// Repos are the repository URLs that name this repo: sources there
+	// render from gate's tree, every other one is reported as not rendered.
+	Repos []string `json:"repos,omitempty"`
+}
+
+// Node is one object of a sync tool's tree: an Argo CD Application or one
+// of its sources, a Flux Kustomization or HelmRelease.
+type Node struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Depth is the level in the tree, 0 for the root.
+	Depth int `json:"depth,omitempty"`
+	// Detail says what the node renders (path, chart, repository, revision).
+	Detail string `json:"detail,omitempty"`
+	Origin Origin `json:"origin"`
+	// NotRendered says why gate left the node out; "" when it rendered.
+	NotRendered string `json:"notRendered,omitempty"`
 }
 
 // Finding is the one thing every check reports.

@@ -16,9 +16,9 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
-	"github.com/gate-ops/gate/checks/engine/enginetest"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/gitsrc"
+	"github.com/gate-ops/gate/internal/testing/enginetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -17,7 +17,7 @@ import (
 )
 
 // cacheFormat versions the cache entries; bump when Result changes shape.
-const cacheFormat = "gate-render-cache/1"
+const cacheFormat = "gate-render-cache/2"
 
 // Cache stores renders on disk, keyed by the content of every file the
 // render can read (its Deps) and the environment's definition. The base
@@ -59,6 +59,9 @@ func (c *Cache) key(src source.Source, env checks.Env, deps Deps, lim Limits) st
 	h := sha256.New()
 	envJSON, _ := json.Marshal(env)
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%+v\x00", cacheFormat, c.salt, envJSON, lim)
+	for _, c := range deps.Charts {
+		fmt.Fprintf(h, "c\x00%s\x00", c)
+	}
 	for _, f := range deps.Files {
 		v, err := source.FileHash(src, f)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -17,6 +18,19 @@ import (
 type Deps struct {
 	Files []string `json:"files"`
 	Dirs  []string `json:"dirs,omitempty"`
+	// Charts are the charts from the chart cache the render uses, as
+	// ChartDep strings (reference and digest, or "missing"): they key the
+	// render cache, so a pull or a new digest renders again.
+	Charts []string `json:"charts,omitempty"`
+}
+
+// ChartDep is the Deps.Charts entry of a chart reference and what the
+// chart cache resolved it to (c nil: not cached).
+func ChartDep(ref charts.Ref, c *charts.Chart) string {
+	if c == nil {
+		return ref.String() + " missing"
+	}
+	return ref.String() + " " + c.Version + " " + c.Digest
 }
 
 // Touches reports whether a changed repo-relative path is one of the deps.
@@ -52,7 +66,7 @@ func (r *Renderer) DepsAll(src source.Source, envs []checks.Env) []Deps {
 
 func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 	files := map[string]bool{}
-	var dirs []string
+	var dirs, chartDeps []string
 	switch env.Kind {
 	case KindHelm:
 		dirs = append(dirs, env.Path)
@@ -61,6 +75,8 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 		}
 	case KindPlain:
 		dirs = append(dirs, env.Path)
+	case KindArgo:
+		return r.argoDeps(src, env, m)
 	default:
 		g, err := r.scanGraphWith(src, env.Path, m)
 		if err != nil {
@@ -75,7 +91,10 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 				files[f] = true
 			}
 			for _, hc := range k.HelmCharts {
-				rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
+				rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion, r.opts.Charts)
+				if repo := scalar(hc.Node, "repo"); repo != "" && (err != nil || rel.Chart != nil) {
+					chartDeps = append(chartDeps, ChartDep(charts.Ref{Repo: repo, Chart: scalar(hc.Node, "name"), Version: scalar(hc.Node, "version")}, rel.Chart))
+				}
 				if err != nil {
 					dirs = append(dirs, path.Join(k.Dir, "charts"))
 					continue
@@ -92,12 +111,13 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 			}
 		}
 	}
-	d := Deps{Dirs: dirs}
+	d := Deps{Dirs: dirs, Charts: chartDeps}
 	for f := range files {
 		d.Files = append(d.Files, f)
 	}
 	sort.Strings(d.Files)
 	sort.Strings(d.Dirs)
+	sort.Strings(d.Charts)
 	return d
 }
 

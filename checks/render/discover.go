@@ -103,7 +103,9 @@ type kdir struct {
 
 func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
 	var dirs []kdir
-	var finds []checks.Finding
+	// Argo CD Applications are environments; what they render is not
+	// listed again as an environment of its own.
+	argoEnvs, argoUsed, finds := discoverArgoEnvs(src, cfg)
 	excluded := func(p string) bool {
 		for _, x := range cfg.Discovery.Exclude {
 			x = strings.TrimSuffix(x, "/")
@@ -161,7 +163,7 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 	}
 	isEnvDir := map[string]bool{}
 	for _, d := range dirs {
-		if used[d.dir] || d.component {
+		if used[d.dir] || d.component || argoUsed[d.dir] {
 			continue
 		}
 		reason := "kustomization not used as a base by any other kustomization"
@@ -178,7 +180,7 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 		}
 		for _, e := range ents {
 			p := path.Join(parent, e.Name())
-			if !e.IsDir() || isEnvDir[p] || used[p] || excluded(p) || strings.HasPrefix(e.Name(), ".") {
+			if !e.IsDir() || isEnvDir[p] || used[p] || argoUsed[p] || excluded(p) || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
 			if FindKustomization(src, p) != "" {
@@ -204,6 +206,7 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 			envs[i].Name = strings.ReplaceAll(envs[i].Path, "/", "-")
 		}
 	}
+	envs = append(envs, argoEnvNames(argoEnvs, envs)...)
 	sort.Slice(envs, func(i, j int) bool { return envs[i].Name < envs[j].Name })
 	return envs, finds
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -13,9 +14,11 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	chartv2util "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
 
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -34,12 +37,22 @@ type HelmRelease struct {
 	SkipTests     bool
 	KubeVersion   string
 	APIVersions   []string
+	// Chart, when set, is a chart resolved from the chart cache
+	// (checks/charts) and is rendered instead of ChartDir. The documents
+	// of such a chart are attributed to Origin (the repo file that asked
+	// for the chart: a HelmRelease, an Application, a kustomization), and
+	// their ChartFile names the template inside the chart.
+	Chart  *charts.Chart
+	Origin string
 }
 
 // helmDoc is one rendered document with the template it came from.
 type helmDoc struct {
-	Template string // repo-relative template file
-	Body     string
+	Template string // repo-relative template file (Origin for a cached chart)
+	// ChartFile is the template's path inside the chart ("templates/x.yaml",
+	// "charts/sub/templates/x.yaml").
+	ChartFile string
+	Body      string
 }
 
 // renderHelm renders a chart in process with Helm's Go engine: no helm
@@ -74,6 +87,19 @@ func renderHelm(ctx context.Context, src source.Source, rel HelmRelease, read fu
 }
 
 func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, read func(string)) ([]helmDoc, error) {
+	chrt, err := loadHelmChart(src, rel, read)
+	if err != nil {
+		return nil, err
+	}
+	return renderLoadedChart(ctx, src, rel, chrt, read)
+}
+
+// loadHelmChart loads the chart of a release: from the chart cache when
+// rel.Chart is set, else from the repo directory rel.ChartDir.
+func loadHelmChart(src source.Source, rel HelmRelease, read func(string)) (*chartv2.Chart, error) {
+	if rel.Chart != nil {
+		return rel.Chart.Load()
+	}
 	var files []*archive.BufferedFile
 	err := fs.WalkDir(src, rel.ChartDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -113,6 +139,15 @@ func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, rea
 			}
 		}
 	}
+	return chrt, nil
+}
+
+// renderLoadedChart renders a loaded chart with the release's values.
+func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, chrt *chartv2.Chart, read func(string)) ([]helmDoc, error) {
+	chartName := rel.ChartDir
+	if rel.Chart != nil {
+		chartName = rel.Chart.Ref.Chart + " " + rel.Chart.Version
+	}
 	vals := map[string]any{}
 	if rel.ReplaceValues {
 		chrt.Values = map[string]any{}
@@ -147,6 +182,16 @@ func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, rea
 	if len(rel.APIVersions) > 0 {
 		caps.APIVersions = append(caps.APIVersions, rel.APIVersions...)
 	}
+	// As helm install and template do: the chart's kubeVersion must
+	// admit the cluster's version, and dependencies switched off by their
+	// condition or tags are dropped (their templates never render), with
+	// import-values and aliases applied.
+	if kc := chrt.Metadata.KubeVersion; kc != "" && !chartv2util.IsCompatibleRange(kc, caps.KubeVersion.String()) {
+		return nil, fmt.Errorf("chart %s requires kubeVersion %s, which is incompatible with Kubernetes %s", chartName, kc, caps.KubeVersion.Version)
+	}
+	if err := chartv2util.ProcessDependencies(chrt, vals); err != nil {
+		return nil, fmt.Errorf("chart %s dependencies: %s", chartName, helmErrorText(err.Error(), chrt.Values, vals))
+	}
 	name := rel.ReleaseName
 	if name == "" {
 		name = "release-name"
@@ -157,16 +202,18 @@ func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, rea
 	}
 	rv, err := chartutil.ToRenderValues(chrt, vals, opts, caps)
 	if err != nil {
-		return nil, fmt.Errorf("chart %s values: %w", rel.ChartDir, err)
+		return nil, fmt.Errorf("chart %s values: %w", chartName, err)
 	}
 	var eng engine.Engine
 	eng.Strict = false
-	eng.CustomTemplateFuncs = templateGuards(ctx)
+	rnd := newHelmRand(opts.Name, opts.Namespace, chrt.Name(), chrt.Metadata.Version)
+	eng.CustomTemplateFuncs = templateGuards(ctx, rnd)
+	maps.Copy(eng.CustomTemplateFuncs, rnd.funcs())
 	out, err := eng.RenderWithContext(ctx, chrt, rv)
 	if err != nil {
 		// Helm quotes values in its errors (fail "bad password %s"):
 		// scrub the secret-looking ones.
-		return nil, fmt.Errorf("render chart %s: %s", rel.ChartDir, helmErrorText(err.Error(), chrt.Values, vals))
+		return nil, fmt.Errorf("render chart %s: %s", chartName, helmErrorText(err.Error(), chrt.Values, vals))
 	}
 	keys := make([]string, 0, len(out))
 	for k := range out {
@@ -174,9 +221,18 @@ func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, rea
 	}
 	sort.Strings(keys)
 	var docs []helmDoc
+	// docPath is where a document is attributed: its file in the repo,
+	// or the file that asked for a cached chart.
+	docPath := func(chartFile string) string {
+		if rel.Chart != nil {
+			return rel.Origin
+		}
+		return path.Join(rel.ChartDir, chartFile)
+	}
 	if rel.IncludeCRDs {
 		for _, crd := range chrt.CRDObjects() {
-			docs = append(docs, helmDoc{Template: path.Join(rel.ChartDir, strings.TrimPrefix(crd.Filename, chrt.Name()+"/")), Body: string(crd.File.Data)})
+			cf := strings.TrimPrefix(crd.Filename, chrt.Name()+"/")
+			docs = append(docs, helmDoc{Template: docPath(cf), ChartFile: cf, Body: string(crd.File.Data)})
 		}
 	}
 	for _, k := range keys {
@@ -192,8 +248,8 @@ func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, rea
 			continue
 		}
 		// k is "<chart>/templates/x.yaml", or "<chart>/charts/<sub>/templates/x.yaml".
-		tpl := path.Join(rel.ChartDir, strings.SplitN(k, "/", 2)[1])
-		docs = append(docs, helmDoc{Template: tpl, Body: body})
+		cf := strings.SplitN(k, "/", 2)[1]
+		docs = append(docs, helmDoc{Template: docPath(cf), ChartFile: cf, Body: body})
 	}
 	return docs, nil
 }
@@ -217,7 +273,9 @@ func mergeMaps(a, b map[string]any) map[string]any {
 }
 
 // helmReleaseFromKustomize reads a kustomize helmCharts entry.
-func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChartRef, kubeVersion string) (HelmRelease, error) {
+// cache (nil when gate runs without a chart cache) serves a chart that is
+// not vendored but names its repo.
+func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChartRef, kubeVersion string, cache *charts.Cache) (HelmRelease, error) {
 	n := ref.Node
 	name := scalar(n, "name")
 	if name == "" {
@@ -251,15 +309,23 @@ func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChart
 			return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helm chart %q: %v", name, unwrapEscape(err))}
 		}
 	}
+	var cached *charts.Chart
 	if chartDir == "" {
 		repo := scalar(n, "repo")
-		msg := fmt.Sprintf("helm chart %q not found in %s", name, path.Join(k.Dir, chartHome))
-		if repo != "" {
-			msg = fmt.Sprintf("helm chart %q from %s is not vendored under %s: gate renders hermetically and never pulls charts", name, repo, path.Join(k.Dir, chartHome))
+		if repo == "" {
+			return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/remote-base", Msg: fmt.Sprintf("helm chart %q not found in %s", name, path.Join(k.Dir, chartHome))}
 		}
-		return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/remote-base", Msg: msg}
+		// Not vendored: the chart cache serves it, as `kustomize build
+		// --enable-helm` would have pulled it.
+		c, err := resolveChart(cache, charts.Ref{Repo: repo, Chart: name, Version: version})
+		if err != nil {
+			return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: charts.RuleNotCached, Msg: fmt.Sprintf("helm chart %q is not vendored under %s: %v", name, path.Join(k.Dir, chartHome), err)}
+		}
+		cached = c
 	}
 	rel := HelmRelease{
+		Chart:       cached,
+		Origin:      k.File,
 		ChartDir:    chartDir,
 		ReleaseName: scalar(n, "releaseName"),
 		Namespace:   scalar(n, "namespace"),
@@ -304,4 +370,11 @@ func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChart
 	return rel, nil
 }
 
-var _ = chartv2.Chart{}
+// resolveChart resolves a chart that is not in the repo from the chart
+// cache. Without a cache every such chart is not cached.
+func resolveChart(cache *charts.Cache, ref charts.Ref) (*charts.Chart, error) {
+	if cache == nil {
+		return nil, &charts.NotCachedError{Ref: ref, Reason: "gate runs without a chart cache: pass --cache-dir"}
+	}
+	return cache.Resolve(ref)
+}

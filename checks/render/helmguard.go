@@ -28,8 +28,9 @@ const (
 	maxTemplateBytes = 64 << 20
 )
 
-// templateGuards returns the guarded functions for one render.
-func templateGuards(ctx context.Context) template.FuncMap {
+// templateGuards returns the guarded functions for one render. rnd, when
+// set, makes the rand* functions deterministic (see helmRand).
+func templateGuards(ctx context.Context, rnd *helmRand) template.FuncMap {
 	var spent atomic.Int64
 	check := func(fn string, items, bytes int64) error {
 		if err := ctx.Err(); err != nil {
@@ -73,11 +74,14 @@ func templateGuards(ctx context.Context) template.FuncMap {
 		pad := strings.Repeat(" ", max(spaces, 0))
 		return pad + strings.ReplaceAll(s, "\n", "\n"+pad), nil
 	}
-	randGuard := func(fn string) func(int) (string, error) {
+	randGuard := func(fn, set string) func(int) (string, error) {
 		orig := sprigFunc(fn)
 		return func(n int) (string, error) {
 			if err := strBytes(fn, n, 1); err != nil {
 				return "", err
+			}
+			if rnd != nil {
+				return rnd.str(fn, set, n), nil
 			}
 			return orig(n), nil
 		}
@@ -120,10 +124,20 @@ func templateGuards(ctx context.Context) template.FuncMap {
 			out, err := indent("nindent", spaces, s)
 			return "\n" + out, err
 		},
-		"randAlpha":    randGuard("randAlpha"),
-		"randAlphaNum": randGuard("randAlphaNum"),
-		"randAscii":    randGuard("randAscii"),
-		"randNumeric":  randGuard("randNumeric"),
+		"randAlpha":    randGuard("randAlpha", alphaChars),
+		"randAlphaNum": randGuard("randAlphaNum", alphaNumChars),
+		"randAscii":    randGuard("randAscii", ""),
+		"randNumeric":  randGuard("randNumeric", numericChars),
+		"randBytes": func(n int) (string, error) {
+			if err := strBytes("randBytes", n, 2); err != nil {
+				return "", err
+			}
+			if rnd != nil {
+				return rnd.randBytes(n), nil
+			}
+			f, _ := sprig.TxtFuncMap()["randBytes"].(func(int) (string, error))
+			return f(n)
+		},
 	}
 }
 

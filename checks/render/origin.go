@@ -65,10 +65,17 @@ type locInfo struct {
 	// Item is 1 + the index inside a List document's items, 0 otherwise.
 	Item    int        `json:"item,omitempty"`
 	Patches []patchLoc `json:"patches,omitempty"`
+	// Chain lists the kustomization files whose transformers ran over the
+	// object, in kustomize's order (see fieldorigin.go).
+	Chain []string `json:"chain,omitempty"`
+	// Values are the values sources of a Helm-rendered resource (argo_locate.go).
+	Values []valuesLoc `json:"values,omitempty"`
 }
 
 type patchLoc struct {
 	File string `json:"file"`
+	// Kust is the kustomization that applies the patch.
+	Kust string `json:"kust,omitempty"`
 	// Doc indexes ParseDocs(File), or ParseDocs(Inline) for inline patches.
 	Doc    int    `json:"doc"`
 	Inline string `json:"inline,omitempty"`
@@ -109,6 +116,10 @@ type locContext struct {
 	g    *graph
 	docs *docCache
 	helm map[string][]helmDoc
+	// helmValues are the values sources of each virtual chart output file.
+	helmValues map[string][]valuesLoc
+	// chains caches chainFor by source file.
+	chains map[string][]string
 }
 
 type originAnn struct {
@@ -137,6 +148,7 @@ func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *lo
 		if docs == nil {
 			docs, _ = lc.docs.get(lc.src, file)
 		}
+		info.Chain = lc.chainFor(file)
 		if d := matchDoc(docs, r.ID.Kind, r.ID.Name); d != nil {
 			o.Line = d.Line
 			info.Doc = docIndex(docs, d)
@@ -146,6 +158,7 @@ func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *lo
 					o = checks.Origin{File: hd[idx].Template, Line: helmLine(lc.src, hd[idx].Template, *d)}
 				}
 				info.Doc = -1
+				info.Values = lc.helmValues[file]
 			}
 		}
 		info.File = o.File
@@ -155,6 +168,7 @@ func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *lo
 			file = lc.env.Path
 		}
 		o = checks.Origin{File: file, Line: 1}
+		info.Chain = lc.chainFor(file)
 		if k := lc.g.byDir[path.Dir(file)]; k != nil {
 			key := "configMapGenerator"
 			if strings.HasPrefix(oa.ConfiguredBy.Kind, "Secret") {
@@ -188,8 +202,11 @@ func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *lo
 			}
 		}
 		info.File = o.File
+		if o.File != "" {
+			info.Chain = lc.chainFor(o.File)
+		}
 	}
-	info.Patches = lc.patchesFor(r, o.File)
+	info.Patches = lc.patchesFor(r, info.Chain)
 	return o, info
 }
 
@@ -220,18 +237,20 @@ func matchDoc(docs []Doc, kind, name string) *Doc {
 	return best
 }
 
-// patchesFor lists the patches of every kustomization that can reach the
-// resource's origin file and that target the resource.
-func (lc *locContext) patchesFor(r *checks.Resource, originFile string) []patchLoc {
+// patchesFor lists the patches of every kustomization of the resource's
+// chain that target the resource, in the order kustomize applies them.
+func (lc *locContext) patchesFor(r *checks.Resource, chain []string) []patchLoc {
 	var out []patchLoc
-	for _, dir := range lc.g.order {
-		reach := lc.g.reach[dir]
-		if !reachable(reach, originFile) {
+	for _, kf := range chain {
+		k := lc.g.byDir[path.Dir(kf)]
+		if k == nil {
 			continue
 		}
-		k := lc.g.byDir[dir]
 		for _, pr := range k.Patches {
-			out = append(out, lc.patchLocs(r, pr)...)
+			for _, pl := range lc.patchLocs(r, pr) {
+				pl.Kust = kf
+				out = append(out, pl)
+			}
 		}
 	}
 	return out
@@ -279,7 +298,12 @@ func (lc *locContext) patchLocs(r *checks.Resource, pr PatchRef) []patchLoc {
 			}
 			pl := patchLoc{File: pr.File, Doc: i, Offset: offset, Line: pr.Line}
 			for _, op := range d.Node.Content {
-				pl.Ops = append(pl.Ops, jsonOp{Path: scalar(op, "path"), Line: op.Line + offset})
+				// The op's path line names the field it writes.
+				line := op.Line
+				if kn := keyNode(op, "path"); kn != nil {
+					line = kn.Line
+				}
+				pl.Ops = append(pl.Ops, jsonOp{Path: scalar(op, "path"), Line: line + offset})
 			}
 			if pr.Inline == "" && len(pl.Ops) > 0 {
 				pl.Line = pl.Ops[0].Line
@@ -303,37 +327,52 @@ func (lc *locContext) patchLocs(r *checks.Resource, pr PatchRef) []patchLoc {
 	return out
 }
 
-// Locate implements checks.Locator: the line that set a field. Patches win
-// over the base document (the last patch first); otherwise the deepest
-// existing ancestor of the field in the source document.
+// Locate implements checks.Locator: the line that last set a field. The
+// kustomizations of the object's chain are asked last one first (see
+// fieldorigin.go); then the source document. When the line found does not
+// hold the rendered value, the origin says it is approximate.
 func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin {
 	info := r.loc[res]
 	if info == nil {
 		return res.Origin
 	}
-	for i := len(info.Patches) - 1; i >= 0; i-- {
-		p := info.Patches[i]
-		want := "/" + strings.Join(fieldPath, "/")
-		for _, op := range p.Ops {
-			if op.Path != "" && (op.Path == want || strings.HasPrefix(want, op.Path+"/")) {
-				return checks.Origin{File: p.File, Line: op.Line}
+	val, present := lookup(res.Object, fieldPath)
+	if len(info.Chain) > 0 {
+		for i := len(info.Chain) - 1; i >= 0; i-- {
+			if o, ok := r.fromKustomization(info, info.Chain[i], res, fieldPath, val, present); ok {
+				return o
 			}
 		}
-		if len(p.Ops) > 0 {
-			continue
-		}
-		if doc := r.patchNode(p); doc != nil {
-			if n, full := walk(doc, fieldPath, res.Object); full && n != nil {
-				return checks.Origin{File: p.File, Line: n.Line + p.Offset}
+	} else {
+		// A cache entry from before chains: patches, last first.
+		for i := len(info.Patches) - 1; i >= 0; i-- {
+			if o, ok := r.fromPatch(info.Patches[i], res, fieldPath); ok {
+				return o
 			}
+		}
+	}
+	if len(info.Values) > 0 {
+		if o, ok := r.locateValue(res, info, fieldPath); ok {
+			return o
 		}
 	}
 	if doc := r.docNode(info); doc != nil {
-		if n, _ := walk(doc, fieldPath, res.Object); n != nil {
-			return checks.Origin{File: info.File, Line: n.Line}
+		if k, v, full := walkNodes(doc, fieldPath, res.Object); k != nil {
+			o := checks.Origin{File: info.File, Line: k.Line}
+			// The source holds the field but not its value, or the
+			// rendered object has a field the source does not: something
+			// gate does not model wrote it.
+			if present && (!full || !sameValue(v, val)) {
+				o.Approximate = true
+			}
+			return o
 		}
 	}
-	return res.Origin
+	o := res.Origin
+	if len(fieldPath) > 0 && present {
+		o.Approximate = true
+	}
+	return o
 }
 
 // docNode parses (or reuses) the source document of a resource.
@@ -371,6 +410,12 @@ func (r *Result) patchNode(p patchLoc) *yaml.Node {
 // else by index. It returns the deepest node reached (the key node for a
 // mapping entry) and whether the whole path was found.
 func walk(n *yaml.Node, fieldPath []string, rendered any) (*yaml.Node, bool) {
+	k, _, full := walkNodes(n, fieldPath, rendered)
+	return k, full
+}
+
+// walkNodes is walk that also returns the value node reached.
+func walkNodes(n *yaml.Node, fieldPath []string, rendered any) (*yaml.Node, *yaml.Node, bool) {
 	cur := n
 	var last *yaml.Node = n
 	for _, seg := range fieldPath {
@@ -378,7 +423,7 @@ func walk(n *yaml.Node, fieldPath []string, rendered any) (*yaml.Node, bool) {
 		case yaml.MappingNode:
 			k := keyNode(cur, seg)
 			if k == nil {
-				return last, false
+				return last, nil, false
 			}
 			last = k
 			cur = child(cur, seg)
@@ -390,7 +435,7 @@ func walk(n *yaml.Node, fieldPath []string, rendered any) (*yaml.Node, bool) {
 		case yaml.SequenceNode:
 			i, err := strconv.Atoi(seg)
 			if err != nil {
-				return last, false
+				return last, nil, false
 			}
 			var item any
 			if arr, ok := rendered.([]any); ok && i < len(arr) {
@@ -410,17 +455,17 @@ func walk(n *yaml.Node, fieldPath []string, rendered any) (*yaml.Node, bool) {
 				found = cur.Content[i]
 			}
 			if found == nil {
-				return last, false
+				return last, nil, false
 			}
 			cur, last, rendered = found, found, item
 		default:
-			return last, false
+			return last, nil, false
 		}
 		if cur == nil {
-			return last, false
+			return last, nil, false
 		}
 	}
-	return last, true
+	return last, cur, true
 }
 
 func hasName(v any) bool {

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	Progress func(done, total int, env string)
 	// Cache, when set, reuses renders whose inputs are unchanged.
 	Cache *Cache
+	// Charts, when set, serves charts that are not in the repo (Helm
+	// repositories and OCI registries) from the chart cache; without it
+	// every such chart is a render/chart-not-cached finding.
+	Charts *charts.Cache
 	// Isolate, when set, renders each environment of a reopenable source
 	// in a worker process (see Isolator).
 	Isolate Isolator
@@ -69,6 +74,8 @@ type Renderer struct {
 	// openapiMu serialises kustomizations that set openapi:, which mutate
 	// kyaml's process-wide schema state.
 	openapiMu sync.Mutex
+	// argo scans each source's Argo CD objects once (see argo.go).
+	argo argoIndex
 }
 
 // kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before any render
@@ -229,6 +236,8 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
 		err = r.renderPlain(src, env, res)
+	case KindArgo:
+		err = r.renderArgoEnv(ctx, src, env, res)
 	default:
 		err = fmt.Errorf("unknown environment kind %q", env.Kind)
 	}
@@ -342,41 +351,82 @@ type kustomizeError struct {
 
 func (e *kustomizeError) Error() string { return e.msg }
 
-// blameLine finds the kustomization line a kustomize error quotes. The
-// error nests "outer: inner: innermost", so the line whose value appears
-// last in the message is the most precise. Without one, the error belongs
-// to the top kustomization.
-func blameLine(src source.Source, g *graph, top, msg string) (string, int) {
-	bestFile, bestLine, bestIdx, bestLen := "", 0, -1, 0
+// culprit finds the kustomization that caused a failed build from the
+// build's own call path: every kustomization of the graph is built on its
+// own, bases before the kustomizations that use them, and the first that
+// fails is the one to change (a base that builds alone is not at fault;
+// the kustomization that fails only with it is). Components cannot be
+// built alone: a broken component is blamed on the kustomization using
+// it. This runs only after a build failed.
+func culprit(ctx context.Context, fsys *kfs, g *graph, top string) *Kustomization {
 	for _, dir := range g.order {
 		k := g.byDir[dir]
-		b, err := src.ReadFile(k.File)
-		if err != nil {
+		if dir == top || k.Component || ctx.Err() != nil {
 			continue
 		}
-		for i, l := range strings.Split(string(b), "\n") {
-			v := strings.TrimSpace(l)
-			v = strings.TrimPrefix(v, "- ")
-			if j := strings.Index(v, ": "); j >= 0 && !strings.Contains(v[:j], " ") {
-				v = strings.TrimSpace(v[j+2:])
-			}
-			v = strings.Trim(v, `"'`)
-			if len(v) < 4 {
-				continue
-			}
-			idx := strings.LastIndex(msg, v)
-			if idx > bestIdx || idx == bestIdx && idx >= 0 && len(v) > bestLen {
-				bestFile, bestLine, bestIdx, bestLen = k.File, i+1, idx, len(v)
-			}
+		if err := buildAlone(ctx, fsys, dir); err != nil && ctx.Err() == nil {
+			return k
 		}
 	}
-	if bestIdx >= 0 {
-		return bestFile, bestLine
+	return g.byDir[top]
+}
+
+func buildAlone(ctx context.Context, fsys *kfs, dir string) error {
+	ch := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- fmt.Errorf("kustomize panicked: %v", p)
+			}
+		}()
+		_, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/"+dir)
+		ch <- err
+	}()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	if k := g.byDir[top]; k != nil {
-		return k.File, 0
+}
+
+var fieldInMsgRe = regexp.MustCompile(`Kustomization\.([A-Za-z0-9]+)`)
+
+// blameLine finds the line of kustomization k a kustomize error is about:
+// the top-level field the error names (json: cannot unmarshal ... into
+// Kustomization.images), else the line whose value the message quotes
+// last (errors nest "outer: inner: innermost"), else 0.
+func blameLine(src source.Source, k *Kustomization, msg string) int {
+	for _, m := range fieldInMsgRe.FindAllStringSubmatch(msg, -1) {
+		key := m[1]
+		if kn := keyNode(k.Root, key); kn != nil {
+			return kn.Line
+		}
 	}
-	return top, 0
+	b, err := src.ReadFile(k.File)
+	if err != nil {
+		return 0
+	}
+	bestLine, bestIdx, bestLen := 0, -1, 0
+	for i, l := range strings.Split(string(b), "\n") {
+		v := strings.TrimSpace(l)
+		v = strings.TrimPrefix(v, "- ")
+		if strings.HasPrefix(v, "apiVersion:") || strings.HasPrefix(v, "kind:") {
+			continue // "Kustomization" is in every kustomize error
+		}
+		if j := strings.Index(v, ": "); j >= 0 && !strings.Contains(v[:j], " ") {
+			v = strings.TrimSpace(v[j+2:])
+		}
+		v = strings.Trim(v, `"'`)
+		if len(v) < 4 {
+			continue
+		}
+		idx := strings.LastIndex(msg, v)
+		if idx > bestIdx || idx == bestIdx && idx >= 0 && len(v) > bestLen {
+			bestLine, bestIdx, bestLen = i+1, idx, len(v)
+		}
+	}
+	return bestLine
 }
 
 // graph is the set of kustomizations one environment builds.
@@ -503,6 +553,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	// Helm charts: render in process and hand kustomize the output as a
 	// resource file, so namespace, labels and patches apply as usual.
 	helmOrigins := map[string][]helmDoc{}
+	helmValues := map[string][]valuesLoc{}
 	for _, dir := range g.order {
 		k := g.byDir[dir]
 		if len(k.HelmCharts) == 0 {
@@ -510,7 +561,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		}
 		var extra []string
 		for i, hc := range k.HelmCharts {
-			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion)
+			rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion, r.opts.Charts)
 			if err != nil {
 				return err
 			}
@@ -533,6 +584,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 			}
 			fsys.overrides[vpath] = []byte(b.String())
 			helmOrigins[vpath] = hdocs
+			helmValues[vpath] = kustomizeHelmValues(rel, k.File, i)
 			if _, err := docs.parse(vpath, []byte(b.String())); err != nil {
 				return &RefError{File: hdocsTemplate(hdocs, err), Line: 0, Rule: "render/helm", Msg: fmt.Sprintf("chart output is not valid YAML: %v", err)}
 			}
@@ -597,10 +649,13 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	if o.err != nil {
 		// kustomize quotes inputs in its errors, secret literals included.
 		secrets := secretValues(src, g, docs)
-		file, line := blameLine(src, g, env.Path, o.err.Error())
+		file, line := env.Path, 0
+		if k := culprit(ctx, fsys, g, env.Path); k != nil {
+			file, line = k.File, blameLine(src, k, o.err.Error())
+		}
 		return &kustomizeError{msg: shorten(scrub(o.err.Error(), secrets)), file: file, line: line}
 	}
-	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins}
+	lc := &locContext{src: src, env: env, g: g, docs: docs, helm: helmOrigins, helmValues: helmValues}
 	for _, kr := range o.m.Resources() {
 		ann := kr.GetAnnotations()
 		originText := ann[originAnnotation]
@@ -729,6 +784,7 @@ func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env che
 		}
 		return &RefError{File: path.Join(env.Path, "Chart.yaml"), Line: 1, Rule: "render/helm", Msg: err.Error()}
 	}
+	hl := kustomizeHelmValues(rel, "", 0)
 	for _, h := range hdocs {
 		ds, err := ParseDocs(h.Template, []byte(h.Body), r.opts.Limits)
 		if err != nil {
@@ -736,12 +792,33 @@ func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env che
 		}
 		for _, d := range ds {
 			// Lines of rendered output do not map to the template: -1.
+			n := len(res.Resources)
 			if err := r.addDoc(res, h.Template, helmLine(src, h.Template, d), d, -1); err != nil {
 				return err
+			}
+			for _, rsc := range res.Resources[n:] {
+				res.loc[rsc].Values = hl
 			}
 		}
 	}
 	return nil
+}
+
+// kustomizeHelmValues lists the values sources of a release, lowest
+// first: the chart's values.yaml, the values files, then (for a
+// kustomization's helmCharts entry) its valuesInline.
+func kustomizeHelmValues(rel HelmRelease, kust string, entry int) []valuesLoc {
+	var vs []valuesLoc
+	if !rel.ReplaceValues {
+		vs = append(vs, valuesLoc{File: path.Join(rel.ChartDir, "values.yaml")})
+	}
+	for _, f := range rel.ValuesFiles {
+		vs = append(vs, valuesLoc{File: f})
+	}
+	if kust != "" {
+		vs = append(vs, valuesLoc{File: kust, Path: []string{"helmCharts", strconv.Itoa(entry), "valuesInline"}})
+	}
+	return vs
 }
 
 // helmLine finds the line of a rendered document's kind in its template.

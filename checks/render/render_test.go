@@ -262,10 +262,10 @@ func TestOriginsAndLocate(t *testing.T) {
 		{"prod", "Deployment", "shop", "spec.template.spec.containers.0.resources.limits.memory", "overlays/prod/deployment-prod.yaml:14"},
 		{"prod", "Deployment", "shop", "spec.template.spec.containers.0.image", "base/deployment.yaml:20"},
 		{"prod", "Service", "shop", "", "base/service.yaml:1"},
-		{"prod", "Service", "shop", "metadata.annotations", "overlays/prod/kustomization.yaml:18"},
+		{"prod", "Service", "shop", "metadata.annotations", "overlays/prod/kustomization.yaml:19"},
 		{"prod", "Deployment", "shop-cache", "", "overlays/prod/charts/cache/templates/deployment.yaml:2"},
 		{"prod", "Probe", "shop-probe", "spec.intervalSeconds", "components/monitoring/podmonitor.yaml:7"},
-		{"staging", "Deployment", "staging-shop", "spec.replicas", "overlays/staging/replicas-json6902.yaml:1"},
+		{"staging", "Deployment", "staging-shop", "spec.replicas", "overlays/staging/replicas-json6902.yaml:2"},
 		{"staging", "Deployment", "staging-shop", "spec.template.spec.securityContext", "base/deployment.yaml:16"},
 		{"dev", "ConfigMap", "", "", "base/kustomization.yaml:13"},
 	}
@@ -388,7 +388,7 @@ func TestBrokenInput(t *testing.T) {
 		{"exec-function", ".", "render/exec-function", "kustomization.yaml:4", "refused"},
 		{"missing-resource", ".", "render/missing-file", "kustomization.yaml:3", "does-not-exist.yaml"},
 		{"alias-bomb", ".", "render/limit", "bomb.yaml:", "max-nodes"},
-		{"helm-remote-chart", ".", "render/remote-base", "kustomization.yaml:2", "not vendored"},
+		{"helm-remote-chart", ".", "render/chart-not-cached", "kustomization.yaml:2", "not vendored"},
 		{"secret-literal", ".", "render/kustomize", "kustomization.yaml:6", "invalid literal source [redacted]"},
 		{"duplicate-resource", ".", "render/kustomize", "kustomization.yaml:2", "already registered id"},
 	}
@@ -486,5 +486,45 @@ func TestRenderDeadline(t *testing.T) {
 		if res.Duration > 5*time.Second {
 			t.Errorf("%s: render took %s past a 300ms deadline", env.Name, res.Duration)
 		}
+	}
+}
+
+// TestKustomizeErrorBlame: a kustomize error lands on the kustomization
+// whose own build fails (bases built alone first), on the field the error
+// names, never on a base only because its text appears in the message.
+func TestKustomizeErrorBlame(t *testing.T) {
+	const base = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - cm.yaml\n"
+	const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: b\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"string under an overlay's images", map[string]string{
+			"base/kustomization.yaml": base, "base/cm.yaml": cm,
+			"env/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nimages:\n  - ghcr.io/example/shop:latest\n",
+		}, "env/kustomization.yaml:5"},
+		{"string under a base's replicas", map[string]string{
+			"base/kustomization.yaml": base + "replicas: three\n", "base/cm.yaml": cm,
+			"env/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\nnamespace: shop\n",
+		}, "base/kustomization.yaml:5"},
+		{"an overlay's patch on an object the base does not have", map[string]string{
+			"base/kustomization.yaml": base, "base/cm.yaml": cm,
+			"env/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\npatches:\n  - path: missing-patch.yaml\n",
+			"env/missing-patch.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nothere\ndata:\n  a: c\n",
+		}, "env/kustomization.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := source.NewMem("test", tt.files)
+			res := New(Options{}).Render(context.Background(), src, checks.Env{Name: "env", Path: "env", Kind: KindKustomize})
+			if len(res.Findings) != 1 {
+				t.Fatalf("findings = %v, want one", res.Findings)
+			}
+			f := res.Findings[0]
+			if f.RuleID != "render/kustomize" || !strings.HasPrefix(f.Origin.String(), tt.want) {
+				t.Errorf("finding %s, want it on %s", f, tt.want)
+			}
+		})
 	}
 }

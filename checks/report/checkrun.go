@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/escape"
 )
 
 // GitHub's limits on a check run's output. Going over them gets a 422, so
@@ -201,18 +202,18 @@ func countText(n map[checks.Severity]int) string {
 func summaryHead(rep *checks.Report, er *checks.EnvReport, conclusion string) string {
 	var b strings.Builder
 	icon := map[string]string{ConclusionSuccess: "✅", ConclusionFailure: "❌", ConclusionNeutral: "⚪"}[conclusion]
-	fmt.Fprintf(&b, "## %s %s: %s\n\n", icon, CheckRunName(er.Env.Name), conclusion)
+	fmt.Fprintf(&b, "## %s %s: %s\n\n", icon, escape.Markdown(CheckRunName(er.Env.Name)), conclusion)
 	e := er.Env
-	fmt.Fprintf(&b, "Environment `%s` at `%s` (%s", e.Name, e.Path, e.Kind)
+	fmt.Fprintf(&b, "Environment %s at %s (%s", escape.Code(e.Name), escape.Code(e.Path), escape.Markdown(string(e.Kind)))
 	if e.KubernetesVersion != "" {
-		fmt.Fprintf(&b, ", Kubernetes %s", e.KubernetesVersion)
+		fmt.Fprintf(&b, ", Kubernetes %s", escape.Markdown(e.KubernetesVersion))
 	}
 	b.WriteString(")")
 	if rep.HeadRev != "" {
-		fmt.Fprintf(&b, ", head `%s`", short(rep.HeadRev))
+		fmt.Fprintf(&b, ", head %s", escape.Code(short(rep.HeadRev)))
 	}
 	if rep.BaseRev != "" {
-		fmt.Fprintf(&b, " against base `%s`", short(rep.BaseRev))
+		fmt.Fprintf(&b, " against base %s", escape.Code(short(rep.BaseRev)))
 	}
 	b.WriteString(".\n\n### Blast radius\n\n")
 	if er.Status == checks.EnvUntouched && er.Diff == nil && er.Resources == 0 {
@@ -287,10 +288,11 @@ func findingChunks(finds []checks.Finding) []string {
 		if f.Path != "" {
 			msg = f.Path + ": " + msg
 		}
+		msg = cell(msg)
 		if f.HelpURL != "" {
-			msg += " ([help](" + f.HelpURL + "))"
+			msg += " (" + helpLink(f.HelpURL) + ")"
 		}
-		out = append(out, fmt.Sprintf("| %s | `%s` | %s | %s | %s |\n", cell(sev), cell(f.RuleID), cell(f.Origin.String()), cell(res), cell(msg)))
+		out = append(out, fmt.Sprintf("| %s | %s | %s | %s | %s |\n", cell(sev), escape.Code(f.RuleID), cell(f.Origin.String()), cell(res), msg))
 	}
 	out = append(out, "\n")
 	return out
@@ -331,24 +333,22 @@ func diffChunks(er *checks.EnvReport) (string, []string) {
 	out := make([]string, 0, len(er.Diff.Changes))
 	for _, c := range er.Diff.Changes {
 		var b strings.Builder
-		fmt.Fprintf(&b, "### %s `%s`", c.Action, c.ID.String())
+		fmt.Fprintf(&b, "### %s %s", c.Action, escape.Code(c.ID.String()))
 		if !c.Origin.IsZero() {
-			fmt.Fprintf(&b, " (%s)", c.Origin.String())
+			fmt.Fprintf(&b, " (%s)", escape.Markdown(c.Origin.String()))
 		}
 		b.WriteString("\n\n")
 		if c.Unified != "" {
-			fence := "```"
-			for strings.Contains(c.Unified, fence) {
-				fence += "`"
-			}
-			fmt.Fprintf(&b, "%sdiff\n%s", fence, c.Unified)
-			if !strings.HasSuffix(c.Unified, "\n") {
+			body := escape.Lines(c.Unified)
+			fence := escape.Fence(body)
+			fmt.Fprintf(&b, "%sdiff\n%s", fence, body)
+			if !strings.HasSuffix(body, "\n") {
 				b.WriteString("\n")
 			}
 			b.WriteString(fence + "\n\n")
 		} else {
 			for _, fc := range c.Fields {
-				fmt.Fprintf(&b, "- `%s`: %s → %s\n", fc.Path, inline(fc.Old), inline(fc.New))
+				fmt.Fprintf(&b, "- %s: %s → %s\n", escape.Code(fc.Path), inline(fc.Old), inline(fc.New))
 			}
 			b.WriteString("\n")
 		}
@@ -426,6 +426,8 @@ func annotations(finds []checks.Finding) []Annotation {
 		if f.Waived != "" {
 			level = "notice"
 		}
+		// Annotation titles and messages are plain text: hidden
+		// characters are shown, nothing else is markup.
 		t := fmt.Sprintf("%s: %s", f.Severity, f.RuleID)
 		if f.Env != "" {
 			t += " (" + f.Env + ")"
@@ -443,7 +445,7 @@ func annotations(finds []checks.Finding) []Annotation {
 		if f.Waived != "" {
 			msg += " (waived: " + f.Waived + ")"
 		}
-		a := Annotation{Path: f.Origin.File, StartLine: line, EndLine: line, Level: level, Title: cutRunes(t, maxAnnotationTitle), Message: cutRunes(msg, maxAnnotationMessage)}
+		a := Annotation{Path: f.Origin.File, StartLine: line, EndLine: line, Level: level, Title: cutRunes(escape.Terminal(t), maxAnnotationTitle), Message: cutRunes(escape.Terminal(msg), maxAnnotationMessage)}
 		if f.HelpURL != "" {
 			a.RawDetails = "Help: " + f.HelpURL
 		}
@@ -485,14 +487,19 @@ func short(rev string) string {
 	return rev
 }
 
-func cell(s string) string {
-	s = strings.ReplaceAll(s, "|", "\\|")
-	return inline(s)
-}
+// cell is markdown text for a table cell (escape.Markdown escapes "|").
+func cell(s string) string { return escape.Markdown(s) }
 
-func inline(s string) string {
-	s = strings.ReplaceAll(s, "\r", "")
-	return strings.ReplaceAll(s, "\n", " ")
+// inline is markdown text on one line.
+func inline(s string) string { return escape.Markdown(s) }
+
+// helpLink is a markdown link to a rule's help page when the URL is a
+// plain http(s) address, and the address as code otherwise.
+func helpLink(u string) string {
+	if (strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) && !strings.ContainsAny(u, " ()<>[]`\\\"'") && escape.Terminal(u) == u {
+		return "[help](" + u + ")"
+	}
+	return "help: " + escape.Code(u)
 }
 
 func codeList(items []string, max int) string {
@@ -502,7 +509,7 @@ func codeList(items []string, max int) string {
 			parts = append(parts, fmt.Sprintf("and %d more", len(items)-max))
 			break
 		}
-		parts = append(parts, "`"+s+"`")
+		parts = append(parts, escape.Code(s))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -525,6 +532,8 @@ func ErrorCheckRun(env, conclusion, reason string) *CheckRun {
 	case ConclusionTimedOut:
 		t = "gate ran out of time"
 	}
-	summary := fmt.Sprintf("## %s\n\n%s\n", t, cutTo(reason, MaxOutputChars-len(t)-64))
+	body := escape.Lines(cutTo(reason, MaxOutputChars-len(t)-64))
+	fence := escape.Fence(body)
+	summary := fmt.Sprintf("## %s\n\n%s\n%s\n%s\n", t, fence, body, fence)
 	return &CheckRun{Name: name, Conclusion: conclusion, Output: CheckRunOutput{Title: t, Summary: summary}, Full: summary}
 }

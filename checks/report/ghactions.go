@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/escape"
 )
 
 // GitHubActions writes every finding as a workflow command
@@ -26,7 +27,7 @@ func GitHubActions(w io.Writer, rep *checks.Report, opts Options) error {
 		}
 		var props []string
 		if f.Origin.File != "" {
-			props = append(props, "file="+ghaProperty(opts.URIPrefix+f.Origin.File))
+			props = append(props, "file="+ghaProperty(escape.Terminal(opts.URIPrefix+f.Origin.File)))
 			if f.Origin.Line > 0 {
 				props = append(props, fmt.Sprintf("line=%d", f.Origin.Line))
 			}
@@ -38,7 +39,6 @@ func GitHubActions(w io.Writer, rep *checks.Report, opts Options) error {
 		if f.Env != "" {
 			title = f.Env + ": " + title
 		}
-		props = append(props, "title="+ghaProperty(title))
 		msg := f.Message
 		if f.Resource != nil {
 			msg = f.Resource.String() + ": " + msg
@@ -46,9 +46,14 @@ func GitHubActions(w io.Writer, rep *checks.Report, opts Options) error {
 		if f.Waived != "" {
 			msg += " (waived: " + f.Waived + ")"
 		}
+		// The log that shows these lines is a terminal: hidden characters
+		// are shown as escapes (line breaks stay, as %0A) before the
+		// workflow-command escaping.
+		title, msg = escape.Terminal(title), escape.Lines(msg)
 		if f.HelpURL != "" {
-			msg += "\n" + f.HelpURL
+			msg += "\n" + escape.Terminal(f.HelpURL)
 		}
+		props = append(props, "title="+ghaProperty(title))
 		if _, err := fmt.Fprintf(w, "::%s %s::%s\n", level, strings.Join(props, ","), ghaData(msg)); err != nil {
 			return err
 		}

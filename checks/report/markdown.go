@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/escape"
 )
 
 // Markdown writes the report for a pull-request comment or a GitHub job
@@ -67,7 +68,7 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 		var notes []string
 		for i := range rep.Envs {
 			if why, ok := notRendered(&rep.Envs[i]); ok {
-				notes = append(notes, "`"+mdCode(rep.Envs[i].Env.Name)+"`: "+mdText(why))
+				notes = append(notes, escape.Code(rep.Envs[i].Env.Name)+": "+mdText(why))
 			}
 		}
 		fmt.Fprintf(bw, "⏭️ Not rendered in this run (`--all-envs` checks every environment): %s.\n\n", strings.Join(notes, "; "))
@@ -142,19 +143,18 @@ func writeMDFinding(w io.Writer, f checks.Finding) {
 	var b strings.Builder
 	b.WriteString("- ")
 	b.WriteString(mdSeverity(f.Severity))
-	b.WriteString(" `")
-	b.WriteString(mdCode(f.RuleID))
-	b.WriteString("`")
+	b.WriteString(" ")
+	b.WriteString(escape.Code(f.RuleID))
 	if f.Resource != nil {
-		b.WriteString(" `" + mdCode(f.Resource.String()) + "`")
+		b.WriteString(" " + escape.Code(f.Resource.String()))
 	}
 	if s := f.Origin.String(); s != "" {
-		b.WriteString(" at `" + mdCode(s) + "`")
+		b.WriteString(" at " + escape.Code(s))
 	}
 	b.WriteString(": ")
 	b.WriteString(mdText(f.Message))
 	if f.HelpURL != "" {
-		b.WriteString(" ([help](" + f.HelpURL + "))")
+		b.WriteString(" (" + helpLink(f.HelpURL) + ")")
 	}
 	if f.Waived != "" {
 		b.WriteString(" — *waived: " + mdText(f.Waived) + "*")
@@ -165,7 +165,7 @@ func writeMDFinding(w io.Writer, f checks.Finding) {
 type mdBudget struct{ left int }
 
 func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int, budget *mdBudget) {
-	fmt.Fprintf(w, "**%s:** %s (%s)\n\n", title, changeCounts(d), kindCounts(d))
+	fmt.Fprintf(w, "**%s:** %s (%s)\n\n", title, changeCounts(d), mdText(kindCounts(d)))
 	var over []checks.ResourceChange
 	for _, c := range d.Changes {
 		var b strings.Builder
@@ -173,9 +173,9 @@ func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int, bud
 		if s := c.Origin.String(); s != "" {
 			loc = " from " + s
 		}
-		fmt.Fprintf(&b, "<details><summary><code>%s %s</code> %s%s</summary>\n\n", actionMark(c.Action), htmlEscape(c.ID.String()), c.Action, htmlEscape(loc))
+		fmt.Fprintf(&b, "<details><summary><code>%s %s</code> %s%s</summary>\n\n", actionMark(c.Action), escape.HTML(c.ID.String()), c.Action, escape.HTML(loc))
 		for _, f := range c.Fields {
-			fmt.Fprintf(&b, "- `%s`\n", mdCode(fieldLine(f)))
+			fmt.Fprintf(&b, "- %s\n", escape.Code(fieldLine(f)))
 		}
 		if len(c.Fields) > 0 {
 			b.WriteString("\n")
@@ -187,11 +187,9 @@ func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int, bud
 				cut = len(lines) - maxLines
 				lines = lines[:maxLines]
 			}
-			fence := "```"
-			for strings.Contains(c.Unified, fence) {
-				fence += "`"
-			}
-			fmt.Fprintf(&b, "%sdiff\n%s\n%s\n", fence, strings.Join(lines, "\n"), fence)
+			body := escape.Lines(strings.Join(lines, "\n"))
+			fence := escape.Fence(body)
+			fmt.Fprintf(&b, "%sdiff\n%s\n%s\n", fence, body, fence)
 			if cut > 0 {
 				fmt.Fprintf(&b, "\n*%d more lines not shown; run `gate diff` for the full diff.*\n", cut)
 			}
@@ -208,22 +206,14 @@ func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int, bud
 	if len(over) > 0 {
 		fmt.Fprintf(w, "%d more changed objects, diffs left out to fit a comment (run `gate diff` for all of them):\n\n", len(over))
 		for _, c := range over {
-			fmt.Fprintf(w, "- `%s %s` %s\n", actionMark(c.Action), mdCode(c.ID.String()), c.Action)
+			fmt.Fprintf(w, "- %s %s\n", escape.Code(actionMark(c.Action)+" "+c.ID.String()), c.Action)
 		}
 		fmt.Fprintln(w)
 	}
 }
 
-// mdText escapes what would turn free text into markup (or an HTML tag).
-func mdText(s string) string {
-	r := strings.NewReplacer("<", "&lt;", ">", "&gt;", "|", "\\|", "\n", " ", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "`", "\\`")
-	return r.Replace(s)
-}
-
-// mdCode makes s safe inside a single-backtick code span.
-func mdCode(s string) string {
-	return strings.NewReplacer("`", "'", "\n", " ", "|", "\\|").Replace(s)
-}
+// mdText is the one escaping of markdown text from the pull request.
+func mdText(s string) string { return escape.Markdown(s) }
 
 func mdCell(s string) string {
 	if s == "" {
@@ -243,11 +233,7 @@ func mdCodeList(items []string) string {
 			parts = append(parts, fmt.Sprintf("and %d more", len(items)-max))
 			break
 		}
-		parts = append(parts, "`"+mdCode(it)+"`")
+		parts = append(parts, escape.Code(it))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func htmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }

@@ -19,10 +19,10 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
-	"github.com/gate-ops/gate/checks/engine/enginetest"
 	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/gitsrc"
+	"github.com/gate-ops/gate/internal/testing/enginetest"
 )
 
 var shortValue = regexp.MustCompile(`holds\W+shop\W`)
@@ -259,8 +259,8 @@ func TestSARIFValidatesAgainstTheSARIF210Schema(t *testing.T) {
 		if r.RuleID == "test/prerelease-image" {
 			found = true
 			loc := r.Locations[0].PhysicalLocation
-			if r.Level != "error" || loc.ArtifactLocation.URI != "base/deployment.yaml" || loc.Region.StartLine != 20 {
-				t.Errorf("prerelease result = %+v, want an error on base/deployment.yaml:20 (the image line)", r)
+			if r.Level != "error" || loc.ArtifactLocation.URI != "overlays/dev/kustomization.yaml" || loc.Region.StartLine != 9 {
+				t.Errorf("prerelease result = %+v, want an error on overlays/dev/kustomization.yaml:9 (the overlay's images: newTag line)", r)
 			}
 		}
 	}
@@ -340,7 +340,7 @@ func TestTextColour(t *testing.T) {
 	if !strings.Contains(color, "\x1b[31m") {
 		t.Error("no colour with Options.Color")
 	}
-	if !strings.Contains(plain, "base/deployment.yaml:20: error test/prerelease-image Deployment/shop-dev/shop") {
+	if !strings.Contains(plain, "overlays/dev/kustomization.yaml:9: error test/prerelease-image Deployment/shop-dev/shop") {
 		t.Errorf("text lacks file:line findings:\n%s", plain)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/escape"
 )
 
 // SARIF 2.1.0 as GitHub code scanning reads it. Only the parts gate fills
@@ -196,7 +197,7 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 			res.Properties["fieldPath"] = f.Path
 		}
 		if !f.Origin.IsZero() {
-			loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifactL{URI: opts.URIPrefix + f.Origin.File, URIBaseID: "%SRCROOT%"}}}
+			loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifactL{URI: escape.URI(opts.URIPrefix + f.Origin.File), URIBaseID: "%SRCROOT%"}}}
 			if f.Origin.Line > 0 {
 				loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Origin.Line, StartColumn: f.Origin.Column}
 			}

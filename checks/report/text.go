@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/escape"
 )
 
 // ANSI colours, used only when Options.Color.
@@ -71,8 +72,8 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		if why, ok := notRendered(er); ok {
 			// Left out by an incremental run: no verdict of its own,
 			// nothing was looked at.
-			fmt.Fprintf(bw, "%s %s  %s\n\n", p.paint(ansiBold, er.Env.Name), p.paint(ansiDim, er.Env.Path),
-				p.paint(ansiDim, "untouched, not rendered: "+why))
+			fmt.Fprintf(bw, "%s %s  %s\n\n", p.paint(ansiBold, term(er.Env.Name)), p.paint(ansiDim, term(er.Env.Path)),
+				p.paint(ansiDim, "untouched, not rendered: "+term(why)))
 			continue
 		}
 		status := p.verdict(er.Pass)
@@ -80,14 +81,14 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		if envUntouched(er) {
 			status += p.paint(ansiDim, " (untouched)")
 		}
-		fmt.Fprintf(bw, "%s %s  %s  %s\n", p.paint(ansiBold, er.Env.Name), p.paint(ansiDim, er.Env.Path), size, status)
+		fmt.Fprintf(bw, "%s %s  %s  %s\n", p.paint(ansiBold, term(er.Env.Name)), p.paint(ansiDim, term(er.Env.Path)), size, status)
 		for _, f := range er.Findings {
 			writeTextFinding(bw, p, f)
 		}
 		if er.Diff != nil && len(er.Diff.Changes) > 0 {
 			writeTextDiff(bw, p, "changes", er.Diff, opts.Unified)
 			if len(er.Because) > 0 {
-				fmt.Fprintf(bw, "  caused by: %s\n", strings.Join(er.Because, ", "))
+				fmt.Fprintf(bw, "  caused by: %s\n", termList(er.Because))
 			}
 		}
 		if er.Live != nil && len(er.Live.Changes) > 0 {
@@ -107,20 +108,20 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 			_, skipped := notRendered(er)
 			switch {
 			case skipped:
-				fmt.Fprintf(tw, "  %s\tuntouched (not rendered)\t\t\n", er.Env.Name)
+				fmt.Fprintf(tw, "  %s\tuntouched (not rendered)\t\t\n", term(er.Env.Name))
 			case envUntouched(er):
-				fmt.Fprintf(tw, "  %s\tuntouched\t\t\n", er.Env.Name)
+				fmt.Fprintf(tw, "  %s\tuntouched\t\t\n", term(er.Env.Name))
 			case er.Diff == nil:
-				fmt.Fprintf(tw, "  %s\tno diff\t\t\n", er.Env.Name)
+				fmt.Fprintf(tw, "  %s\tno diff\t\t\n", term(er.Env.Name))
 			default:
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", er.Env.Name, changeCounts(er.Diff), kindCounts(er.Diff), strings.Join(er.Because, ", "))
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", term(er.Env.Name), changeCounts(er.Diff), term(kindCounts(er.Diff)), termList(er.Because))
 			}
 		}
 		tw.Flush() //nolint:errcheck // bufio reports below
 		fmt.Fprintln(bw)
 	}
 	if pi := rep.PolicyImpact; pi != nil {
-		fmt.Fprintf(bw, "%s (not part of the verdict): %s\n", p.paint(ansiBold, "policy impact of this change"), strings.Join(pi.ChangedFiles, ", "))
+		fmt.Fprintf(bw, "%s (not part of the verdict): %s\n", p.paint(ansiBold, "policy impact of this change"), termList(pi.ChangedFiles))
 		for _, f := range pi.NewlyFlagged {
 			fmt.Fprint(bw, "  would flag: ")
 			writeTextFinding(bw, p, f)
@@ -145,30 +146,30 @@ func writeTextFinding(w io.Writer, p painter, f checks.Finding) {
 	var b strings.Builder
 	b.WriteString("  ")
 	if s := f.Origin.String(); s != "" {
-		b.WriteString(p.paint(ansiCyan, s))
+		b.WriteString(p.paint(ansiCyan, term(s)))
 		b.WriteString(": ")
 	}
 	b.WriteString(p.severity(f.Severity))
 	b.WriteString(" ")
-	b.WriteString(f.RuleID)
+	b.WriteString(term(f.RuleID))
 	if f.Resource != nil {
 		b.WriteString(" ")
-		b.WriteString(f.Resource.String())
+		b.WriteString(term(f.Resource.String()))
 	}
 	if f.Path != "" {
 		b.WriteString(" ")
-		b.WriteString(f.Path)
+		b.WriteString(term(f.Path))
 	}
 	b.WriteString(": ")
-	b.WriteString(f.Message)
+	b.WriteString(term(f.Message))
 	if f.Waived != "" {
-		b.WriteString(p.paint(ansiDim, " (waived: "+f.Waived+")"))
+		b.WriteString(p.paint(ansiDim, " (waived: "+term(f.Waived)+")"))
 	}
 	fmt.Fprintln(w, b.String())
 }
 
 func writeTextDiff(w io.Writer, p painter, title string, d *checks.EnvDiff, unified bool) {
-	fmt.Fprintf(w, "  %s: %s (%s)\n", title, changeCounts(d), kindCounts(d))
+	fmt.Fprintf(w, "  %s: %s (%s)\n", title, changeCounts(d), term(kindCounts(d)))
 	for _, c := range d.Changes {
 		mark := actionMark(c.Action)
 		color := ansiYellow
@@ -180,11 +181,12 @@ func writeTextDiff(w io.Writer, p painter, title string, d *checks.EnvDiff, unif
 		}
 		loc := ""
 		if s := c.Origin.String(); s != "" {
-			loc = "  " + p.paint(ansiDim, s)
+			loc = "  " + p.paint(ansiDim, term(s))
 		}
-		fmt.Fprintf(w, "    %s %s %s%s\n", p.paint(color, mark), c.ID.String(), c.Action, loc)
+		fmt.Fprintf(w, "    %s %s %s%s\n", p.paint(color, mark), term(c.ID.String()), c.Action, loc)
 		if unified && c.Unified != "" {
 			for _, l := range strings.Split(strings.TrimSuffix(c.Unified, "\n"), "\n") {
+				l = term(l)
 				switch {
 				case strings.HasPrefix(l, "+++") || strings.HasPrefix(l, "---"):
 					l = p.paint(ansiBold, l)
@@ -200,7 +202,19 @@ func writeTextDiff(w io.Writer, p painter, title string, d *checks.EnvDiff, unif
 			continue
 		}
 		for _, f := range c.Fields {
-			fmt.Fprintf(w, "        %s\n", fieldLine(f))
+			fmt.Fprintf(w, "        %s\n", term(fieldLine(f)))
 		}
 	}
+}
+
+// term is the one escaping of the terminal sink: every string from the
+// pull request goes through it.
+func term(s string) string { return escape.Terminal(s) }
+
+func termList(items []string) string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = term(it)
+	}
+	return strings.Join(out, ", ")
 }

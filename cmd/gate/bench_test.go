@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/gate-ops/gate/checks/engine/enginetest"
+	"github.com/gate-ops/gate/internal/testing/enginetest"
 )
 
 // BenchmarkCheckExample is the README's "run it" command, `gate check` on

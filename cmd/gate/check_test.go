@@ -12,7 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/checks/engine/enginetest"
+	"github.com/gate-ops/gate/internal/testing/enginetest"
 	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 

@@ -3,12 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 )
@@ -26,7 +29,7 @@ func newEnvsCmd(g *globals) *cobra.Command {
 			}
 			envs, finds := render.Discover(src, cfg)
 			for _, f := range finds {
-				fmt.Fprintln(g.stderr, f.String())
+				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 			}
 			switch output {
 			case "json":
@@ -43,11 +46,12 @@ func newEnvsCmd(g *globals) *cobra.Command {
 					if kv == "" {
 						kv = "default"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Kind, e.Path, kv, e.Reason)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", escape.Terminal(e.Name), escape.Terminal(e.Kind), escape.Terminal(e.Path), escape.Terminal(kv), escape.Terminal(e.Reason))
 				}
 				if err := tw.Flush(); err != nil {
 					return err
 				}
+				printTrees(g.stdout, envs)
 			default:
 				return usageErr("--output %q: want text or json", output)
 			}
@@ -64,4 +68,26 @@ func newEnvsCmd(g *globals) *cobra.Command {
 
 func discoverEnvs(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
 	return render.Discover(src, cfg)
+}
+
+// printTrees shows, under the table, what each sync-tool environment
+// expands to (Application -> sources), with the line that declared each.
+func printTrees(w io.Writer, envs []checks.Env) {
+	for _, e := range envs {
+		if len(e.Tree) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", escape.Terminal(e.Name))
+		for _, n := range e.Tree {
+			line := fmt.Sprintf("%s%s %s", strings.Repeat("  ", n.Depth+1), n.Kind, n.Name)
+			if n.Detail != "" {
+				line += " (" + n.Detail + ")"
+			}
+			line += "  " + n.Origin.String()
+			if n.NotRendered != "" {
+				line += "  NOT RENDERED: " + n.NotRendered
+			}
+			fmt.Fprintln(w, escape.Terminal(line))
+		}
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gate-ops/gate/checks/escape"
 )
 
 // Exit codes, as users of linters expect them.
@@ -59,10 +61,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr fil
 	var ce *exitCodeError
 	if errors.As(err, &ce) {
 		if ce.err != nil {
-			fmt.Fprintln(stderr, "gate:", ce.err)
+			fmt.Fprintln(stderr, "gate:", escape.Lines(ce.err.Error()))
 		}
 		return ce.code
 	}
-	fmt.Fprintln(stderr, "gate:", err)
+	fmt.Fprintln(stderr, "gate:", escape.Lines(err.Error()))
 	return exitError
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/policy"
 	"github.com/gate-ops/gate/checks/schema"
 	"github.com/gate-ops/gate/checks/source"
@@ -159,20 +160,20 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 
 func writeTestReport(w io.Writer, rep *policy.TestReport, coverage bool) {
 	for _, p := range rep.Problems {
-		fmt.Fprintf(w, "ERROR %s\n", p.String())
+		fmt.Fprintf(w, "ERROR %s\n", escape.Terminal(p.String()))
 	}
 	pass, fail := 0, 0
 	if rep.Rego != nil {
 		for _, r := range rep.Rego.Results {
 			switch {
 			case r.Skip:
-				fmt.Fprintf(w, "SKIP  %s:%d %s\n", r.File, r.Line, r.Name)
+				fmt.Fprintf(w, "SKIP  %s:%d %s\n", escape.Terminal(r.File), r.Line, escape.Terminal(r.Name))
 			case r.Pass:
 				pass++
-				fmt.Fprintf(w, "PASS  %s:%d %s (%s)\n", r.File, r.Line, r.Name, r.Duration.Round(1000))
+				fmt.Fprintf(w, "PASS  %s:%d %s (%s)\n", escape.Terminal(r.File), r.Line, escape.Terminal(r.Name), r.Duration.Round(1000))
 			default:
 				fail++
-				fmt.Fprintf(w, "FAIL  %s:%d %s: %s\n", r.File, r.Line, r.Name, r.Err)
+				fmt.Fprintf(w, "FAIL  %s:%d %s: %s\n", escape.Terminal(r.File), r.Line, escape.Terminal(r.Name), escape.Lines(fmt.Sprint(r.Err)))
 			}
 		}
 	}
@@ -180,16 +181,16 @@ func writeTestReport(w io.Writer, rep *policy.TestReport, coverage bool) {
 		name := strings.Trim(c.Test+" / "+c.Case, " /")
 		if c.Pass {
 			pass++
-			fmt.Fprintf(w, "PASS  %s %s\n", c.File, name)
+			fmt.Fprintf(w, "PASS  %s %s\n", escape.Terminal(c.File), escape.Terminal(name))
 		} else {
 			fail++
-			fmt.Fprintf(w, "FAIL  %s %s: %s\n", c.File, name, c.Err)
+			fmt.Fprintf(w, "FAIL  %s %s: %s\n", escape.Terminal(c.File), escape.Terminal(name), escape.Lines(fmt.Sprint(c.Err)))
 		}
 	}
 	if coverage && rep.Rego != nil {
 		fmt.Fprintln(w)
 		for _, c := range rep.Rego.Coverage {
-			fmt.Fprintf(w, "coverage %5.1f%%  %s", c.Percent, c.File)
+			fmt.Fprintf(w, "coverage %5.1f%%  %s", c.Percent, escape.Terminal(c.File))
 			if len(c.NotCoveredLines) > 0 {
 				fmt.Fprintf(w, "  (not covered: lines %s)", joinInts(c.NotCoveredLines))
 			}
@@ -237,7 +238,7 @@ gate.yaml's policies.rules, environments[].rules and exceptions refer to.`,
 			}
 			st, finds := policy.Load(cmd.Context(), src, cfg, policy.Options{Dirs: pd, DefaultKubernetesVersion: schema.DefaultKubernetesVersion()})
 			for _, f := range finds {
-				fmt.Fprintln(g.stderr, f.String())
+				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 			}
 			rules := st.Rules()
 			if output == "json" {
@@ -246,7 +247,7 @@ gate.yaml's policies.rules, environments[].rules and exceptions refer to.`,
 				return enc.Encode(rules)
 			}
 			for _, r := range rules {
-				fmt.Fprintf(g.stdout, "%-34s %-8s %s\n", r.ID, r.Severity, r.Title)
+				fmt.Fprintf(g.stdout, "%-34s %-8s %s\n", escape.Terminal(r.ID), r.Severity, escape.Terminal(r.Title))
 			}
 			if checks.Failing(finds, checks.SeverityError) {
 				return failGate()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/render"
 )
 
@@ -56,7 +57,7 @@ the file and line it came from.`,
 			}
 			checks.SortFindings(finds)
 			for _, f := range finds {
-				fmt.Fprintln(g.stderr, f.String())
+				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 			}
 			if checks.Failing(finds, checks.SeverityError) {
 				return failGate()
@@ -80,11 +81,15 @@ func writeRenderYAML(g *globals, results []*render.Result, origins, multi bool) 
 			fmt.Fprintln(g.stdout, "---")
 			if origins {
 				if multi {
-					fmt.Fprintf(g.stdout, "# Env: %s\n", r.Env.Name)
+					fmt.Fprintf(g.stdout, "# Env: %s\n", escape.Comment(r.Env.Name))
 				}
-				fmt.Fprintf(g.stdout, "# Source: %s\n", res.Origin)
+				fmt.Fprintf(g.stdout, "# Source: %s\n", escape.Comment(res.Origin.String()))
 			}
-			g.stdout.Write(res.YAML) //nolint:errcheck // stdout
+			doc, err := escape.Document(res.YAML, res.Object)
+			if err != nil {
+				doc = []byte(escape.Lines(string(res.YAML)))
+			}
+			g.stdout.Write(doc) //nolint:errcheck // stdout
 		}
 	}
 }

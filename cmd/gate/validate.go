@@ -8,6 +8,7 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/schema"
 	"github.com/gate-ops/gate/checks/source"
@@ -122,7 +123,7 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 				if f.Env != "" && len(results) > 1 {
 					line = "[" + f.Env + "] " + line
 				}
-				fmt.Fprintln(g.stdout, line)
+				fmt.Fprintln(g.stdout, escape.Terminal(line))
 			}
 			fmt.Fprintf(g.stderr, "validated %s in %s: %s\n", plural(resources, "resource"), plural(len(results), "environment"), summary(finds))
 			if checks.Failing(finds, threshold) {

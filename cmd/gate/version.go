@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/escape"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -64,7 +65,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 			}
 			_, finds := discoverEnvs(src, cfg)
 			for _, f := range finds {
-				fmt.Fprintln(g.stderr, f.String())
+				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 			}
 			if len(finds) > 0 {
 				return failGate()

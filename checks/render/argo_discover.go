@@ -1,0 +1,163 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// discoverArgoEnvs finds the Argo CD Applications of the repo (those in its
+// files, those ApplicationSets generate and those other Applications
+// render) and returns one environment per Application, with the
+// directories their sources render: discovery does not list those again
+// as environments of their own.
+func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[string]bool, []checks.Finding) {
+	acfg := argoConfig{lim: DefaultLimits(), kubeVersion: cfg.Defaults.KubernetesVersion, exclude: cfg.Discovery.Exclude, repos: cfg.RepoURLs()}
+	for _, c := range cfg.ArgoCD.Clusters {
+		acfg.clusters = append(acfg.clusters, argoCluster{Name: c.Name, Server: c.Server, Labels: c.Labels, Origin: checks.Origin{File: cfg.File, Line: cfg.Lines["argocd"]}})
+	}
+	r := New(Options{})
+	// Discovery renders each Application once to find the ones it renders
+	// (app of apps); the renderer's per-environment timeout bounds each.
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	found, finds := discoverArgo(ctx, r, src, acfg)
+	envs := argoEnvs(found, acfg)
+	if cfg.ArgoCD.EnvironmentPer == "cluster" {
+		envs = argoByCluster(envs, cfg)
+	}
+	used := map[string]bool{}
+	for _, e := range envs {
+		d := r.argoDeps(src, e, nil)
+		for _, dir := range d.Dirs {
+			used[dir] = true
+		}
+		for _, f := range d.Files {
+			used[path.Dir(f)] = true
+		}
+	}
+	return envs, used, finds
+}
+
+// chainDepth is the depth of the next Application below parents.
+func chainDepth(parents []checks.Node) int {
+	// Below the last Application, ApplicationSet or source that led to it
+	// (a parent's source renders the child).
+	d := 0
+	for _, n := range parents {
+		if n.Kind != "values" && n.Kind != "cluster" {
+			d = n.Depth + 1
+		}
+	}
+	return d
+}
+
+// argoDeps is what an Argo CD environment's render reads, from the tree
+// discovery recorded: the files that declare its Applications, the
+// directories of the sources (the kustomizations they reach for
+// kustomize sources) and its values files.
+func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
+	files := map[string]bool{}
+	var dirs, chartDeps []string
+	for _, n := range env.Tree {
+		switch {
+		case n.Kind == "Application" || n.Kind == "ApplicationSet":
+			files[n.Origin.File] = true
+		case n.Kind == "values":
+			files[n.Name] = true
+		case n.Kind == "source/chart":
+			// Detail is "repoURL@targetRevision[ chart version]".
+			repo, rev, _ := strings.Cut(strings.SplitN(n.Detail, " ", 2)[0], "@")
+			ref := argoChartRef(argoSource{RepoURL: repo, Chart: n.Name, TargetRevision: rev})
+			c, _ := resolveChart(r.opts.Charts, ref)
+			chartDeps = append(chartDeps, ChartDep(ref, c))
+		case n.Kind == "source/kustomize" && n.NotRendered == "":
+			sub := r.deps(src, checks.Env{Kind: KindKustomize, Path: n.Name}, m)
+			for _, f := range sub.Files {
+				files[f] = true
+			}
+			dirs = append(dirs, sub.Dirs...)
+		case strings.HasPrefix(n.Kind, "source/") && n.Kind != "source/ref" && n.Kind != "source/chart" && n.NotRendered == "":
+			dirs = append(dirs, n.Name)
+		}
+		if n.Kind == "Application" && n.Origin.File != "" {
+			// A parent that is a chart renders this Application from its
+			// templates and values: the chart is a dependency too.
+			if dir := chartDirOf(src, n.Origin.File); dir != "" {
+				dirs = append(dirs, dir)
+			}
+		}
+	}
+	d := Deps{Dirs: dirs, Charts: chartDeps}
+	sort.Strings(d.Charts)
+	for f := range files {
+		if f != "" {
+			d.Files = append(d.Files, f)
+		}
+	}
+	sort.Strings(d.Files)
+	sort.Strings(d.Dirs)
+	return d
+}
+
+// chartDirOf is the chart directory holding file (a template), or "".
+func chartDirOf(src source.Source, file string) string {
+	for dir := path.Dir(file); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		if _, err := src.Stat(path.Join(dir, "Chart.yaml")); err == nil {
+			return dir
+		}
+	}
+	return ""
+}
+
+// argoEnvNames keeps Application names, prefixing argocd- to one that
+// another environment already uses.
+func argoEnvNames(argo, others []checks.Env) []checks.Env {
+	taken := map[string]bool{}
+	for _, e := range others {
+		taken[e.Name] = true
+	}
+	for i := range argo {
+		if taken[argo[i].Name] {
+			argo[i].Name = "argocd-" + argo[i].Name
+		}
+	}
+	return argo
+}
+
+// argoByCluster groups Application environments by destination cluster
+// (gate.yaml argocd.environmentPer: cluster): one environment renders every
+// Application that syncs to the cluster.
+func argoByCluster(envs []checks.Env, cfg *config.Config) []checks.Env {
+	var out []checks.Env
+	by := map[string]int{}
+	for _, e := range envs {
+		key := e.Cluster
+		if key == "" {
+			key = "in-cluster"
+		}
+		i, ok := by[key]
+		if !ok {
+			name := key
+			if u, err := url.Parse(key); err == nil && u.Host != "" {
+				name = u.Hostname()
+			}
+			if key == "https://kubernetes.default.svc" {
+				name = "in-cluster"
+			}
+			by[key] = len(out)
+			out = append(out, checks.Env{Name: name, Path: e.Path, Kind: KindArgo, KubernetesVersion: e.KubernetesVersion, Cluster: key, Repos: e.Repos,
+				Reason: fmt.Sprintf("Argo CD Applications syncing to cluster %s, together (%s: argocd.environmentPer: cluster)", key, orDefault(cfg.File, "gate.yaml"))})
+			i = by[key]
+		}
+		out[i].Tree = append(out[i].Tree, e.Tree...)
+	}
+	return out
+}

@@ -1,0 +1,281 @@
+package render
+
+import (
+	"context"
+	"github.com/gate-ops/gate/checks/charts"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+const thisRepo = "https://github.com/acme/ops.git"
+
+// What gate cannot render is a finding on the line that asks for it, and
+// the tree marks the source as not rendered: never a silent skip.
+func TestArgoNotRendered(t *testing.T) {
+	app := func(source string) string {
+		return "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: app\n  namespace: argocd\nspec:\n  destination:\n    namespace: x\n" + source
+	}
+	tests := []struct {
+		name, source string
+		files        map[string]string
+		rule         string
+		sev          checks.Severity
+		line         int
+		msg          string
+	}{
+		{"another repository", "  source:\n    repoURL: https://github.com/other/repo.git\n    path: app\n", nil,
+			ruleNotRendered, checks.SeverityWarning, 10, "https://github.com/other/repo.git at HEAD is another repository"},
+		{"another branch", "  source:\n    repoURL: git@github.com:acme/ops\n    path: app\n    targetRevision: release-1.2\n", nil,
+			ruleNotRendered, checks.SeverityWarning, 12, `revision "release-1.2"`},
+		{"chart from a Helm repository", "  source:\n    repoURL: https://charts.example.com\n    chart: redis\n    targetRevision: 1.2.3\n", nil,
+			"render/chart-not-cached", checks.SeverityError, 11, "gate charts pull"},
+		{"plugin", "  source:\n    repoURL: " + thisRepo + "\n    path: app\n    plugin:\n      name: sops\n", map[string]string{"app/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"},
+			ruleNotRendered, checks.SeverityWarning, 12, "config management plugin"},
+		{"jsonnet", "  source:\n    repoURL: " + thisRepo + "\n    path: app\n", map[string]string{"app/main.jsonnet": "{}\n", "app/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"},
+			ruleNotRendered, checks.SeverityWarning, 1, "jsonnet is out of gate's scope"},
+		{"values file over http", "  source:\n    repoURL: " + thisRepo + "\n    path: chart\n    helm:\n      valueFiles:\n      - https://example.com/values.yaml\n", map[string]string{"chart/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n", "chart/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"},
+			ruleNotRendered, checks.SeverityWarning, 14, "fetched from the network"},
+		{"missing values file", "  source:\n    repoURL: " + thisRepo + "\n    path: chart\n    helm:\n      valueFiles:\n      - nope.yaml\n", map[string]string{"chart/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n"},
+			"render/missing-file", checks.SeverityError, 14, "nope.yaml does not exist"},
+		{"path outside the repo", "  source:\n    repoURL: " + thisRepo + "\n    path: ../../etc\n", nil,
+			"render/path-escape", checks.SeverityError, 11, "must be inside the repo"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{"apps/app.yaml": app(tc.source)}
+			for k, v := range tc.files {
+				files[k] = v
+			}
+			src := source.NewMem("head", files)
+			cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+			envs, finds := Discover(src, cfg)
+			if len(finds) > 0 {
+				t.Fatalf("discover: %v", finds)
+			}
+			sel, err := SelectEnvs(envs, []string{"app"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := New(Options{}).Render(context.Background(), src, sel[0])
+			var found *checks.Finding
+			for i, f := range res.Findings {
+				if f.RuleID == tc.rule {
+					found = &res.Findings[i]
+				}
+			}
+			if found == nil {
+				t.Fatalf("no %s finding in %v", tc.rule, res.Findings)
+			}
+			wantFile := "apps/app.yaml"
+			if tc.name == "jsonnet" {
+				wantFile = "app/main.jsonnet"
+			}
+			if found.Origin.File != wantFile || found.Origin.Line != tc.line || found.Severity != tc.sev || !strings.Contains(found.Message, tc.msg) {
+				t.Errorf("finding %s, want %s:%d %s containing %q", found, wantFile, tc.line, tc.sev, tc.msg)
+			}
+		})
+	}
+}
+
+// A change touches exactly the Argo CD environments whose render reads it:
+// a values file only the multi-source app uses, a base two ApplicationSet
+// overlays and the kustomize app build on, the chart of the app of apps
+// (which renders its child Applications).
+func TestArgoAffected(t *testing.T) {
+	src, cfg := openArgo(t)
+	envs, _ := Discover(src, cfg)
+	r := New(Options{})
+	deps := map[string]Deps{}
+	for i, d := range r.DepsAll(src, envs) {
+		deps[envs[i].Name] = d
+	}
+	tests := []struct {
+		changed string
+		want    []string
+	}{
+		{"values/prod/guestbook.yaml", []string{"multi-source"}},
+		{"kustomize-guestbook/guestbook-ui-svc.yaml", []string{"guestbook-prod", "guestbook-staging", "kustomize-guestbook"}},
+		{"helm-guestbook/templates/service.yaml", []string{"helm-guestbook", "helm-inline", "multi-source"}},
+		{"argocd/helm-values.yaml", []string{"helm-inline"}},
+		{"apps/values.yaml", []string{"applications", "directory-recurse", "guestbook", "helm-guestbook", "kustomize-guestbook"}},
+		{"cluster-addons/metrics/deployment.yaml", []string{"addon-metrics"}},
+		{"directory-recurse/sub/nested/kept.json", []string{"directory-recurse"}},
+		{"README.md", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.changed, func(t *testing.T) {
+			aff := Affected(deps, []string{tc.changed}, nil)
+			var got []string
+			for e := range aff {
+				got = append(got, e)
+			}
+			sort.Strings(got)
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("affected by %s: %v, want %v", tc.changed, got, tc.want)
+			}
+		})
+	}
+}
+
+// Argo CD environments go through the render cache like the others: the
+// second run loads every one, with the same objects and findings.
+func TestArgoRenderCache(t *testing.T) {
+	src, cfg := openArgo(t)
+	envs, _ := Discover(src, cfg)
+	c, err := OpenCache(t.TempDir(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := New(Options{Cache: c}).RenderAll(context.Background(), src, envs)
+	second := New(Options{Cache: c}).RenderAll(context.Background(), src, envs)
+	for i, res := range second {
+		if !res.Cached {
+			t.Errorf("%s: not loaded from the cache on the second run", res.Env.Name)
+		}
+		if asYAML(res) != asYAML(first[i]) || len(res.Findings) != len(first[i].Findings) {
+			t.Errorf("%s: cached render differs", res.Env.Name)
+		}
+	}
+}
+
+// An Application whose source is a chart of a Helm repository renders from
+// the chart cache, with values from a $ref source of this repo; the
+// version the cache resolved keys the render cache.
+func TestArgoChartFromCache(t *testing.T) {
+	src := source.NewMem("head", map[string]string{
+		"apps/app.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: app
+  namespace: argocd
+spec:
+  destination:
+    namespace: web
+  sources:
+  - repoURL: https://charts.example.com
+    chart: demo
+    targetRevision: 1.x
+    helm:
+      releaseName: web
+      valueFiles:
+      - $values/values/demo.yaml
+  - repoURL: ` + thisRepo + `
+    ref: values
+`,
+		"values/demo.yaml": "greeting: hi\n",
+	})
+	cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+	envs, _ := Discover(src, cfg)
+	sel, err := SelectEnvs(envs, []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cache := charts.Open(dir)
+	res := New(Options{Charts: cache}).Render(context.Background(), src, sel[0])
+	if len(res.Findings) != 1 || res.Findings[0].RuleID != charts.RuleNotCached || res.Findings[0].Origin.String() != "apps/app.yaml:11" ||
+		!strings.Contains(res.Findings[0].Message, "gate charts pull --cache-dir "+dir+" --repo https://charts.example.com --chart demo --version 1.x") {
+		t.Fatalf("uncached chart: %v", res.Findings)
+	}
+	if err := cache.PutIndex("https://charts.example.com", "demo", []string{"1.0.0", "1.1.0"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.PutArchive("https://charts.example.com", "demo", "1.1.0", demoChart(t, "1.1.0")); err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Charts: cache})
+	res = r.Render(context.Background(), src, sel[0])
+	if len(res.Findings) != 0 || len(res.Resources) != 1 {
+		t.Fatalf("render: %d resources, %v", len(res.Resources), res.Findings)
+	}
+	cm := res.Resources[0]
+	data := cm.Object["data"].(map[string]any)
+	if cm.ID.Name != "web-demo" || data["version"] != "1.1.0" || data["greeting"] != "hi" || cm.Origin.String() != "apps/app.yaml:11" {
+		t.Fatalf("rendered %v %v at %s", cm.ID, data, cm.Origin)
+	}
+	d := r.Deps(src, sel[0])
+	if len(d.Charts) != 1 || !strings.Contains(d.Charts[0], " 1.1.0 sha256:") || !d.Touches("values/demo.yaml") {
+		t.Fatalf("deps: %+v", d)
+	}
+}
+
+// The cluster generator lists the clusters gate.yaml declares (Argo CD
+// keeps them in Secrets outside the repo), narrowed by its selector; the
+// generated Applications render again from the environment alone.
+func TestArgoClusterGenerator(t *testing.T) {
+	files := map[string]string{
+		"gate.yaml": "repository:\n  urls: [" + thisRepo + "]\nargocd:\n  clusters:\n  - name: prod-1\n    server: https://prod-1.example.com\n    labels: {env: prod}\n  - name: prod-2\n    server: https://prod-2.example.com\n    labels: {env: prod}\n  - name: dev\n    server: https://dev.example.com\n    labels: {env: dev}\n",
+		"appset.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: web
+spec:
+  generators:
+  - clusters:
+      selector:
+        matchLabels:
+          env: prod
+  template:
+    metadata:
+      name: 'web-{{name}}'
+    spec:
+      source:
+        repoURL: ` + thisRepo + `
+        path: web
+      destination:
+        server: '{{server}}'
+        namespace: web
+`,
+		"web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+	}
+	src := source.NewMem("head", files)
+	cfg, _, err := config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, finds := Discover(src, cfg)
+	if len(finds) > 0 {
+		t.Fatal(finds)
+	}
+	var names []string
+	for _, e := range envs {
+		names = append(names, e.Name+"="+e.Cluster)
+		res := New(Options{}).Render(context.Background(), src, e)
+		if len(res.Findings) > 0 || len(res.Resources) != 1 {
+			t.Errorf("%s: %d resources, %v", e.Name, len(res.Resources), res.Findings)
+		}
+	}
+	if got := strings.Join(names, " "); got != "web-prod-1=https://prod-1.example.com web-prod-2=https://prod-2.example.com" {
+		t.Errorf("envs: %s", got)
+	}
+
+	// environmentPer: cluster renders both Applications of a cluster as one
+	// environment.
+	files["gate.yaml"] = "repository:\n  urls: [" + thisRepo + "]\nargocd:\n  environmentPer: cluster\n"
+	app := func(name, path string) string {
+		return "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: " + name + "\nspec:\n  source:\n    repoURL: " + thisRepo + "\n    path: " + path + "\n  destination:\n    server: https://prod.example.com\n"
+	}
+	delete(files, "appset.yaml")
+	files["apps/a.yaml"] = app("a", "web")
+	files["apps/b.yaml"] = app("b", "api")
+	files["api/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n"
+	src = source.NewMem("head", files)
+	cfg, _, err = config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, _ = Discover(src, cfg)
+	if len(envs) != 1 || envs[0].Name != "prod.example.com" {
+		t.Fatalf("envs: %+v", envs)
+	}
+	res := New(Options{}).Render(context.Background(), src, envs[0])
+	if len(res.Findings) > 0 || len(res.Resources) != 2 {
+		t.Fatalf("cluster env: %d resources, %v", len(res.Resources), res.Findings)
+	}
+}

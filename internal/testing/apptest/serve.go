@@ -167,4 +167,3 @@ func (s *Serve) Exited() bool {
 		return false
 	}
 }
-

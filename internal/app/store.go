@@ -172,6 +172,13 @@ func openSQLite(ctx context.Context, path string, o queueOptions) (*store, error
 		db.Close()
 		return nil, err
 	}
+	// One process owns the file: a job still marked running was cut off
+	// by this process's crash (an OOM kill). It runs again now rather than
+	// after RescueAfter.
+	if _, err := db.ExecContext(ctx, "UPDATE river_job SET state = 'available' WHERE state = 'running'"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("requeue the jobs a crash interrupted: %w", err)
+	}
 	c, err := river.NewClient(drv, o.riverConfig())
 	if err != nil {
 		db.Close()

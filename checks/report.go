@@ -19,8 +19,14 @@ type Report struct {
 	// newly flag or clear; it never decides the verdict.
 	PolicyImpact *PolicyImpact `json:"policyImpact,omitempty"`
 	FailOn       Severity      `json:"failOn"`
-	Pass         bool          `json:"pass"`
-	Duration     time.Duration `json:"durationNs"`
+	// FailOnScope is which findings the verdict counts: new (the default:
+	// findings the base does not have) or all.
+	FailOnScope string `json:"failOnScope,omitempty"`
+	// Baseline counts findings by state when they were compared with the
+	// base revision or a baseline file; nil when they were not.
+	Baseline *BaselineSummary `json:"baseline,omitempty"`
+	Pass     bool             `json:"pass"`
+	Duration time.Duration    `json:"durationNs"`
 }
 
 // Env status values.
@@ -42,8 +48,11 @@ type EnvReport struct {
 	NotRendered string    `json:"notRendered,omitempty"`
 	Resources   int       `json:"resources"`
 	Findings    []Finding `json:"findings"`
-	Diff        *EnvDiff  `json:"diff,omitempty"`
-	Live        *EnvDiff  `json:"live,omitempty"`
+	// Fixed are the base's findings this change removes (state fixed):
+	// progress, listed so a reviewer sees it, never part of the verdict.
+	Fixed []Finding `json:"fixed,omitempty"`
+	Diff  *EnvDiff  `json:"diff,omitempty"`
+	Live  *EnvDiff  `json:"live,omitempty"`
 	// Drift lists live objects that differ from the base rendering.
 	Drift    *EnvDiff      `json:"drift,omitempty"`
 	Pass     bool          `json:"pass"`
@@ -107,10 +116,12 @@ func (r *Report) AllFindings() []Finding {
 // Finalize computes pass/fail for every environment and the report.
 func (r *Report) Finalize() {
 	r.SchemaVersion = ReportSchemaVersion
-	r.Pass = !Failing(r.Findings, r.FailOn)
+	r.Pass = !r.Failing(r.Findings)
+	r.SummarizeBaseline()
 	for i := range r.Envs {
 		SortFindings(r.Envs[i].Findings)
-		r.Envs[i].Pass = !Failing(r.Envs[i].Findings, r.FailOn)
+		SortFindings(r.Envs[i].Fixed)
+		r.Envs[i].Pass = !r.Failing(r.Envs[i].Findings)
 		if !r.Envs[i].Pass {
 			r.Pass = false
 		}

@@ -85,6 +85,9 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		for _, f := range er.Findings {
 			writeTextFinding(bw, p, f)
 		}
+		for _, f := range er.Fixed {
+			writeTextFinding(bw, p, f)
+		}
 		if er.Diff != nil && len(er.Diff.Changes) > 0 {
 			writeTextDiff(bw, p, "changes", er.Diff, opts.Unified)
 			if len(er.Because) > 0 {
@@ -137,8 +140,8 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 	if n := countNotRendered(rep); n > 0 {
 		skipped = fmt.Sprintf(", %d untouched and not rendered", n)
 	}
-	fmt.Fprintf(bw, "%s %s: %s; %d of %d environments fail%s (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
-		countFindings(all), failedEnvs(rep), len(rep.Envs), skipped, rep.FailOn)
+	fmt.Fprintf(bw, "%s %s: %s%s; %d of %d environments fail%s (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
+		countFindings(all), baselineCounts(rep), failedEnvs(rep), len(rep.Envs), skipped, failsOn(rep))
 	return bw.Flush()
 }
 
@@ -150,6 +153,14 @@ func writeTextFinding(w io.Writer, p painter, f checks.Finding) {
 		b.WriteString(": ")
 	}
 	b.WriteString(p.severity(f.Severity))
+	switch f.Baseline {
+	case checks.BaselineNew:
+		b.WriteString(" " + p.paint(ansiBold, "new"))
+	case checks.BaselineExisting:
+		b.WriteString(" " + p.paint(ansiDim, "existing"))
+	case checks.BaselineFixed:
+		b.WriteString(" " + p.paint(ansiGreen, "fixed"))
+	}
 	b.WriteString(" ")
 	b.WriteString(term(f.RuleID))
 	if f.Resource != nil {

@@ -207,7 +207,7 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 	}
 	var eng engine.Engine
 	eng.Strict = false
-	rnd := newHelmRand(opts.Name, opts.Namespace, chrt.Name(), chrt.Metadata.Version)
+	rnd := newHelmRand(ctx, opts.Name, opts.Namespace, chrt.Name(), chrt.Metadata.Version)
 	eng.CustomTemplateFuncs = templateGuards(ctx, rnd)
 	maps.Copy(eng.CustomTemplateFuncs, rnd.funcs())
 	out, err := eng.RenderWithContext(ctx, chrt, rv)

@@ -103,7 +103,7 @@ func TestMissingBinariesFailInCI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=TestServerAnswersWithItsVersion", "-test.v")
-						cmd.Dir = t.TempDir()
+			cmd.Dir = t.TempDir()
 			cmd.Env = append(append(append([]string{}, clean...), tt.env...), "GATE_KUBETEST_CHILD=1")
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError

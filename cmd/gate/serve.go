@@ -18,11 +18,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/app"
+	"github.com/gate-ops/gate/internal/chartpull"
 )
 
 func init() { extraCommands = append(extraCommands, newServeCmd) }
@@ -45,6 +47,20 @@ type serveFlags struct {
 	workers        int
 	runTimeout     time.Duration
 	stages         stageOptions
+	// The durable queue (internal/app/store.go).
+	databaseURL   string
+	jobRetryBase  time.Duration
+	jobRetryMax   time.Duration
+	jobAttempts   int
+	rescueAfter   time.Duration
+	pollInterval  time.Duration
+	shutdownGrace time.Duration
+	// GitHub API retries within one attempt of a job.
+	apiRetries     int
+	apiRetryBase   time.Duration
+	apiMaxWait     time.Duration
+	attemptTimeout time.Duration
+	publishTimeout time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command { return serveCmd(g, &serveFlags{}) }
@@ -69,7 +85,14 @@ Configuration (flags or environment):
   --github-url        GATE_GITHUB_URL        REST API base (GHE: https://HOST/api/v3/)
   --listen            GATE_LISTEN            listen address (default :8080)
   --public-url        GATE_PUBLIC_URL        this server's external URL, for report links
-  --cache-dir         GATE_CACHE_DIR         git object stores (repos/) and render cache (render/)
+  --cache-dir         GATE_CACHE_DIR         git object stores (repos/), render cache (render/), gate.db
+  --database-url      GATE_DATABASE_URL      the job queue: postgres://... for replicas (default: SQLite
+                                             at <cache-dir>/gate.db, one replica)
+
+Every webhook is a job in a database (River): answered 2xx once committed,
+one job per pull-request head, run again after a crash (--rescue-after) or
+while GitHub is unavailable (backoff --job-retry-base to --job-retry-max,
+--job-attempts tries). Full reports behind Details are kept there too.
 
 Only the environments a pull request touches are rendered and checked; the
 others complete neutral ("not affected"). Renders are cached by the content
@@ -100,6 +123,18 @@ Endpoints: POST ` + app.WebhookPath + ` (webhooks), /healthz, /readyz, /metrics,
 	fs.BoolVar(&f.noIsolate, "no-isolate", false, "render in the server process (default: each environment in a worker process killed at its deadline or memory budget)")
 	fs.IntVar(&f.workers, "workers", 4, "pull requests checked at the same time")
 	fs.DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "time limit of one run; its check runs end timed_out")
+	fs.StringVar(&f.databaseURL, "database-url", "", "job queue database: postgres://user@host/db for replicas sharing the work (default: SQLite at <cache-dir>/gate.db); prefer GATE_DATABASE_URL, flags show in ps")
+	fs.DurationVar(&f.jobRetryBase, "job-retry-base", 5*time.Second, "first wait before a job GitHub or git failed runs again; it doubles")
+	fs.DurationVar(&f.jobRetryMax, "job-retry-max", 15*time.Minute, "longest wait between a job's attempts")
+	fs.IntVar(&f.jobAttempts, "job-attempts", 25, "most attempts of one job (the last completes its check runs with the error)")
+	fs.DurationVar(&f.rescueAfter, "rescue-after", 0, "a job still running after this is taken to belong to a dead replica and run again (default: run timeout + 3 * publish timeout + 1m)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", time.Second, "how often idle workers look for jobs in the database")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 20*time.Second, "on SIGTERM, how long running jobs may finish before they are handed back to the queue")
+	fs.IntVar(&f.apiRetries, "github-retries", 6, "tries of one GitHub API request (5xx, timeouts, rate limits) before the job backs off")
+	fs.DurationVar(&f.apiRetryBase, "github-retry-base", 500*time.Millisecond, "first wait between tries of one GitHub API request; it doubles")
+	fs.DurationVar(&f.apiMaxWait, "github-max-wait", 90*time.Second, "longest wait between tries of one GitHub API request (a longer Retry-After ends the attempt)")
+	fs.DurationVar(&f.attemptTimeout, "github-attempt-timeout", 30*time.Second, "time limit of one GitHub API request")
+	fs.DurationVar(&f.publishTimeout, "publish-timeout", 2*time.Minute, "time limit of a run's check-run writes")
 	addStageFlags(fs, &f.stages)
 	return cmd
 }
@@ -164,7 +199,11 @@ func (g *globals) serve(ctx context.Context, f *serveFlags) error {
 // with the stages registered in stages.go.
 func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 	cfg := app.Config{AppID: f.appID, GitHubURL: f.githubURL, PublicURL: f.publicURL, CacheDir: f.cacheDir,
-		Workers: f.workers, RunTimeout: f.runTimeout, MaxFileSize: g.maxFile}
+		Workers: f.workers, RunTimeout: f.runTimeout, MaxFileSize: g.maxFile,
+		DatabaseURL: f.databaseURL, JobRetryBase: f.jobRetryBase, JobRetryMax: f.jobRetryMax, JobAttempts: f.jobAttempts,
+		RescueAfter: f.rescueAfter, PollInterval: f.pollInterval, ShutdownGrace: f.shutdownGrace,
+		Retries: f.apiRetries, RetryBase: f.apiRetryBase, MaxRetryWait: f.apiMaxWait, AttemptTimeout: f.attemptTimeout,
+		PublishTimeout: f.publishTimeout}
 	if f.privateKeyFile == "" {
 		return cfg, errors.New("--private-key-file (or GATE_PRIVATE_KEY_FILE) is required")
 	}
@@ -194,7 +233,12 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 		root = filepath.Join(dir, "gate")
 	}
 	cfg.CacheDir = filepath.Join(root, "repos")
-	ropts := render.Options{Logger: g.log}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = "sqlite://" + filepath.Join(root, "gate.db")
+	}
+	// Charts not in the repos: pulled before each run from the base's
+	// references (see pullCharts), rendered from <root>/charts.
+	ropts := render.Options{Logger: g.log, Charts: charts.Open(root)}
 	if !f.noIsolate {
 		ropts.Isolate = g.isolator()
 	}
@@ -264,6 +308,7 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 			if err != nil {
 				return nil, err
 			}
+			pullCharts(ctx, req, rv)
 			stages, finds, err := buildStages(ctx, trusted(rv), req.Config, so)
 			if err != nil {
 				return nil, err
@@ -276,6 +321,40 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 			rep.HeadRev, rep.BaseRev = rv.HeadSHA, rv.BaseSHA
 			return rep, nil
 		},
+	}
+}
+
+// pullCharts fills the chart cache before a run, from the chart
+// references of the base branch's tip and of the merge base, only from
+// repositories the base's gate.yaml allows (never from the head: a pull
+// request cannot make the App download anything). A chart that cannot be
+// pulled is logged; the render then reports it as render/chart-not-cached.
+func pullCharts(ctx context.Context, req *engine.Request, rv *app.Revisions) {
+	if req.Render.Charts == nil || len(req.Config.Charts.Allow) == 0 {
+		return
+	}
+	log := req.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	p := chartpull.New(req.Render.Charts, req.Config, log)
+	for _, src := range []source.Source{trusted(rv), rv.Base} {
+		if src == nil {
+			continue
+		}
+		res, err := p.PullRepo(ctx, src)
+		if err != nil {
+			log.Warn("chart references not scanned", "err", err)
+			continue
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				log.Warn("chart not pulled", "ref", r.Want.String(), "err", r.Err)
+			}
+		}
+		if rv.Base == trusted(rv) {
+			break
+		}
 	}
 }
 

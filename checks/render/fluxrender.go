@@ -92,7 +92,9 @@ func (r *Renderer) fluxDeps(src source.Source, env checks.Env) Deps {
 	res := newResult(env, src, r.opts.Limits)
 	w := r.newFluxWalk(context.Background(), src, env, res, false)
 	w.run()
-	d := Deps{Dirs: []string{}}
+	// Partial: the Flux objects a revision declares decide what the walk
+	// reads, so another revision's walk can read other files.
+	d := Deps{Dirs: []string{}, Partial: true}
 	for f := range w.files {
 		d.Files = append(d.Files, f)
 	}

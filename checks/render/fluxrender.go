@@ -58,7 +58,7 @@ type fluxWalk struct {
 	helm    []fluxPending
 	// chartDeps are the cached charts the HelmReleases asked for (ChartDep).
 	chartDeps []string
-	root    *FluxNode
+	root      *FluxNode
 }
 
 type fluxPending struct {

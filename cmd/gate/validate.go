@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,6 +72,7 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 					return err
 				}
 			}
+			start := time.Now()
 			src, cfg, err := g.openWorktree()
 			if err != nil {
 				return err
@@ -85,7 +87,7 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 				return usageErr("%v", err)
 			}
 			finds = append(finds, rfinds...)
-			rep := &checks.Report{HeadRev: src.Rev(), FailOn: threshold, Findings: append([]checks.Finding{}, finds...)}
+			rep := &checks.Report{HeadRev: src.Rev(), FailOn: threshold, Findings: append([]checks.Finding{}, finds...), Checked: []string{st.Name()}}
 			resources := 0
 			for _, r := range results {
 				er := checks.EnvReport{Env: r.Env, Status: checks.EnvChecked, Resources: len(r.Resources), Duration: r.Duration}
@@ -106,6 +108,7 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 				rep.Envs = append(rep.Envs, er)
 			}
 			rep.Finalize()
+			rep.Duration = time.Since(start)
 			if specs != nil {
 				opts := report.Options{Color: true, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.gitPrefix(specs)}
 				if err := g.writeReports(specs, rep, opts); err != nil {

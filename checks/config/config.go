@@ -36,6 +36,7 @@ type Config struct {
 	Environments []Env        `yaml:"environments,omitempty" json:"environments,omitempty"`
 	Discovery    Discovery    `yaml:"discovery,omitempty" json:"discovery,omitempty"`
 	Repository   Repository   `yaml:"repository,omitempty" json:"repository,omitempty"`
+	ArgoCD       ArgoCD       `yaml:"argocd,omitempty" json:"argocd,omitempty"`
 	Schemas      Schemas      `yaml:"schemas,omitempty" json:"schemas,omitempty"`
 	Policies     Policies     `yaml:"policies,omitempty" json:"policies,omitempty"`
 	Exceptions   []Exception  `yaml:"exceptions,omitempty" json:"exceptions,omitempty"`
@@ -98,6 +99,24 @@ func (c *Config) RepoURLs() []string {
 	}
 	out := append([]string(nil), c.Repository.URLs...)
 	return append(out, c.Remotes...)
+}
+
+// ArgoCD tunes how Argo CD Applications become environments.
+type ArgoCD struct {
+	// EnvironmentPer is "application" (the default: one environment per
+	// Application, what Argo CD syncs and reports on) or "cluster" (the
+	// Applications of one destination cluster rendered together).
+	EnvironmentPer string `yaml:"environmentPer,omitempty" json:"environmentPer,omitempty"`
+	// Clusters are what the ApplicationSet cluster generator lists (Argo CD
+	// reads them from its cluster Secrets, which are not in the repo).
+	Clusters []ArgoCluster `yaml:"clusters,omitempty" json:"clusters,omitempty"`
+}
+
+// ArgoCluster is one cluster Argo CD knows.
+type ArgoCluster struct {
+	Name   string            `yaml:"name" json:"name"`
+	Server string            `yaml:"server" json:"server"`
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 }
 
 // Schemas configures schema validation.
@@ -336,6 +355,11 @@ func (c *Config) validate() error {
 		if e.Path == "" {
 			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("environment %q needs a path", e.Name)}
 		}
+	}
+	switch c.ArgoCD.EnvironmentPer {
+	case "", "application", "cluster":
+	default:
+		return &Error{File: c.File, Line: c.Lines["argocd"], Msg: fmt.Sprintf("argocd.environmentPer %q: want application or cluster", c.ArgoCD.EnvironmentPer)}
 	}
 	for i, x := range c.Exceptions {
 		line := c.Lines[fmt.Sprintf("exceptions[%d]", i)]

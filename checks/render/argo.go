@@ -271,6 +271,7 @@ func (c argoConfig) excluded(p string) bool {
 type argoCluster struct {
 	Name, Server string
 	Labels       map[string]string
+	Origin       checks.Origin // where gate.yaml declares it
 }
 
 // argoFound is one Application with what rendering it gave.
@@ -333,7 +334,7 @@ func argoEnvs(found []argoFound, cfg argoConfig) []checks.Env {
 				why = fmt.Sprintf("Argo CD Application from %s %s (%s)", p.Kind, p.Name, p.Origin)
 			}
 		}
-		why += "; one environment per Application: it is what Argo CD syncs, diffs and reports health for"
+		why += "; one environment per Application, what Argo CD syncs, diffs and reports health for (gate.yaml argocd.environmentPer: cluster groups them by cluster)"
 		envs = append(envs, checks.Env{
 			Name: name, Path: a.File, Kind: KindArgo, KubernetesVersion: cfg.kubeVersion,
 			Namespace: a.Spec.Destination.Namespace, Cluster: argoClusterName(a),
@@ -367,7 +368,12 @@ func argoTree(a *argoApp, nodes []checks.Node) []checks.Node {
 // so the environments of one run scan once.
 type argoIndex struct {
 	mu    sync.Mutex
-	scans map[source.Source]*argoScanOnce
+	scans map[argoScanKey]*argoScanOnce
+}
+
+type argoScanKey struct {
+	src  source.Source
+	conf string // the repos and clusters the scan used
 }
 
 type argoScanOnce struct {
@@ -376,31 +382,55 @@ type argoScanOnce struct {
 }
 
 func (x *argoIndex) scan(src source.Source, cfg argoConfig) *argoScan {
+	key := argoScanKey{src: src, conf: fmt.Sprint(cfg.repos, cfg.clusters)}
 	x.mu.Lock()
 	if x.scans == nil {
-		x.scans = map[source.Source]*argoScanOnce{}
+		x.scans = map[argoScanKey]*argoScanOnce{}
 	}
-	o := x.scans[src]
+	o := x.scans[key]
 	if o == nil {
 		o = &argoScanOnce{}
-		x.scans[src] = o
+		x.scans[key] = o
 	}
 	x.mu.Unlock()
 	o.once.Do(func() { o.scan = scanArgo(src, cfg) })
 	return o.scan
 }
 
-// renderArgoEnv renders the Application an environment names, finding it
-// again in src (the base of a pull request has its own version of it): the
-// roots are scanned, then each parent on the env's chain renders to give
-// the next.
+// renderArgoEnv renders the Applications an environment names (one, or
+// those of a cluster), finding each again in src (the base of a pull
+// request has its own version of it): the roots are scanned, then each
+// parent on the chain renders to give the next.
 func (r *Renderer) renderArgoEnv(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
-	chain := argoChainOf(env)
-	if len(chain) == 0 {
+	segs := argoSegments(env.Tree)
+	if len(segs) == 0 {
 		return fmt.Errorf("environment %s names no Application", env.Name)
 	}
-	cfg := argoConfig{lim: r.opts.Limits, repos: env.Repos, kubeVersion: env.KubernetesVersion}
+	cfg := argoConfig{lim: r.opts.Limits, repos: env.Repos, kubeVersion: env.KubernetesVersion, clusters: argoClustersOf(env.Tree)}
 	scan := r.argo.scan(src, cfg)
+	files := map[string]bool{}
+	for _, seg := range segs {
+		r.renderArgoChain(ctx, src, scan, argoChainOf(seg), cfg, res)
+		for _, n := range seg {
+			if n.Kind == "Application" || n.Kind == "ApplicationSet" {
+				files[n.Origin.File] = true
+			}
+		}
+	}
+	for _, f := range res.Files {
+		files[f] = true
+	}
+	res.Files = res.Files[:0]
+	for f := range files {
+		if f != "" {
+			res.Files = append(res.Files, f)
+		}
+	}
+	sort.Strings(res.Files)
+	return nil
+}
+
+func (r *Renderer) renderArgoChain(ctx context.Context, src source.Source, scan *argoScan, chain []string, cfg argoConfig, res *Result) {
 	candidates := scan.roots
 	for i, key := range chain {
 		var app *argoApp
@@ -411,44 +441,70 @@ func (r *Renderer) renderArgoEnv(ctx context.Context, src source.Source, env che
 		}
 		if app == nil {
 			// Not at this revision (a change adds it): nothing to render.
-			return nil
+			return
 		}
 		if i == len(chain)-1 {
 			r.renderArgoApp(ctx, src, app, cfg, res)
-			files := map[string]bool{}
-			for _, f := range res.Files {
-				files[f] = true
-			}
-			for _, n := range env.Tree {
-				if n.Kind == "Application" || n.Kind == "ApplicationSet" {
-					files[n.Origin.File] = true
-				}
-			}
-			res.Files = res.Files[:0]
-			for f := range files {
-				if f != "" {
-					res.Files = append(res.Files, f)
-				}
-			}
-			sort.Strings(res.Files)
-			return nil
+			return
 		}
-		parent := newResult(env, src, r.opts.Limits)
+		parent := newResult(res.Env, src, r.opts.Limits)
 		candidates = r.renderArgoApp(ctx, src, app, cfg, parent).children
 	}
-	return nil
+}
+
+// argoSegments splits a tree into the trees of its Applications: each
+// starts at a root node (depth 0).
+func argoSegments(tree []checks.Node) [][]checks.Node {
+	var out [][]checks.Node
+	for _, n := range tree {
+		if n.Depth == 0 || len(out) == 0 {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], n)
+	}
+	return out
 }
 
 // argoChainOf lists the Application keys from the outermost parent to the
-// env's own Application.
-func argoChainOf(env checks.Env) []string {
-	// Nodes below the env's Application are sources, never Applications,
-	// so the last Application node is the env's own.
+// Application of one tree.
+func argoChainOf(tree []checks.Node) []string {
+	// Nodes below the Application are sources, never Applications, so the
+	// last Application node is the one the tree is about.
 	var chain []string
-	for _, n := range env.Tree {
+	for _, n := range tree {
 		if n.Kind == "Application" {
 			chain = append(chain, n.Name)
 		}
 	}
 	return chain
+}
+
+// argoClustersOf reads back the gate.yaml clusters a tree lists for the
+// cluster generator (Detail is "server k=v,k=v").
+func argoClustersOf(tree []checks.Node) []argoCluster {
+	var out []argoCluster
+	seen := map[string]bool{}
+	for _, n := range tree {
+		if n.Kind != "cluster" || seen[n.Name] {
+			continue
+		}
+		seen[n.Name] = true
+		server, labels, _ := strings.Cut(n.Detail, " ")
+		c := argoCluster{Name: n.Name, Server: server, Labels: map[string]string{}, Origin: n.Origin}
+		for _, kv := range strings.Split(labels, ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				c.Labels[k] = v
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (c argoCluster) node(depth int) checks.Node {
+	var labels []string
+	for _, k := range sortedKeys(c.Labels) {
+		labels = append(labels, k+"="+c.Labels[k])
+	}
+	return checks.Node{Kind: "cluster", Name: c.Name, Depth: depth, Detail: strings.TrimSpace(c.Server + " " + strings.Join(labels, ",")), Origin: c.Origin}
 }

@@ -90,6 +90,13 @@ func expandAppSet(src source.Source, cfg argoConfig, obj map[string]any, file st
 	}
 	self := checks.Node{Kind: "ApplicationSet", Name: s.name, Depth: chainDepth(parents), Origin: checks.Origin{File: file, Line: line}}
 	ps := append(append([]checks.Node{}, parents...), self)
+	if usesClusters(spec["generators"]) {
+		// The clusters from gate.yaml travel with the environment: its
+		// render generates the Applications again.
+		for _, c := range cfg.clusters {
+			ps = append(ps, c.node(self.Depth+1))
+		}
+	}
 	var tnode *yaml.Node
 	if node != nil {
 		tnode = child(child(node, "spec"), "template")
@@ -607,4 +614,23 @@ func sortedAnyKeys(m map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// usesClusters reports whether generators include a cluster generator.
+func usesClusters(gens any) bool {
+	switch t := gens.(type) {
+	case map[string]any:
+		for k, v := range t {
+			if k == "clusters" || usesClusters(v) {
+				return true
+			}
+		}
+	case []any:
+		for _, v := range t {
+			if usesClusters(v) {
+				return true
+			}
+		}
+	}
+	return false
 }

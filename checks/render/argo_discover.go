@@ -2,6 +2,8 @@ package render
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -18,6 +20,9 @@ import (
 // as environments of their own.
 func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[string]bool, []checks.Finding) {
 	acfg := argoConfig{lim: DefaultLimits(), kubeVersion: cfg.Defaults.KubernetesVersion, exclude: cfg.Discovery.Exclude, repos: cfg.RepoURLs()}
+	for _, c := range cfg.ArgoCD.Clusters {
+		acfg.clusters = append(acfg.clusters, argoCluster{Name: c.Name, Server: c.Server, Labels: c.Labels, Origin: checks.Origin{File: cfg.File, Line: cfg.Lines["argocd"]}})
+	}
 	r := New(Options{})
 	// Discovery renders each Application once to find the ones it renders
 	// (app of apps); the renderer's per-environment timeout bounds each.
@@ -25,6 +30,9 @@ func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[
 	defer cancel()
 	found, finds := discoverArgo(ctx, r, src, acfg)
 	envs := argoEnvs(found, acfg)
+	if cfg.ArgoCD.EnvironmentPer == "cluster" {
+		envs = argoByCluster(envs, cfg)
+	}
 	used := map[string]bool{}
 	for _, e := range envs {
 		d := r.argoDeps(src, e, nil)
@@ -44,7 +52,7 @@ func chainDepth(parents []checks.Node) int {
 	// (a parent's source renders the child).
 	d := 0
 	for _, n := range parents {
-		if n.Kind != "values" {
+		if n.Kind != "values" && n.Kind != "cluster" {
 			d = n.Depth + 1
 		}
 	}
@@ -122,4 +130,34 @@ func argoEnvNames(argo, others []checks.Env) []checks.Env {
 		}
 	}
 	return argo
+}
+
+// argoByCluster groups Application environments by destination cluster
+// (gate.yaml argocd.environmentPer: cluster): one environment renders every
+// Application that syncs to the cluster.
+func argoByCluster(envs []checks.Env, cfg *config.Config) []checks.Env {
+	var out []checks.Env
+	by := map[string]int{}
+	for _, e := range envs {
+		key := e.Cluster
+		if key == "" {
+			key = "in-cluster"
+		}
+		i, ok := by[key]
+		if !ok {
+			name := key
+			if u, err := url.Parse(key); err == nil && u.Host != "" {
+				name = u.Hostname()
+			}
+			if key == "https://kubernetes.default.svc" {
+				name = "in-cluster"
+			}
+			by[key] = len(out)
+			out = append(out, checks.Env{Name: name, Path: e.Path, Kind: KindArgo, KubernetesVersion: e.KubernetesVersion, Cluster: key, Repos: e.Repos,
+				Reason: fmt.Sprintf("Argo CD Applications syncing to cluster %s, together (%s: argocd.environmentPer: cluster)", key, orDefault(cfg.File, "gate.yaml"))})
+			i = by[key]
+		}
+		out[i].Tree = append(out[i].Tree, e.Tree...)
+	}
+	return out
 }

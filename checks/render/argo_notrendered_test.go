@@ -204,3 +204,78 @@ spec:
 		t.Fatalf("deps: %+v", d)
 	}
 }
+
+// The cluster generator lists the clusters gate.yaml declares (Argo CD
+// keeps them in Secrets outside the repo), narrowed by its selector; the
+// generated Applications render again from the environment alone.
+func TestArgoClusterGenerator(t *testing.T) {
+	files := map[string]string{
+		"gate.yaml": "repository:\n  urls: [" + thisRepo + "]\nargocd:\n  clusters:\n  - name: prod-1\n    server: https://prod-1.example.com\n    labels: {env: prod}\n  - name: prod-2\n    server: https://prod-2.example.com\n    labels: {env: prod}\n  - name: dev\n    server: https://dev.example.com\n    labels: {env: dev}\n",
+		"appset.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: web
+spec:
+  generators:
+  - clusters:
+      selector:
+        matchLabels:
+          env: prod
+  template:
+    metadata:
+      name: 'web-{{name}}'
+    spec:
+      source:
+        repoURL: ` + thisRepo + `
+        path: web
+      destination:
+        server: '{{server}}'
+        namespace: web
+`,
+		"web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+	}
+	src := source.NewMem("head", files)
+	cfg, _, err := config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, finds := Discover(src, cfg)
+	if len(finds) > 0 {
+		t.Fatal(finds)
+	}
+	var names []string
+	for _, e := range envs {
+		names = append(names, e.Name+"="+e.Cluster)
+		res := New(Options{}).Render(context.Background(), src, e)
+		if len(res.Findings) > 0 || len(res.Resources) != 1 {
+			t.Errorf("%s: %d resources, %v", e.Name, len(res.Resources), res.Findings)
+		}
+	}
+	if got := strings.Join(names, " "); got != "web-prod-1=https://prod-1.example.com web-prod-2=https://prod-2.example.com" {
+		t.Errorf("envs: %s", got)
+	}
+
+	// environmentPer: cluster renders both Applications of a cluster as one
+	// environment.
+	files["gate.yaml"] = "repository:\n  urls: [" + thisRepo + "]\nargocd:\n  environmentPer: cluster\n"
+	app := func(name, path string) string {
+		return "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: " + name + "\nspec:\n  source:\n    repoURL: " + thisRepo + "\n    path: " + path + "\n  destination:\n    server: https://prod.example.com\n"
+	}
+	delete(files, "appset.yaml")
+	files["apps/a.yaml"] = app("a", "web")
+	files["apps/b.yaml"] = app("b", "api")
+	files["api/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n"
+	src = source.NewMem("head", files)
+	cfg, _, err = config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, _ = Discover(src, cfg)
+	if len(envs) != 1 || envs[0].Name != "prod.example.com" {
+		t.Fatalf("envs: %+v", envs)
+	}
+	res := New(Options{}).Render(context.Background(), src, envs[0])
+	if len(res.Findings) > 0 || len(res.Resources) != 2 {
+		t.Fatalf("cluster env: %d resources, %v", len(res.Resources), res.Findings)
+	}
+}

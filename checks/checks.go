@@ -211,6 +211,14 @@ type Finding struct {
 	// Details are the extra fields a policy attached to its verdict
 	// (conftest's metadata, Gatekeeper's details), for machine readers.
 	Details map[string]any `json:"details,omitempty"`
+	// Baseline is the finding's state against the base revision or a
+	// baseline file: new, existing or fixed; empty when nothing was
+	// compared. With fail-on scope new (the default) existing findings are
+	// shown but do not fail the gate.
+	Baseline string `json:"baseline,omitempty"`
+	// Fingerprint identifies the finding across revisions (FingerprintOf);
+	// set when it was compared with a baseline.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // String is the one-line form used in logs and the text report.
@@ -263,15 +271,8 @@ func SortFindings(fs []Finding) {
 	})
 }
 
-// Failing reports whether any unwaived finding is at or above threshold.
+// Failing reports whether any unwaived finding is at or above threshold,
+// whatever its baseline state (Report.Failing applies the scope).
 func Failing(fs []Finding, threshold Severity) bool {
-	if threshold == SeverityNone {
-		return false
-	}
-	for _, f := range fs {
-		if f.Waived == "" && f.Severity >= threshold {
-			return true
-		}
-	}
-	return false
+	return FailingIn(fs, threshold, ScopeAll)
 }

@@ -22,9 +22,15 @@ type Report struct {
 	// Checked names the check stages that ran (schema, policy, live). A
 	// run without any (gate diff) reports changes, not a verdict: Pass
 	// then only says that every environment rendered.
-	Checked  []string      `json:"checked,omitempty"`
-	Pass     bool          `json:"pass"`
-	Duration time.Duration `json:"durationNs"`
+	Checked []string `json:"checked,omitempty"`
+	// FailOnScope is which findings the verdict counts: new (the default:
+	// findings the base does not have) or all.
+	FailOnScope string `json:"failOnScope,omitempty"`
+	// Baseline counts findings by state when they were compared with the
+	// base revision or a baseline file; nil when they were not.
+	Baseline *BaselineSummary `json:"baseline,omitempty"`
+	Pass     bool             `json:"pass"`
+	Duration time.Duration    `json:"durationNs"`
 }
 
 // Verdict reports whether the run checked anything it can pass or fail
@@ -50,8 +56,11 @@ type EnvReport struct {
 	NotRendered string    `json:"notRendered,omitempty"`
 	Resources   int       `json:"resources"`
 	Findings    []Finding `json:"findings"`
-	Diff        *EnvDiff  `json:"diff,omitempty"`
-	Live        *EnvDiff  `json:"live,omitempty"`
+	// Fixed are the base's findings this change removes (state fixed):
+	// progress, listed so a reviewer sees it, never part of the verdict.
+	Fixed []Finding `json:"fixed,omitempty"`
+	Diff  *EnvDiff  `json:"diff,omitempty"`
+	Live  *EnvDiff  `json:"live,omitempty"`
 	// Drift lists live objects that differ from the base rendering.
 	Drift    *EnvDiff      `json:"drift,omitempty"`
 	Pass     bool          `json:"pass"`
@@ -115,10 +124,12 @@ func (r *Report) AllFindings() []Finding {
 // Finalize computes pass/fail for every environment and the report.
 func (r *Report) Finalize() {
 	r.SchemaVersion = ReportSchemaVersion
-	r.Pass = !Failing(r.Findings, r.FailOn)
+	r.Pass = !r.Failing(r.Findings)
+	r.SummarizeBaseline()
 	for i := range r.Envs {
 		SortFindings(r.Envs[i].Findings)
-		r.Envs[i].Pass = !Failing(r.Envs[i].Findings, r.FailOn)
+		SortFindings(r.Envs[i].Fixed)
+		r.Envs[i].Pass = !r.Failing(r.Envs[i].Findings)
 		if !r.Envs[i].Pass {
 			r.Pass = false
 		}

@@ -172,7 +172,7 @@ func (e *NotCachedError) Command() string {
 	if e.CacheDir != "" {
 		args = append(args, "--cache-dir", shellQuote(e.CacheDir))
 	}
-	args = append(args, "--repo", shellQuote(e.Ref.Repo), "--chart", shellQuote(e.Ref.Chart))
+	args = append(args, "--url", shellQuote(e.Ref.Repo), "--chart", shellQuote(e.Ref.Chart))
 	if e.Ref.Version != "" {
 		args = append(args, "--version", shellQuote(e.Ref.Version))
 	}

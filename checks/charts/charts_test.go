@@ -123,7 +123,7 @@ func TestResolveFromCache(t *testing.T) {
 
 func TestNotCachedCommandQuotes(t *testing.T) {
 	e := &charts.NotCachedError{Ref: charts.Ref{Repo: "https://x.example/$(touch pwned)", Chart: "a'b", Version: ">=1.0 <2"}, CacheDir: "/tmp/my cache"}
-	want := `gate charts pull --cache-dir '/tmp/my cache' --repo 'https://x.example/$(touch pwned)' --chart 'a'\''b' --version '>=1.0 <2'`
+	want := `gate charts pull --cache-dir '/tmp/my cache' --url 'https://x.example/$(touch pwned)' --chart 'a'\''b' --version '>=1.0 <2'`
 	if got := e.Command(); got != want {
 		t.Fatalf("Command() = %s\nwant        %s", got, want)
 	}

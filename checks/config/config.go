@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gate-ops/gate/checks"
 )
 
 // FileName is the config file gate looks for at the repo root.
@@ -36,6 +38,7 @@ type Config struct {
 	Environments []Env        `yaml:"environments,omitempty" json:"environments,omitempty"`
 	Discovery    Discovery    `yaml:"discovery,omitempty" json:"discovery,omitempty"`
 	Repository   Repository   `yaml:"repository,omitempty" json:"repository,omitempty"`
+	Charts       Charts       `yaml:"charts,omitempty" json:"charts,omitempty"`
 	ArgoCD       ArgoCD       `yaml:"argocd,omitempty" json:"argocd,omitempty"`
 	Schemas      Schemas      `yaml:"schemas,omitempty" json:"schemas,omitempty"`
 	Policies     Policies     `yaml:"policies,omitempty" json:"policies,omitempty"`
@@ -80,6 +83,62 @@ type Env struct {
 type Discovery struct {
 	// Exclude lists repo-relative path prefixes that never hold environments.
 	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+}
+
+// Charts says where `gate charts pull` (and `gate serve` before a run) may
+// fetch charts that are not in the repo. Only the base's gate.yaml counts:
+// a pull request cannot widen what gate downloads.
+type Charts struct {
+	// Allow lists repository URL prefixes (https://charts.example.com,
+	// oci://ghcr.io/org) charts may be pulled from. Empty: none.
+	Allow []string `yaml:"allow,omitempty" json:"allow,omitempty"`
+	// Mirrors maps a repository URL prefix to the URL that serves it (an
+	// internal chart proxy). The chart cache keeps the original URL.
+	Mirrors map[string]string `yaml:"mirrors,omitempty" json:"mirrors,omitempty"`
+}
+
+// ChartAllowed reports whether a chart repository URL is under one of
+// charts.allow, compared on URL boundaries (https://a.example/x allows
+// https://a.example/x/y, not https://a.example/xy).
+func (c *Config) ChartAllowed(repo string) bool {
+	repo = normURL(repo)
+	for _, a := range c.Charts.Allow {
+		a = normURL(a)
+		if a != "" && (repo == a || strings.HasPrefix(repo, a+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChartMirror maps a chart URL through charts.mirrors (the longest prefix
+// on a URL boundary wins); it is returned unchanged when none applies.
+func (c *Config) ChartMirror(u string) string {
+	n := normURL(u)
+	best := ""
+	for p := range c.Charts.Mirrors {
+		np := normURL(p)
+		if np != "" && (n == np || strings.HasPrefix(n, np+"/")) && len(np) > len(normURL(best)) {
+			best = p
+		}
+	}
+	if best == "" {
+		return u
+	}
+	return strings.TrimRight(c.Charts.Mirrors[best], "/") + strings.TrimPrefix(n, normURL(best))
+}
+
+// normURL lower-cases a URL's scheme and host and drops a trailing slash.
+func normURL(u string) string {
+	u = strings.TrimRight(strings.TrimSpace(u), "/")
+	if i := strings.Index(u, "://"); i > 0 {
+		host, p, _ := strings.Cut(u[i+3:], "/")
+		u = strings.ToLower(u[:i]) + "://" + strings.ToLower(host)
+		if p != "" {
+			u += "/" + p
+		}
+	}
+	return u
 }
 
 // Repository names this ops repository for the sync tool's objects: a Flux
@@ -205,8 +264,47 @@ type Limits struct {
 
 // ReportConfig tunes reports.
 type ReportConfig struct {
-	// FailOn is the lowest severity that fails the gate (default error).
-	FailOn string `yaml:"failOn,omitempty" json:"failOn,omitempty"`
+	// FailOn is what fails the gate: the lowest severity (default error)
+	// and which findings count (scope new, the default, or all).
+	FailOn FailOn `yaml:"failOn,omitempty" json:"failOn,omitempty"`
+}
+
+// FailOn is report.failOn. It is written either as a severity
+// ("failOn: warning", which keeps scope new) or as a mapping
+// ("failOn: {severity: error, scope: all}").
+type FailOn struct {
+	// Severity is the lowest severity that fails the gate.
+	Severity string `yaml:"severity,omitempty" json:"severity,omitempty"`
+	// Scope is new (findings the base or the baseline file does not have)
+	// or all (every finding, existing debt included).
+	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
+}
+
+// UnmarshalYAML reads both spellings strictly: an unknown key in the
+// mapping is an error naming it, like everywhere else in gate.yaml.
+func (f *FailOn) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		f.Severity = n.Value
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if v.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: report.failOn.%s: want a string", v.Line, k.Value)
+			}
+			switch k.Value {
+			case "severity":
+				f.Severity = v.Value
+			case "scope":
+				f.Scope = v.Value
+			default:
+				return fmt.Errorf("line %d: unknown key %q in report.failOn (want severity and scope)", k.Line, k.Value)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: report.failOn: want a severity (error) or {severity: error, scope: new}", n.Line)
 }
 
 // Error is a config problem with its line.
@@ -333,6 +431,8 @@ func sectionName(t string) string {
 	return strings.ToLower(t[:1]) + t[1:]
 }
 
+var chartURLRe = regexp.MustCompile(`^(?i)(https?|oci)://[^/\s]+(/\S*)?$`)
+
 var envNameRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,62})$`)
 
 func (c *Config) validate() error {
@@ -354,6 +454,29 @@ func (c *Config) validate() error {
 		seen[e.Name] = true
 		if e.Path == "" {
 			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("environment %q needs a path", e.Name)}
+		}
+	}
+	if s := c.Report.FailOn.Severity; s != "" {
+		if _, err := checks.ParseSeverity(s); err != nil {
+			return &Error{File: c.File, Line: c.Lines["report"], Msg: "report.failOn: " + err.Error()}
+		}
+	}
+	if s := c.Report.FailOn.Scope; s != "" {
+		if _, err := checks.ParseScope(s); err != nil {
+			return &Error{File: c.File, Line: c.Lines["report"], Msg: "report.failOn.scope: " + err.Error()}
+		}
+	}
+	for i, a := range c.Charts.Allow {
+		if !chartURLRe.MatchString(a) {
+			return &Error{File: c.File, Line: c.Lines["charts"], Msg: fmt.Sprintf("charts.allow[%d] %q: want an https://, http:// or oci:// URL with a host", i, a)}
+		}
+	}
+	for p, m := range c.Charts.Mirrors {
+		if !chartURLRe.MatchString(p) || !chartURLRe.MatchString(m) {
+			return &Error{File: c.File, Line: c.Lines["charts"], Msg: fmt.Sprintf("charts.mirrors %q: %q: both must be https://, http:// or oci:// URLs with a host", p, m)}
+		}
+		if strings.HasPrefix(normURL(p), "oci://") != strings.HasPrefix(normURL(m), "oci://") {
+			return &Error{File: c.File, Line: c.Lines["charts"], Msg: fmt.Sprintf("charts.mirrors %q: %q: an OCI registry mirrors to an OCI registry, a Helm repository to a Helm repository", p, m)}
 		}
 	}
 	switch c.ArgoCD.EnvironmentPer {

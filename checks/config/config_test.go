@@ -26,6 +26,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad expiry", "exceptions:\n  - {rule: a, reason: b, expires: soon}\n", `gate.yaml:2: exception expires "soon"`},
 		{"invalid yaml", "environments:\n  - name: [\n", `gate.yaml:2: `},
 		{"not a mapping", "- a\n- b\n", `gate.yaml`},
+		{"unknown failOn key", "report:\n  failOn:\n    severity: error\n    scop: new\n", `gate.yaml:4: unknown key "scop" in report.failOn`},
+		{"bad failOn scope", "report:\n  failOn: {severity: error, scope: changed}\n", `gate.yaml:1: report.failOn.scope: unknown scope "changed" (want new or all)`},
+		{"bad failOn severity", "report: {failOn: fatal}\n", `gate.yaml:1: report.failOn: unknown severity "fatal"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +63,24 @@ func TestParseExample(t *testing.T) {
 // TestSchemaMatchesStruct keeps the published JSON schema and the Go
 // struct in step: every field the decoder accepts is in the schema, and
 // the schema accepts a config that uses every field.
+// TestFailOnSpellings: report.failOn is a severity alone (scope stays the
+// default) or a mapping with severity and scope.
+func TestFailOnSpellings(t *testing.T) {
+	for _, tt := range []struct{ in, sev, scope string }{
+		{"report: {failOn: warning}\n", "warning", ""},
+		{"report:\n  failOn: {severity: error, scope: all}\n", "error", "all"},
+		{"report:\n  failOn:\n    scope: new\n", "", "new"},
+	} {
+		cfg, err := Parse("gate.yaml", []byte(tt.in))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.in, err)
+		}
+		if cfg.Report.FailOn.Severity != tt.sev || cfg.Report.FailOn.Scope != tt.scope {
+			t.Errorf("%q: got %+v, want severity %q scope %q", tt.in, cfg.Report.FailOn, tt.sev, tt.scope)
+		}
+	}
+}
+
 func TestSchemaMatchesStruct(t *testing.T) {
 	var doc any
 	if err := json.Unmarshal(Schema, &doc); err != nil {
@@ -94,7 +115,8 @@ exceptions:
 diff: {ignore: [metadata.annotations.x], contextLines: 5}
 live: {kubeconfig: ~/.kube/config, pruneSelector: "app=shop", timeout: 30s}
 limits: {maxFileSize: 16Mi, maxDocuments: 1000, renderTimeout: 1m, policyTimeout: 1s, runTimeout: 10m}
-report: {failOn: warning}
+report: {failOn: {severity: warning, scope: all}}
+charts: {allow: ["https://charts.example.com", "oci://ghcr.io/org"], mirrors: {"https://charts.example.com": "http://127.0.0.1:8080/proxy"}}
 `
 	if _, err := Parse("gate.yaml", []byte(full)); err != nil {
 		t.Fatalf("Go decoder refuses a full config: %v", err)
@@ -122,5 +144,54 @@ report: {failOn: warning}
 	_ = yaml.Unmarshal([]byte("environmnets: []\n"), &bad)
 	if err := sch.Validate(bad); err == nil {
 		t.Error("schema accepts an unknown key")
+	}
+}
+
+func TestChartsAllowAndMirrors(t *testing.T) {
+	cfg, err := Parse("gate.yaml", []byte(`charts:
+  allow: ["https://Charts.Example.com/stable/", "oci://ghcr.io/org"]
+  mirrors:
+    "https://charts.example.com": "http://127.0.0.1:8080/proxy/"
+    "https://charts.example.com/stable": "http://127.0.0.1:8080/stable-proxy"
+    "oci://ghcr.io": "oci://127.0.0.1:5000/ghcr"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{
+		"https://charts.example.com/stable":       true,
+		"https://charts.example.com/stable/":      true,
+		"https://charts.example.com/stable/sub":   true,
+		"https://charts.example.com/stablex":      false,
+		"https://charts.example.com":              false,
+		"oci://ghcr.io/org/charts":                true,
+		"oci://ghcr.io/organisation":              false,
+		"http://charts.example.com/stable":        false,
+		"https://evil.example/charts.example.com": false,
+	}
+	for u, want := range allowed {
+		if got := cfg.ChartAllowed(u); got != want {
+			t.Errorf("ChartAllowed(%s) = %v, want %v", u, got, want)
+		}
+	}
+	mirrors := map[string]string{
+		"https://charts.example.com/stable/index.yaml": "http://127.0.0.1:8080/stable-proxy/index.yaml",
+		"https://charts.example.com/other/a.tgz":       "http://127.0.0.1:8080/proxy/other/a.tgz",
+		"oci://ghcr.io/org/charts/podinfo":             "oci://127.0.0.1:5000/ghcr/org/charts/podinfo",
+		"https://elsewhere.example/x":                  "https://elsewhere.example/x",
+	}
+	for u, want := range mirrors {
+		if got := cfg.ChartMirror(u); got != want {
+			t.Errorf("ChartMirror(%s) = %s, want %s", u, got, want)
+		}
+	}
+	for _, bad := range []string{
+		"charts: {allow: [charts.example.com]}\n",
+		"charts: {mirrors: {\"oci://ghcr.io\": \"https://proxy.example\"}}\n",
+		"charts: {allowed: []}\n",
+	} {
+		if _, err := Parse("gate.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "gate.yaml:1") {
+			t.Errorf("Parse(%q) = %v, want an error on line 1", bad, err)
+		}
 	}
 }

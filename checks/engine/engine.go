@@ -52,6 +52,21 @@ func concurrent(stages []Stage) bool {
 	return true
 }
 
+// RenderOnly is implemented by stages whose findings depend on nothing but
+// the rendering they are given and the trusted config (schema, policy).
+// With a base, the engine runs them over the base rendering too, so each
+// finding is marked new or existing and the base's findings the change
+// removes are listed as fixed. Stages that reach outside (the live diff)
+// do not say so, and their findings are judged as they are.
+type RenderOnly interface {
+	RenderOnly() bool
+}
+
+func renderOnly(st Stage) bool {
+	r, ok := st.(RenderOnly)
+	return ok && r.RenderOnly()
+}
+
 // Annotator is implemented by stages that add more than findings to an
 // environment's report (the live diff fills EnvReport.Live and Drift). The
 // engine calls it after Check, with the report built so far.
@@ -91,9 +106,17 @@ type Request struct {
 	Envs []string
 	// FailOn is the lowest severity that fails the gate; none means error.
 	FailOn checks.Severity
-	Stages []Stage
-	Render render.Options
-	Logger *slog.Logger
+	// FailOnScope is which findings fail the gate: checks.ScopeNew (the
+	// default: those the base does not have) or checks.ScopeAll.
+	FailOnScope string
+	// Baseline, when set and there is no Base, holds the findings of a
+	// baseline file (gate baseline): the run's findings are compared with
+	// them as with a base's. BaselineName names it in the report.
+	Baseline     []checks.Finding
+	BaselineName string
+	Stages       []Stage
+	Render       render.Options
+	Logger       *slog.Logger
 	// Progress, when set, reports phases for long runs ("rendered prod (2/3)").
 	Progress func(msg string)
 	// ChangedFiles, when not nil, are the repo-relative files the change
@@ -207,12 +230,29 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
+	scope := req.FailOnScope
+	if scope == "" {
+		scope = checks.ScopeNew
+	}
 	rep := &checks.Report{HeadRev: req.Head.Rev(), FailOn: failOn, Findings: append(append([]checks.Finding{}, req.Findings...), finds...)}
 	for _, st := range req.Stages {
 		rep.Checked = append(rep.Checked, st.Name())
 	}
 	if req.Base != nil {
 		rep.BaseRev = req.Base.Rev()
+		rep.Baseline = &checks.BaselineSummary{Against: "base"}
+	} else if req.Baseline != nil {
+		rep.Baseline = &checks.BaselineSummary{Against: cmpOr(req.BaselineName, "baseline")}
+	}
+	if rep.Baseline != nil {
+		// The scope only means something when findings were compared.
+		rep.FailOnScope = scope
+	}
+	comparable := map[string]bool{"render": true}
+	for _, st := range req.Stages {
+		if renderOnly(st) {
+			comparable[st.Name()] = true
+		}
 	}
 	var secretVals []string
 	for i := range heads {
@@ -263,7 +303,22 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 				a.Annotate(ctx, in, &er)
 			}
 		}
+		switch {
+		case bases != nil:
+			var baseFinds []checks.Finding
+			if er.Status == checks.EnvUntouched {
+				// Neither the rendering nor any file it reads changed:
+				// the base has exactly these findings.
+				baseFinds = comparableOf(er.Findings, comparable)
+			} else {
+				baseFinds = checkBase(ctx, req, bases, i, dopts, comparable)
+			}
+			er.Fixed = compare(er.Findings, baseFinds, comparable)
+		case req.Baseline != nil:
+			er.Fixed = compare(er.Findings, baselineOf(req.Baseline, res.Env.Name), comparable)
+		}
 		scrub.ScrubFindings(er.Findings)
+		scrub.ScrubFindings(er.Fixed)
 		scrub.ScrubDiff(er.Diff)
 		scrub.ScrubDiff(er.Live)
 		scrub.ScrubDiff(er.Drift)
@@ -322,6 +377,78 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	rep.Duration = time.Since(start)
 	rep.Finalize()
 	return rep, nil
+}
+
+// checkBase computes the findings of environment i at the base: its render
+// findings and those of every render-only stage over the base rendering,
+// with the same (trusted) stages the head is judged by.
+func checkBase(ctx context.Context, req *Request, bases []*render.Result, i int, dopts diff.Options, comparable map[string]bool) []checks.Finding {
+	base := bases[i]
+	out := append([]checks.Finding{}, base.Findings...)
+	in := &Input{Env: base.Env, Head: base, All: bases, DiffOptions: dopts}
+	for _, st := range req.Stages {
+		if !renderOnly(st) {
+			continue
+		}
+		got, err := runStage(ctx, st, in)
+		if err != nil {
+			// The stage cannot judge the base: nothing to compare with,
+			// so every head finding of the stage stays new.
+			continue
+		}
+		out = append(out, got...)
+	}
+	return comparableOf(out, comparable)
+}
+
+// comparableOf keeps the findings of the checks compared with a baseline.
+func comparableOf(fs []checks.Finding, comparable map[string]bool) []checks.Finding {
+	out := make([]checks.Finding, 0, len(fs))
+	for _, f := range fs {
+		if comparable[f.Check] {
+			f.Baseline = ""
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// compare marks the comparable findings of head new or existing against
+// base and returns the base findings the head no longer has (fixed).
+// Findings of other checks (the diff's notices, the live comparison) say
+// something about this run only and keep no state.
+func compare(head, base []checks.Finding, comparable map[string]bool) []checks.Finding {
+	var idx []int
+	var sub []checks.Finding
+	for i, f := range head {
+		if comparable[f.Check] {
+			idx = append(idx, i)
+			sub = append(sub, f)
+		}
+	}
+	fixed := checks.CompareBaseline(sub, base)
+	for j, i := range idx {
+		head[i] = sub[j]
+	}
+	return fixed
+}
+
+// baselineOf selects one environment's findings of a baseline file.
+func baselineOf(fs []checks.Finding, env string) []checks.Finding {
+	var out []checks.Finding
+	for _, f := range fs {
+		if f.Env == env {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // runStage runs one stage, turning a panic into an error so one broken

@@ -354,3 +354,8 @@ func (s *Stage) evaluate(ctx context.Context, env checks.Env, res *render.Result
 func toValue(obj map[string]any) (ast.Value, error) {
 	return ast.InterfaceToValue(obj)
 }
+
+// RenderOnly implements engine.RenderOnly: policies judge the rendering
+// they are given (and the trusted config), so the engine can run them over
+// the base too and tell new findings from existing ones.
+func (s *Stage) RenderOnly() bool { return true }

@@ -49,6 +49,8 @@ type argoApp struct {
 	Parents []checks.Node
 	// err is a problem reading the Application itself.
 	err *RefError
+	// Implicit marks the stand-in for a root Application outside the repo.
+	Implicit bool
 }
 
 func (a *argoApp) key() string { return a.Namespace + "/" + a.Name }
@@ -184,6 +186,38 @@ type argoScan struct {
 	finds []checks.Finding
 }
 
+// implicitNS is the namespace of the Application gate stands in for the
+// root of an app of apps that lives outside the repo (argocd app create).
+const implicitNS = "(implicit)"
+
+// implicitRoot is the Application that, in argocd-example-apps' layout,
+// someone created with the CLI: it syncs a chart of Applications. It
+// renders from this repository whatever its URL.
+func implicitRoot(dir string) *argoApp {
+	a := &argoApp{Name: dir, Namespace: implicitNS, File: path.Join(dir, "Chart.yaml"), Line: 1, Implicit: true}
+	a.Spec.Source = &argoSource{Path: dir}
+	a.Spec.Destination.Namespace = argoDefaultNS
+	return a
+}
+
+// chartRendersApps reports whether a chart's templates write Argo CD
+// Applications or ApplicationSets.
+func chartRendersApps(src source.Source, dir string) bool {
+	found := false
+	_ = fs.WalkDir(src, path.Join(dir, "templates"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found {
+			return nil
+		}
+		b, err := src.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(argoGroup)) && bytes.Contains(b, []byte("kind: Application")) {
+			found = true
+			return fs.SkipAll
+		}
+		return nil
+	})
+	return found
+}
+
 // scanArgo lists the Applications in the repo's YAML files, ApplicationSets
 // expanded.
 func scanArgo(src source.Source, cfg argoConfig) *argoScan {
@@ -198,6 +232,9 @@ func scanArgo(src source.Source, cfg argoConfig) *argoScan {
 				return fs.SkipDir
 			}
 			if _, err := src.Stat(path.Join(p, "Chart.yaml")); err == nil {
+				if chartRendersApps(src, p) {
+					out.roots = append(out.roots, implicitRoot(p))
+				}
 				return fs.SkipDir
 			}
 			return nil
@@ -294,7 +331,7 @@ func discoverArgo(ctx context.Context, r *Renderer, src source.Source, cfg argoC
 			if i, dup := seen[a.key()]; dup {
 				// A root file that a parent also renders: the rendered
 				// child, with its parent, wins.
-				if len(a.Parents) > len(out[i].app.Parents) {
+				if prev := out[i].app; viaImplicit(prev) && !viaImplicit(a) || len(a.Parents) > len(prev.Parents) && viaImplicit(a) == viaImplicit(prev) {
 					out[i].app = a
 				}
 				continue
@@ -307,12 +344,57 @@ func discoverArgo(ctx context.Context, r *Renderer, src source.Source, cfg argoC
 		}
 		queue = next
 	}
+	out = dropUsedImplicit(out)
 	for _, a := range queue {
 		if _, dup := seen[a.key()]; !dup {
 			finds = append(finds, checks.Finding{Check: "render", RuleID: ruleArgo, Severity: checks.SeverityError, Origin: checks.Origin{File: a.File, Line: a.Line}, Message: fmt.Sprintf("Application %s is nested more than %d Applications deep: not rendered", a.Name, argoMaxDepth)})
 		}
 	}
 	return out, finds
+}
+
+// viaImplicit reports whether an Application was found through a stand-in
+// root.
+func viaImplicit(a *argoApp) bool {
+	if a.Implicit {
+		return true
+	}
+	for _, p := range a.Parents {
+		if p.Kind == "Application" && strings.HasPrefix(p.Name, implicitNS+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// dropUsedImplicit leaves out a stand-in root whose chart a real
+// Application already renders, with the children found only through it.
+func dropUsedImplicit(found []argoFound) []argoFound {
+	used := map[string]bool{}
+	for _, f := range found {
+		if f.app.Implicit {
+			continue
+		}
+		srcs, _ := f.app.Spec.sources()
+		for _, s := range srcs {
+			if s.Path != "" {
+				used[path.Clean(s.Path)] = true
+			}
+		}
+	}
+	var out []argoFound
+	for _, f := range found {
+		drop := f.app.Implicit && used[f.app.Name]
+		for _, p := range f.app.Parents {
+			if p.Kind == "Application" && strings.HasPrefix(p.Name, implicitNS+"/") && used[strings.TrimPrefix(p.Name, implicitNS+"/")] {
+				drop = true
+			}
+		}
+		if !drop {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // argoEnvs turns found Applications into environments, one per Application.
@@ -329,6 +411,9 @@ func argoEnvs(found []argoFound, cfg argoConfig) []checks.Env {
 			name = a.Namespace + "-" + a.Name
 		}
 		why := "Argo CD Application declared at " + checks.Origin{File: a.File, Line: a.Line}.String()
+		if a.Implicit {
+			why = "a chart of Argo CD Applications no Application in the repo syncs: the root of an app of apps created outside the repo (argocd app create)"
+		}
 		for _, p := range a.Parents {
 			if p.Kind == "Application" || p.Kind == "ApplicationSet" {
 				why = fmt.Sprintf("Argo CD Application from %s %s (%s)", p.Kind, p.Name, p.Origin)

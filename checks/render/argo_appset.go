@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/Masterminds/sprig/v3"
 	"github.com/gobwas/glob"
@@ -600,11 +601,53 @@ func (s *appSet) goRender(t string, params map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var b bytes.Buffer
-	if err := tp.Execute(&b, params); err != nil {
-		return "", err
+	// A template from the repo may loop or grow without bound: its output
+	// is capped and it is abandoned past a deadline (text/template cannot
+	// be stopped).
+	type out struct {
+		s   string
+		err error
 	}
-	return strings.ReplaceAll(b.String(), "<no value>", ""), nil
+	ch := make(chan out, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- out{err: fmt.Errorf("template panicked: %v", p)}
+			}
+		}()
+		w := &cappedWriter{max: maxTemplateOutput}
+		err := tp.Execute(w, params)
+		ch <- out{w.b.String(), err}
+	}()
+	t0 := time.NewTimer(templateTimeout)
+	defer t0.Stop()
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			return "", o.err
+		}
+		return strings.ReplaceAll(o.s, "<no value>", ""), nil
+	case <-t0.C:
+		return "", fmt.Errorf("template ran longer than %s: not rendered", templateTimeout)
+	}
+}
+
+const (
+	maxTemplateOutput = 1 << 20
+	templateTimeout   = 5 * time.Second
+)
+
+// cappedWriter fails a template whose output passes max bytes.
+type cappedWriter struct {
+	b   bytes.Buffer
+	max int
+}
+
+func (w *cappedWriter) Write(p []byte) (int, error) {
+	if w.b.Len()+len(p) > w.max {
+		return 0, fmt.Errorf("template output is larger than %d bytes", w.max)
+	}
+	return w.b.Write(p)
 }
 
 func sortedAnyKeys(m map[string]any) []string {

@@ -27,6 +27,7 @@ func (r *Renderer) renderArgoKustomize(ctx context.Context, src source.Source, a
 		return &RefError{File: app.File, Line: app.lineOf(append(at, "path")), Rule: "render/missing-file", Msg: fmt.Sprintf("source %s sets kustomize but has no kustomization.yaml", dir)}
 	}
 	rsrc := src
+	var remap func(*locInfo)
 	if k := s.Kustomize; k != nil && argoKustomizeEdits(k) {
 		b, err := src.ReadFile(kfile)
 		if err != nil {
@@ -46,6 +47,7 @@ func (r *Renderer) renderArgoKustomize(ctx context.Context, src source.Source, a
 			return fmt.Errorf("rewrite %s: %w", kfile, err)
 		}
 		rsrc = &overlaySource{Source: src, files: map[string][]byte{kfile: out}}
+		remap = appPatchRemap(app, kat, kfile, out, len(k.Patches))
 	}
 	env := checks.Env{Name: res.Env.Name, Path: dir, Kind: KindKustomize, KubernetesVersion: cfg.kubeVersion}
 	sub := newResult(env, rsrc, r.opts.Limits)
@@ -56,10 +58,62 @@ func (r *Renderer) renderArgoKustomize(ctx context.Context, src source.Source, a
 		return err
 	}
 	for _, rs := range sub.Resources {
+		if remap != nil && sub.loc[rs] != nil {
+			remap(sub.loc[rs])
+			rs.Patches = sub.loc[rs].patchOrigins()
+		}
 		res.Resources = append(res.Resources, rs)
 		res.loc[rs] = sub.loc[rs]
 	}
 	return nil
+}
+
+// appPatchRemap moves the locations of the patches an Application added
+// to the kustomization (the last n entries of patches in the rewritten
+// file) onto the Application's own lines: that is where the author
+// changes them.
+func appPatchRemap(app *argoApp, kat []string, kfile string, rewritten []byte, n int) func(*locInfo) {
+	var doc yaml.Node
+	if yaml.Unmarshal(rewritten, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	items := seqItems(child(doc.Content[0], "patches"))
+	if n > len(items) {
+		return nil
+	}
+	items = items[len(items)-n:]
+	return func(info *locInfo) {
+		for pi := range info.Patches {
+			p := &info.Patches[pi]
+			if p.File != kfile {
+				continue
+			}
+			for j, it := range items {
+				// Inline patches are offset from their entry's line.
+				if it.Line != p.Line && it.Line != p.Offset {
+					continue
+				}
+				at := append(append([]string{}, kat...), "patches", strconv.Itoa(j))
+				newOffset := app.blockOffset(append(at, "patch"))
+				p.File, p.Line = app.File, app.lineOf(at)
+				if p.Inline != "" && len(p.Ops) == 0 && newOffset > 0 {
+					p.Line = app.lineOf(append(at, "patch"))
+				}
+				for oi := range p.Ops {
+					if newOffset > 0 {
+						p.Ops[oi].Line += newOffset - p.Offset
+					} else {
+						p.Ops[oi].Line = p.Line
+					}
+				}
+				if p.Inline != "" && newOffset > 0 {
+					p.Offset = newOffset
+				} else if p.Inline != "" {
+					p.Inline, p.Doc = "", -1
+				}
+			}
+		}
+	}
 }
 
 func argoKustomizeEdits(k *argoKustomize) bool {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"fmt"
 	"github.com/gate-ops/gate/checks/charts"
 	"sort"
 	"strings"
@@ -180,7 +181,7 @@ spec:
 	cache := charts.Open(dir)
 	res := New(Options{Charts: cache}).Render(context.Background(), src, sel[0])
 	if len(res.Findings) != 1 || res.Findings[0].RuleID != charts.RuleNotCached || res.Findings[0].Origin.String() != "apps/app.yaml:11" ||
-		!strings.Contains(res.Findings[0].Message, "gate charts pull --cache-dir "+dir+" --repo https://charts.example.com --chart demo --version 1.x") {
+		!strings.Contains(res.Findings[0].Message, "gate charts pull --cache-dir "+dir+" --url https://charts.example.com --chart demo --version 1.x") {
 		t.Fatalf("uncached chart: %v", res.Findings)
 	}
 	if err := cache.PutIndex("https://charts.example.com", "demo", []string{"1.0.0", "1.1.0"}, time.Now()); err != nil {
@@ -277,5 +278,135 @@ spec:
 	res := New(Options{}).Render(context.Background(), src, envs[0])
 	if len(res.Findings) > 0 || len(res.Resources) != 2 {
 		t.Fatalf("cluster env: %d resources, %v", len(res.Resources), res.Findings)
+	}
+}
+
+// argocd-example-apps keeps its app of apps as a chart the root
+// Application of which is made with `argocd app create`: gate stands in for
+// that root, so every Application the chart renders is an environment.
+func TestArgoImplicitRoot(t *testing.T) {
+	files := map[string]string{
+		"apps/Chart.yaml":  "apiVersion: v2\nname: apps\nversion: 0.1.0\n",
+		"apps/values.yaml": "apps: [web, api]\n",
+		"apps/templates/apps.yaml": `{{- range .Values.apps }}
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {{ . }}
+  namespace: argocd
+spec:
+  source:
+    repoURL: ` + thisRepo + `
+    path: {{ . }}
+  destination:
+    namespace: {{ . }}
+---
+{{ end -}}
+`,
+		"web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+		"api/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: api\n",
+	}
+	cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+	names := func(src source.Source) string {
+		envs, finds := Discover(src, cfg)
+		if len(finds) > 0 {
+			t.Fatal(finds)
+		}
+		var out []string
+		for _, e := range envs {
+			res := New(Options{}).Render(context.Background(), src, e)
+			out = append(out, fmt.Sprintf("%s:%d", e.Name, len(res.Resources)))
+		}
+		return strings.Join(out, " ")
+	}
+	if got := names(source.NewMem("head", files)); got != "api:1 apps:2 web:1" {
+		t.Errorf("without a root Application: %s", got)
+	}
+	files["root.yaml"] = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: root\n  namespace: argocd\nspec:\n  source:\n    repoURL: " + thisRepo + "\n    path: apps\n  destination:\n    namespace: argocd\n"
+	if got := names(source.NewMem("head", files)); got != "api:1 root:2 web:1" {
+		t.Errorf("with a root Application: %s", got)
+	}
+}
+
+// A hostile ApplicationSet template that loops or grows without bound is
+// a finding on the ApplicationSet, not a hang or an out-of-memory.
+func TestArgoHostileTemplate(t *testing.T) {
+	for name, tmpl := range map[string]string{
+		"huge output": `{{ range 100000000 }}xxxxxxxxxx{{ end }}`,
+		"panics":      `{{ index .list 5 }}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := source.NewMem("head", map[string]string{"appset.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: evil
+spec:
+  goTemplate: true
+  generators:
+  - list:
+      elements:
+      - list: [a]
+  template:
+    metadata:
+      name: '` + tmpl + `'
+    spec:
+      source: {repoURL: ` + thisRepo + `, path: .}
+      destination: {namespace: x}
+`})
+			cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+			envs, finds := Discover(src, cfg)
+			if len(envs) != 0 || len(finds) != 1 || finds[0].Origin.String() != "appset.yaml:11" || finds[0].Severity != checks.SeverityError {
+				t.Fatalf("envs %v, findings %v", envs, finds)
+			}
+		})
+	}
+}
+
+// A patch an Application adds through kustomize.patches is located on the
+// Application's lines, not in the kustomization gate rewrote.
+func TestArgoKustomizePatchLines(t *testing.T) {
+	src := source.NewMem("head", map[string]string{
+		"app.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web
+spec:
+  destination: {namespace: web}
+  source:
+    repoURL: ` + thisRepo + `
+    path: web
+    kustomize:
+      namePrefix: prod-
+      patches:
+      - target: {kind: Deployment}
+        patch: |-
+          - op: replace
+            path: /spec/replicas
+            value: three
+      - patch: |-
+          apiVersion: apps/v1
+          kind: Deployment
+          metadata: {name: web}
+          spec:
+            minReadySeconds: -1
+`,
+		"web/kustomization.yaml": "resources:\n- deploy.yaml\n",
+		"web/deploy.yaml":        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n",
+	})
+	cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+	envs, _ := Discover(src, cfg)
+	res := New(Options{}).Render(context.Background(), src, envs[0])
+	if len(res.Findings) > 0 || len(res.Resources) != 1 {
+		t.Fatalf("render: %v", res.Findings)
+	}
+	d := res.Resources[0]
+	for path, want := range map[string]string{
+		"spec.replicas":        "app.yaml:16",
+		"spec.minReadySeconds": "app.yaml:23",
+		"metadata.name":        "app.yaml:21", // the patch names it, as for patches in a kustomization
+	} {
+		if got := res.Locate(d, strings.Split(path, ".")).String(); got != want {
+			t.Errorf("Locate(%s) = %s, want %s", path, got, want)
+		}
 	}
 }

@@ -90,10 +90,10 @@ func (r *Renderer) renderArgoApp(ctx context.Context, src source.Source, app *ar
 					res.loc[rs] = info
 				}
 			}
-		case !argoIsThisRepo(s.RepoURL, cfg.repos):
+		case !app.Implicit && !argoIsThisRepo(s.RepoURL, cfg.repos):
 			notRendered(ruleNotRendered, checks.SeverityWarning, app.lineOf(append(at, "repoURL")),
 				fmt.Sprintf("source %s at %s is another repository: not rendered%s", s.RepoURL, orDefault(s.TargetRevision, "HEAD"), unknownRepoHint(cfg.repos)))
-		case !argoIsThisRevision(s.TargetRevision):
+		case !app.Implicit && !argoIsThisRevision(s.TargetRevision):
 			notRendered(ruleNotRendered, checks.SeverityWarning, app.lineOf(append(at, "targetRevision")),
 				fmt.Sprintf("source %s at revision %q is another branch or tag than the one checked: not rendered", s.RepoURL, s.TargetRevision))
 		case s.Ref != "" && s.Path == "":

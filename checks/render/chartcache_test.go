@@ -39,7 +39,7 @@ func TestKustomizeHelmChartFromCache(t *testing.T) {
 	}
 	f := res.Findings[0]
 	if f.RuleID != charts.RuleNotCached || f.Origin.String() != "env/kustomization.yaml:3" ||
-		!strings.Contains(f.Message, "gate charts pull --cache-dir "+dir+" --repo https://charts.example.com --chart demo --version 1.x") {
+		!strings.Contains(f.Message, "gate charts pull --cache-dir "+dir+" --url https://charts.example.com --chart demo --version 1.x") {
 		t.Fatalf("finding: %s", f)
 	}
 
@@ -53,8 +53,13 @@ func TestKustomizeHelmChartFromCache(t *testing.T) {
 	}
 	r := New(Options{Charts: cache})
 	res = r.Render(context.Background(), src, env)
-	if len(res.Findings) != 0 || len(res.Resources) != 1 {
+	if len(res.Findings) != 1 || len(res.Resources) != 1 {
 		t.Fatalf("render: %d resources, %v", len(res.Resources), res.Findings)
+	}
+	// The report names the version the range resolved to.
+	if n := res.Findings[0]; n.RuleID != RuleChartVersion || n.Severity != checks.SeverityNotice || n.Origin.String() != "env/kustomization.yaml:3" ||
+		!strings.Contains(n.Message, "chart demo 1.x from https://charts.example.com rendered at version 1.1.0 (sha256:") {
+		t.Fatalf("notice: %s", n)
 	}
 	cm := res.Resources[0]
 	data := cm.Object["data"].(map[string]any)

@@ -14,10 +14,11 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
-	chartv2util "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartv2util "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/engine"
 
+	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
@@ -206,7 +207,7 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 	}
 	var eng engine.Engine
 	eng.Strict = false
-	rnd := newHelmRand(opts.Name, opts.Namespace, chrt.Name(), chrt.Metadata.Version)
+	rnd := newHelmRand(ctx, opts.Name, opts.Namespace, chrt.Name(), chrt.Metadata.Version)
 	eng.CustomTemplateFuncs = templateGuards(ctx, rnd)
 	maps.Copy(eng.CustomTemplateFuncs, rnd.funcs())
 	out, err := eng.RenderWithContext(ctx, chrt, rv)
@@ -368,6 +369,23 @@ func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChart
 		rel.ReplaceValues = true
 	}
 	return rel, nil
+}
+
+// RuleChartVersion is the notice that names the chart version a reference
+// resolved to in the chart cache.
+const RuleChartVersion = "render/chart-version"
+
+// ChartUsedFinding is the notice, on the line that asked for a chart from
+// the chart cache, naming the exact version and digest rendered: the
+// report says what a range or "latest" meant on this run.
+func ChartUsedFinding(env checks.Env, file string, line int, c *charts.Chart) checks.Finding {
+	asked := c.Ref.Version
+	if asked == "" {
+		asked = "latest"
+	}
+	return checks.Finding{Check: "render", RuleID: RuleChartVersion, Severity: checks.SeverityNotice, Env: env.Name,
+		Message: fmt.Sprintf("chart %s %s from %s rendered at version %s (%s, from the chart cache)", c.Ref.Chart, asked, c.Ref.Repo, c.Version, c.Digest),
+		Origin:  checks.Origin{File: file, Line: line}}
 }
 
 // resolveChart resolves a chart that is not in the repo from the chart

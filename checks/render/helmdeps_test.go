@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
@@ -201,9 +202,9 @@ data:
 // TestHelmRandomRSA: genPrivateKey "rsa" gives a valid 4096-bit key, the
 // same on every render.
 func TestHelmRandomRSA(t *testing.T) {
-	h1 := newHelmRand("rel", "ns", "c", "1.0.0")
-	h2 := newHelmRand("rel", "ns", "c", "1.0.0")
-	k1, k2 := h1.genPrivateKey("rsa"), h2.genPrivateKey("rsa")
+	h1 := newHelmRand(context.Background(), "rel", "ns", "c", "1.0.0")
+	h2 := newHelmRand(context.Background(), "rel", "ns", "c", "1.0.0")
+	k1, k2 := h1.genPrivateKeyText("rsa"), h2.genPrivateKeyText("rsa")
 	if k1 != k2 {
 		t.Fatal("two renders gave different RSA keys")
 	}
@@ -214,5 +215,55 @@ func TestHelmRandomRSA(t *testing.T) {
 	k, err := x509.ParsePKCS1PrivateKey(blk.Bytes)
 	if err != nil || k.N.BitLen() != 4096 {
 		t.Fatalf("key: %v, %d bits", err, k.N.BitLen())
+	}
+}
+
+// TestHelmCertificatesAreDeterministic: the webhook pattern (a CA and a
+// serving certificate it signs, the CA in a caBundle) renders the same
+// bytes on every render, and the certificate verifies against the CA.
+func TestHelmCertificatesAreDeterministic(t *testing.T) {
+	files := map[string]string{
+		"chart/Chart.yaml": "apiVersion: v2\nname: w\nversion: 1.0.0\n",
+		"chart/templates/s.yaml": `{{- $ca := genCA "webhook-ca" 365 }}
+{{- $cert := genSignedCert "webhook.ns.svc" (list "10.0.0.1") (list "webhook.ns.svc") 365 $ca }}
+{{- $self := genSelfSignedCert "self" nil nil 30 }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: certs
+data:
+  ca: {{ $ca.Cert | quote }}
+  cert: {{ $cert.Cert | quote }}
+  key: {{ $cert.Key | quote }}
+  self: {{ $self.Cert | quote }}
+`,
+	}
+	one, _ := renderNames(t, source.NewMem("head", files), checks.Env{Name: "rel", Path: "chart", Kind: KindHelm})
+	two, _ := renderNames(t, source.NewMem("base", files), checks.Env{Name: "rel", Path: "chart", Kind: KindHelm})
+	a, b := one["certs"], two["certs"]
+	for _, k := range []string{"ca", "cert", "key", "self"} {
+		if a[k] != b[k] || a[k] == "" {
+			t.Errorf("%s differs between renders (or is empty)", k)
+		}
+	}
+	parse := func(s any) *x509.Certificate {
+		blk, _ := pem.Decode([]byte(s.(string)))
+		if blk == nil {
+			t.Fatalf("no PEM in %q", s)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ca, cert := parse(a["ca"]), parse(a["cert"])
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "webhook.ns.svc", CurrentTime: cert.NotBefore.Add(time.Hour)}); err != nil {
+		t.Fatalf("signed certificate does not verify against the CA: %v", err)
+	}
+	if !ca.IsCA || cert.Subject.CommonName != "webhook.ns.svc" || len(cert.IPAddresses) != 1 {
+		t.Fatalf("ca %v, cert %v %v", ca.IsCA, cert.Subject, cert.IPAddresses)
 	}
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"math/big"
 	"math/rand/v2"
 	"sync"
@@ -29,14 +31,18 @@ var helmEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // function with the same arguments in one render. It is not secret and
 // must never be: gate renders to check, never to apply.
 type helmRand struct {
+	// ctx stops key generation past the render deadline (an abandoned
+	// render must not keep generating keys in a template loop).
+	ctx  context.Context
 	seed [32]byte
 	mu   sync.Mutex
 	// calls counts calls per function and arguments.
 	calls map[string]int
 }
 
-func newHelmRand(release, namespace, chart, version string) *helmRand {
+func newHelmRand(ctx context.Context, release, namespace, chart, version string) *helmRand {
 	return &helmRand{
+		ctx:   ctx,
 		seed:  sha256.Sum256([]byte("gate-helm-rand/1\x00" + release + "\x00" + namespace + "\x00" + chart + "\x00" + version)),
 		calls: map[string]int{},
 	}
@@ -113,7 +119,14 @@ func (h *helmRand) shuffle(s string) string {
 
 // genPrivateKey is sprig's genPrivateKey (same key types, sizes and PEM
 // blocks) with keys derived from the call's stream.
-func (h *helmRand) genPrivateKey(typ string) string {
+func (h *helmRand) genPrivateKey(typ string) (string, error) {
+	if err := h.ctx.Err(); err != nil {
+		return "", fmt.Errorf("genPrivateKey: render deadline passed: %w", err)
+	}
+	return h.genPrivateKeyText(typ), nil
+}
+
+func (h *helmRand) genPrivateKeyText(typ string) string {
 	st := h.stream("genPrivateKey", typ)
 	var block *pem.Block
 	switch typ {
@@ -255,11 +268,13 @@ func deterministicRSA(st *rand.ChaCha8, bits int) (*rsa.PrivateKey, error) {
 
 // funcs are the deterministic replacements, for Helm's CustomTemplateFuncs.
 func (h *helmRand) funcs() map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"randInt":       h.randInt,
 		"uuidv4":        h.uuidv4,
 		"shuffle":       h.shuffle,
 		"genPrivateKey": h.genPrivateKey,
 		"now":           func() time.Time { return helmEpoch },
 	}
+	maps.Copy(m, h.certFuncs())
+	return m
 }

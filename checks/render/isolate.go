@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -29,6 +30,17 @@ type Isolator interface {
 type WorkerOptions struct {
 	Limits  Limits        `json:"limits"`
 	Timeout time.Duration `json:"timeout"`
+	// ChartCache is the chart cache's --cache-dir ("" for none).
+	ChartCache string `json:"chartCache,omitempty"`
+}
+
+// Options returns the renderer options of a worker.
+func (w WorkerOptions) Options() Options {
+	o := Options{Limits: w.Limits, Timeout: w.Timeout, Parallelism: 1}
+	if w.ChartCache != "" {
+		o.Charts = charts.Open(w.ChartCache)
+	}
+	return o
 }
 
 // MemoryError is a worker that went past its memory budget.
@@ -60,6 +72,14 @@ func DecodeResult(b []byte, src source.Source, lim Limits) (*Result, error) {
 	return resultOf(&e, src, lim), nil
 }
 
+func (r *Renderer) workerOptions() WorkerOptions {
+	w := WorkerOptions{Limits: r.opts.Limits, Timeout: r.opts.Timeout}
+	if r.opts.Charts != nil {
+		w.ChartCache = r.opts.Charts.Dir()
+	}
+	return w
+}
+
 // renderIsolated renders through the Isolator when the source can be
 // reopened by another process; ok is false when it cannot (in-memory
 // sources render in process).
@@ -72,7 +92,7 @@ func (r *Renderer) renderIsolated(ctx context.Context, src source.Source, env ch
 	if !ok {
 		return nil, false
 	}
-	b, err := r.opts.Isolate.RenderIsolated(ctx, spec, env, WorkerOptions{Limits: r.opts.Limits, Timeout: r.opts.Timeout})
+	b, err := r.opts.Isolate.RenderIsolated(ctx, spec, env, r.workerOptions())
 	if err == nil {
 		res, derr := DecodeResult(b, src, r.opts.Limits)
 		if derr == nil {

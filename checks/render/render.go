@@ -565,6 +565,9 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 			if err != nil {
 				return err
 			}
+			if rel.Chart != nil {
+				res.Findings = append(res.Findings, ChartUsedFinding(env, k.File, hc.Line, rel.Chart))
+			}
 			hdocs, err := renderHelm(ctx, src, rel, fsys.record)
 			if err != nil {
 				if errors.Is(err, context.DeadlineExceeded) {

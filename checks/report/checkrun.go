@@ -86,7 +86,7 @@ type CheckRunOptions struct {
 // fails, success otherwise. Report-wide failing findings (a broken gate.yaml)
 // fail every environment.
 func EnvConclusion(rep *checks.Report, er *checks.EnvReport) string {
-	if checks.Failing(er.Findings, rep.FailOn) || checks.Failing(rep.Findings, rep.FailOn) {
+	if rep.Failing(er.Findings) || rep.Failing(rep.Findings) {
 		if Untouched(er) {
 			return ConclusionNeutral
 		}
@@ -118,7 +118,7 @@ func EnvCheckRun(rep *checks.Report, er *checks.EnvReport, opt CheckRunOptions) 
 	cr.Output.Title = title(cr.Conclusion, finds, er)
 
 	head := summaryHead(rep, er, cr.Conclusion)
-	findChunks := findingChunks(finds)
+	findChunks := append(findingChunks(finds), fixedChunks(er.Fixed)...)
 	extra := trailerChunks(rep)
 	diffHead, diffChunks := diffChunks(er)
 
@@ -140,8 +140,21 @@ func EnvCheckRun(rep *checks.Report, er *checks.EnvReport, opt CheckRunOptions) 
 	cr.Output.Summary, cutS = fit(head, append(findChunks, extra...), limit, opt.DetailsURL, "findings and sections")
 	cr.Output.Text, cutT = fit(diffHead, diffChunks, limit, opt.DetailsURL, "resource changes")
 	cr.Cut = cutS || cutT
-	cr.Batches = batch(annotations(finds))
+	cr.Batches = batch(annotations(rep, finds))
 	return cr
+}
+
+// fixedChunks lists the base's findings the pull request removes: progress
+// a reviewer should see, never part of the conclusion.
+func fixedChunks(fixed []checks.Finding) []string {
+	if len(fixed) == 0 {
+		return nil
+	}
+	out := []string{fmt.Sprintf("### Fixed by this pull request (%d)\n\n", len(fixed))}
+	for _, f := range fixed {
+		out = append(out, "- "+inline(f.String())+"\n")
+	}
+	return append(out, "\n")
 }
 
 // envFindings are the findings that belong on an environment's check run:
@@ -156,12 +169,26 @@ func envFindings(rep *checks.Report, er *checks.EnvReport) []checks.Finding {
 
 func title(conclusion string, finds []checks.Finding, er *checks.EnvReport) string {
 	n := map[checks.Severity]int{}
+	compared, fresh := false, 0
 	for _, f := range finds {
 		if f.Waived == "" {
 			n[f.Severity]++
+			if f.Baseline != "" {
+				compared = true
+			}
+			if f.Baseline == checks.BaselineNew {
+				fresh++
+			}
 		}
 	}
 	counts := countText(n)
+	if (compared || len(er.Fixed) > 0) && conclusion != ConclusionNeutral {
+		counts += fmt.Sprintf(" (%d new", fresh)
+		if len(er.Fixed) > 0 {
+			counts += fmt.Sprintf(", %d fixed", len(er.Fixed))
+		}
+		counts += ")"
+	}
 	switch conclusion {
 	case ConclusionFailure:
 		return "Blocked: " + counts
@@ -277,6 +304,9 @@ func findingChunks(finds []checks.Finding) []string {
 	out := []string{fmt.Sprintf("### Findings (%d)\n\n| Severity | Rule | Where | Resource | Message |\n|---|---|---|---|---|\n", len(finds))}
 	for _, f := range finds {
 		sev := f.Severity.String()
+		if f.Baseline != "" {
+			sev += ", " + f.Baseline
+		}
 		if f.Waived != "" {
 			sev += " (waived: " + f.Waived + ")"
 		}
@@ -406,7 +436,10 @@ func cutTo(s string, n int) string {
 	return cut + mark
 }
 
-func annotations(finds []checks.Finding) []Annotation {
+// annotations puts findings on their lines. Compared with the base, an
+// existing finding that does not decide the conclusion is a notice that
+// says so: the annotations of a pull request are about what it introduces.
+func annotations(rep *checks.Report, finds []checks.Finding) []Annotation {
 	var out []Annotation
 	for _, f := range finds {
 		if f.Origin.File == "" {
@@ -423,12 +456,15 @@ func annotations(finds []checks.Finding) []Annotation {
 		case checks.SeverityWarning:
 			level = "warning"
 		}
-		if f.Waived != "" {
+		if f.Waived != "" || (f.Baseline == checks.BaselineExisting && !rep.Decides(f)) {
 			level = "notice"
 		}
 		// Annotation titles and messages are plain text: hidden
 		// characters are shown, nothing else is markup.
 		t := fmt.Sprintf("%s: %s", f.Severity, f.RuleID)
+		if f.Baseline != "" {
+			t = fmt.Sprintf("%s %s: %s", f.Baseline, f.Severity, f.RuleID)
+		}
 		if f.Env != "" {
 			t += " (" + f.Env + ")"
 		}

@@ -40,7 +40,16 @@ func checkRunText(cr *CheckRun) string {
 // TestCheckRunGolden renders the check runs of a real pull request (the
 // engine's base/head pair) and compares them with golden files.
 func TestCheckRunGolden(t *testing.T) {
-	p := enginetest.NewPair(t)
+	checkRunGolden(t, enginetest.NewPair(t), "")
+}
+
+// TestCheckRunGoldenStates: the check runs of a pull request whose
+// findings are new, existing and fixed (enginetest.NewStatesPair).
+func TestCheckRunGoldenStates(t *testing.T) {
+	checkRunGolden(t, enginetest.NewStatesPair(t), "states-")
+}
+
+func checkRunGolden(t *testing.T, p *enginetest.Pair, prefix string) {
 	repo, err := gitsrc.Open(p.Dir)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +84,7 @@ func TestCheckRunGolden(t *testing.T) {
 				t.Errorf("%s: check run shows a Secret value", cr.Name)
 			}
 		}
-		path := filepath.Join("..", "..", "testdata", "golden", "checkrun", er.Env.Name+".txt")
+		path := filepath.Join("..", "..", "testdata", "golden", "checkrun", prefix+er.Env.Name+".txt")
 		if updateGolden() {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				t.Fatal(err)

@@ -15,18 +15,30 @@ import (
 // are written as notices so they never look like failures. File paths get
 // opts.URIPrefix: Actions resolves them from the repository root, and the
 // ops repo may live in a subdirectory.
+//
+// Compared with a base, the title says whether a finding is new or
+// existing; an existing finding that does not decide the verdict is a
+// notice, so a pull request's annotations are about what it introduces.
+// The base's findings the change fixes are notices without a file (they
+// point at lines the change removed), in the run's summary.
 func GitHubActions(w io.Writer, rep *checks.Report, opts Options) error {
-	for _, f := range rep.AllFindings() {
+	all := rep.AllFindings()
+	for _, e := range rep.Envs {
+		all = append(all, e.Fixed...)
+	}
+	for _, f := range all {
 		level := "notice"
 		switch {
 		case f.Waived != "":
+		case f.Baseline == checks.BaselineFixed:
+		case f.Baseline == checks.BaselineExisting && !rep.Decides(f):
 		case f.Severity == checks.SeverityError:
 			level = "error"
 		case f.Severity == checks.SeverityWarning:
 			level = "warning"
 		}
 		var props []string
-		if f.Origin.File != "" {
+		if f.Origin.File != "" && f.Baseline != checks.BaselineFixed {
 			props = append(props, "file="+ghaProperty(escape.Terminal(opts.URIPrefix+f.Origin.File)))
 			if f.Origin.Line > 0 {
 				props = append(props, fmt.Sprintf("line=%d", f.Origin.Line))
@@ -38,6 +50,17 @@ func GitHubActions(w io.Writer, rep *checks.Report, opts Options) error {
 		title := f.RuleID
 		if f.Env != "" {
 			title = f.Env + ": " + title
+		}
+		switch f.Baseline {
+		case checks.BaselineExisting:
+			title += " (existing " + f.Severity.String() + ", not introduced by this change)"
+		case checks.BaselineNew:
+			title += " (new)"
+		case checks.BaselineFixed:
+			title += " (fixed by this change)"
+			if s := f.Origin.String(); s != "" {
+				title += " was at " + s
+			}
 		}
 		msg := f.Message
 		if f.Resource != nil {

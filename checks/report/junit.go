@@ -82,7 +82,7 @@ func JUnit(w io.Writer, rep *checks.Report) error {
 	if len(rep.Findings) > 0 {
 		s := junitSuite{Name: "repository", Time: seconds(0)}
 		for _, f := range rep.Findings {
-			addCase(&s, "repository", f, rep.FailOn)
+			addCase(&s, "repository", f, rep)
 		}
 		addSuite(s)
 	}
@@ -119,7 +119,10 @@ func JUnit(w io.Writer, rep *checks.Report) error {
 		s.Tests++
 		s.Cases = append(s.Cases, renders)
 		for _, f := range er.Findings {
-			addCase(&s, er.Env.Name, f, rep.FailOn)
+			addCase(&s, er.Env.Name, f, rep)
+		}
+		for _, f := range er.Fixed {
+			addCase(&s, er.Env.Name, f, rep)
 		}
 		if er.Diff != nil {
 			out := junitDiffText(er.Diff)
@@ -169,8 +172,15 @@ func junitDiffText(d *checks.EnvDiff) string {
 	return b.String()
 }
 
-func addCase(s *junitSuite, env string, f checks.Finding, failOn checks.Severity) {
+// addCase adds one finding. A finding that does not decide the verdict
+// (below the threshold, or existing when the gate fails on new findings
+// only) passes with its text as output; the text says new, existing or
+// fixed when the run compared findings with a baseline.
+func addCase(s *junitSuite, env string, f checks.Finding, rep *checks.Report) {
 	name := f.RuleID
+	if f.Baseline == checks.BaselineFixed {
+		name = "fixed: " + name
+	}
 	if f.Resource != nil {
 		name += " " + f.Resource.String()
 	}
@@ -182,15 +192,19 @@ func addCase(s *junitSuite, env string, f checks.Finding, failOn checks.Severity
 		check = "gate"
 	}
 	c := junitCase{Name: name, Classname: env + "." + check, File: f.Origin.File, Line: f.Origin.Line, Time: seconds(0)}
+	text := f.String()
+	if f.Baseline != "" {
+		text = f.Baseline + ": " + text
+	}
 	switch {
 	case f.Waived != "":
 		c.Skipped = &junitSkipped{Message: "waived: " + f.Waived}
 		s.Skipped++
-	case failOn != checks.SeverityNone && f.Severity >= failOn:
-		c.Failure = &junitFailure{Message: f.Message, Type: f.Severity.String(), Text: f.String()}
+	case rep.Decides(f):
+		c.Failure = &junitFailure{Message: f.Message, Type: f.Severity.String(), Text: text}
 		s.Failures++
 	default:
-		c.SystemOut = f.String()
+		c.SystemOut = text
 	}
 	s.Tests++
 	s.Cases = append(s.Cases, c)

@@ -42,7 +42,7 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 		fmt.Fprintf(bw, "`%s` → `%s` · ", shortRev(rep.BaseRev), shortRev(rep.HeadRev))
 	}
 	if rep.Verdict() {
-		fmt.Fprintf(bw, "%s · %d of %d environments fail", countFindings(all), failedEnvs(rep), len(rep.Envs))
+		fmt.Fprintf(bw, "%s%s · %d of %d environments fail", countFindings(all), baselineCounts(rep), failedEnvs(rep), len(rep.Envs))
 	} else {
 		fmt.Fprintf(bw, "%s · %d of %d environments changed", countFindings(all), changedEnvs(rep), len(rep.Envs))
 	}
@@ -50,7 +50,7 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 		fmt.Fprintf(bw, " · %d untouched, not rendered", n)
 	}
 	if rep.Verdict() {
-		fmt.Fprintf(bw, " · fails on %s", rep.FailOn)
+		fmt.Fprintf(bw, " · fails on %s", failsOn(rep))
 	}
 	fmt.Fprint(bw, "\n\n")
 
@@ -103,14 +103,17 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 		hasDiff := er.Diff != nil && len(er.Diff.Changes) > 0
 		hasLive := er.Live != nil && len(er.Live.Changes) > 0
 		hasDrift := er.Drift != nil && len(er.Drift.Changes) > 0
-		if len(er.Findings) == 0 && !hasDiff && !hasLive && !hasDrift {
+		if len(er.Findings) == 0 && len(er.Fixed) == 0 && !hasDiff && !hasLive && !hasDrift {
 			continue
 		}
 		fmt.Fprintf(bw, "### %s\n\n", mdText(er.Env.Name))
 		for _, f := range er.Findings {
 			writeMDFinding(bw, f)
 		}
-		if len(er.Findings) > 0 {
+		for _, f := range er.Fixed {
+			writeMDFinding(bw, f)
+		}
+		if len(er.Findings)+len(er.Fixed) > 0 {
 			fmt.Fprintln(bw)
 		}
 		if hasDiff {
@@ -160,6 +163,14 @@ func writeMDFinding(w io.Writer, f checks.Finding) {
 	var b strings.Builder
 	b.WriteString("- ")
 	b.WriteString(mdSeverity(f.Severity))
+	switch f.Baseline {
+	case checks.BaselineNew:
+		b.WriteString(" **new**")
+	case checks.BaselineExisting:
+		b.WriteString(" *existing*")
+	case checks.BaselineFixed:
+		b.WriteString(" ✔️ **fixed**")
+	}
 	b.WriteString(" ")
 	b.WriteString(escape.Code(f.RuleID))
 	if f.Resource != nil {

@@ -250,3 +250,34 @@ func oneLine(s string) string {
 	}
 	return s
 }
+
+// baselineCounts is " (0 new, 15 existing, 1 fixed)" when the findings were
+// compared with the base or a baseline file, else "".
+func baselineCounts(rep *checks.Report) string {
+	b := rep.Baseline
+	if b == nil {
+		return ""
+	}
+	against := "the base"
+	if b.Against != "base" {
+		against = b.Against
+	}
+	return fmt.Sprintf(" (%d new, %d existing, %d fixed against %s)", b.New, b.Existing, b.Fixed, against)
+}
+
+// failsOn is "error" or "error, new findings only" when existing findings
+// were compared and do not count.
+func failsOn(rep *checks.Report) string {
+	if rep.Baseline != nil && rep.FailOnScope != checks.ScopeAll {
+		return rep.FailOn.String() + ", new findings only"
+	}
+	return rep.FailOn.String()
+}
+
+// baselineTag is "new", "existing" or "fixed" in brackets, or "".
+func baselineTag(f checks.Finding) string {
+	if f.Baseline == "" {
+		return ""
+	}
+	return " [" + f.Baseline + "]"
+}

@@ -29,7 +29,7 @@ var shortValue = regexp.MustCompile(`holds\W+shop\W`)
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var extensions = map[string]string{"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "markdown": "md"}
+var extensions = map[string]string{"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "markdown": "md", "github": "gha.txt"}
 
 // stable removes what changes from run to run (durations, commit SHAs of
 // the temporary repository) so reports compare byte for byte.
@@ -129,6 +129,32 @@ func buildPairReport(t *testing.T, dir string, incremental bool) *checks.Report 
 	return stable(rep)
 }
 
+var statesOnce struct {
+	sync.Mutex
+	b []byte
+}
+
+// statesReport is the report of enginetest.NewStatesPair: findings new,
+// existing and fixed in every environment, judged on new findings only.
+func statesReport(t *testing.T) *checks.Report {
+	t.Helper()
+	statesOnce.Lock()
+	defer statesOnce.Unlock()
+	if statesOnce.b == nil {
+		p := enginetest.NewStatesPair(t)
+		b, err := json.Marshal(buildPairReport(t, p.Dir, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		statesOnce.b = b
+	}
+	var rep checks.Report
+	if err := json.Unmarshal(statesOnce.b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return &rep
+}
+
 func render(t *testing.T, format string, rep *checks.Report, opts report.Options) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -139,7 +165,7 @@ func render(t *testing.T, format string, rep *checks.Report, opts report.Options
 }
 
 func TestGolden(t *testing.T) {
-	reports := map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t)}
+	reports := map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t), "states": statesReport(t)}
 	opts := report.Options{ToolVersion: "test"}
 	for name, rep := range reports {
 		for format, ext := range extensions {
@@ -216,7 +242,7 @@ func validate(t *testing.T, s *jsonschema.Schema, out []byte) error {
 
 func TestSARIFValidatesAgainstTheSARIF210Schema(t *testing.T) {
 	s := compileSchema(t, filepath.Join("testdata", "sarif-schema-2.1.0.json"))
-	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t), "empty": {FailOn: checks.SeverityError, Pass: true}} {
+	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t), "states": statesReport(t), "empty": {FailOn: checks.SeverityError, Pass: true}} {
 		out := render(t, "sarif", rep, report.Options{ToolVersion: "v1.2.3"})
 		if err := validate(t, s, out); err != nil {
 			t.Errorf("%s: SARIF invalid: %v", name, err)
@@ -276,7 +302,7 @@ func TestSARIFValidatesAgainstTheSARIF210Schema(t *testing.T) {
 
 func TestJSONFollowsItsSchema(t *testing.T) {
 	s := compileSchema(t, "report.schema.json")
-	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t), "empty": {}} {
+	for name, rep := range map[string]*checks.Report{"example": exampleReport(t), "pair": pairReport(t), "pair-incremental": incrementalReport(t), "states": statesReport(t), "empty": {}} {
 		out := render(t, "json", rep, report.Options{})
 		if err := validate(t, s, out); err != nil {
 			t.Errorf("%s: JSON report does not follow report.schema.json: %v", name, err)

@@ -67,7 +67,9 @@ type sarifRuleConfig struct {
 type sarifResult struct {
 	RuleID              string            `json:"ruleId"`
 	RuleIndex           int               `json:"ruleIndex"`
+	Kind                string            `json:"kind,omitempty"`
 	Level               string            `json:"level"`
+	BaselineState       string            `json:"baselineState,omitempty"`
 	Message             sarifText         `json:"message"`
 	Locations           []sarifLocation   `json:"locations,omitempty"`
 	PartialFingerprints map[string]string `json:"partialFingerprints"`
@@ -126,8 +128,16 @@ func sarifLevel(s checks.Severity) string {
 // to the repo root, %SRCROOT%). The environment is part of the message and
 // of the fingerprint, so the same problem in two environments is two
 // alerts. Waived findings carry an external suppression with the reason.
+//
+// Compared with a base (or a baseline file), each result has a
+// baselineState: new, unchanged (existing) or absent: the base's findings
+// the change fixes, as results of kind pass and level none so no viewer
+// counts them as problems.
 func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 	all := rep.AllFindings()
+	for _, e := range rep.Envs {
+		all = append(all, e.Fixed...)
+	}
 	ruleIdx := map[string]int{}
 	var rules []sarifRule
 	type ruleInfo struct {
@@ -190,6 +200,22 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 			PartialFingerprints: map[string]string{"gateFinding/v1": fingerprint(f)},
 			Properties:          map[string]any{"check": f.Check, "severity": f.Severity.String()},
 		}
+		if f.Fingerprint != "" {
+			// Line-free identity that also survives generator renames:
+			// the one new/existing/fixed are decided by.
+			res.PartialFingerprints["gateIdentity/v1"] = f.Fingerprint
+		}
+		switch f.Baseline {
+		case checks.BaselineNew:
+			res.BaselineState = "new"
+		case checks.BaselineExisting:
+			res.BaselineState = "unchanged"
+		case checks.BaselineFixed:
+			res.BaselineState, res.Kind, res.Level = "absent", "pass", "none"
+		}
+		if f.Baseline != "" {
+			res.Properties["baseline"] = f.Baseline
+		}
 		if f.Env != "" {
 			res.Properties["env"] = f.Env
 		}
@@ -215,6 +241,10 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 		rules = []sarifRule{}
 	}
 	props := map[string]any{"pass": rep.Pass, "failOn": rep.FailOn.String(), "headRev": rep.HeadRev, "baseRev": rep.BaseRev}
+	if b := rep.Baseline; b != nil {
+		props["failOnScope"] = rep.FailOnScope
+		props["baseline"] = map[string]any{"against": b.Against, "new": b.New, "existing": b.Existing, "fixed": b.Fixed}
+	}
 	// Environments an incremental run left out have no results because
 	// nothing was looked at: say so, so a viewer does not read their
 	// absence as "fixed".

@@ -89,6 +89,9 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		for _, f := range er.Findings {
 			writeTextFinding(bw, p, f)
 		}
+		for _, f := range er.Fixed {
+			writeTextFinding(bw, p, f)
+		}
 		if er.Diff != nil && len(er.Diff.Changes) > 0 {
 			writeTextDiff(bw, p, "changes", er.Diff, opts.Unified)
 			if len(er.Because) > 0 {
@@ -151,8 +154,8 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 			countFindings(all), changedEnvs(rep), len(rep.Envs), skipped)
 		return bw.Flush()
 	}
-	fmt.Fprintf(bw, "%s %s: %s; %d of %d environments fail%s (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
-		countFindings(all), failedEnvs(rep), len(rep.Envs), skipped, rep.FailOn)
+	fmt.Fprintf(bw, "%s %s: %s%s; %d of %d environments fail%s (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
+		countFindings(all), baselineCounts(rep), failedEnvs(rep), len(rep.Envs), skipped, failsOn(rep))
 	return bw.Flush()
 }
 
@@ -164,6 +167,14 @@ func writeTextFinding(w io.Writer, p painter, f checks.Finding) {
 		b.WriteString(": ")
 	}
 	b.WriteString(p.severity(f.Severity))
+	switch f.Baseline {
+	case checks.BaselineNew:
+		b.WriteString(" " + p.paint(ansiBold, "new"))
+	case checks.BaselineExisting:
+		b.WriteString(" " + p.paint(ansiDim, "existing"))
+	case checks.BaselineFixed:
+		b.WriteString(" " + p.paint(ansiGreen, "fixed"))
+	}
 	b.WriteString(" ")
 	b.WriteString(term(f.RuleID))
 	if f.Resource != nil {

@@ -563,3 +563,8 @@ func copyMap(m map[string]any) map[string]any {
 }
 
 var _ engine.Stage = (*Stage)(nil)
+
+// RenderOnly implements engine.RenderOnly: validation depends on the
+// rendering and the trusted schemas only, so the base is validated the same
+// way to tell new findings from existing ones.
+func (s *Stage) RenderOnly() bool { return true }

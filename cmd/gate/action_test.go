@@ -241,7 +241,7 @@ func TestActionFailsPullRequestWithAnnotations(t *testing.T) {
 	if a.code != 1 {
 		t.Fatalf("gate step exit %d, want 1 (the gate fails)\nstdout:\n%s", a.code, a.stdout)
 	}
-	wantAnn := "::error file=overlays/prod/deployment-prod.yaml,line=15,title=prod%3A image-tag-pinned::Deployment/shop-prod/shop:"
+	wantAnn := "::error file=overlays/prod/deployment-prod.yaml,line=15,title=prod%3A image-tag-pinned (new)::Deployment/shop-prod/shop:"
 	if !strings.Contains(a.stdout, wantAnn) {
 		t.Errorf("no annotation %q in:\n%s", wantAnn, a.stdout)
 	}
@@ -335,7 +335,8 @@ func TestActionPassesInASubdirectory(t *testing.T) {
 	if v := a.output("verdict"); v != "pass" {
 		t.Errorf("verdict %q, want pass", v)
 	}
-	want := "::warning file=deploy/overlays/prod/db-credentials.yaml,line=2,title=prod%3A schema/missing-schema::"
+	// Already on the base: a notice that says so, not a warning of this change.
+	want := "::notice file=deploy/overlays/prod/db-credentials.yaml,line=2,title=prod%3A schema/missing-schema (existing warning%2C not introduced by this change)::"
 	if !strings.Contains(a.stdout, want) {
 		t.Errorf("no annotation %q in:\n%s", want, a.stdout)
 	}

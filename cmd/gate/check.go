@@ -15,6 +15,7 @@ type runFlags struct {
 	revs    revFlags
 	envs    []string
 	failOn  string
+	scope   string
 	outputs outputFlags
 	stages  stageOptions
 }
@@ -48,11 +49,13 @@ Exit codes: 0 pass, 1 the gate fails (a finding at or above --fail-on),
 	addRevFlags(fs, &f.revs, "", "diff against this revision (branch, tag or SHA) and take gate.yaml and policies from it")
 	fs.StringArrayVarP(&f.envs, "env", "e", nil, "environment to check (repeatable; default all)")
 	fs.StringVar(&f.failOn, "fail-on", "", "lowest severity that fails the gate: error, warning or notice (default from gate.yaml report.failOn, else error)")
+	fs.StringVar(&f.scope, "fail-on-scope", "", "which findings fail the gate: new (those the base or the baseline file does not have) or all (default from gate.yaml report.failOn.scope, else new)")
 	addOutputFlags(fs, &f.outputs)
 	addStageFlags(fs, &f.stages)
 	registerOutputCompletion(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "notice"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on-scope", cobra.FixedCompletions([]string{checks.ScopeNew, checks.ScopeAll}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -117,7 +120,7 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 		return err
 	}
 	failOn := checks.SeverityError
-	if s := rv.cfg.Report.FailOn; s != "" {
+	if s := rv.cfg.Report.FailOn.Severity; s != "" {
 		if failOn, err = checks.ParseSeverity(s); err != nil {
 			return usageErr("gate.yaml report.failOn: %v", err)
 		}
@@ -127,8 +130,14 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 			return usageErr("--fail-on: %v", err)
 		}
 	}
+	scope := rv.cfg.Report.FailOn.Scope
+	if f.scope != "" {
+		if scope, err = checks.ParseScope(f.scope); err != nil {
+			return usageErr("--fail-on-scope: %v", err)
+		}
+	}
 	ctx := cmd.Context()
-	req := &engine.Request{Head: rv.head, Base: rv.base, Config: rv.cfg, Envs: f.envs, FailOn: failOn, Render: g.renderOptions(), Logger: g.log}
+	req := &engine.Request{Head: rv.head, Base: rv.base, Config: rv.cfg, Envs: f.envs, FailOn: failOn, FailOnScope: scope, Render: g.renderOptions(), Logger: g.log}
 	req.Incremental, req.ChangedFiles = rv.incremental, rv.changed
 	if !diffOnly {
 		trusted := rv.head

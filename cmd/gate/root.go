@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
@@ -190,6 +191,9 @@ func (g *globals) renderOptions() render.Options {
 	if g.isolate {
 		opts.Isolate = g.isolator()
 	}
+	// Charts not in the repo render from the chart cache (filled by
+	// gate charts pull); the engine never fetches them.
+	opts.Charts = charts.Open(g.chartCacheDir())
 	if g.cacheDir != "" {
 		c, err := render.OpenCache(g.cacheDir, cacheSalt())
 		if err != nil {

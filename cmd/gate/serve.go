@@ -233,7 +233,7 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 			return nil, fmt.Errorf("gate.yaml of %s at %s: %w", rv.BaseRef, rv.TrustedSHA, err)
 		}
 		failOn := checks.SeverityError
-		if s := cfg.Report.FailOn; s != "" {
+		if s := cfg.Report.FailOn.Severity; s != "" {
 			if failOn, err = checks.ParseSeverity(s); err != nil {
 				return nil, fmt.Errorf("gate.yaml of the base: report.failOn: %w", err)
 			}
@@ -248,7 +248,7 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 			return nil, fmt.Errorf("gate.yaml of the base: %w", err)
 		}
 		ro.Limits, ro.Timeout = lim.render, lim.renderTimeout
-		return &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, FailOn: failOn, Render: ro, Logger: rv.Logger, Incremental: true}, nil
+		return &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, FailOn: failOn, FailOnScope: cfg.Report.FailOn.Scope, Render: ro, Logger: rv.Logger, Incremental: true}, nil
 	}
 	return app.RunnerFuncs{
 		PlanFunc: func(_ context.Context, rv *app.Revisions) ([]checks.Env, error) {

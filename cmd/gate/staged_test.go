@@ -108,7 +108,7 @@ func TestStagedChecksOnlyTouchedEnvironments(t *testing.T) {
 			because: "overlays/prod/deployment-prod.yaml",
 			code:    1,
 			wantText: []string{
-				"overlays/prod/deployment-prod.yaml:15: error image-tag-pinned",
+				"overlays/prod/deployment-prod.yaml:15: error new image-tag-pinned",
 			},
 		},
 	}

@@ -159,7 +159,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	r := render.New(render.Options{Limits: req.Options.Limits, Timeout: req.Options.Timeout, Parallelism: 1})
+	r := render.New(req.Options.Options())
 	res := r.Render(ctx, src, req.Env)
 	return render.EncodeResult(out, res)
 }

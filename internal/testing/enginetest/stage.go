@@ -98,3 +98,7 @@ func Example(t testing.TB) (*source.Dir, *config.Config) {
 	}
 	return src, cfg
 }
+
+// RenderOnly implements engine.RenderOnly: the findings depend on the
+// rendering alone.
+func (RuleStage) RenderOnly() bool { return true }

@@ -1,11 +1,15 @@
 package diff
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
@@ -186,7 +190,7 @@ func NewScrubber(values []string) *Scrubber {
 	seen := map[string]bool{}
 	var long, short []string
 	for _, v := range values {
-		for _, line := range append([]string{v}, strings.Split(v, "\n")...) {
+		for _, line := range append(QuotedForms(v), strings.Split(v, "\n")...) {
 			line = strings.TrimSpace(line)
 			if seen[line] || notSecretWords[strings.ToLower(line)] {
 				continue
@@ -230,6 +234,33 @@ func NewScrubber(values []string) *Scrubber {
 	return s
 }
 
+// QuotedForms returns v and the forms an error message or a policy's
+// message quotes it in: Go's %q (also ASCII-only, as %+q writes it) and
+// JSON, without their surrounding quotes. A value with a quote, a
+// backslash, a tab or a non-ASCII character reads differently in each.
+func QuotedForms(v string) []string {
+	out := []string{v}
+	inner := func(q string) {
+		if len(q) >= 2 {
+			if q = q[1 : len(q)-1]; q != v {
+				out = append(out, q)
+			}
+		}
+	}
+	inner(strconv.Quote(v))
+	inner(strconv.QuoteToASCII(v))
+	if j, err := json.Marshal(v); err == nil {
+		inner(string(j))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) == nil {
+		inner(strings.TrimSuffix(buf.String(), "\n"))
+	}
+	return out
+}
+
 // Scrub returns text with every known secret value replaced by its short hash.
 func (s *Scrubber) Scrub(text string) string {
 	if s == nil {
@@ -260,24 +291,92 @@ func (s *Scrubber) ScrubFindings(fs []checks.Finding) {
 	for i := range fs {
 		fs[i].Message = s.Scrub(fs[i].Message)
 		fs[i].Path = s.Scrub(fs[i].Path)
+		fs[i].Waived = s.Scrub(fs[i].Waived)
+		if fs[i].Details != nil {
+			fs[i].Details, _ = s.scrubAny(fs[i].Details).(map[string]any)
+		}
 	}
 }
 
+// scrubAny returns a copy of a policy's details (a decoded JSON value)
+// with every string, map key included, scrubbed: a deny object can carry
+// the value in a field of its own.
+func (s *Scrubber) scrubAny(v any) any {
+	switch t := v.(type) {
+	case string:
+		return s.Scrub(t)
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[s.Scrub(k)] = s.scrubAny(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = s.scrubAny(x)
+		}
+		return out
+	case []string:
+		out := make([]string, len(t))
+		for i, x := range t {
+			out[i] = s.Scrub(x)
+		}
+		return out
+	case bool, nil:
+		return t
+	case json.Number, float64, int, int64:
+		// A numeric value (a PIN) leaks as its decimal form.
+		if txt := fmt.Sprint(t); s.Scrub(txt) != txt {
+			return s.Scrub(txt)
+		}
+		return t
+	}
+	// Any other shape is written as its JSON form, scrubbed.
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "<unprintable>"
+	}
+	return s.Scrub(string(b))
+}
+
 // ScrubDiff scrubs the values of an EnvDiff in place: a belt to the braces
-// of structured redaction, for secret values copied into other objects.
-// Only values of six bytes or more are scrubbed here: in rendered objects a
-// short value ("shop") is far more often a label than a leak.
+// of structured redaction, for secret values copied into other objects (a
+// kustomize replacement can copy one into a label without the author
+// knowing it). Values of six bytes or more are scrubbed everywhere; short
+// ones as whole words in what the change adds or removes (field changes,
+// the +/- lines of a unified diff), not in the unchanged context lines,
+// where a short value ("shop") is far more often the app's name than a
+// leak.
 func (s *Scrubber) ScrubDiff(d *checks.EnvDiff) {
-	if s == nil || s.r == nil || d == nil {
+	if s.empty() || d == nil {
 		return
 	}
 	for i := range d.Changes {
 		c := &d.Changes[i]
-		c.Unified = s.r.Replace(c.Unified)
+		c.Unified = s.scrubUnified(c.Unified)
 		for j := range c.Fields {
-			c.Fields[j].Path = s.r.Replace(c.Fields[j].Path)
-			c.Fields[j].Old = s.r.Replace(c.Fields[j].Old)
-			c.Fields[j].New = s.r.Replace(c.Fields[j].New)
+			c.Fields[j].Path = s.Scrub(c.Fields[j].Path)
+			c.Fields[j].Old = s.Scrub(c.Fields[j].Old)
+			c.Fields[j].New = s.Scrub(c.Fields[j].New)
 		}
 	}
+}
+
+// scrubUnified scrubs a unified diff: long values on every line, short
+// ones on the lines the change adds or removes.
+func (s *Scrubber) scrubUnified(u string) string {
+	if s.r != nil {
+		u = s.r.Replace(u)
+	}
+	if s.tokens == nil || u == "" {
+		return u
+	}
+	lines := strings.SplitAfter(u, "\n")
+	for i, l := range lines {
+		if (strings.HasPrefix(l, "+") || strings.HasPrefix(l, "-")) && !strings.HasPrefix(l, "+++ ") && !strings.HasPrefix(l, "--- ") {
+			lines[i] = l[:1] + s.Scrub(l[1:])
+		}
+	}
+	return strings.Join(lines, "")
 }

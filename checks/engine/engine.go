@@ -254,14 +254,32 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 			comparable[st.Name()] = true
 		}
 	}
+	// Each environment's findings and diffs are scrubbed of the Secret
+	// values of that environment (head and base): a Secret value "root" in
+	// one environment must not redact the word in another's messages.
+	// Report-wide findings are scrubbed of every environment's values.
 	var secretVals []string
+	envScrub := make([]*diff.Scrubber, len(heads))
+	byEnv := map[string]*diff.Scrubber{}
 	for i := range heads {
-		secretVals = append(secretVals, diff.SecretValues(heads[i].Resources)...)
+		vals := diff.SecretValues(heads[i].Resources)
 		if bases != nil {
-			secretVals = append(secretVals, diff.SecretValues(bases[i].Resources)...)
+			vals = append(vals, diff.SecretValues(bases[i].Resources)...)
 		}
+		secretVals = append(secretVals, vals...)
+		envScrub[i] = diff.NewScrubber(vals)
+		byEnv[heads[i].Env.Name] = envScrub[i]
 	}
 	scrub := diff.NewScrubber(secretVals)
+	scrubFor := func(fs []checks.Finding) {
+		for i := range fs {
+			sc, ok := byEnv[fs[i].Env]
+			if !ok {
+				sc = scrub
+			}
+			sc.ScrubFindings(fs[i : i+1])
+		}
+	}
 	var dopts diff.Options
 	if req.Config != nil {
 		dopts = diff.FromConfig(req.Config.Diff)
@@ -317,11 +335,11 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 		case req.Baseline != nil:
 			er.Fixed = compare(er.Findings, baselineOf(req.Baseline, res.Env.Name), comparable)
 		}
-		scrub.ScrubFindings(er.Findings)
-		scrub.ScrubFindings(er.Fixed)
-		scrub.ScrubDiff(er.Diff)
-		scrub.ScrubDiff(er.Live)
-		scrub.ScrubDiff(er.Drift)
+		envScrub[i].ScrubFindings(er.Findings)
+		envScrub[i].ScrubFindings(er.Fixed)
+		envScrub[i].ScrubDiff(er.Diff)
+		envScrub[i].ScrubDiff(er.Live)
+		envScrub[i].ScrubDiff(er.Drift)
 		if er.Findings == nil {
 			er.Findings = []checks.Finding{}
 		}
@@ -370,8 +388,8 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 		}
 	}
 	if pi := rep.PolicyImpact; pi != nil {
-		scrub.ScrubFindings(pi.NewlyFlagged)
-		scrub.ScrubFindings(pi.Cleared)
+		scrubFor(pi.NewlyFlagged)
+		scrubFor(pi.Cleared)
 	}
 	scrub.ScrubFindings(rep.Findings)
 	rep.Duration = time.Since(start)

@@ -187,7 +187,9 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 	// admit the cluster's version, and dependencies switched off by their
 	// condition or tags are dropped (their templates never render), with
 	// import-values and aliases applied.
-	if kc := chrt.Metadata.KubeVersion; kc != "" && !chartv2util.IsCompatibleRange(kc, caps.KubeVersion.String()) {
+	// (Only against a version the environment names: Helm's default
+	// capabilities are an arbitrary old version, not the cluster's.)
+	if kc := chrt.Metadata.KubeVersion; kc != "" && rel.KubeVersion != "" && !chartv2util.IsCompatibleRange(kc, caps.KubeVersion.String()) {
 		return nil, fmt.Errorf("chart %s requires kubeVersion %s, which is incompatible with Kubernetes %s", chartName, kc, caps.KubeVersion.Version)
 	}
 	if err := chartv2util.ProcessDependencies(chrt, vals); err != nil {

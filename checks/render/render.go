@@ -236,6 +236,8 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
 		err = r.renderPlain(src, env, res)
+	case KindFlux:
+		err = r.renderFlux(ctx, src, env, res)
 	case KindArgo:
 		err = r.renderArgoEnv(ctx, src, env, res)
 	default:
@@ -651,7 +653,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	}
 	if o.err != nil {
 		// kustomize quotes inputs in its errors, secret literals included.
-		secrets := secretValues(src, g, docs)
+		secrets := secretValues(src, g, docs, fsys, r.opts.Limits)
 		file, line := env.Path, 0
 		if k := culprit(ctx, fsys, g, env.Path); k != nil {
 			file, line = k.File, blameLine(src, k, o.err.Error())

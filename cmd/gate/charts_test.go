@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gate-ops/gate/internal/testing/chartrepo"
+	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
 // TestChartsPullThenRender: a repo whose kustomization inflates charts from
@@ -106,5 +107,41 @@ func TestChartsPullThenRender(t *testing.T) {
 	out, _, code = runGate(t, append([]string{"--repo", repo, "--cache-dir", t.TempDir()}, "charts", "pull")...)
 	if code != 1 || strings.Count(out, "is not in charts.allow") != 2 {
 		t.Fatalf("pull without charts.allow: exit %d\n%s", code, out)
+	}
+}
+
+// TestChartVersionBumpDiff: a pull request that bumps a chart version
+// shows the rendered chart's change, base and head each rendered from the
+// chart cache at the version they ask for.
+func TestChartVersionBumpDiff(t *testing.T) {
+	dir := chartrepo.Corpus(t, "charts")
+	old := chartrepo.MustPackage(t, filepath.Join(dir, "podinfo"), "6.13.0")
+	cur := chartrepo.MustPackage(t, filepath.Join(dir, "podinfo"), "")
+	helm := chartrepo.ServeHelm(t, old, cur)
+	r := gittest.New(t)
+	cache := t.TempDir()
+	kust := func(v string) string {
+		return "helmCharts:\n  - name: podinfo\n    repo: https://stefanprodan.github.io/podinfo\n    version: " + v + "\n    releaseName: podinfo\n    namespace: podinfo\n"
+	}
+	r.Write("gate.yaml", "charts:\n  allow: [https://stefanprodan.github.io/podinfo]\n  mirrors: {\"https://stefanprodan.github.io/podinfo\": \""+helm.URL+"\"}\nenvironments:\n  - name: web\n    path: web\n")
+	r.Write("web/kustomization.yaml", kust("6.13.0"))
+	r.Commit("base")
+	r.Git("branch", "base")
+	r.Write("web/kustomization.yaml", kust("6.14.1"))
+	r.Commit("bump podinfo")
+	g := []string{"--repo", r.Dir, "--cache-dir", cache}
+	for _, args := range [][]string{{"charts", "pull", "--base", "base"}, {"charts", "pull"}} {
+		if out, stderr, code := runGate(t, append(g, args...)...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	out, stderr, code := runGate(t, append(g, "diff", "--base", "base")...)
+	if code != 0 {
+		t.Fatalf("diff: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, want := range []string{"helm.sh/chart: podinfo-6.13.0", "helm.sh/chart: podinfo-6.14.1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -31,6 +31,21 @@ func newEnvsCmd(g *globals) *cobra.Command {
 			for _, f := range finds {
 				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 			}
+			// A Flux cluster lists what it applies: its Kustomizations and
+			// HelmReleases, each with the line that declares it. What the
+			// tree leaves out is marked on it; the details go to stderr
+			// without failing the listing.
+			r := render.New(g.renderOptionsFor(cfg))
+			for i, e := range envs {
+				if e.Kind != render.KindFlux {
+					continue
+				}
+				tree, tf := r.FluxTree(cmd.Context(), src, e)
+				envs[i].Tree = render.FlattenFluxTree(tree)
+				for _, f := range tf {
+					fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
+				}
+			}
 			switch output {
 			case "json":
 				enc := json.NewEncoder(g.stdout)

@@ -45,6 +45,20 @@ type serveFlags struct {
 	workers        int
 	runTimeout     time.Duration
 	stages         stageOptions
+	// The durable queue (internal/app/store.go).
+	databaseURL   string
+	jobRetryBase  time.Duration
+	jobRetryMax   time.Duration
+	jobAttempts   int
+	rescueAfter   time.Duration
+	pollInterval  time.Duration
+	shutdownGrace time.Duration
+	// GitHub API retries within one attempt of a job.
+	apiRetries     int
+	apiRetryBase   time.Duration
+	apiMaxWait     time.Duration
+	attemptTimeout time.Duration
+	publishTimeout time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command { return serveCmd(g, &serveFlags{}) }
@@ -69,7 +83,14 @@ Configuration (flags or environment):
   --github-url        GATE_GITHUB_URL        REST API base (GHE: https://HOST/api/v3/)
   --listen            GATE_LISTEN            listen address (default :8080)
   --public-url        GATE_PUBLIC_URL        this server's external URL, for report links
-  --cache-dir         GATE_CACHE_DIR         git object stores (repos/) and render cache (render/)
+  --cache-dir         GATE_CACHE_DIR         git object stores (repos/), render cache (render/), gate.db
+  --database-url      GATE_DATABASE_URL      the job queue: postgres://... for replicas (default: SQLite
+                                             at <cache-dir>/gate.db, one replica)
+
+Every webhook is a job in a database (River): answered 2xx once committed,
+one job per pull-request head, run again after a crash (--rescue-after) or
+while GitHub is unavailable (backoff --job-retry-base to --job-retry-max,
+--job-attempts tries). Full reports behind Details are kept there too.
 
 Only the environments a pull request touches are rendered and checked; the
 others complete neutral ("not affected"). Renders are cached by the content
@@ -100,6 +121,18 @@ Endpoints: POST ` + app.WebhookPath + ` (webhooks), /healthz, /readyz, /metrics,
 	fs.BoolVar(&f.noIsolate, "no-isolate", false, "render in the server process (default: each environment in a worker process killed at its deadline or memory budget)")
 	fs.IntVar(&f.workers, "workers", 4, "pull requests checked at the same time")
 	fs.DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "time limit of one run; its check runs end timed_out")
+	fs.StringVar(&f.databaseURL, "database-url", "", "job queue database: postgres://user@host/db for replicas sharing the work (default: SQLite at <cache-dir>/gate.db); prefer GATE_DATABASE_URL, flags show in ps")
+	fs.DurationVar(&f.jobRetryBase, "job-retry-base", 5*time.Second, "first wait before a job GitHub or git failed runs again; it doubles")
+	fs.DurationVar(&f.jobRetryMax, "job-retry-max", 15*time.Minute, "longest wait between a job's attempts")
+	fs.IntVar(&f.jobAttempts, "job-attempts", 25, "most attempts of one job (the last completes its check runs with the error)")
+	fs.DurationVar(&f.rescueAfter, "rescue-after", 0, "a job still running after this is taken to belong to a dead replica and run again (default: run timeout + 3 * publish timeout + 1m)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", time.Second, "how often idle workers look for jobs in the database")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 20*time.Second, "on SIGTERM, how long running jobs may finish before they are handed back to the queue")
+	fs.IntVar(&f.apiRetries, "github-retries", 6, "tries of one GitHub API request (5xx, timeouts, rate limits) before the job backs off")
+	fs.DurationVar(&f.apiRetryBase, "github-retry-base", 500*time.Millisecond, "first wait between tries of one GitHub API request; it doubles")
+	fs.DurationVar(&f.apiMaxWait, "github-max-wait", 90*time.Second, "longest wait between tries of one GitHub API request (a longer Retry-After ends the attempt)")
+	fs.DurationVar(&f.attemptTimeout, "github-attempt-timeout", 30*time.Second, "time limit of one GitHub API request")
+	fs.DurationVar(&f.publishTimeout, "publish-timeout", 2*time.Minute, "time limit of a run's check-run writes")
 	addStageFlags(fs, &f.stages)
 	return cmd
 }
@@ -164,7 +197,11 @@ func (g *globals) serve(ctx context.Context, f *serveFlags) error {
 // with the stages registered in stages.go.
 func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 	cfg := app.Config{AppID: f.appID, GitHubURL: f.githubURL, PublicURL: f.publicURL, CacheDir: f.cacheDir,
-		Workers: f.workers, RunTimeout: f.runTimeout, MaxFileSize: g.maxFile}
+		Workers: f.workers, RunTimeout: f.runTimeout, MaxFileSize: g.maxFile,
+		DatabaseURL: f.databaseURL, JobRetryBase: f.jobRetryBase, JobRetryMax: f.jobRetryMax, JobAttempts: f.jobAttempts,
+		RescueAfter: f.rescueAfter, PollInterval: f.pollInterval, ShutdownGrace: f.shutdownGrace,
+		Retries: f.apiRetries, RetryBase: f.apiRetryBase, MaxRetryWait: f.apiMaxWait, AttemptTimeout: f.attemptTimeout,
+		PublishTimeout: f.publishTimeout}
 	if f.privateKeyFile == "" {
 		return cfg, errors.New("--private-key-file (or GATE_PRIVATE_KEY_FILE) is required")
 	}
@@ -194,6 +231,9 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 		root = filepath.Join(dir, "gate")
 	}
 	cfg.CacheDir = filepath.Join(root, "repos")
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = "sqlite://" + filepath.Join(root, "gate.db")
+	}
 	ropts := render.Options{Logger: g.log}
 	if !f.noIsolate {
 		ropts.Isolate = g.isolator()

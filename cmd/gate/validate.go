@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -72,7 +71,6 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 					return err
 				}
 			}
-			start := time.Now()
 			src, cfg, err := g.openWorktree()
 			if err != nil {
 				return err
@@ -81,34 +79,21 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 			if err != nil {
 				return err
 			}
-			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptionsFor(cfg), Logger: g.log}
-			results, rfinds, err := engine.RenderEnvs(cmd.Context(), req)
+			// The engine's path, as gate check takes it: the same render,
+			// the schema stage, and the scrubbing of Secret values from
+			// every finding (a render error can quote one).
+			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptionsFor(cfg), Logger: g.log,
+				Stages: []engine.Stage{st}, Findings: finds, FailOn: threshold}
+			rep, err := engine.Run(cmd.Context(), req)
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			finds = append(finds, rfinds...)
-			rep := &checks.Report{HeadRev: src.Rev(), FailOn: threshold, Findings: append([]checks.Finding{}, finds...), Checked: []string{st.Name()}}
 			resources := 0
-			for _, r := range results {
-				er := checks.EnvReport{Env: r.Env, Status: checks.EnvChecked, Resources: len(r.Resources), Duration: r.Duration}
-				er.Findings = append(er.Findings, r.Findings...)
-				resources += len(r.Resources)
-				fs, err := st.Check(cmd.Context(), &engine.Input{Env: r.Env, Head: r, All: results})
-				if err != nil {
-					er.Findings = append(er.Findings, checks.Finding{
-						Check: schema.CheckName, RuleID: schema.CheckName + "/stage-error", Severity: checks.SeverityError, Env: r.Env.Name,
-						Message: fmt.Sprintf("schema stage could not run: %v", err), Origin: checks.Origin{File: r.Env.Path},
-					})
-				}
-				er.Findings = append(er.Findings, fs...)
-				if er.Findings == nil {
-					er.Findings = []checks.Finding{}
-				}
-				finds = append(finds, er.Findings...)
-				rep.Envs = append(rep.Envs, er)
+			for _, er := range rep.Envs {
+				resources += er.Resources
 			}
-			rep.Finalize()
-			rep.Duration = time.Since(start)
+			results := rep.Envs
+			finds = rep.AllFindings()
 			if specs != nil {
 				opts := report.Options{Color: true, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.gitPrefix(specs)}
 				if err := g.writeReports(specs, rep, opts); err != nil {

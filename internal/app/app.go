@@ -54,9 +54,13 @@ type Config struct {
 	PublicURL string
 	// CacheDir holds the per-repo object stores.
 	CacheDir string
-	// Workers bounds concurrent runs; MaxQueue bounds waiting pull requests.
+	// Workers bounds concurrent runs of this replica. MaxQueue is unused
+	// (the queue is in the database) and kept for callers.
 	Workers  int
 	MaxQueue int
+	// ShutdownGrace is how long Shutdown lets running jobs finish before
+	// handing them back to the queue (default 20s).
+	ShutdownGrace time.Duration
 	// RunTimeout bounds one run; PublishTimeout the final check-run updates.
 	RunTimeout     time.Duration
 	PublishTimeout time.Duration
@@ -72,9 +76,29 @@ type Config struct {
 	CompletionRetryFor   time.Duration
 	// MaxFileSize bounds any file read from a revision.
 	MaxFileSize int64
-	// ReportBytes bounds the memory of full reports kept for details_url
-	// (default 128 MiB); the oldest are dropped first.
+	// DatabaseURL is the queue's database: empty for SQLite at
+	// <CacheDir>/gate.db (one replica), postgres://... for replicas that
+	// share the work.
+	DatabaseURL string
+	// JobAttempts bounds the runs of one job (default 25); between them
+	// River waits JobRetryBase doubling up to JobRetryMax (default 5s to
+	// 15m: about five hours in all), so GitHub outages are waited out.
+	JobAttempts  int
+	JobRetryBase time.Duration
+	JobRetryMax  time.Duration
+	// RescueAfter is when a job still marked running is taken to belong to
+	// a replica that died and is run again (default: RunTimeout plus
+	// 3*PublishTimeout plus a minute).
+	RescueAfter time.Duration
+	// PollInterval is how often idle replicas look for jobs (default 1s);
+	// SupersedePoll how often a run checks for a newer push (default 2s).
+	PollInterval  time.Duration
+	SupersedePoll time.Duration
+	// ReportBytes bounds the (compressed) full reports kept in the
+	// database for details_url (default 512 MiB); ReportTTL their age
+	// (default 30 days). The oldest go first.
 	ReportBytes int
+	ReportTTL   time.Duration
 	// Runner is the engine.
 	Runner Runner
 	Logger *slog.Logger
@@ -85,17 +109,21 @@ type Config struct {
 
 // App is a running GitHub App.
 type App struct {
-	cfg     Config
-	log     *slog.Logger
-	m       *metrics
-	cc      githubapp.ClientCreator
-	tokens  *tokenCache
-	cache   *repocache.Cache
-	q       *queue
-	reports *reportStore
-	runner  Runner
-	ready   atomic.Bool
-	wg      sync.WaitGroup
+	cfg    Config
+	log    *slog.Logger
+	m      *metrics
+	cc     githubapp.ClientCreator
+	tr     http.RoundTripper
+	tokens *tokenCache
+	cache  *repocache.Cache
+	store  *store
+	runner Runner
+	ready  atomic.Bool
+	// stopping is set once Shutdown began: interrupted jobs are handed
+	// back to the queue, not completed cancelled.
+	stopping atomic.Bool
+	// local are this replica's runs, for immediate supersession.
+	local localRuns
 	// completions wait to be sent again; retryDone closes when their
 	// goroutine ends.
 	completions *completions
@@ -162,10 +190,18 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, m: m, cc: cc, cache: cache, q: newQueue(cfg.MaxQueue, m), reports: newReportStore(cfg.ReportBytes), runner: cfg.Runner,
+	a := &App{cfg: cfg, log: log, m: m, cc: cc, tr: tr, cache: cache, runner: cfg.Runner,
 		completions: &completions{max: 10000, m: m}, retryDone: make(chan struct{}),
 		resolveQ: make(chan *job, 256), resolverDone: make(chan struct{})}
 	a.tokens = &tokenCache{cc: cc, m: map[tokenKey]*github.InstallationToken{}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a.store, err = openStore(ctx, cfg.DatabaseURL, cfg.CacheDir, queueOptions{
+		workers: cfg.Workers, jobTimeout: cfg.RunTimeout + 2*cfg.PublishTimeout, rescueAfter: cfg.RescueAfter,
+		pollInterval: cfg.PollInterval, worker: &checkWorker{a: a}, log: log})
+	if err != nil {
+		return nil, fmt.Errorf("open the queue's database: %w", err)
+	}
 	return a, nil
 }
 
@@ -174,10 +210,28 @@ func setDefaults(cfg *Config) {
 		cfg.Workers = 4
 	}
 	if cfg.ReportBytes <= 0 {
-		cfg.ReportBytes = 128 << 20
+		cfg.ReportBytes = 512 << 20
 	}
-	if cfg.MaxQueue <= 0 {
-		cfg.MaxQueue = 10000
+	if cfg.ReportTTL <= 0 {
+		cfg.ReportTTL = 30 * 24 * time.Hour
+	}
+	if cfg.JobAttempts <= 0 {
+		cfg.JobAttempts = 25
+	}
+	if cfg.JobRetryBase <= 0 {
+		cfg.JobRetryBase = 5 * time.Second
+	}
+	if cfg.JobRetryMax <= 0 {
+		cfg.JobRetryMax = 15 * time.Minute
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.SupersedePoll <= 0 {
+		cfg.SupersedePoll = 2 * time.Second
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 20 * time.Second
 	}
 	if cfg.RunTimeout <= 0 {
 		cfg.RunTimeout = 10 * time.Minute
@@ -203,6 +257,9 @@ func setDefaults(cfg *Config) {
 	if cfg.CompletionRetryFor <= 0 {
 		cfg.CompletionRetryFor = 6 * time.Hour
 	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = cfg.RunTimeout + 3*cfg.PublishTimeout + time.Minute
+	}
 }
 
 // Start runs the workers until Shutdown.
@@ -211,13 +268,11 @@ func (a *App) Start(ctx context.Context) {
 		return
 	}
 	ctx, a.stop = context.WithCancel(context.WithoutCancel(ctx))
-	for i := 0; i < a.cfg.Workers; i++ {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.worker(ctx)
-		}()
+	if err := a.store.q.start(ctx); err != nil {
+		a.log.Error("the queue did not start", "err", err)
+		return
 	}
+	go a.maintain(ctx)
 	go func() {
 		defer close(a.retryDone)
 		a.retryCompletions(ctx)
@@ -230,17 +285,24 @@ func (a *App) Start(ctx context.Context) {
 	a.log.Info("gate app started", "workers", a.cfg.Workers, "github", a.cfg.GitHubURL)
 }
 
-// Shutdown stops taking work, cancels running runs (their check runs end
-// cancelled, with a note to re-run) and waits for the workers.
+// Shutdown stops taking work and hands running jobs back to the queue:
+// another replica (or this one after its restart) runs them again, so a
+// deploy leaves no check run behind. Runs that finish within ShutdownGrace
+// finish here.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.ready.Store(false)
-	a.q.close()
-	done := make(chan struct{})
-	go func() { a.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	a.stopping.Store(true)
+	if !a.started.Load() {
+		a.store.close()
+		return nil
+	}
+	soft, cancel := context.WithTimeout(ctx, a.cfg.ShutdownGrace)
+	err := a.store.q.stop(soft)
+	cancel()
+	if err != nil {
+		if err := a.store.q.stopAndCancel(ctx); err != nil {
+			return fmt.Errorf("stop the queue: %w", err)
+		}
 	}
 	// One last try for completions GitHub did not take.
 	if a.completions.len() > 0 {
@@ -251,13 +313,42 @@ func (a *App) Shutdown(ctx context.Context) error {
 		<-a.retryDone
 		<-a.resolverDone
 	}
+	a.store.close()
 	return nil
 }
 
-// Idle reports whether no run waits or runs and no check-run completion
-// waits to be sent again; tests poll it.
+// Idle reports whether no job waits or runs (in the whole database: all
+// replicas) and no check-run completion waits to be sent again; tests
+// poll it.
 func (a *App) Idle() bool {
-	return a.resolving.Load() == 0 && a.q.idle() && a.completions.len() == 0
+	n, err := a.store.active(context.Background())
+	return err == nil && n == 0 && a.resolving.Load() == 0 && a.completions.len() == 0
+}
+
+// maintain expires stored reports and forgotten heads now and hourly.
+func (a *App) maintain(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := a.store.prune(ctx, a.cfg.ReportTTL, int64(a.cfg.ReportBytes)); err != nil && ctx.Err() == nil {
+			a.log.Warn("could not expire old reports", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// putReport stores a full report for Details; a failure costs the link,
+// not the run.
+func (a *App) putReport(ctx context.Context, key, body string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := a.store.putReport(ctx, key, body); err != nil {
+		a.log.Error("could not store the full report", "err", err)
+	}
 }
 
 // Handler serves the webhook, health, metrics and report endpoints.
@@ -325,25 +416,35 @@ func (a *App) onDispatchError(w http.ResponseWriter, r *http.Request, err error)
 		http.Error(w, "invalid webhook: "+ve.Cause.Error(), http.StatusBadRequest)
 	case errors.Is(err, githubapp.ErrCapacityExceeded):
 		http.Error(w, "queue full, try again", http.StatusServiceUnavailable)
+	case errors.Is(err, errQueue):
+		a.log.Error("webhook not queued", "delivery", r.Header.Get("X-GitHub-Delivery"), "err", err)
+		http.Error(w, "could not queue the webhook; redeliver it", http.StatusServiceUnavailable)
 	default:
 		a.log.Error("webhook handling failed", "delivery", r.Header.Get("X-GitHub-Delivery"), "err", err)
 		http.Error(w, "could not handle the webhook", http.StatusBadRequest)
 	}
 }
 
-// submit queues a job and counts the outcome. A full queue is answered
-// 503 through the dispatcher, so GitHub's redelivery can try again.
-func (a *App) submit(log *slog.Logger, j *job, event, action string) error {
+// errQueue marks a delivery the database did not take: answered 503, so
+// GitHub's redelivery (or the sender's retry) can try again.
+var errQueue = errors.New("queue unavailable")
+
+// submit commits a job and counts the outcome; the webhook's answer waits
+// for the commit.
+func (a *App) submit(ctx context.Context, log *slog.Logger, j *job, event, action string) error {
 	if err := j.validate(); err != nil {
 		a.m.webhooks.WithLabelValues(event, action, "invalid").Inc()
 		return err
 	}
-	out := a.q.submit(j)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 8*time.Second)
+	defer cancel()
+	out, err := a.enqueue(ctx, j)
+	if err != nil {
+		a.m.webhooks.WithLabelValues(event, action, outcomeFull).Inc()
+		return fmt.Errorf("%w: %w", errQueue, err)
+	}
 	a.m.webhooks.WithLabelValues(event, action, out).Inc()
 	log.Info("webhook accepted", "head", short(j.HeadSHA), "outcome", out)
-	if out == outcomeFull {
-		return githubapp.ErrCapacityExceeded
-	}
 	return nil
 }
 
@@ -379,7 +480,12 @@ func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	body, ok := a.reports.get(key)
+	body, ok, err := a.store.getReport(r.Context(), key)
+	if err != nil {
+		a.log.Error("could not read a report", "err", err)
+		http.Error(w, "the report store is unavailable; try again", http.StatusServiceUnavailable)
+		return
+	}
 	if !ok {
 		http.Error(w, "this report is no longer kept; re-run the check", http.StatusNotFound)
 		return
@@ -387,45 +493,6 @@ func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = io.WriteString(w, body)
-}
-
-// reportStore keeps the latest full reports in memory, bounded by a byte
-// budget: the oldest go first.
-type reportStore struct {
-	mu     sync.Mutex
-	budget int
-	size   int
-	m      map[string]string
-	order  []string
-}
-
-func newReportStore(budget int) *reportStore {
-	return &reportStore{budget: budget, m: map[string]string{}}
-}
-
-func (s *reportStore) put(k, v string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, ok := s.m[k]; ok {
-		s.size -= len(old)
-	} else {
-		s.order = append(s.order, k)
-	}
-	s.m[k] = v
-	s.size += len(v)
-	for s.size > s.budget && len(s.order) > 1 {
-		oldest := s.order[0]
-		s.order = s.order[1:]
-		s.size -= len(s.m[oldest])
-		delete(s.m, oldest)
-	}
-}
-
-func (s *reportStore) get(k string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[k]
-	return v, ok
 }
 
 type tokenKey struct {
@@ -444,6 +511,9 @@ type tokenCache struct {
 
 func (t *tokenCache) get(ctx context.Context, inst int64, owner, repo string) (string, error) {
 	k := tokenKey{inst, owner + "/" + repo}
+	if repo == "" {
+		k.repo = "" // the API token: the installation's own permissions
+	}
 	t.mu.Lock()
 	if tok, ok := t.m[k]; ok && time.Until(tok.GetExpiresAt().Time) > 5*time.Minute {
 		t.mu.Unlock()
@@ -454,10 +524,14 @@ func (t *tokenCache) get(ctx context.Context, inst int64, owner, repo string) (s
 	if err != nil {
 		return "", err
 	}
-	tok, _, err := client.Apps.CreateInstallationToken(ctx, inst, &github.InstallationTokenOptions{
-		Repositories: []string{repo},
-		Permissions:  &github.InstallationPermissions{Contents: github.String("read")},
-	})
+	var opts *github.InstallationTokenOptions
+	if repo != "" {
+		opts = &github.InstallationTokenOptions{
+			Repositories: []string{repo},
+			Permissions:  &github.InstallationPermissions{Contents: github.String("read")},
+		}
+	}
+	tok, _, err := client.Apps.CreateInstallationToken(ctx, inst, opts)
 	if err != nil {
 		return "", fmt.Errorf("create installation token: %w", err)
 	}
@@ -480,6 +554,53 @@ func (t *tokenCache) forget(inst int64) {
 			delete(t.m, k)
 		}
 	}
+}
+
+// client is a GitHub API client acting as the installation.
+func (a *App) client(inst int64) (*github.Client, error) {
+	gh := github.NewClient(&http.Client{Transport: &installTransport{tokens: a.tokens, inst: inst, next: a.tr}})
+	base, err := url.Parse(a.cfg.GitHubURL)
+	if err != nil {
+		return nil, err
+	}
+	gh.BaseURL = base
+	gh.UserAgent = "gate-app"
+	return gh, nil
+}
+
+// installTransport authenticates API requests with the installation's
+// cached token. A 401 (the token revoked, the installation suspended and
+// restored) drops the cached token and tries once more with a new one, so
+// the App is not silenced until the old token would have expired.
+type installTransport struct {
+	tokens *tokenCache
+	inst   int64
+	next   http.RoundTripper
+}
+
+func (t *installTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	send := func() (*http.Response, error) {
+		tok, err := t.tokens.get(req.Context(), t.inst, "", "")
+		if err != nil {
+			return nil, fmt.Errorf("installation token: %w", err)
+		}
+		r := req.Clone(req.Context())
+		if req.GetBody != nil {
+			if r.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+		r.Header.Set("Authorization", "token "+tok)
+		return t.next.RoundTrip(r)
+	}
+	resp, err := send()
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	t.tokens.forget(t.inst)
+	return send()
 }
 
 var tokenPattern = regexp.MustCompile(`gh[posur]_[A-Za-z0-9_]{16,}`)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -31,9 +32,28 @@ type completion struct {
 	tries int
 }
 
-// send takes c from step c.next to the end.
+// send takes c from step c.next to the end. Every write that adds
+// annotations or creates a check run is sent at most once per answer: a
+// failed one is followed by a look at what GitHub holds (status,
+// conclusion, output.annotations_count; the check run by external_id and
+// name) and only what is missing is sent again, so a lost answer never
+// doubles annotations or check runs.
 func (a *App) send(ctx context.Context, gh *github.Client, c *completion) error {
 	cr, j := c.cr, c.j
+	// expected is the annotation count once batch i is applied.
+	expected := func(i int) int {
+		n := 0
+		for k := 0; k <= i && k < len(cr.Batches); k++ {
+			n += len(cr.Batches[k])
+		}
+		return n
+	}
+	if c.id != 0 && c.tries > 0 {
+		// Sent before and failed: start from what GitHub holds.
+		if got, _, err := gh.Checks.GetCheckRun(ctx, j.Owner, j.Name, c.id); err == nil {
+			c.sync(got, expected)
+		}
+	}
 	if c.next == 0 {
 		out := &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary)}
 		if cr.Output.Text != "" {
@@ -52,18 +72,40 @@ func (a *App) send(ctx context.Context, gh *github.Client, c *completion) error 
 			du = github.String(c.details)
 		}
 		if c.id == 0 {
-			created, _, err := gh.Checks.CreateCheckRun(ctx, j.Owner, j.Name, github.CreateCheckRunOptions{
-				Name: cr.Name, HeadSHA: j.HeadSHA, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion),
-				StartedAt: when, CompletedAt: when, ExternalID: github.String(j.externalID()), DetailsURL: du, Output: out, Actions: actions,
+			err := a.write(ctx, func(ctx context.Context) error {
+				created, _, err := gh.Checks.CreateCheckRun(ctx, j.Owner, j.Name, github.CreateCheckRunOptions{
+					Name: cr.Name, HeadSHA: j.HeadSHA, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion),
+					StartedAt: when, CompletedAt: when, ExternalID: github.String(j.externalID()), DetailsURL: du, Output: out, Actions: actions,
+				})
+				if err == nil {
+					c.id = created.GetID()
+				}
+				return err
+			}, func(ctx context.Context) (bool, error) {
+				got, err := findRun(ctx, gh, j, cr.Name, func(r *github.CheckRun) bool {
+					return r.GetStatus() == "completed" && r.GetConclusion() == cr.Conclusion && r.GetCompletedAt().Unix() == c.at.Unix()
+				})
+				if got != nil {
+					c.id = got.GetID()
+				}
+				return got != nil, err
 			})
 			if err != nil {
 				return fmt.Errorf("create completed check run %q: %w", cr.Name, err)
 			}
-			c.id = created.GetID()
 		} else {
-			_, _, err := gh.Checks.UpdateCheckRun(ctx, j.Owner, j.Name, c.id, github.UpdateCheckRunOptions{
-				Name: cr.Name, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion), CompletedAt: when,
-				DetailsURL: du, Output: out, Actions: actions,
+			err := a.write(ctx, func(ctx context.Context) error {
+				_, _, err := gh.Checks.UpdateCheckRun(ctx, j.Owner, j.Name, c.id, github.UpdateCheckRunOptions{
+					Name: cr.Name, Status: github.String("completed"), Conclusion: github.String(cr.Conclusion), CompletedAt: when,
+					DetailsURL: du, Output: out, Actions: actions,
+				})
+				return err
+			}, func(ctx context.Context) (bool, error) {
+				got, _, err := gh.Checks.GetCheckRun(ctx, j.Owner, j.Name, c.id)
+				if err != nil {
+					return false, err
+				}
+				return got.GetStatus() == "completed" && got.GetConclusion() == cr.Conclusion && got.GetOutput().GetAnnotationsCount() >= expected(0), nil
 			})
 			if err != nil {
 				return fmt.Errorf("complete check run %q: %w", cr.Name, err)
@@ -73,14 +115,100 @@ func (a *App) send(ctx context.Context, gh *github.Client, c *completion) error 
 		c.next = 1
 	}
 	for ; c.next < len(cr.Batches); c.next++ {
-		_, _, err := gh.Checks.UpdateCheckRun(ctx, j.Owner, j.Name, c.id, github.UpdateCheckRunOptions{
-			Name: cr.Name, Output: &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary), Annotations: toAnnotations(cr.Batches[c.next])},
+		i := c.next
+		err := a.write(ctx, func(ctx context.Context) error {
+			_, _, err := gh.Checks.UpdateCheckRun(ctx, j.Owner, j.Name, c.id, github.UpdateCheckRunOptions{
+				Name: cr.Name, Output: &github.CheckRunOutput{Title: github.String(cr.Output.Title), Summary: github.String(cr.Output.Summary), Annotations: toAnnotations(cr.Batches[i])},
+			})
+			return err
+		}, func(ctx context.Context) (bool, error) {
+			got, _, err := gh.Checks.GetCheckRun(ctx, j.Owner, j.Name, c.id)
+			if err != nil {
+				return false, err
+			}
+			return got.GetOutput().GetAnnotationsCount() >= expected(i), nil
 		})
 		if err != nil {
 			return fmt.Errorf("add annotation batch %d of %d to %q: %w", c.next+1, len(cr.Batches), cr.Name, err)
 		}
 	}
 	return nil
+}
+
+// sync moves c.next past the steps GitHub already holds.
+func (c *completion) sync(got *github.CheckRun, expected func(int) int) {
+	if got.GetStatus() != "completed" || got.GetConclusion() != c.cr.Conclusion {
+		return
+	}
+	n := got.GetOutput().GetAnnotationsCount()
+	next := 1
+	for next < len(c.cr.Batches) && n >= expected(next) {
+		next++
+	}
+	if n >= expected(0) && next > c.next {
+		c.next = next
+	}
+}
+
+// noRetry marks a request the transport must not repeat on its own.
+type noRetry struct{}
+
+// write runs do, a write GitHub must apply once, without the transport's
+// retries; after a failure worth retrying it waits (Retry-After or
+// backoff), asks applied whether GitHub took it after all (a lost answer),
+// and sends it again only if not.
+func (a *App) write(ctx context.Context, do func(context.Context) error, applied func(context.Context) (bool, error)) error {
+	attempts := max(a.cfg.Retries, 1)
+	for i := 0; ; i++ {
+		err := do(context.WithValue(ctx, noRetry{}, true))
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !worthRetrying(err) || i+1 >= attempts {
+			return err
+		}
+		wait := a.cfg.RetryBase << i
+		wait = wait/2 + rand.N(wait/2+1)
+		var abuse *github.AbuseRateLimitError
+		if errors.As(err, &abuse) && abuse.RetryAfter != nil {
+			wait = max(wait, *abuse.RetryAfter)
+		}
+		if wait > a.cfg.MaxRetryWait {
+			return err
+		}
+		a.m.apiRetries.WithLabelValues("write").Inc()
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		if ok, lerr := applied(ctx); lerr == nil && ok {
+			return nil
+		}
+	}
+}
+
+// findRun returns the head's check run of j's pull request named name
+// that match accepts, or nil.
+func findRun(ctx context.Context, gh *github.Client, j *job, name string, match func(*github.CheckRun) bool) (*github.CheckRun, error) {
+	ext := j.externalID()
+	opts := &github.ListCheckRunsOptions{CheckName: github.String(name), Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}}
+	for page := 0; page < 10; page++ {
+		res, resp, err := gh.Checks.ListCheckRunsForRef(ctx, j.Owner, j.Name, j.HeadSHA, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res.CheckRuns {
+			if r.GetExternalID() == ext && r.GetName() == name && match(r) {
+				return r, nil
+			}
+		}
+		if resp == nil || resp.NextPage == 0 {
+			return nil, nil
+		}
+		opts.Page = resp.NextPage
+	}
+	return nil, nil
 }
 
 // worthRetrying tells a failure GitHub may get over (5xx, rate limits, a
@@ -189,7 +317,7 @@ func (a *App) flushOne(ctx context.Context, c *completion) {
 	err := ctx.Err()
 	if err == nil {
 		var gh *github.Client
-		if gh, err = a.cc.NewInstallationClient(c.j.Installation); err == nil {
+		if gh, err = a.client(c.j.Installation); err == nil {
 			sctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
 			err = a.send(sctx, gh, c)
 			cancel()

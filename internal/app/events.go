@@ -140,7 +140,7 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 		case "opened", "synchronize", "reopened", "ready_for_review":
 			j := a.newJob(e.Repository, e.Installation.ID, e.PullRequest, delivery, event+"."+e.Action)
 			j.Force = e.Action == "reopened"
-			return a.submit(log, j, event, e.Action)
+			return a.submit(ctx, log, j, event, e.Action)
 		case "edited":
 			if e.Changes.Base == nil {
 				a.m.webhooks.WithLabelValues(event, e.Action, "ignored").Inc()
@@ -149,9 +149,13 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 			// The base branch changed: same head, a new comparison.
 			j := a.newJob(e.Repository, e.Installation.ID, e.PullRequest, delivery, event+"."+e.Action)
 			j.Force = true
-			return a.submit(log, j, event, e.Action)
+			return a.submit(ctx, log, j, event, e.Action)
 		case "closed":
-			a.q.cancelKey(jobKey(e.Repository.FullName, e.PullRequest.Number), "the pull request was closed")
+			key := jobKey(e.Repository.FullName, e.PullRequest.Number)
+			if err := a.store.closePR(ctx, key); err != nil {
+				return fmt.Errorf("%w: %w", errQueue, err)
+			}
+			a.local.supersede(key, "", errors.New("the pull request was closed"))
 			a.m.webhooks.WithLabelValues(event, e.Action, "cancelled").Inc()
 		default:
 			a.m.webhooks.WithLabelValues(event, e.Action, "ignored").Inc()
@@ -167,7 +171,7 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 			a.m.webhooks.WithLabelValues(event, e.Action, "ignored").Inc()
 			return nil
 		}
-		return a.fromSuite(log, e.Repository, e.Installation.ID, e.CheckSuite, delivery, event, e.Action, e.Action == "rerequested")
+		return a.fromSuite(ctx, log, e.Repository, e.Installation.ID, e.CheckSuite, delivery, event, e.Action, e.Action == "rerequested")
 	case "check_run":
 		var e checkRunEvent
 		if err := json.Unmarshal(payload, &e); err != nil {
@@ -193,7 +197,7 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 			p.Number, p.Head.SHA, p.Base.Ref = pr, e.CheckRun.HeadSHA, base
 			suite.PullRequests = []prPayload{p}
 		}
-		return a.fromSuite(log, e.Repository, e.Installation.ID, suite, delivery, event, e.Action, true)
+		return a.fromSuite(ctx, log, e.Repository, e.Installation.ID, suite, delivery, event, e.Action, true)
 	case "installation", "installation_repositories":
 		var e installationEvent
 		if err := json.Unmarshal(payload, &e); err != nil {
@@ -214,7 +218,7 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 
 // fromSuite queues the pull requests of a check suite. A suite with no
 // pull request (a push to a branch with none open) has nothing to gate.
-func (a *App) fromSuite(log *slog.Logger, repo repoPayload, inst int64, s checkSuitePayload, delivery, event, action string, force bool) error {
+func (a *App) fromSuite(ctx context.Context, log *slog.Logger, repo repoPayload, inst int64, s checkSuitePayload, delivery, event, action string, force bool) error {
 	if len(s.PullRequests) == 0 && event == "check_suite" && force && shaRe.MatchString(s.HeadSHA) && inst > 0 &&
 		repoNameRe.MatchString(repo.FullName) && repo.FullName == repo.Owner.Login+"/"+repo.Name {
 		// "Re-run all checks" on a fork's head: GitHub lists no pull
@@ -248,7 +252,7 @@ func (a *App) fromSuite(log *slog.Logger, repo repoPayload, inst int64, s checkS
 		pr.UpdatedAt = ""
 		j := a.newJob(repo, inst, pr, delivery, event+"."+action)
 		j.Force = force
-		errs = append(errs, a.submit(log.With("pr", pr.Number), j, event, action))
+		errs = append(errs, a.submit(ctx, log.With("pr", pr.Number), j, event, action))
 	}
 	return errors.Join(errs...)
 }
@@ -300,7 +304,7 @@ func (a *App) resolveSuite(ctx context.Context, log *slog.Logger, j *job) {
 	event, action, _ := strings.Cut(j.Trigger, ".")
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.PublishTimeout)
 	defer cancel()
-	gh, err := a.cc.NewInstallationClient(inst)
+	gh, err := a.client(inst)
 	if err != nil {
 		log.Error("no GitHub client for the installation", "err", err)
 		return
@@ -322,7 +326,7 @@ func (a *App) resolveSuite(ctx context.Context, log *slog.Logger, j *job) {
 		p.Number, p.Head.SHA, p.Base.Ref = pr, head, base
 		j := a.newJob(repo, inst, p, delivery, event+"."+action)
 		j.Force = true
-		_ = a.submit(log.With("pr", pr), j, event, action)
+		_ = a.submit(ctx, log.With("pr", pr), j, event, action)
 	}
 	if len(seen) == 0 {
 		log.Info("no pull request for this head; nothing to gate")

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/riverqueue/river"
 )
 
-// job is one pull-request head to check.
+// job is one pull-request head to check. It travels as the River job's
+// arguments (JSON), so every field a run needs is exported.
 type job struct {
 	key          string
 	Repo         string // owner/name
@@ -29,6 +33,11 @@ type job struct {
 	Trigger   string
 	// Force re-runs a head that was already checked (Re-run buttons).
 	Force bool
+	// attempt is River's attempt number (1 first); lastAttempt says no
+	// retry follows; created is when the job was committed.
+	attempt     int
+	lastAttempt bool
+	created     time.Time
 }
 
 // externalID is the check runs' external_id: the pull request and its
@@ -73,34 +82,6 @@ func short(sha string) string {
 	return sha
 }
 
-type active struct {
-	j      *job
-	cancel context.CancelCauseFunc
-}
-
-// queue holds at most one waiting job per pull request (a newer push
-// replaces the waiting one) and runs at most one job per pull request at a
-// time; a newer push cancels the running one. Its size is bounded by the
-// number of open pull requests and by max.
-type queue struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	pending map[string]*job
-	order   []string
-	running map[string]*active
-	latest  *recent[time.Time]
-	done    *recent[struct{}]
-	max     int
-	closed  bool
-	m       *metrics
-}
-
-func newQueue(max int, m *metrics) *queue {
-	q := &queue{pending: map[string]*job{}, running: map[string]*active{}, latest: newRecent[time.Time](8192), done: newRecent[struct{}](8192), max: max, m: m}
-	q.cond = sync.NewCond(&q.mu)
-	return q
-}
-
 // Submit outcomes.
 const (
 	outcomeQueued    = "queued"
@@ -109,159 +90,192 @@ const (
 	outcomeFull      = "full"
 )
 
-func (q *queue) submit(j *job) string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return outcomeFull
-	}
-	if !j.EventTime.IsZero() {
-		if t, ok := q.latest.get(j.key); ok && j.EventTime.Before(t) {
-			return outcomeStale
-		}
-		q.latest.put(j.key, j.EventTime)
-	}
-	doneKey := j.key + "@" + j.HeadSHA
-	if _, ok := q.done.get(doneKey); ok && !j.Force {
-		return outcomeDuplicate
-	}
-	if r, ok := q.running[j.key]; ok {
-		if r.j.HeadSHA == j.HeadSHA && !j.Force {
-			return outcomeDuplicate
-		}
-		if r.j.HeadSHA != j.HeadSHA {
-			r.cancel(&supersededError{by: j.HeadSHA})
-			q.m.superseded.Inc()
-		}
-	}
-	if p, ok := q.pending[j.key]; ok {
-		if p.HeadSHA == j.HeadSHA && !j.Force {
-			return outcomeDuplicate
-		}
-		if p.HeadSHA != j.HeadSHA {
-			q.m.superseded.Inc()
-		}
-		j.Force = j.Force || p.Force && p.HeadSHA == j.HeadSHA
-		q.pending[j.key] = j
-		return outcomeQueued
-	}
-	if len(q.pending) >= q.max {
-		return outcomeFull
-	}
-	q.pending[j.key] = j
-	q.order = append(q.order, j.key)
-	q.m.queueDepth.Set(float64(len(q.pending)))
-	q.cond.Signal()
-	return outcomeQueued
+// checkArgs is the River job of one pull-request head. River keeps one
+// job per (repository, pull request, head) in any state but cancelled or
+// discarded: a second delivery of the same push is not checked twice. A
+// Re-run carries its delivery as Nonce, so it is a new job.
+type checkArgs struct {
+	Repo  string `json:"repo" river:"unique"`
+	PR    int    `json:"pr" river:"unique"`
+	Head  string `json:"head" river:"unique"`
+	Nonce string `json:"nonce,omitempty" river:"unique"`
+	Job   job    `json:"job"`
 }
 
-// next blocks until a job whose pull request is not running is waiting,
-// and marks it running. It returns nil once the queue is closed.
-func (q *queue) next(base context.Context) (*job, context.Context) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for {
-		if q.closed {
-			return nil, nil
+// Kind implements river.JobArgs.
+func (checkArgs) Kind() string { return "gate_check" }
+
+// enqueue commits j as a job (with its pull request's latest head in the
+// same transaction) and returns the outcome. The webhook is answered
+// only after it returns: a delivery answered 2xx is never lost.
+func (a *App) enqueue(ctx context.Context, j *job) (string, error) {
+	args := checkArgs{Repo: j.Repo, PR: j.PR, Head: j.HeadSHA, Job: *j}
+	if j.Force {
+		args.Nonce = j.Delivery
+		if args.Nonce == "" {
+			args.Nonce = strconv.FormatInt(time.Now().UnixNano(), 36)
 		}
-		for i, key := range q.order {
-			if _, busy := q.running[key]; busy {
-				continue
+	}
+	opts := &river.InsertOpts{MaxAttempts: a.cfg.JobAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	stale := false
+	pre := func(ctx context.Context, ex execer) (bool, error) {
+		var ms int64
+		if !j.EventTime.IsZero() {
+			ms = j.EventTime.UnixMilli()
+		}
+		n, err := ex.exec(ctx, a.store.rebind(upsertHead), j.key, j.HeadSHA, ms, time.Now().UnixMilli())
+		if err != nil {
+			return false, fmt.Errorf("record the head of %s: %w", j.key, err)
+		}
+		stale = n == 0
+		return !stale, nil
+	}
+	inserted, _, err := a.store.q.insert(ctx, args, opts, pre)
+	switch {
+	case err != nil:
+		return "", err
+	case stale:
+		return outcomeStale, nil
+	}
+	// A run of an older head on this replica stops now; on other replicas
+	// at their next look (SupersedePoll).
+	a.local.supersede(j.key, j.HeadSHA, &supersededError{by: j.HeadSHA})
+	if !inserted {
+		return outcomeDuplicate, nil
+	}
+	return outcomeQueued, nil
+}
+
+// checkWorker runs check jobs on whichever replica fetched them.
+type checkWorker struct {
+	river.WorkerDefaults[checkArgs]
+	a *App
+}
+
+// Timeout is the run's own deadline plus the time to complete its check
+// runs; River's default (a minute) would cut runs short.
+func (w *checkWorker) Timeout(*river.Job[checkArgs]) time.Duration {
+	return w.a.cfg.RunTimeout + 2*w.a.cfg.PublishTimeout
+}
+
+// NextRetry backs off exponentially from JobRetryBase up to JobRetryMax,
+// with jitter: a GitHub outage of hours is waited out by the job.
+func (w *checkWorker) NextRetry(rj *river.Job[checkArgs]) time.Time {
+	d := w.a.cfg.JobRetryBase << min(max(rj.Attempt-1, 0), 20)
+	if d <= 0 || d > w.a.cfg.JobRetryMax {
+		d = w.a.cfg.JobRetryMax
+	}
+	return time.Now().Add(d/2 + rand.N(d/2+1))
+}
+
+// errRetry asks River to run the job again later (GitHub or git
+// unavailable): the check runs stay as they are until then.
+type errRetry struct{ err error }
+
+func (e *errRetry) Error() string { return "will try again: " + e.err.Error() }
+func (e *errRetry) Unwrap() error { return e.err }
+
+// Work runs one job. It ends at once when a newer push or the pull
+// request's closing came first, and is cancelled when one comes during
+// the run, whichever replica records it.
+func (w *checkWorker) Work(ctx context.Context, rj *river.Job[checkArgs]) error {
+	a := w.a
+	j := rj.Args.Job
+	j.key = jobKey(j.Repo, j.PR)
+	j.attempt, j.lastAttempt = rj.Attempt, rj.Attempt >= rj.MaxAttempts
+	j.created = rj.CreatedAt
+	a.m.running.Inc()
+	defer a.m.running.Dec()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer a.local.add(j.key, j.HeadSHA, cancel)()
+	if reason := a.supersededBy(ctx, &j); reason != nil {
+		a.m.runs.WithLabelValues("superseded").Inc()
+		a.log.Info("job superseded before it ran", "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA), "reason", reason)
+		return nil
+	}
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		t := time.NewTicker(a.cfg.SupersedePoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if reason := a.supersededBy(ctx, &j); reason != nil {
+					a.m.superseded.Inc()
+					cancel(reason)
+					return
+				}
 			}
-			q.order = append(q.order[:i:i], q.order[i+1:]...)
-			j := q.pending[key]
-			delete(q.pending, key)
-			ctx, cancel := context.WithCancelCause(base)
-			q.running[key] = &active{j: j, cancel: cancel}
-			q.m.queueDepth.Set(float64(len(q.pending)))
-			q.m.running.Set(float64(len(q.running)))
-			return j, ctx
 		}
-		q.cond.Wait()
+	}()
+	err := a.process(ctx, &j)
+	cancel(nil)
+	<-watchDone
+	if a.stopping.Load() && ctx.Err() != nil {
+		// A shutdown (a deploy): the job runs again on a replica that stays.
+		return river.JobSnooze(time.Second)
 	}
+	return err
 }
 
-// finish releases a pull request's running slot. A completed head is
-// remembered so a duplicate delivery does not check it again.
-func (q *queue) finish(j *job, completed bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if a, ok := q.running[j.key]; ok && a.j == j {
-		a.cancel(nil)
-		delete(q.running, j.key)
+// supersededBy says why j should no longer run (a newer head, the pull
+// request closed), or nil.
+func (a *App) supersededBy(ctx context.Context, j *job) error {
+	latest, ok, err := a.store.latestHead(ctx, j.key)
+	if err != nil || !ok || latest == j.HeadSHA {
+		return nil // the database is unreachable: keep running
 	}
-	if completed {
-		q.done.put(j.key+"@"+j.HeadSHA, struct{}{})
+	if latest == "" {
+		return errors.New("the pull request was closed")
 	}
-	q.m.running.Set(float64(len(q.running)))
-	q.cond.Broadcast()
+	return &supersededError{by: latest}
 }
 
-// cancelKey drops the waiting job of a pull request and cancels its run.
-func (q *queue) cancelKey(key, reason string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if _, ok := q.pending[key]; ok {
-		delete(q.pending, key)
-		for i, k := range q.order {
-			if k == key {
-				q.order = append(q.order[:i:i], q.order[i+1:]...)
-				break
-			}
+// localRuns are the runs of this replica by pull request, so a delivery it
+// takes cancels an older head's run at once.
+type localRuns struct {
+	mu sync.Mutex
+	m  map[string]map[*localRun]bool
+}
+
+type localRun struct {
+	head   string
+	cancel context.CancelCauseFunc
+}
+
+// add registers a run and returns its removal.
+func (l *localRuns) add(key, head string, cancel context.CancelCauseFunc) func() {
+	r := &localRun{head: head, cancel: cancel}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]map[*localRun]bool{}
+	}
+	if l.m[key] == nil {
+		l.m[key] = map[*localRun]bool{}
+	}
+	l.m[key][r] = true
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		delete(l.m[key], r)
+		if len(l.m[key]) == 0 {
+			delete(l.m, key)
 		}
 	}
-	if r, ok := q.running[key]; ok {
-		r.cancel(errors.New(reason))
+}
+
+// supersede cancels the runs of key whose head is not head ("" : all).
+func (l *localRuns) supersede(key, head string, cause error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for r := range l.m[key] {
+		if head == "" || r.head != head {
+			r.cancel(cause)
+		}
 	}
-	q.m.queueDepth.Set(float64(len(q.pending)))
-}
-
-// close stops handing out jobs and cancels running ones.
-func (q *queue) close() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.closed = true
-	for _, r := range q.running {
-		r.cancel(errShutdown)
-	}
-	q.cond.Broadcast()
-}
-
-// idle reports whether nothing waits or runs.
-func (q *queue) idle() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.pending) == 0 && len(q.running) == 0
-}
-
-// recent is a bounded map that forgets its oldest keys first.
-type recent[V any] struct {
-	max  int
-	m    map[string]V
-	ring []string
-	pos  int
-}
-
-func newRecent[V any](max int) *recent[V] {
-	return &recent[V]{max: max, m: map[string]V{}}
-}
-
-func (r *recent[V]) get(k string) (V, bool) {
-	v, ok := r.m[k]
-	return v, ok
-}
-
-func (r *recent[V]) put(k string, v V) {
-	if _, ok := r.m[k]; ok {
-		r.m[k] = v
-		return
-	}
-	if len(r.ring) < r.max {
-		r.ring = append(r.ring, k)
-	} else {
-		delete(r.m, r.ring[r.pos])
-		r.ring[r.pos] = k
-		r.pos = (r.pos + 1) % r.max
-	}
-	r.m[k] = v
 }

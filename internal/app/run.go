@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"runtime/debug"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -74,22 +77,12 @@ func (r RunnerFuncs) Run(ctx context.Context, rv *Revisions) (*checks.Report, er
 // errStale means the pull request's head moved past the delivery's head.
 var errStale = errors.New("the pull request head moved on")
 
-// worker runs jobs until the queue closes.
-func (a *App) worker(base context.Context) {
-	for {
-		j, ctx := a.q.next(base)
-		if j == nil {
-			return
-		}
-		completed := a.process(ctx, j)
-		a.q.finish(j, completed)
-	}
-}
-
 // process runs one job. Whatever happens, every check run it created ends
 // completed: with the verdict, or cancelled, timed out or failed with the
-// reason. It reports whether the head was fully checked.
-func (a *App) process(ctx context.Context, j *job) (completed bool) {
+// reason. It returns an *errRetry when GitHub or git could not be reached
+// and River should run the job again later (not on its last attempt: then
+// the check runs say why).
+func (a *App) process(ctx context.Context, j *job) (retry error) {
 	start := time.Now()
 	log := a.log.With("delivery", j.Delivery, "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA), "trigger", j.Trigger)
 	defer func() { a.m.runDuration.WithLabelValues("total").Observe(time.Since(start).Seconds()) }()
@@ -99,11 +92,11 @@ func (a *App) process(ctx context.Context, j *job) (completed bool) {
 		defer cancel()
 	}
 	p := &publisher{a: a, j: j, log: log, ids: map[string]int64{}}
-	gh, err := a.cc.NewInstallationClient(j.Installation)
+	gh, err := a.client(j.Installation)
 	if err != nil {
 		log.Error("no GitHub client for the installation", "err", err)
 		a.m.runs.WithLabelValues("error").Inc()
-		return false
+		return nil
 	}
 	p.gh = gh
 	// Last: complete check runs of this run GitHub has and gate lost.
@@ -113,7 +106,8 @@ func (a *App) process(ctx context.Context, j *job) (completed bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("run panicked", "panic", r, "stack", string(debug.Stack()))
-			completed = p.fail(ctx, fmt.Errorf("internal error: %v. This is a bug in gate; please report it and re-run the check", r))
+			p.fail(ctx, fmt.Errorf("internal error: %v. This is a bug in gate; please report it and re-run the check", r))
+			retry = nil
 		}
 	}()
 
@@ -121,17 +115,18 @@ func (a *App) process(ctx context.Context, j *job) (completed bool) {
 	rv, err := a.fetch(ctx, j, log)
 	if errors.Is(err, errStale) {
 		a.m.runs.WithLabelValues("stale").Inc()
-		return false
+		return nil
 	}
 	if err != nil {
-		return p.fail(ctx, err)
+		return p.failOrRetry(ctx, err)
 	}
 	envs, err := a.runner.Plan(ctx, rv)
 	if err != nil {
-		return p.fail(ctx, fmt.Errorf("find the environments: %w", err))
+		p.fail(ctx, fmt.Errorf("find the environments: %w", err))
+		return nil
 	}
 	if err := p.create(ctx, envs); err != nil {
-		return p.fail(ctx, err)
+		return p.failOrRetry(ctx, err)
 	}
 	checkStart := time.Now()
 	rep, err := a.check(ctx, rv, log)
@@ -140,7 +135,13 @@ func (a *App) process(ctx context.Context, j *job) (completed bool) {
 		err = ctx.Err()
 	}
 	if err != nil {
-		return p.fail(ctx, fmt.Errorf("check: %w", err))
+		p.fail(ctx, fmt.Errorf("check: %w", err))
+		return nil
+	}
+	// A newer push recorded by another replica since the last look wins.
+	if reason := a.supersededBy(ctx, j); reason != nil {
+		p.fail(cancelledWith(ctx, reason), fmt.Errorf("check: %w", reason))
+		return nil
 	}
 	pubStart := time.Now()
 	ok := p.publish(ctx, rep)
@@ -154,7 +155,51 @@ func (a *App) process(ctx context.Context, j *job) (completed bool) {
 	}
 	a.m.runs.WithLabelValues(outcome).Inc()
 	log.Info("run finished", "outcome", outcome, "envs", len(rep.Envs), "duration", time.Since(start).Round(time.Millisecond))
-	return ok
+	return nil
+}
+
+// cancelledWith is ctx cancelled with cause, for fail's choice of
+// conclusion.
+func cancelledWith(ctx context.Context, cause error) context.Context {
+	c, cancel := context.WithCancelCause(ctx)
+	cancel(cause)
+	return c
+}
+
+// failOrRetry hands a failure GitHub or git may get over back to River
+// (the job runs again after a backoff; its check runs stay queued or in
+// progress meanwhile, as GitHub shows pending checks); anything else, or
+// the last attempt, completes the check runs with the reason.
+func (p *publisher) failOrRetry(ctx context.Context, err error) error {
+	if ctx.Err() == nil && !p.j.lastAttempt && transient(err) {
+		p.a.m.runs.WithLabelValues("retry").Inc()
+		p.log.Warn("run could not finish; it will run again", "err", err, "attempt", p.j.attempt)
+		p.attempted = false // no sweep: the next attempt finds them
+		return &errRetry{err: err}
+	}
+	p.fail(ctx, err)
+	return nil
+}
+
+// transient tells failures worth a later attempt (GitHub 5xx, rate
+// limits, timeouts, network; a git host's transient failure) from final
+// ones.
+func transient(err error) bool {
+	var fe *repocache.FetchError
+	if errors.As(err, &fe) {
+		return fe.Transient
+	}
+	var er *github.ErrorResponse
+	if errors.As(err, &er) {
+		return worthRetrying(err)
+	}
+	var rl *github.RateLimitError
+	var abuse *github.AbuseRateLimitError
+	if errors.As(err, &rl) || errors.As(err, &abuse) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // check runs the engine. It returns when the run's context ends even if
@@ -208,7 +253,11 @@ func (a *App) fetch(ctx context.Context, j *job, log *slog.Logger) (*Revisions, 
 		log.Info("pull request head moved; checking the new head", "new_head", short(tip))
 		nj := *j
 		nj.HeadSHA, nj.EventTime, nj.Force, nj.Trigger = tip, time.Time{}, false, j.Trigger+" (moved head)"
-		go a.q.submit(&nj)
+		if out, err := a.enqueue(ctx, &nj); err != nil {
+			return nil, fmt.Errorf("queue the moved head %s: %w", short(tip), err)
+		} else {
+			log.Info("queued the moved head", "outcome", out)
+		}
 		return nil, errStale
 	}
 	headRepo, err := a.cache.Open(j.Repo)
@@ -308,20 +357,41 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.a.cfg.PublishTimeout)
 	defer cancel()
 	p.attempted = true
+	// An earlier attempt of this job (or a create whose answer was lost)
+	// may have left check runs: take them over instead of doubling them.
+	open, err := p.openRuns(ctx)
+	if err != nil {
+		return err
+	}
 	for _, e := range envs {
 		if err := run.Err(); err != nil {
 			return err
 		}
 		name := report.CheckRunName(e.Name)
-		cr, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
-			Name: name, HeadSHA: p.j.HeadSHA, Status: github.String("queued"),
-			ExternalID: github.String(p.j.externalID()), DetailsURL: github.String(p.a.detailsURL(p.j, e.Name)),
-			Output: &github.CheckRunOutput{Title: github.String("Queued"), Summary: github.String(fmt.Sprintf("gate will render and check environment `%s` (`%s`).", e.Name, e.Path))},
+		if id, ok := open[name]; ok {
+			p.ids[name] = id
+			p.envs = append(p.envs, name)
+			continue
+		}
+		var id int64
+		err := p.a.write(ctx, func(ctx context.Context) error {
+			cr, _, err := p.gh.Checks.CreateCheckRun(ctx, p.j.Owner, p.j.Name, github.CreateCheckRunOptions{
+				Name: name, HeadSHA: p.j.HeadSHA, Status: github.String("queued"),
+				ExternalID: github.String(p.j.externalID()), DetailsURL: github.String(p.a.detailsURL(p.j, e.Name)),
+				Output: &github.CheckRunOutput{Title: github.String("Queued"), Summary: github.String(fmt.Sprintf("gate will render and check environment `%s` (`%s`).", e.Name, e.Path))},
+			})
+			id = cr.GetID()
+			return err
+		}, func(ctx context.Context) (bool, error) {
+			// The create may have been carried out with its answer lost.
+			cr, err := findRun(ctx, p.gh, p.j, name, func(r *github.CheckRun) bool { return r.GetStatus() != "completed" })
+			id = cr.GetID()
+			return cr != nil, err
 		})
 		if err != nil {
 			return fmt.Errorf("create check run %q: %w", name, err)
 		}
-		p.ids[name] = cr.GetID()
+		p.ids[name] = id
 		p.envs = append(p.envs, name)
 	}
 	for _, name := range p.envs {
@@ -334,6 +404,33 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 		}
 	}
 	return run.Err()
+}
+
+// openRuns lists the head's check runs of this pull request that are not
+// completed, by name (the oldest of each name).
+func (p *publisher) openRuns(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	ext := p.j.externalID()
+	opts := &github.ListCheckRunsOptions{Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}}
+	for page := 0; page < 10; page++ {
+		res, resp, err := p.gh.Checks.ListCheckRunsForRef(ctx, p.j.Owner, p.j.Name, p.j.HeadSHA, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list the head's check runs: %w", err)
+		}
+		for _, cr := range res.CheckRuns {
+			if cr.GetExternalID() != ext || cr.GetStatus() == "completed" {
+				continue
+			}
+			if id, ok := out[cr.GetName()]; !ok || cr.GetID() < id {
+				out[cr.GetName()] = cr.GetID()
+			}
+		}
+		if resp == nil || resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return out, nil
 }
 
 // publish completes every check run with the report; environments the
@@ -349,7 +446,7 @@ func (p *publisher) publish(ctx context.Context, rep *checks.Report) bool {
 		url := p.a.detailsURL(p.j, er.Env.Name)
 		cr := report.EnvCheckRun(rep, er, report.CheckRunOptions{DetailsURL: url})
 		seen[cr.Name] = true
-		p.a.reports.put(p.a.reportKey(p.j, er.Env.Name), cr.Full)
+		p.a.putReport(ctx, p.a.reportKey(p.j, er.Env.Name), cr.Full)
 		if err := p.complete(ctx, cr, url); err != nil {
 			p.log.Error("could not complete check run", "check_run", cr.Name, "err", err)
 			ok = false
@@ -361,7 +458,7 @@ func (p *publisher) publish(ctx context.Context, rep *checks.Report) bool {
 		}
 		env := name[len("gate / "):]
 		cr := report.ErrorCheckRun(env, report.ConclusionFailure, "The report has no result for this environment. This is a bug in gate; re-run the check.")
-		p.a.reports.put(p.a.reportKey(p.j, env), cr.Full) // Details shows why
+		p.a.putReport(ctx, p.a.reportKey(p.j, env), cr.Full) // Details shows why
 		if err := p.complete(ctx, cr, ""); err != nil {
 			ok = false
 		}
@@ -392,7 +489,7 @@ func (p *publisher) complete(ctx context.Context, cr *report.CheckRun, detailsUR
 
 // fail completes the run's check runs with the reason it could not finish;
 // with none created yet, it creates one "gate" check run saying why.
-func (p *publisher) fail(ctx context.Context, err error) bool {
+func (p *publisher) fail(ctx context.Context, err error) {
 	conclusion := report.ConclusionFailure
 	outcome := "error"
 	cause := context.Cause(ctx)
@@ -413,23 +510,22 @@ func (p *publisher) fail(ctx context.Context, err error) bool {
 	reason := scrubToken(err.Error())
 	if len(p.envs) == 0 {
 		if conclusion == report.ConclusionCancelled {
-			return false // nothing was shown on the pull request yet
+			return // nothing was shown on the pull request yet
 		}
 		cr := report.ErrorCheckRun("", conclusion, reason)
 		if e := p.complete(ctx, cr, ""); e != nil {
 			p.log.Error("could not report the failure", "err", e)
 		}
-		return false
+		return
 	}
 	for _, name := range p.envs {
 		env := name[len("gate / "):]
 		cr := report.ErrorCheckRun(env, conclusion, reason)
-		p.a.reports.put(p.a.reportKey(p.j, env), cr.Full) // Details shows why
+		p.a.putReport(ctx, p.a.reportKey(p.j, env), cr.Full) // Details shows why
 		if e := p.complete(ctx, cr, ""); e != nil {
 			p.log.Error("could not complete check run", "check_run", name, "err", e)
 		}
 	}
-	return false
 }
 
 func toAnnotations(as []report.Annotation) []*github.CheckRunAnnotation {

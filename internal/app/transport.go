@@ -73,6 +73,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = b
 	}
 	attempts := max(t.policy.Attempts, 1)
+	if req.Context().Value(noRetry{}) != nil {
+		attempts = 1 // the caller looks at GitHub before sending it again
+	}
 	var lastErr error
 	for i := 0; i < attempts; i++ {
 		if err := req.Context().Err(); err != nil {

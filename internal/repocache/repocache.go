@@ -184,7 +184,9 @@ func classify(ctx context.Context, msg string, err error) error {
 	case errors.Is(err, transport.ErrAuthenticationRequired):
 		fe.Unauthenticated = true
 	case errors.Is(err, transport.ErrRepositoryNotFound), errors.Is(err, transport.ErrAuthorizationFailed),
-		errors.Is(err, transport.ErrEmptyRemoteRepository), errors.Is(err, transport.ErrInvalidAuthMethod):
+		errors.Is(err, transport.ErrEmptyRemoteRepository), errors.Is(err, transport.ErrInvalidAuthMethod),
+		errors.Is(err, git.NoMatchingRefSpecError{}):
+		// The server answered: the ref or repository is not there.
 	default:
 		fe.Transient = true
 	}

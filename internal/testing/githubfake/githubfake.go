@@ -81,6 +81,9 @@ type CheckRun struct {
 	Statuses []string
 	// Actions are the identifiers of its requested-action buttons.
 	Actions []string
+	// Conclusions lists every conclusion it was given, in order, without
+	// repeats: more than one means a conclusion was overwritten.
+	Conclusions []string
 	// Requests counts the create and update requests that touched it.
 	Requests    int
 	StartedAt   time.Time
@@ -161,6 +164,7 @@ func (f *Fake) CheckRuns() []CheckRun {
 		c := *r
 		c.Annotations = append([]Annotation(nil), r.Annotations...)
 		c.Statuses = append([]string(nil), r.Statuses...)
+		c.Conclusions = append([]string(nil), r.Conclusions...)
 		c.Actions = append([]string(nil), r.Actions...)
 		out = append(out, c)
 	}
@@ -205,6 +209,15 @@ func (f *Fake) TokenValid(repo, tok string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.tokenAllows(tok, repo)
+}
+
+// RevokeTokens revokes every installation token minted so far (an
+// installation suspended and restored, a token leaked and revoked): the
+// API and git answer 401 to them from now on.
+func (f *Fake) RevokeTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.tokens)
 }
 
 func (f *Fake) tokenAllows(tok, repo string) bool {
@@ -669,6 +682,9 @@ func apply(cr *CheckRun, b *runBody) {
 	if b.Conclusion != nil {
 		cr.Conclusion = *b.Conclusion
 		cr.Status = "completed"
+		if n := len(cr.Conclusions); n == 0 || cr.Conclusions[n-1] != cr.Conclusion {
+			cr.Conclusions = append(cr.Conclusions, cr.Conclusion)
+		}
 	}
 	if n := len(cr.Statuses); n == 0 || cr.Statuses[n-1] != cr.Status {
 		cr.Statuses = append(cr.Statuses, cr.Status)

@@ -292,6 +292,8 @@ type argoConfig struct {
 	kubeVersion string
 	exclude     []string
 	clusters    []argoCluster
+	// discovery is set while environments are found (no chart cache).
+	discovery bool
 }
 
 func (c argoConfig) excluded(p string) bool {

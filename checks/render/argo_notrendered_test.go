@@ -177,6 +177,11 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, n := range sel[0].Tree {
+		if n.Kind == "source/chart" && n.NotRendered != "" {
+			t.Errorf("discovery (which has no chart cache) marks the chart not rendered: %+v", n)
+		}
+	}
 	dir := t.TempDir()
 	cache := charts.Open(dir)
 	res := New(Options{Charts: cache}).Render(context.Background(), src, sel[0])

@@ -216,3 +216,17 @@ func TestFirstCheckHasNoHygieneErrors(t *testing.T) {
 		t.Errorf("builtin: strict: exit %d, %d findings; want exit 1 with the 15 at error", code, n)
 	}
 }
+
+// TestEnvsShowTheVersionInUse: an environment that names no Kubernetes
+// version is listed with the version it is validated against.
+func TestEnvsShowTheVersionInUse(t *testing.T) {
+	dir := writeTree(t, map[string]string{"app/kustomization.yaml": "resources: [cm.yaml]\n",
+		"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"})
+	out, stderr, code := runGate(t, "--repo", dir, "envs")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(out, "default") || !strings.Contains(out, " (newest)") {
+		t.Errorf("gate envs does not show the version in use:\n%s", out)
+	}
+}

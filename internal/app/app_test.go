@@ -1211,6 +1211,7 @@ func TestRevokedTokenNextDeliverySucceeds(t *testing.T) {
 // runs again; once GitHub is back every environment's check run appears
 // and completes.
 func TestSixtySecondOutage(t *testing.T) {
+	t.Parallel() // mostly waiting (rescue, outage, processes): overlap with the others
 	if testing.Short() {
 		t.Skip("waits out a 60 s outage")
 	}

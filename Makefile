@@ -17,7 +17,10 @@ HELM_VERSION         = $(shell $(GO) list -m -f '{{.Version}}' helm.sh/helm/v4)
 # KUBE_BIN may point at a directory the CI machine keeps between runs; the
 # stamp names the version and the module's go.sum, so a bump rebuilds.
 KUBE_VERSION := v1.33.13
-KUBE_BIN     ?= $(BIN)/kube
+# One cache for the test binaries, the same one .ci/run uses, so every clone
+# of the repo on a machine builds them once.
+TEST_BIN_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/gate
+KUBE_BIN     ?= $(TEST_BIN_CACHE)/kube-bin
 KUBE_MOD     := internal/testing/kubetest/build
 KUBE_STAMP   := $(KUBE_BIN)/.built-$(KUBE_VERSION)-$(shell cat $(KUBE_MOD)/go.sum 2>/dev/null | cksum | cut -d' ' -f1)
 KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
@@ -91,14 +94,30 @@ postgres: ## Install PostgreSQL's server binaries if missing (apt-get; needed by
 	fi
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null
 
+# A real OCI registry (distribution/distribution, from the test-only module
+# internal/testing/chartrepo/registry) for the chart-pull tests; the stamp
+# names the module's go.sum, so a bump rebuilds.
+REGISTRY_MOD   := internal/testing/chartrepo/registry
+REGISTRY_BIN   ?= $(TEST_BIN_CACHE)/registry-bin
+REGISTRY_STAMP := $(REGISTRY_BIN)/.built-$(shell cat $(REGISTRY_MOD)/go.sum 2>/dev/null | cksum | cut -d' ' -f1)
+.PHONY: registry-bin
+registry-bin: $(REGISTRY_STAMP) ## Build the OCI registry the chart tests push to (cached)
+
+$(REGISTRY_STAMP):
+	@mkdir -p $(REGISTRY_BIN)
+	@echo "building the test OCI registry into $(REGISTRY_BIN) (cold: a few minutes)" >&2
+	cd $(REGISTRY_MOD) && GOFLAGS='-mod=readonly -buildvcs=false' $(GO) build -trimpath -ldflags '-s -w' -o $(REGISTRY_BIN)/registry .
+	rm -f $(REGISTRY_BIN)/.built-*
+	touch $@
+
 vet:
 	$(GO) vet ./...
 
 fmt:
 	@out=$$(gofmt -l cmd checks internal rego policies testdata 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: fmt vet tools build kube-bins postgres ## The full test suite (what CI runs)
-	GATE_KUSTOMIZE_BIN=$(BIN)/kustomize GATE_KUBE_BIN=$(KUBE_BIN) GATE_PG_BIN=$$($(PG_BIN_CMD)) $(GO) test -race -count=1 ./...
+test: fmt vet tools build kube-bins registry-bin postgres ## The full test suite (what CI runs)
+	GATE_KUSTOMIZE_BIN=$(BIN)/kustomize GATE_KUBE_BIN=$(KUBE_BIN) GATE_REGISTRY_BIN=$(REGISTRY_BIN)/registry GATE_PG_BIN=$$($(PG_BIN_CMD)) $(GO) test -race -count=1 -timeout 30m ./...
 
 test-short: ## Quick unit tests without -race
 	$(GO) test -short ./...

@@ -199,14 +199,54 @@ type Policies struct {
 	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
 	// Namespaces are the conftest packages evaluated; default ["main"].
 	Namespaces []string `yaml:"namespaces,omitempty" json:"namespaces,omitempty"`
-	// Builtin switches the embedded library on or off (default on).
-	Builtin *bool `yaml:"builtin,omitempty" json:"builtin,omitempty"`
+	// Builtin selects the embedded library: recommended (the default:
+	// rules that break a sync or a cluster are errors, hygiene rules
+	// warnings), strict (every rule an error, as before) or off. true and
+	// false still mean recommended and off.
+	Builtin BuiltinSet `yaml:"builtin,omitempty" json:"builtin,omitempty"`
 	// Rules maps a rule id to a severity ("off" disables it).
 	Rules map[string]string `yaml:"rules,omitempty" json:"rules,omitempty"`
 	// Data are repo-relative JSON/YAML data files loaded under data.
 	Data []string `yaml:"data,omitempty" json:"data,omitempty"`
 	// RequiredLabels feeds the built-in required-labels rule.
 	RequiredLabels []string `yaml:"requiredLabels,omitempty" json:"requiredLabels,omitempty"`
+}
+
+// BuiltinSet is policies.builtin.
+type BuiltinSet string
+
+// The built-in library's sets.
+const (
+	BuiltinRecommended BuiltinSet = "recommended"
+	BuiltinStrict      BuiltinSet = "strict"
+	BuiltinOff         BuiltinSet = "off"
+)
+
+// Mode is the set in effect: recommended when unset.
+func (b BuiltinSet) Mode() BuiltinSet {
+	if b == "" {
+		return BuiltinRecommended
+	}
+	return b
+}
+
+// UnmarshalYAML accepts recommended, strict, off, and the booleans of
+// earlier versions (true: recommended, false: off).
+func (b *BuiltinSet) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		switch strings.ToLower(n.Value) {
+		case "true", "on", "recommended":
+			*b = BuiltinRecommended
+			return nil
+		case "false", "off":
+			*b = BuiltinOff
+			return nil
+		case "strict":
+			*b = BuiltinStrict
+			return nil
+		}
+	}
+	return fmt.Errorf("line %d: policies.builtin %q: want recommended, strict or off", n.Line, n.Value)
 }
 
 // Exception waives one rule for one resource, with a reason and an expiry.

@@ -26,6 +26,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad expiry", "exceptions:\n  - {rule: a, reason: b, expires: soon}\n", `gate.yaml:2: exception expires "soon"`},
 		{"invalid yaml", "environments:\n  - name: [\n", `gate.yaml:2: `},
 		{"not a mapping", "- a\n- b\n", `gate.yaml`},
+		{"bad builtin set", "policies: {builtin: lenient}\n", `gate.yaml:1: policies.builtin "lenient": want recommended, strict or off`},
 		{"unknown failOn key", "report:\n  failOn:\n    severity: error\n    scop: new\n", `gate.yaml:4: unknown key "scop" in report.failOn`},
 		{"bad failOn scope", "report:\n  failOn: {severity: error, scope: changed}\n", `gate.yaml:1: report.failOn.scope: unknown scope "changed" (want new or all)`},
 		{"bad failOn severity", "report: {failOn: fatal}\n", `gate.yaml:1: report.failOn: unknown severity "fatal"`},
@@ -109,7 +110,7 @@ environments:
     rules: {image-tag-pinned: warning}
 discovery: {exclude: [legacy]}
 schemas: {paths: [schemas], missingSchema: error, strict: true, skip: [SealedSecret]}
-policies: {paths: [policy], namespaces: [main], builtin: true, rules: {privileged: "off"}, data: [data.yaml], requiredLabels: [team]}
+policies: {paths: [policy], namespaces: [main], builtin: strict, rules: {privileged: "off"}, data: [data.yaml], requiredLabels: [team]}
 exceptions:
   - {rule: privileged, env: prod, kind: DaemonSet, name: node-agent, namespace: kube-system, reason: needs host access, expires: "2030-01-01"}
 diff: {ignore: [metadata.annotations.x], contextLines: 5}

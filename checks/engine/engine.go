@@ -87,6 +87,10 @@ type Input struct {
 	Head *render.Result
 	// Base is the base revision's rendering, nil without a base.
 	Base *render.Result
+	// PullRequest is set when the run has a base revision: the head is
+	// then untrusted data (its waivers count only when the base holds
+	// them), even for an environment the base does not have (Base nil).
+	PullRequest bool
 	// All holds every head rendering of the run, for cross-environment rules.
 	All []*render.Result
 	// Diff is the base/head diff of the environment, nil without a base.
@@ -289,7 +293,7 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 			er.Because = because[res.Env.Name]
 		}
 		er.Findings = append(er.Findings, res.Findings...)
-		in := &Input{Env: res.Env, Head: res, All: heads, DiffOptions: dopts}
+		in := &Input{Env: res.Env, Head: res, All: heads, DiffOptions: dopts, PullRequest: req.Base != nil}
 		if bases != nil {
 			base := bases[i]
 			in.Base = base

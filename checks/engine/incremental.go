@@ -38,7 +38,9 @@ func ChangedFiles(base, head source.Source) ([]string, error) {
 	for _, p := range b {
 		all[p] = true
 	}
-	var out []string
+	// Not nil when nothing changed: an empty change is known, and reaches
+	// no environment (nil would mean "unknown: check everything").
+	out := []string{}
 	for p := range all {
 		ha, errA := source.FileHash(base, p)
 		hb, errB := source.FileHash(head, p)

@@ -79,7 +79,7 @@ func PolicyDirs(src source.Source, cfg *config.Config) []string {
 func collect(trusted source.Source, cfg *config.Config, dirs []Dir) (*fileSet, []checks.Finding) {
 	set := &fileSet{data: map[string]any{}}
 	var finds []checks.Finding
-	if cfg.Policies.Builtin == nil || *cfg.Policies.Builtin {
+	if cfg.Policies.Builtin.Mode() != config.BuiltinOff {
 		for _, f := range policies.Policies() {
 			pf := policyFile{path: policies.Dir + "/" + f.Path, data: f.Data}
 			set.builtin = append(set.builtin, pf)

@@ -33,9 +33,12 @@ type pkgInfo struct {
 	rules    []string
 	id       string
 	severity checks.Severity
-	help     string
-	title    string
-	scope    string
+	// strictSeverity is the built-in rule's severity under
+	// policies.builtin: strict (METADATA custom.strictSeverity).
+	strictSeverity checks.Severity
+	help           string
+	title          string
+	scope          string
 	// ruleIDs and ruleSev hold rule-level METADATA (custom.id, custom.severity).
 	ruleIDs map[string]string
 	ruleSev map[string]checks.Severity
@@ -150,6 +153,15 @@ func buildUnits(set *fileSet, cfg *config.Config) ([]*unit, []checks.Finding) {
 		} else {
 			pkgs, fs := packages(c, func(name string) bool { return strings.HasPrefix(name, builtinPrefix) })
 			finds = append(finds, fs...)
+			if cfg.Policies.Builtin.Mode() == config.BuiltinStrict {
+				// strict: every rule at its strict severity (the
+				// library as it was before the recommended set).
+				for _, p := range pkgs {
+					if p.strictSeverity != checks.SeverityNone {
+						p.severity = p.strictSeverity
+					}
+				}
+			}
 			units = append(units, scopeUnits("builtin", c, pkgs)...)
 		}
 	}
@@ -249,6 +261,13 @@ func packages(c *rego.Compiled, keep func(string) bool) ([]*pkgInfo, []checks.Fi
 						finds = append(finds, loadFinding(f.Path, a.Location.Row, "METADATA custom.severity: "+err.Error()))
 					}
 					p.severity = sev
+				}
+				if v, ok := a.Custom["strictSeverity"].(string); ok {
+					sev, err := checks.ParseSeverity(v)
+					if err != nil {
+						finds = append(finds, loadFinding(f.Path, a.Location.Row, "METADATA custom.strictSeverity: "+err.Error()))
+					}
+					p.strictSeverity = sev
 				}
 				if v, ok := a.Custom["scope"].(string); ok {
 					if v != ScopeResource && v != ScopeEnvironment {

@@ -98,10 +98,14 @@ func (s *Stage) configWaivers(env checks.Env, r *checks.Resource) []waiver {
 }
 
 // applyWaivers marks findings an exception covers as waived. An expired
-// exception no longer waives and says so; an annotation waiver the change
-// itself adds is pointed out for review (the head of a pull request is data:
-// it may not quietly waive the policies judging it).
-func (s *Stage) applyWaivers(env checks.Env, res *render.Result, base *render.Result, finds []checks.Finding) []checks.Finding {
+// exception no longer waives and says so. In a pull request (pr: the run
+// has a base revision) the head is data: it may not waive the policies
+// judging it. An annotation waiver counts only when the base's object holds
+// one for the same rule, with the base's reason and expiry; one the change
+// adds (or one on an object the base does not have) is shown as a
+// proposed waiver and waives nothing until it is merged. gate.yaml's
+// exceptions come from the base already.
+func (s *Stage) applyWaivers(env checks.Env, res *render.Result, base *render.Result, pr bool, finds []checks.Finding) []checks.Finding {
 	if len(finds) == 0 {
 		return finds
 	}
@@ -133,18 +137,25 @@ func (s *Stage) applyWaivers(env checks.Env, res *render.Result, base *render.Re
 			if r := byKey[key]; r != nil {
 				rw.list = s.configWaivers(env, r)
 				aw, bad := annotationWaivers(env, res, r)
-				rw.list = append(rw.list, aw...)
 				extra = append(extra, bad...)
-				if baseByKey != nil {
+				if !pr {
+					rw.list = append(rw.list, aw...)
+				} else {
 					var before []waiver
 					if br := baseByKey[key]; br != nil {
 						before, _ = annotationWaivers(env, base, br)
 					}
 					for _, w := range aw {
-						if !hasRule(before, w.rule) {
+						bw, ok := ruleWaiver(before, w.rule)
+						if !ok {
 							extra = append(extra, checks.Finding{Check: Name, RuleID: RuleWaiverAdded, Severity: checks.SeverityWarning, Env: env.Name, Resource: &r.ID, Origin: w.origin,
-								Message: fmt.Sprintf("this change adds a waiver for rule %s (%q, until %s); a reviewer should approve it", w.rule, w.reason, w.expires)})
+								Message: fmt.Sprintf("this change proposes a waiver for rule %s (%q, until %s); it waives nothing until it is merged (only waivers the base holds count), a reviewer should approve it", w.rule, w.reason, w.expires)})
+							continue
 						}
+						// The base's terms: the change cannot extend the
+						// expiry or reword the reason of a waiver.
+						w.reason, w.expires, w.until = bw.reason, bw.expires, bw.until
+						rw.list = append(rw.list, w)
 					}
 				}
 			}
@@ -170,11 +181,12 @@ func (s *Stage) applyWaivers(env checks.Env, res *render.Result, base *render.Re
 	return append(finds, extra...)
 }
 
-func hasRule(ws []waiver, rule string) bool {
+// ruleWaiver returns the waiver of rule among ws.
+func ruleWaiver(ws []waiver, rule string) (waiver, bool) {
 	for _, w := range ws {
 		if w.rule == rule {
-			return true
+			return w, true
 		}
 	}
-	return false
+	return waiver{}, false
 }

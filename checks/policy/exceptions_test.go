@@ -111,7 +111,7 @@ exceptions:
 	if len(inv) != 1 || inv[0].Resource.Name != "invalid-ann" || !strings.Contains(inv[0].Message, "needs rule, reason and expires") {
 		t.Fatalf("invalid waiver: %s", dump(fs))
 	}
-	if checks.Failing(byRule(fs, "image-tag-pinned"), checks.SeverityError) != true {
+	if checks.Failing(byRule(fs, "image-tag-pinned"), checks.SeverityWarning) != true {
 		t.Fatal("unwaived findings must still fail")
 	}
 }
@@ -134,9 +134,50 @@ func TestWaiverAddedByTheChangeIsFlagged(t *testing.T) {
 	if len(added) != 1 || added[0].Severity != checks.SeverityWarning || added[0].Origin.String() != "env/app.yaml:7" {
 		t.Fatalf("findings: %s", dump(fs))
 	}
-	// Unchanged waivers are not news.
+	// A waiver the change adds waives nothing: the finding still fails.
+	if pinned := byRule(fs, "image-tag-pinned"); len(pinned) == 0 || pinned[0].Waived != "" || !checks.Failing(pinned, checks.SeverityError) {
+		t.Fatalf("a waiver the pull request adds waived its own finding: %s", dump(fs))
+	}
+	// Unchanged waivers are not news, and count: the base holds them.
 	fs = check(t, st, headRes, headRes)
 	if len(byRule(fs, RuleWaiverAdded)) != 0 {
 		t.Fatalf("findings: %s", dump(fs))
+	}
+	if pinned := byRule(fs, "image-tag-pinned"); len(pinned) == 0 || pinned[0].Waived == "" {
+		t.Fatalf("a waiver the base holds does not waive: %s", dump(fs))
+	}
+	// Without a base (a work tree), the annotation is the author's own
+	// and counts.
+	fs = check(t, st, headRes, nil)
+	if pinned := byRule(fs, "image-tag-pinned"); len(pinned) == 0 || pinned[0].Waived == "" {
+		t.Fatalf("a work-tree waiver does not waive: %s", dump(fs))
+	}
+}
+
+// TestWaiverTermsComeFromTheBase: a change that extends the expiry of a
+// waiver the base holds gets the base's expiry; a waiver on an object the
+// base does not have is proposed, not counted.
+func TestWaiverTermsComeFromTheBase(t *testing.T) {
+	ann := func(expires string) string {
+		return "  annotations:\n    gate-ops.io/waive: |\n      - rule: image-tag-pinned\n        reason: vendor\n        expires: " + expires + "\n"
+	}
+	gate := "environments:\n  - name: dev\n    path: env\n"
+	base := source.NewMem("base", map[string]string{"gate.yaml": gate, "env/app.yaml": latestDeployment("app", ann("2020-01-01"))})
+	head := source.NewMem("head", map[string]string{"gate.yaml": gate, "env/app.yaml": latestDeployment("app", ann("2099-12-31")),
+		"env/new.yaml": latestDeployment("new", ann("2099-12-31"))})
+	cfg := mustConfig(t, base)
+	st := mustLoad(t, base, cfg, testOpts())
+	baseRes, headRes := renderAll(t, base, cfg)[0], renderAll(t, head, cfg)[0]
+	fs := check(t, st, headRes, baseRes)
+	for _, f := range byRule(fs, "image-tag-pinned") {
+		if f.Waived != "" {
+			t.Errorf("%s is waived (%s): the base's waiver expired in 2020 and the new object's waiver is only proposed", f.Resource, f.Waived)
+		}
+	}
+	if exp := byRule(fs, RuleWaiverExpired); len(exp) != 1 || exp[0].Resource.Name != "app" || !strings.Contains(exp[0].Message, "2020-01-01") {
+		t.Errorf("want the base's waiver of app reported expired on 2020-01-01: %s", dump(fs))
+	}
+	if added := byRule(fs, RuleWaiverAdded); len(added) != 1 || added[0].Resource.Name != "new" {
+		t.Errorf("want the waiver on the new object proposed: %s", dump(fs))
 	}
 }

@@ -55,7 +55,7 @@ func mustLoad(t testing.TB, src source.Source, cfg *config.Config, opts Options)
 
 func check(t testing.TB, st *Stage, res *render.Result, base *render.Result) []checks.Finding {
 	t.Helper()
-	fs, err := st.Check(context.Background(), &engine.Input{Env: res.Env, Head: res, Base: base})
+	fs, err := st.Check(context.Background(), &engine.Input{Env: res.Env, Head: res, Base: base, PullRequest: base != nil})
 	if err != nil {
 		t.Fatal(err)
 	}

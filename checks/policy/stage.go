@@ -337,15 +337,15 @@ func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, 
 	if in == nil || in.Head == nil {
 		return nil, nil
 	}
-	return s.evaluate(ctx, in.Env, in.Head, in.Base), nil
+	return s.evaluate(ctx, in.Env, in.Head, in.Base, in.PullRequest), nil
 }
 
 // evaluate runs every unit and constraint over res and applies waivers.
-func (s *Stage) evaluate(ctx context.Context, env checks.Env, res *render.Result, base *render.Result) []checks.Finding {
+func (s *Stage) evaluate(ctx context.Context, env checks.Env, res *render.Result, base *render.Result, pr bool) []checks.Finding {
 	ev := newEvaluation(ctx, s, env, res)
 	ev.run()
 	finds := ev.findings()
-	finds = s.applyWaivers(env, res, base, finds)
+	finds = s.applyWaivers(env, res, base, pr, finds)
 	checks.SortFindings(finds)
 	return finds
 }

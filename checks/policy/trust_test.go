@@ -58,7 +58,8 @@ spec:
 // Judged by the base commit's policies (read from the git object store),
 // each still fails; the policy impact shows what the change would clear.
 func TestPullRequestCannotWeakenItsOwnPolicy(t *testing.T) {
-	gate := "environments:\n  - name: prod\n    path: env\n    labels: {tier: production}\n"
+	// strict: image-tag-pinned is an error, as the verdict below needs.
+	gate := "environments:\n  - name: prod\n    path: env\n    labels: {tier: production}\npolicies:\n  builtin: strict\n"
 	cases := []struct {
 		name     string
 		change   func(r *gittest.Repo)
@@ -69,7 +70,7 @@ func TestPullRequestCannotWeakenItsOwnPolicy(t *testing.T) {
 		{"delete the policy", func(r *gittest.Repo) { r.Remove("policy/registry.rego") }, "main.deny", []string{"policy/registry.rego"}, true},
 		{"weaken the policy", func(r *gittest.Repo) { r.Write("policy/registry.rego", weakenedRegistryPolicy) }, "main.deny", []string{"policy/registry.rego"}, true},
 		{"switch a built-in rule off", func(r *gittest.Repo) {
-			r.Write("gate.yaml", gate+"policies:\n  rules:\n    image-tag-pinned: \"off\"\n")
+			r.Write("gate.yaml", gate+"  rules:\n    image-tag-pinned: \"off\"\n")
 			r.Write("env/app.yaml", app("ghcr.io/acme/app:latest"))
 		}, "image-tag-pinned", []string{"gate.yaml"}, true},
 	}

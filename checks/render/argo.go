@@ -292,6 +292,8 @@ type argoConfig struct {
 	kubeVersion string
 	exclude     []string
 	clusters    []argoCluster
+	// discovery is set while environments are found (no chart cache).
+	discovery bool
 }
 
 func (c argoConfig) excluded(p string) bool {
@@ -452,8 +454,9 @@ func argoTree(a *argoApp, nodes []checks.Node) []checks.Node {
 // argoIndex memoises, per source, the scan of the repo's own Argo CD files,
 // so the environments of one run scan once.
 type argoIndex struct {
-	mu    sync.Mutex
-	scans map[argoScanKey]*argoScanOnce
+	mu      sync.Mutex
+	scans   map[argoScanKey]*argoScanOnce
+	parents map[argoScanKey]*argoParentOnce
 }
 
 type argoScanKey struct {
@@ -532,9 +535,34 @@ func (r *Renderer) renderArgoChain(ctx context.Context, src source.Source, scan 
 			r.renderArgoApp(ctx, src, app, cfg, res)
 			return
 		}
-		parent := newResult(res.Env, src, r.opts.Limits)
-		candidates = r.renderArgoApp(ctx, src, app, cfg, parent).children
+		candidates = r.argo.children(strings.Join(chain[:i+1], ">"), src, cfg, func() []*argoApp {
+			parent := newResult(res.Env, src, r.opts.Limits)
+			return r.renderArgoApp(ctx, src, app, cfg, parent).children
+		})
 	}
+}
+
+// children renders a parent Application once per run for all the
+// environments below it (an app of apps has one parent for many).
+func (x *argoIndex) children(chain string, src source.Source, cfg argoConfig, render func() []*argoApp) []*argoApp {
+	key := argoScanKey{src: src, conf: fmt.Sprint(cfg.repos, cfg.clusters, cfg.kubeVersion) + "\x00" + chain}
+	x.mu.Lock()
+	if x.parents == nil {
+		x.parents = map[argoScanKey]*argoParentOnce{}
+	}
+	o := x.parents[key]
+	if o == nil {
+		o = &argoParentOnce{}
+		x.parents[key] = o
+	}
+	x.mu.Unlock()
+	o.once.Do(func() { o.children = render() })
+	return o.children
+}
+
+type argoParentOnce struct {
+	once     sync.Once
+	children []*argoApp
 }
 
 // argoSegments splits a tree into the trees of its Applications: each

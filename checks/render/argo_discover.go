@@ -28,7 +28,9 @@ func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[
 	// (app of apps); the renderer's per-environment timeout bounds each.
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
 	defer cancel()
-	found, finds := discoverArgo(ctx, r, src, acfg)
+	dcfg := acfg
+	dcfg.discovery = true
+	found, finds := discoverArgo(ctx, r, src, dcfg)
 	envs := argoEnvs(found, acfg)
 	if cfg.ArgoCD.EnvironmentPer == "cluster" {
 		envs = argoByCluster(envs, cfg)

@@ -177,6 +177,11 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, n := range sel[0].Tree {
+		if n.Kind == "source/chart" && n.NotRendered != "" {
+			t.Errorf("discovery (which has no chart cache) marks the chart not rendered: %+v", n)
+		}
+	}
 	dir := t.TempDir()
 	cache := charts.Open(dir)
 	res := New(Options{Charts: cache}).Render(context.Background(), src, sel[0])
@@ -404,6 +409,46 @@ spec:
 		"spec.replicas":        "app.yaml:16",
 		"spec.minReadySeconds": "app.yaml:23",
 		"metadata.name":        "app.yaml:21", // the patch names it, as for patches in a kustomization
+	} {
+		if got := res.Locate(d, strings.Split(path, ".")).String(); got != want {
+			t.Errorf("Locate(%s) = %s, want %s", path, got, want)
+		}
+	}
+}
+
+// A value set in an Application's values: block (a YAML string) is located
+// on its line inside the block.
+func TestArgoHelmValuesBlockLine(t *testing.T) {
+	src := source.NewMem("head", map[string]string{
+		"app.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web
+spec:
+  destination: {namespace: web}
+  source:
+    repoURL: ` + thisRepo + `
+    path: chart
+    helm:
+      values: |
+        image: nginx
+        replicas: three
+`,
+		"chart/Chart.yaml":  "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+		"chart/values.yaml": "replicas: 1\nimage: busybox\n",
+		"chart/templates/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ .Values.replicas }}\n" +
+			"  template:\n    spec:\n      containers:\n      - name: web\n        image: {{ .Values.image }}\n",
+	})
+	cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+	envs, _ := Discover(src, cfg)
+	res := New(Options{}).Render(context.Background(), src, envs[0])
+	if len(res.Findings) > 0 || len(res.Resources) != 1 {
+		t.Fatalf("render: %v", res.Findings)
+	}
+	d := res.Resources[0]
+	for path, want := range map[string]string{
+		"spec.replicas":                         "app.yaml:13",
+		"spec.template.spec.containers.0.image": "app.yaml:12",
 	} {
 		if got := res.Locate(d, strings.Split(path, ".")).String(); got != want {
 			t.Errorf("Locate(%s) = %s, want %s", path, got, want)

@@ -63,6 +63,11 @@ func (r *Renderer) renderArgoApp(ctx context.Context, src source.Source, app *ar
 			c, err := resolveChart(r.opts.Charts, argoChartRef(s))
 			if err != nil {
 				notRendered(charts.RuleNotCached, checks.SeverityError, app.lineOf(append(at, "chart")), err.Error())
+				if cfg.discovery {
+					// Discovery has no chart cache: the render says
+					// whether the chart is cached.
+					node.NotRendered = ""
+				}
 				// Its $ref values files still count: a change to one must
 				// reach this environment once the chart is cached.
 				if s.Helm != nil {

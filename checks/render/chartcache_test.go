@@ -84,3 +84,41 @@ func TestKustomizeHelmChartWithoutCache(t *testing.T) {
 		t.Fatalf("findings: %v", res.Findings)
 	}
 }
+
+// TestRenderCacheKeysOnChartDigest: a render from the chart cache is
+// reused while the chart it resolved to is the same, and renders again
+// when a pull brings a newer version in range (same repo files).
+func TestRenderCacheKeysOnChartDigest(t *testing.T) {
+	src := source.NewMem("head", map[string]string{
+		"env/kustomization.yaml": "helmCharts:\n  - name: demo\n    repo: https://charts.example.com\n    version: 1.x\n    releaseName: web\n",
+	})
+	env := checks.Env{Name: "env", Path: "env", Kind: KindKustomize, KubernetesVersion: "1.33"}
+	cache := charts.Open(t.TempDir())
+	rc, err := OpenCache(t.TempDir(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(v string) {
+		if _, err := cache.PutArchive("https://charts.example.com", "demo", v, demoChart(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("1.0.0")
+	version := func() (string, bool) {
+		res := New(Options{Charts: cache, Cache: rc}).Render(context.Background(), src, env)
+		if len(res.Resources) != 1 {
+			t.Fatalf("render: %v", res.Findings)
+		}
+		return res.Resources[0].Object["data"].(map[string]any)["version"].(string), res.Cached
+	}
+	if v, cached := version(); v != "1.0.0" || cached {
+		t.Fatalf("first render: %s cached=%v", v, cached)
+	}
+	if v, cached := version(); v != "1.0.0" || !cached {
+		t.Fatalf("second render: %s cached=%v, want the cached 1.0.0", v, cached)
+	}
+	put("1.1.0")
+	if v, cached := version(); v != "1.1.0" || cached {
+		t.Fatalf("after pulling 1.1.0: %s cached=%v, want a fresh 1.1.0", v, cached)
+	}
+}

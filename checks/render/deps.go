@@ -75,6 +75,8 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 		}
 	case KindPlain:
 		dirs = append(dirs, env.Path)
+	case KindFlux:
+		return r.fluxDeps(src, env)
 	case KindArgo:
 		return r.argoDeps(src, env, m)
 	default:

@@ -49,6 +49,9 @@ func declared(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 			finds = append(finds, checks.Finding{Check: "render", RuleID: "config/invalid", Severity: checks.SeverityError, Env: e.Name, Origin: checks.Origin{File: cfg.File, Line: line}, Message: fmt.Sprintf("environment %q: %v", e.Name, err)})
 			continue
 		}
+		if kind != KindHelm && holdsFlux(src, p, DefaultLimits()) {
+			kind = KindFlux
+		}
 		kv := e.KubernetesVersion
 		if kv == "" {
 			kv = cfg.Defaults.KubernetesVersion
@@ -58,6 +61,9 @@ func declared(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 			Labels: e.Labels, ValuesFiles: joinAll(p, e.ValuesFiles), Namespace: e.Namespace,
 			Reason: fmt.Sprintf("declared in %s:%d", cfg.File, line),
 		})
+		if kind == KindFlux {
+			envs[len(envs)-1].Repos = cfg.RepoURLs()
+		}
 	}
 	return envs, finds
 }
@@ -157,7 +163,16 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 	}
 	var envs []checks.Env
 	names := map[string]int{}
+	// A Flux repo's environments are its clusters; the kustomizations
+	// their Kustomizations point at render inside them (see flux.go).
+	fluxDirs, covered := fluxLayout(src, cfg)
 	add := func(e checks.Env) {
+		if fluxDirs[e.Path] {
+			e.Kind, e.Repos = KindFlux, cfg.RepoURLs()
+			e.Reason = "Flux cluster entry point in the conventional clusters/ layout"
+		} else if isCovered(e.Path, covered) {
+			return
+		}
 		envs = append(envs, e)
 		names[path.Base(e.Path)]++
 	}

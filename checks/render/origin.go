@@ -70,6 +70,10 @@ type locInfo struct {
 	Chain []string `json:"chain,omitempty"`
 	// Values are the values sources of a Helm-rendered resource (argo_locate.go).
 	Values []valuesLoc `json:"values,omitempty"`
+	// FluxValues are the scalars a Flux HelmRelease's values set, with
+	// their lines (fluxhelm.go): the fallback when the template does not
+	// name the value.
+	FluxValues []valueLoc `json:"fluxValues,omitempty"`
 }
 
 type patchLoc struct {
@@ -367,6 +371,9 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 			}
 			return o
 		}
+	}
+	if o, ok := locateValue(info.FluxValues, res.Object, fieldPath); ok {
+		return o
 	}
 	o := res.Origin
 	if len(fieldPath) > 0 && present {

@@ -236,6 +236,8 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
 		err = r.renderPlain(src, env, res)
+	case KindFlux:
+		err = r.renderFlux(ctx, src, env, res)
 	case KindArgo:
 		err = r.renderArgoEnv(ctx, src, env, res)
 	default:

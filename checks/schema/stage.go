@@ -197,7 +197,60 @@ func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, 
 	for _, f := range out {
 		finds = append(finds, f...)
 	}
-	return finds, nil
+	return groupMissing(finds), nil
+}
+
+// groupMissing folds the missing-schema findings of one kind into one: a
+// repo with 700 custom resources of a few kinds gets a few lines, each on
+// the first object's line, naming how many objects and which, instead of
+// 700 lines that bury everything else. A kind with one object keeps its
+// finding as it is.
+func groupMissing(finds []checks.Finding) []checks.Finding {
+	type group struct {
+		first int
+		names []string
+	}
+	groups := map[string]*group{}
+	for i, f := range finds {
+		if f.RuleID != RuleMissingSchema || f.Resource == nil {
+			continue
+		}
+		key := f.Resource.APIVersion() + "/" + f.Resource.Kind
+		g := groups[key]
+		if g == nil {
+			g = &group{first: i}
+			groups[key] = g
+		}
+		g.names = append(g.names, f.Resource.String())
+	}
+	out := finds[:0:0]
+	for i, f := range finds {
+		if f.RuleID != RuleMissingSchema || f.Resource == nil {
+			out = append(out, f)
+			continue
+		}
+		g := groups[f.Resource.APIVersion()+"/"+f.Resource.Kind]
+		if len(g.names) == 1 {
+			out = append(out, f)
+			continue
+		}
+		if g.first != i {
+			continue
+		}
+		id := *f.Resource
+		id.Namespace, id.Name = "", "*"
+		shown := g.names
+		more := ""
+		if len(shown) > 5 {
+			more = fmt.Sprintf(" and %d more", len(shown)-5)
+			shown = shown[:5]
+		}
+		f.Resource = &id
+		f.Message = fmt.Sprintf("%d objects of this kind (%s%s): %s", len(g.names), strings.Join(shown, ", "), more, f.Message)
+		f.Details = map[string]any{"objects": len(g.names)}
+		out = append(out, f)
+	}
+	return out
 }
 
 // collectCRDs gathers the CRDs every environment of the run renders (a CRD

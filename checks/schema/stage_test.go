@@ -314,3 +314,42 @@ func TestBundlesAreCurrent(t *testing.T) {
 		t.Fatal("bundles directory missing")
 	}
 }
+
+// TestMissingSchemaGroupedByKind: custom resources without a schema are one
+// warning per kind (on the first object, naming how many and which), so
+// hundreds of them do not bury the findings that matter; a kind with one
+// object keeps its own finding.
+func TestMissingSchemaGroupedByKind(t *testing.T) {
+	st, _, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []string
+	for i := range 7 {
+		docs = append(docs, fmt.Sprintf(`{apiVersion: x.io/v1, kind: Thing, metadata: {name: t%d}}`, i))
+	}
+	docs = append(docs, `{apiVersion: y.io/v1, kind: Other, metadata: {name: only}}`, `{apiVersion: v1, kind: ConfigMap, metadata: {name: a}, extra: 1}`)
+	fs, err := checkObjects(t, st, "", docs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var thing, other *checks.Finding
+	for i := range fs {
+		if fs[i].RuleID == RuleMissingSchema && fs[i].Resource.Kind == "Thing" {
+			thing = &fs[i]
+		}
+		if fs[i].RuleID == RuleMissingSchema && fs[i].Resource.Kind == "Other" {
+			other = &fs[i]
+		}
+	}
+	if thing == nil || other == nil || len(fs) != 3 {
+		t.Fatalf("want one grouped Thing, one Other and the ConfigMap error, got %s", rules(fs))
+	}
+	if thing.Resource.String() != "Thing/*" || thing.Severity != checks.SeverityWarning ||
+		!strings.HasPrefix(thing.Message, "7 objects of this kind (Thing/t0, Thing/t1, Thing/t2, Thing/t3, Thing/t4 and 2 more): no schema for x.io/v1 Thing") {
+		t.Errorf("grouped finding: %s %s", thing.Resource, thing.Message)
+	}
+	if other.Resource.String() != "Other/only" || strings.Contains(other.Message, "objects of this kind") {
+		t.Errorf("a single object keeps its finding: %s %s", other.Resource, other.Message)
+	}
+}

@@ -19,7 +19,7 @@ import (
 func debtRepo(t *testing.T) *gittest.Repo {
 	t.Helper()
 	r := gittest.New(t)
-	r.Write("gate.yaml", "environments:\n  - name: prod\n    path: app\n")
+	r.Write("gate.yaml", "environments:\n  - name: prod\n    path: app\npolicies:\n  builtin: strict\n")
 	r.Write("app/kustomization.yaml", `resources:
   - web.yaml
   - worker.yaml
@@ -178,4 +178,55 @@ func TestCheckJudgesWhatTheChangeIntroduces(t *testing.T) {
 			t.Errorf("exit %d, fixed %v; want the generated Secret's finding listed as fixed", code, fixed)
 		}
 	})
+}
+
+// hygiene are the built-in rules that are warnings in the recommended set.
+var hygiene = map[string]bool{"image-tag-pinned": true, "resources-set": true, "run-as-non-root": true, "no-plaintext-secrets": true,
+	"required-labels": true, "production-replicas": true, "production-pdb": true, "service-exposed": true}
+
+// TestFirstCheckHasNoHygieneErrors: the first `gate check` on the bundled
+// example and on an ordinary kustomize overlay (the debt repo without
+// gate.yaml's strict) gives no error from a hygiene rule; builtin: strict
+// restores the old severities.
+func TestFirstCheckHasNoHygieneErrors(t *testing.T) {
+	r := debtRepo(t)
+	r.Write("gate.yaml", "environments:\n  - name: prod\n    path: app\n")
+	r.Git("commit", "-q", "-am", "recommended set")
+	for name, dir := range map[string]string{"example": exampleRepo, "overlay": r.Dir} {
+		rep, code := checkJSON(t, dir)
+		hyg := 0
+		for _, f := range rep.AllFindings() {
+			if hygiene[f.RuleID] {
+				hyg++
+				if f.Severity == checks.SeverityError {
+					t.Errorf("%s: hygiene rule at error: %s", name, f)
+				}
+			}
+		}
+		if name == "overlay" && (code != 0 || hyg != 15) {
+			t.Errorf("overlay: exit %d with %d hygiene findings, want exit 0 and the 15 findings shown as warnings", code, hyg)
+		}
+		if name == "example" && code != 0 {
+			t.Errorf("example: exit %d, want 0", code)
+		}
+	}
+	r.Write("gate.yaml", "environments:\n  - name: prod\n    path: app\npolicies:\n  builtin: strict\n")
+	rep, code := checkJSON(t, r.Dir)
+	if n := len(rep.AllFindings()); code != 1 || n != 15 || !checks.Failing(rep.AllFindings(), checks.SeverityError) {
+		t.Errorf("builtin: strict: exit %d, %d findings; want exit 1 with the 15 at error", code, n)
+	}
+}
+
+// TestEnvsShowTheVersionInUse: an environment that names no Kubernetes
+// version is listed with the version it is validated against.
+func TestEnvsShowTheVersionInUse(t *testing.T) {
+	dir := writeTree(t, map[string]string{"app/kustomization.yaml": "resources: [cm.yaml]\n",
+		"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"})
+	out, stderr, code := runGate(t, "--repo", dir, "envs")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(out, "default") || !strings.Contains(out, " (newest)") {
+		t.Errorf("gate envs does not show the version in use:\n%s", out)
+	}
 }

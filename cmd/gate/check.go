@@ -33,6 +33,10 @@ store (the merge-base of --base and the head, as a pull request compares),
 diffs every environment and reports the blast radius: what changed, by kind,
 and which of the change's files caused it. gate.yaml and the policies then
 come from the base: a change is judged by the rules it is merged into.
+The base is checked too: each finding is new or existing, the base's
+findings the change removes are listed as fixed, and by default only new
+findings fail the gate (--fail-on-scope all, or report.failOn.scope: all,
+counts existing ones too).
 
 Exit codes: 0 pass, 1 the gate fails (a finding at or above --fail-on),
 2 usage or internal error.`,

@@ -13,6 +13,7 @@ import (
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/schema"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -31,6 +32,21 @@ func newEnvsCmd(g *globals) *cobra.Command {
 			for _, f := range finds {
 				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 			}
+			// A Flux cluster lists what it applies: its Kustomizations and
+			// HelmReleases, each with the line that declares it. What the
+			// tree leaves out is marked on it; the details go to stderr
+			// without failing the listing.
+			r := render.New(g.renderOptionsFor(cfg))
+			for i, e := range envs {
+				if e.Kind != render.KindFlux {
+					continue
+				}
+				tree, tf := r.FluxTree(cmd.Context(), src, e)
+				envs[i].Tree = render.FlattenFluxTree(tree)
+				for _, f := range tf {
+					fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
+				}
+			}
 			switch output {
 			case "json":
 				enc := json.NewEncoder(g.stdout)
@@ -41,10 +57,13 @@ func newEnvsCmd(g *globals) *cobra.Command {
 			case "text", "":
 				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tKIND\tPATH\tKUBERNETES\tWHY")
+				// The version an environment without one is validated
+				// against (the newest embedded), not the word "default".
+				newest := schema.DefaultKubernetesVersion()
 				for _, e := range envs {
 					kv := e.KubernetesVersion
 					if kv == "" {
-						kv = "default"
+						kv = newest + " (newest)"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", escape.Terminal(e.Name), escape.Terminal(e.Kind), escape.Terminal(e.Path), escape.Terminal(kv), escape.Terminal(e.Reason))
 				}

@@ -18,11 +18,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/app"
+	"github.com/gate-ops/gate/internal/chartpull"
 )
 
 func init() { extraCommands = append(extraCommands, newServeCmd) }
@@ -234,7 +236,9 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = "sqlite://" + filepath.Join(root, "gate.db")
 	}
-	ropts := render.Options{Logger: g.log}
+	// Charts not in the repos: pulled before each run from the base's
+	// references (see pullCharts), rendered from <root>/charts.
+	ropts := render.Options{Logger: g.log, Charts: charts.Open(root)}
 	if !f.noIsolate {
 		ropts.Isolate = g.isolator()
 	}
@@ -304,6 +308,7 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 			if err != nil {
 				return nil, err
 			}
+			pullCharts(ctx, req, rv)
 			stages, finds, err := buildStages(ctx, trusted(rv), req.Config, so)
 			if err != nil {
 				return nil, err
@@ -316,6 +321,40 @@ func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner
 			rep.HeadRev, rep.BaseRev = rv.HeadSHA, rv.BaseSHA
 			return rep, nil
 		},
+	}
+}
+
+// pullCharts fills the chart cache before a run, from the chart
+// references of the base branch's tip and of the merge base, only from
+// repositories the base's gate.yaml allows (never from the head: a pull
+// request cannot make the App download anything). A chart that cannot be
+// pulled is logged; the render then reports it as render/chart-not-cached.
+func pullCharts(ctx context.Context, req *engine.Request, rv *app.Revisions) {
+	if req.Render.Charts == nil || len(req.Config.Charts.Allow) == 0 {
+		return
+	}
+	log := req.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	p := chartpull.New(req.Render.Charts, req.Config, log)
+	for _, src := range []source.Source{trusted(rv), rv.Base} {
+		if src == nil {
+			continue
+		}
+		res, err := p.PullRepo(ctx, src)
+		if err != nil {
+			log.Warn("chart references not scanned", "err", err)
+			continue
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				log.Warn("chart not pulled", "ref", r.Want.String(), "err", r.Err)
+			}
+		}
+		if rv.Base == trusted(rv) {
+			break
+		}
 	}
 }
 

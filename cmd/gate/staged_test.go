@@ -111,6 +111,13 @@ func TestStagedChecksOnlyTouchedEnvironments(t *testing.T) {
 				"overlays/prod/deployment-prod.yaml:15: error new image-tag-pinned",
 			},
 		},
+		{
+			// An empty change reaches no environment: nothing is judged
+			// (the unstaged breakage below is not part of the commit).
+			name:    "nothing staged",
+			stage:   map[string]string{},
+			checked: nil,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

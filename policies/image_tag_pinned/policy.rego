@@ -8,7 +8,8 @@
 #   - ref: https://github.com/gate-ops/gate/blob/main/policies/README.md#image-tag-pinned
 # custom:
 #   id: image-tag-pinned
-#   severity: error
+#   severity: warning
+#   strictSeverity: error
 package gate.builtin.image_tag_pinned
 
 import data.gate.lib.k8s

@@ -8,7 +8,8 @@
 #   - ref: https://github.com/gate-ops/gate/blob/main/policies/README.md#no-plaintext-secrets
 # custom:
 #   id: no-plaintext-secrets
-#   severity: error
+#   severity: warning
+#   strictSeverity: error
 package gate.builtin.no_plaintext_secrets
 
 deny contains {"msg": msg, "path": [field]} if {

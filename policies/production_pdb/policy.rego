@@ -8,7 +8,8 @@
 #   - ref: https://github.com/gate-ops/gate/blob/main/policies/README.md#production-pdb
 # custom:
 #   id: production-pdb
-#   severity: error
+#   severity: warning
+#   strictSeverity: error
 #   scope: environment
 package gate.builtin.production_pdb
 

@@ -9,7 +9,8 @@
 #   - ref: https://github.com/gate-ops/gate/blob/main/policies/README.md#production-replicas
 # custom:
 #   id: production-replicas
-#   severity: error
+#   severity: warning
+#   strictSeverity: error
 #   scope: environment
 package gate.builtin.production_replicas
 

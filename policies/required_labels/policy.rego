@@ -8,7 +8,8 @@
 #   - ref: https://github.com/gate-ops/gate/blob/main/policies/README.md#required-labels
 # custom:
 #   id: required-labels
-#   severity: error
+#   severity: warning
+#   strictSeverity: error
 package gate.builtin.required_labels
 
 deny contains {"msg": msg, "path": ["metadata", "labels"]} if {

@@ -8,7 +8,8 @@
 #   - ref: https://github.com/gate-ops/gate/blob/main/policies/README.md#resources-set
 # custom:
 #   id: resources-set
-#   severity: error
+#   severity: warning
+#   strictSeverity: error
 package gate.builtin.resources_set
 
 import data.gate.lib.k8s

@@ -8,7 +8,8 @@
 #   - ref: https://github.com/gate-ops/gate/blob/main/policies/README.md#run-as-non-root
 # custom:
 #   id: run-as-non-root
-#   severity: error
+#   severity: warning
+#   strictSeverity: error
 package gate.builtin.run_as_non_root
 
 import data.gate.lib.k8s

@@ -315,7 +315,11 @@ func runEngine(ctx context.Context, c *hostileCase, head, base, trusted *Tracing
 		return 2, nil, err
 	}
 	var pst engine.Stage
-	if len(policy.PolicyDirs(trusted, cfg)) == 0 && c.Limits.PolicyTimeout == "" {
+	// The shared built-in stage only stands in for a configuration that
+	// does not shape the policies (a base that re-grades a rule must be
+	// judged with its grades).
+	pc := cfg.Policies
+	if len(policy.PolicyDirs(trusted, cfg)) == 0 && c.Limits.PolicyTimeout == "" && len(pc.Rules) == 0 && len(pc.RequiredLabels) == 0 && pc.Builtin == nil && len(pc.Data) == 0 {
 		pst = sharedPolicy(ctx)
 	} else {
 		pst, pfinds = policy.Load(ctx, trusted, cfg, policy.Options{Timeout: mustDuration(c.Limits.PolicyTimeout), Logger: log})

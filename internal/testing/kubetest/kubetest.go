@@ -1,6 +1,6 @@
 // Package kubetest runs a real kube-apiserver and etcd on loopback for
 // gate's live-cluster integration tests. The binaries are built from Go
-// modules by `make kube-bins` (internal/testing/kubetest/build) into bin/kube; the
+// modules by `make kube-bins` (internal/testing/kubetest/build) into the user cache (gate/kube-bin); the
 // location comes from GATE_KUBE_BIN. Nothing here is a fake: tests talk to
 // the same API server code a production cluster runs.
 package kubetest
@@ -77,26 +77,18 @@ type Options struct {
 	ReadyTimeout time.Duration
 }
 
-// BinDir returns the directory with the binaries: $GATE_KUBE_BIN, else
-// bin/kube at the repo root found from the working directory.
+// BinDir returns the directory with the binaries: $GATE_KUBE_BIN, else the
+// cache `make kube-bins` fills ($XDG_CACHE_HOME or ~/.cache, then gate/kube-bin),
+// shared by every clone on the machine.
 func BinDir() string {
 	if d := os.Getenv(EnvBin); d != "" {
 		return d
 	}
-	wd, err := os.Getwd()
+	cache, err := os.UserCacheDir()
 	if err != nil {
 		return ""
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(d, "internal", "kubetest", "build", "go.mod")); err == nil {
-				return filepath.Join(d, "bin", "kube")
-			}
-		}
-		if filepath.Dir(d) == d {
-			return ""
-		}
-	}
+	return filepath.Join(cache, "gate", "kube-bin")
 }
 
 // Available reports whether both binaries exist in dir, and if not why.

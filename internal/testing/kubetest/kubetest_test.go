@@ -83,10 +83,12 @@ func TestMissingBinariesFailInCI(t *testing.T) {
 	empty := t.TempDir()
 	var clean []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, EnvBin+"=") && !strings.HasPrefix(kv, "CI=") {
+		if !strings.HasPrefix(kv, EnvBin+"=") && !strings.HasPrefix(kv, "CI=") && !strings.HasPrefix(kv, "XDG_CACHE_HOME=") {
 			clean = append(clean, kv)
 		}
 	}
+	// An empty user cache: the binaries this machine built are not found.
+	clean = append(clean, "XDG_CACHE_HOME="+t.TempDir())
 	tests := []struct {
 		name string
 		env  []string
@@ -101,7 +103,6 @@ func TestMissingBinariesFailInCI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=TestServerAnswersWithItsVersion", "-test.v")
-			// Outside the repository, so bin/kube is not found by walking up.
 			cmd.Dir = t.TempDir()
 			cmd.Env = append(append(append([]string{}, clean...), tt.env...), "GATE_KUBETEST_CHILD=1")
 			out, err := cmd.CombinedOutput()

@@ -1,0 +1,490 @@
+package render
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// fluxChart is where a HelmRelease's chart comes from.
+type fluxChart struct {
+	// Dir is the chart's directory when it lives in this repository.
+	Dir string
+	// RepoURL, Name and Version describe a chart from a Helm or OCI
+	// repository (Version may be a range).
+	RepoURL, Name, Version string
+	// Field is the HelmRelease field that asks for the chart.
+	Field []string
+	// Why is set when the chart is not rendered.
+	Why string
+}
+
+// chartDirs lists the in-repo chart directories the walk's HelmReleases use.
+func (w *fluxWalk) chartDirs() []string {
+	var out []string
+	for _, p := range w.helm {
+		var hr fluxHelmRelease
+		if decodeObject(p.rsc.Object, &hr) != nil {
+			continue
+		}
+		if c := w.chartOf(&hr, p.rsc); c.Dir != "" {
+			out = append(out, c.Dir)
+		}
+	}
+	return out
+}
+
+// chartOf resolves a HelmRelease's chart.
+func (w *fluxWalk) chartOf(hr *fluxHelmRelease, decl *checks.Resource) fluxChart {
+	ns := nsOr(hr.Metadata.Namespace, "default")
+	var chart, version string
+	var ref fluxRef
+	field := []string{"spec", "chart"}
+	switch {
+	case hr.Spec.ChartRef != nil:
+		field = []string{"spec", "chartRef"}
+		cr := *hr.Spec.ChartRef
+		rns := nsOr(cr.Namespace, ns)
+		switch cr.Kind {
+		case "OCIRepository":
+			o := w.lookup(fluxSourceGroup, "OCIRepository", rns, cr.Name)
+			if o == nil {
+				return fluxChart{Field: field, Why: fmt.Sprintf("OCIRepository %s/%s is not in what this cluster renders", rns, cr.Name)}
+			}
+			spec, _ := o.Object["spec"].(map[string]any)
+			u, _ := spec["url"].(string)
+			r, _ := spec["ref"].(map[string]any)
+			v := ""
+			for _, k := range []string{"digest", "tag", "semver"} {
+				if s, _ := r[k].(string); s != "" && v == "" {
+					v = s
+				}
+			}
+			if v == "" {
+				v = "latest"
+			}
+			name := path.Base(u)
+			return fluxChart{RepoURL: strings.TrimSuffix(u, "/"+name), Name: name, Version: v, Field: field}
+		case "HelmChart":
+			o := w.lookup(fluxSourceGroup, "HelmChart", rns, cr.Name)
+			if o == nil {
+				return fluxChart{Field: field, Why: fmt.Sprintf("HelmChart %s/%s is not in what this cluster renders", rns, cr.Name)}
+			}
+			spec, _ := o.Object["spec"].(map[string]any)
+			chart, _ = spec["chart"].(string)
+			version, _ = spec["version"].(string)
+			sr, _ := spec["sourceRef"].(map[string]any)
+			ref.Kind, _ = sr["kind"].(string)
+			ref.Name, _ = sr["name"].(string)
+			ns = rns
+		default:
+			return fluxChart{Field: field, Why: fmt.Sprintf("chartRef kind %q is not supported", cr.Kind)}
+		}
+	case hr.Spec.Chart != nil:
+		chart, version, ref = hr.Spec.Chart.Spec.Chart, hr.Spec.Chart.Spec.Version, hr.Spec.Chart.Spec.SourceRef
+		field = []string{"spec", "chart", "spec", "chart"}
+	default:
+		return fluxChart{Field: []string{"spec"}, Why: "the HelmRelease names no chart (spec.chart or spec.chartRef)"}
+	}
+	rns := nsOr(ref.Namespace, ns)
+	switch ref.Kind {
+	case "GitRepository":
+		root, _, why := w.gitRepo(rns, ref.Name, fmt.Sprintf("GitRepository %s/%s", rns, ref.Name))
+		if why != "" {
+			return fluxChart{Field: field, Why: why}
+		}
+		dir, err := source.Join(root, strings.TrimPrefix(chart, "./"))
+		if err != nil {
+			return fluxChart{Field: field, Why: fmt.Sprintf("chart path %q: %v", chart, unwrapEscape(err))}
+		}
+		if _, err := w.src.Stat(path.Join(dir, "Chart.yaml")); err != nil {
+			return fluxChart{Field: field, Why: fmt.Sprintf("no chart at %s (no Chart.yaml)", dir)}
+		}
+		return fluxChart{Dir: dir, Field: field}
+	case "HelmRepository":
+		o := w.lookup(fluxSourceGroup, "HelmRepository", rns, ref.Name)
+		if o == nil {
+			return fluxChart{Field: field, Why: fmt.Sprintf("HelmRepository %s/%s is not in what this cluster renders", rns, ref.Name)}
+		}
+		spec, _ := o.Object["spec"].(map[string]any)
+		u, _ := spec["url"].(string)
+		if version == "" {
+			version = "*"
+		}
+		return fluxChart{RepoURL: u, Name: chart, Version: version, Field: []string{"spec", "chart", "spec", "chart"}}
+	}
+	return fluxChart{Field: field, Why: fmt.Sprintf("chart source kind %q is not supported", ref.Kind)}
+}
+
+// helmRelease renders a HelmRelease's chart the way helm-controller would
+// install it.
+func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
+	var hr fluxHelmRelease
+	if err := decodeObject(decl.Object, &hr); err != nil {
+		w.finding(checks.SeverityError, "render/flux", decl.Origin, "HelmRelease %s: %v", decl.ID.Name, err)
+		return
+	}
+	ns := nsOr(hr.Metadata.Namespace, "default")
+	node := &FluxNode{Kind: "HelmRelease", Name: hr.Metadata.Name, Namespace: ns, Origin: decl.Origin}
+	for _, d := range hr.Spec.DependsOn {
+		node.DependsOn = append(node.DependsOn, nsOr(d.Namespace, ns)+"/"+d.Name)
+	}
+	parent.Children = append(parent.Children, node)
+	c := w.chartOf(&hr, decl)
+	switch {
+	case c.Dir != "":
+		node.Chart = c.Dir
+		node.Source = "this repository"
+	case c.RepoURL != "":
+		node.Chart = fmt.Sprintf("%s %s %s", c.RepoURL, c.Name, c.Version)
+	}
+	if hr.Spec.Suspend {
+		node.NotRendered = "suspended"
+		return
+	}
+	if c.Why != "" {
+		node.NotRendered = c.Why
+		w.finding(checks.SeverityWarning, "render/flux-not-rendered", w.at(decl, c.Field...), "HelmRelease %s/%s not rendered: %s", ns, hr.Metadata.Name, c.Why)
+		return
+	}
+	if c.Dir == "" {
+		node.NotRendered = "chart not cached"
+		w.finding(checks.SeverityError, "render/chart-not-cached", w.at(decl, c.Field...),
+			"HelmRelease %s/%s: chart %s version %s from %s is not in the chart cache: run `gate charts pull` (it fetches the charts the base asks for from the repositories gate.yaml allows)", ns, hr.Metadata.Name, c.Name, c.Version, c.RepoURL)
+		return
+	}
+	if !w.charts {
+		return
+	}
+	values, ok := w.values(&hr, decl, ns)
+	if !ok {
+		node.NotRendered = "values missing (see the findings)"
+		return
+	}
+	rel := HelmRelease{ChartDir: c.Dir, ReleaseName: releaseName(&hr), Namespace: nsOr(hr.Spec.TargetNamespace, ns),
+		ValuesInline: values, KubeVersion: w.env.KubernetesVersion, SkipTests: true, IncludeCRDs: true}
+	if hr.Spec.Install != nil && hr.Spec.Install.CRDs == "Skip" {
+		rel.IncludeCRDs = false
+	}
+	if hr.Spec.Chart != nil {
+		for _, vf := range hr.Spec.Chart.Spec.ValuesFiles {
+			if p, err := source.Join(c.Dir, vf); err == nil {
+				rel.ValuesFiles = append(rel.ValuesFiles, p)
+			}
+		}
+	}
+	var mu sync.Mutex
+	hdocs, err := renderHelm(w.ctx, w.src, rel, func(p string) {
+		mu.Lock()
+		w.files[p] = true
+		w.res.Files = appendUniq(w.res.Files, p)
+		mu.Unlock()
+	})
+	if err != nil {
+		node.NotRendered = "chart render failed"
+		if errors.Is(err, context.DeadlineExceeded) {
+			w.res.Findings = append(w.res.Findings, w.r.errFinding(w.env, err))
+			return
+		}
+		w.finding(checks.SeverityError, "render/helm", decl.Origin, "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, err.Error())
+		return
+	}
+	vlocs := w.valueLocs(decl)
+	vsrc := w.valuesSources(&hr, decl, ns, c.Dir, rel.ValuesFiles)
+	var objs []*checks.Resource
+	for _, h := range hdocs {
+		ds, err := ParseDocs(h.Template, []byte(h.Body), w.r.opts.Limits)
+		if err != nil {
+			w.finding(checks.SeverityError, "render/helm", checks.Origin{File: h.Template}, "template output is not valid YAML: %v", err)
+			continue
+		}
+		for _, d := range ds {
+			if d.Node.Kind != yaml.MappingNode {
+				continue
+			}
+			var obj map[string]any
+			if err := d.Node.Decode(&obj); err != nil {
+				continue
+			}
+			rsc, err := newResource(normalize(obj).(map[string]any))
+			if err != nil {
+				continue
+			}
+			rsc.Origin = checks.Origin{File: h.Template, Line: helmLine(w.src, h.Template, d)}
+			w.res.loc[rsc] = &locInfo{File: h.Template, Doc: -1, Values: vsrc, FluxValues: vlocs}
+			objs = append(objs, rsc)
+		}
+	}
+	objs = w.postRender(&hr, decl, objs)
+	for _, o := range objs {
+		w.add(o)
+	}
+}
+
+// releaseName is the Helm release name helm-controller uses.
+func releaseName(hr *fluxHelmRelease) string {
+	if hr.Spec.ReleaseName != "" {
+		return hr.Spec.ReleaseName
+	}
+	n := hr.Metadata.Name
+	if hr.Spec.TargetNamespace != "" {
+		n = hr.Spec.TargetNamespace + "-" + n
+	}
+	if len(n) > 53 {
+		sum := sha256.Sum256([]byte(n))
+		n = n[:40] + "-" + hex.EncodeToString(sum[:])[:12]
+	}
+	return n
+}
+
+// values merges valuesFrom (in order) and spec.values, as helm-controller does.
+func (w *fluxWalk) values(hr *fluxHelmRelease, decl *checks.Resource, ns string) (map[string]any, bool) {
+	out := map[string]any{}
+	ok := true
+	for i, vf := range hr.Spec.ValuesFrom {
+		o := w.lookup("", vf.Kind, ns, vf.Name)
+		if o == nil || (vf.Kind != "ConfigMap" && vf.Kind != "Secret") {
+			if !vf.Optional {
+				w.finding(checks.SeverityError, "render/flux-values", w.at(decl, "spec", "valuesFrom", fmt.Sprint(i)),
+					"HelmRelease %s/%s: valuesFrom %s %s/%s is not in what this cluster renders (helm-controller fails the release; mark it optional: true if it may be absent)", ns, hr.Metadata.Name, vf.Kind, ns, vf.Name)
+				ok = false
+			}
+			continue
+		}
+		key := vf.ValuesKey
+		if key == "" {
+			key = "values.yaml"
+		}
+		data, found := dataOf(o)[key]
+		if !found {
+			if !vf.Optional {
+				w.finding(checks.SeverityError, "render/flux-values", w.at(decl, "spec", "valuesFrom", fmt.Sprint(i)),
+					"HelmRelease %s/%s: %s %s/%s has no key %q", ns, hr.Metadata.Name, vf.Kind, ns, vf.Name, key)
+				ok = false
+			}
+			continue
+		}
+		if vf.TargetPath != "" {
+			if err := setTargetPath(out, vf.TargetPath, data); err != nil {
+				w.finding(checks.SeverityError, "render/flux-values", w.at(decl, "spec", "valuesFrom", fmt.Sprint(i), "targetPath"), "HelmRelease %s/%s: targetPath %q: %v", ns, hr.Metadata.Name, vf.TargetPath, err)
+				ok = false
+			}
+			continue
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(data), &m); err != nil {
+			w.finding(checks.SeverityError, "render/flux-values", w.at(o, "data", key), "HelmRelease %s/%s: %s %s key %q is not a YAML mapping of values: %v", ns, hr.Metadata.Name, vf.Kind, vf.Name, key, err)
+			ok = false
+			continue
+		}
+		out = mergeMaps(out, normalize(m).(map[string]any))
+	}
+	if hr.Spec.Values != nil {
+		out = mergeMaps(out, hr.Spec.Values)
+	}
+	return out, ok
+}
+
+// valueLocs lists the scalar leaves of a HelmRelease's spec.values with
+// the lines that set them, so a finding on a rendered field that carries
+// one of these values lands on the value's line.
+func (w *fluxWalk) valueLocs(decl *checks.Resource) []valueLoc {
+	spec, _ := decl.Object["spec"].(map[string]any)
+	values, _ := spec["values"].(map[string]any)
+	var out []valueLoc
+	var visit func(v any, p []string)
+	visit = func(v any, p []string) {
+		switch t := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(t))
+			for k := range t {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				visit(t[k], append(p, k))
+			}
+		case []any:
+			for i, x := range t {
+				visit(x, append(p, fmt.Sprint(i)))
+			}
+		default:
+			if len(out) >= 10000 {
+				return
+			}
+			full := append([]string{"spec", "values"}, p...)
+			o := w.res.Locate(decl, full)
+			out = append(out, valueLoc{Key: p[len(p)-1], Value: fmt.Sprint(t), File: o.File, Line: o.Line})
+		}
+	}
+	if values != nil {
+		visit(values, nil)
+	}
+	return out
+}
+
+// postRender applies a HelmRelease's postRenderers (kustomize patches and
+// images) to the chart output, in order.
+func (w *fluxWalk) postRender(hr *fluxHelmRelease, decl *checks.Resource, objs []*checks.Resource) []*checks.Resource {
+	for i, pr := range hr.Spec.PostRenderers {
+		if pr.Kustomize == nil || len(pr.Kustomize.Patches) == 0 && len(pr.Kustomize.Images) == 0 {
+			continue
+		}
+		fsys := filesys.MakeFsInMemory()
+		var all strings.Builder
+		for _, o := range objs {
+			all.WriteString("---\n")
+			all.Write(o.YAML)
+		}
+		k := map[string]any{"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": []string{"chart.yaml"}}
+		if len(pr.Kustomize.Patches) > 0 {
+			k["patches"] = pr.Kustomize.Patches
+		}
+		if len(pr.Kustomize.Images) > 0 {
+			k["images"] = pr.Kustomize.Images
+		}
+		kb, _ := yaml.Marshal(k)
+		_ = fsys.WriteFile("/pr/kustomization.yaml", kb)
+		_ = fsys.WriteFile("/pr/chart.yaml", []byte(all.String()))
+		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/pr")
+		if err != nil {
+			w.finding(checks.SeverityError, "render/flux-post-renderer", w.at(decl, "spec", "postRenderers", fmt.Sprint(i)), "HelmRelease %s: post-renderer: %s", hr.Metadata.Name, shorten(err.Error()))
+			return objs
+		}
+		byKey := map[string]*checks.Resource{}
+		for _, o := range objs {
+			byKey[o.ID.Kind+"/"+o.ID.Namespace+"/"+o.ID.Name] = o
+		}
+		var out []*checks.Resource
+		for _, kr := range m.Resources() {
+			obj, err := kr.Map()
+			if err != nil {
+				continue
+			}
+			n, err := newResource(normalize(obj).(map[string]any))
+			if err != nil {
+				continue
+			}
+			if old := byKey[n.ID.Kind+"/"+n.ID.Namespace+"/"+n.ID.Name]; old != nil {
+				n.Origin = old.Origin
+				w.res.loc[n] = w.res.loc[old]
+			} else {
+				n.Origin = w.at(decl, "spec", "postRenderers", fmt.Sprint(i))
+			}
+			n.Patches = append(n.Patches, w.at(decl, "spec", "postRenderers", fmt.Sprint(i)))
+			out = append(out, n)
+		}
+		objs = out
+	}
+	return objs
+}
+
+// valueLoc is one scalar a HelmRelease's values set, with its line.
+type valueLoc struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	File  string `json:"file"`
+	Line  int    `json:"line"`
+}
+
+// locateValue finds the value that most likely set a field of chart
+// output: the rendered field's value equals the value, preferring one
+// whose key is the field's own name (replicaCount -> spec.replicas is
+// found by value; image.tag -> ...image by substring is not attempted).
+func locateValue(vals []valueLoc, obj map[string]any, fieldPath []string) (checks.Origin, bool) {
+	if len(vals) == 0 || len(fieldPath) == 0 {
+		return checks.Origin{}, false
+	}
+	var cur any = obj
+	for _, seg := range fieldPath {
+		switch t := cur.(type) {
+		case map[string]any:
+			cur = t[seg]
+		case []any:
+			var i int
+			if _, err := fmt.Sscan(seg, &i); err != nil || i < 0 || i >= len(t) {
+				return checks.Origin{}, false
+			}
+			cur = t[i]
+		default:
+			return checks.Origin{}, false
+		}
+	}
+	switch cur.(type) {
+	case map[string]any, []any, nil:
+		return checks.Origin{}, false
+	}
+	want := fmt.Sprint(cur)
+	last := fieldPath[len(fieldPath)-1]
+	var best *valueLoc
+	for i := range vals {
+		v := &vals[i]
+		if v.Value != want || v.File == "" {
+			continue
+		}
+		if best == nil || v.Key == last && best.Key != last {
+			best = v
+		}
+	}
+	if best == nil {
+		return checks.Origin{}, false
+	}
+	return checks.Origin{File: best.File, Line: best.Line}, true
+}
+
+// valuesSources lists where a HelmRelease's values come from, lowest
+// precedence first, as the Helm value locator (argo_locate.go) reads
+// them: the chart's values.yaml, its valuesFiles, valuesFrom ConfigMaps,
+// then spec.values in the HelmRelease's document and in every patch that
+// set it.
+func (w *fluxWalk) valuesSources(hr *fluxHelmRelease, decl *checks.Resource, ns, chartDir string, valuesFiles []string) []valuesLoc {
+	out := []valuesLoc{{File: path.Join(chartDir, "values.yaml"), Doc: 0}}
+	for _, f := range valuesFiles {
+		out = append(out, valuesLoc{File: f, Doc: 0})
+	}
+	for _, vf := range hr.Spec.ValuesFrom {
+		if vf.Kind != "ConfigMap" || vf.TargetPath != "" {
+			continue
+		}
+		o := w.lookup("", "ConfigMap", ns, vf.Name)
+		if o == nil {
+			continue
+		}
+		key := vf.ValuesKey
+		if key == "" {
+			key = "values.yaml"
+		}
+		data, _ := o.Object["data"].(map[string]any)
+		text, _ := data[key].(string)
+		at := w.res.Locate(o, []string{"data", key})
+		if text != "" && at.Line > 0 {
+			out = append(out, valuesLoc{File: at.File, Doc: -1, Inline: text, Offset: at.Line, Line: at.Line})
+		}
+	}
+	info := w.res.loc[decl]
+	if info == nil {
+		return out
+	}
+	if info.Doc >= 0 && info.Item == 0 {
+		out = append(out, valuesLoc{File: info.File, Doc: info.Doc, Path: []string{"spec", "values"}})
+	}
+	for _, p := range info.Patches {
+		if p.Inline == "" && len(p.Ops) == 0 && p.Doc >= 0 {
+			out = append(out, valuesLoc{File: p.File, Doc: p.Doc, Path: []string{"spec", "values"}})
+		}
+	}
+	return out
+}

@@ -1,0 +1,872 @@
+package render
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"helm.sh/helm/v4/pkg/strvals"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/reporef"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// FluxNode is one node of a Flux environment's tree, for `gate envs`:
+// the cluster, the Kustomizations it applies and the HelmReleases they
+// yield, each with the line that declared it.
+type FluxNode struct {
+	// Kind is Cluster, Kustomization or HelmRelease.
+	Kind      string        `json:"kind"`
+	Name      string        `json:"name"`
+	Namespace string        `json:"namespace,omitempty"`
+	Origin    checks.Origin `json:"origin"`
+	// Path is the repo directory a Kustomization builds.
+	Path string `json:"path,omitempty"`
+	// Source is what a Kustomization or chart comes from ("GitRepository flux-system/flux-system").
+	Source string `json:"source,omitempty"`
+	// Chart names a HelmRelease's chart and version.
+	Chart     string   `json:"chart,omitempty"`
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// NotRendered says why gate left the node out, "" when it rendered.
+	NotRendered string      `json:"notRendered,omitempty"`
+	Children    []*FluxNode `json:"children,omitempty"`
+}
+
+// fluxWalk renders one Flux environment.
+type fluxWalk struct {
+	r      *Renderer
+	ctx    context.Context
+	src    source.Source
+	env    checks.Env
+	res    *Result
+	match  *reporef.Matcher
+	charts bool
+
+	seen    map[string]bool // Kustomizations rendered (namespace/name)
+	objs    []*checks.Resource
+	files   map[string]bool
+	pending []fluxPending
+	helm    []fluxPending
+	root    *FluxNode
+}
+
+type fluxPending struct {
+	rsc    *checks.Resource
+	parent *FluxNode
+}
+
+// FluxTree walks a Flux environment without rendering charts: the tree
+// `gate envs` shows and the problems met on the way.
+func (r *Renderer) FluxTree(ctx context.Context, src source.Source, env checks.Env) (*FluxNode, []checks.Finding) {
+	res := newResult(env, src, r.opts.Limits)
+	w := r.newFluxWalk(ctx, src, env, res, false)
+	w.run()
+	checks.SortFindings(res.Findings)
+	return w.root, res.Findings
+}
+
+func (r *Renderer) newFluxWalk(ctx context.Context, src source.Source, env checks.Env, res *Result, charts bool) *fluxWalk {
+	return &fluxWalk{r: r, ctx: ctx, src: src, env: env, res: res, match: reporef.New(env.Repos...), charts: charts,
+		seen: map[string]bool{}, files: map[string]bool{}}
+}
+
+// renderFlux renders a Flux environment into res.
+func (r *Renderer) renderFlux(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
+	w := r.newFluxWalk(ctx, src, env, res, true)
+	w.run()
+	return ctx.Err()
+}
+
+// fluxDeps lists what a Flux environment's render reads: the walk's reads
+// plus every chart directory it renders from the repo.
+func (r *Renderer) fluxDeps(src source.Source, env checks.Env) Deps {
+	res := newResult(env, src, r.opts.Limits)
+	w := r.newFluxWalk(context.Background(), src, env, res, false)
+	w.run()
+	d := Deps{Dirs: []string{}}
+	for f := range w.files {
+		d.Files = append(d.Files, f)
+	}
+	for _, dir := range w.chartDirs() {
+		d.Dirs = append(d.Dirs, dir)
+	}
+	sort.Strings(d.Files)
+	sort.Strings(d.Dirs)
+	return d
+}
+
+func (w *fluxWalk) finding(sev checks.Severity, rule string, o checks.Origin, format string, args ...any) {
+	w.res.Findings = append(w.res.Findings, checks.Finding{Check: "render", RuleID: rule, Severity: sev, Env: w.env.Name, Origin: o, Message: fmt.Sprintf(format, args...)})
+}
+
+func (w *fluxWalk) run() {
+	w.root = &FluxNode{Kind: "Cluster", Name: w.env.Name, Path: w.env.Path, Origin: checks.Origin{File: w.env.Path}, Source: "this repository"}
+	// The cluster's entry point is the path of the bootstrap Kustomization
+	// (flux-system), whether or not bootstrap's files are committed.
+	var root fluxKustomization
+	root.Metadata = fluxMeta{Name: "flux-system", Namespace: "flux-system"}
+	root.Spec.Path = w.env.Path
+	root.Spec.SourceRef = fluxRef{Kind: "GitRepository", Name: "flux-system"}
+	w.seen["flux-system/flux-system"] = true
+	w.kustomization(&root, nil, w.root)
+	// Kustomizations first (they yield the sources, ConfigMaps and Secrets
+	// the rest need), then HelmReleases.
+	for i := 0; i < len(w.pending) && i < 10000; i++ {
+		if w.ctx.Err() != nil {
+			return
+		}
+		p := w.pending[i]
+		var ks fluxKustomization
+		if err := decodeObject(p.rsc.Object, &ks); err != nil {
+			w.finding(checks.SeverityError, "render/flux", p.rsc.Origin, "Kustomization %s: %v", p.rsc.ID.Name, err)
+			continue
+		}
+		w.kustomization(&ks, p.rsc, p.parent)
+	}
+	for _, p := range w.helm {
+		if w.ctx.Err() != nil {
+			return
+		}
+		w.helmRelease(p.rsc, p.parent)
+	}
+	sortTree(w.root)
+}
+
+// sortTree orders children by the line that declares them.
+func sortTree(n *FluxNode) {
+	sort.SliceStable(n.Children, func(i, j int) bool {
+		a, b := n.Children[i].Origin, n.Children[j].Origin
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	for _, c := range n.Children {
+		sortTree(c)
+	}
+}
+
+func decodeObject(obj map[string]any, into any) error {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, into)
+}
+
+func nsOr(ns, def string) string {
+	if ns != "" {
+		return ns
+	}
+	return def
+}
+
+// at is the source line of a field of a rendered object.
+func (w *fluxWalk) at(r *checks.Resource, field ...string) checks.Origin {
+	if r == nil {
+		return checks.Origin{File: w.env.Path}
+	}
+	return w.res.Locate(r, field)
+}
+
+// kustomization renders one Flux Kustomization and queues what it yields.
+func (w *fluxWalk) kustomization(ks *fluxKustomization, decl *checks.Resource, parent *FluxNode) {
+	ns := nsOr(ks.Metadata.Namespace, "default")
+	node := parent
+	if decl != nil {
+		node = &FluxNode{Kind: "Kustomization", Name: ks.Metadata.Name, Namespace: ns, Origin: decl.Origin}
+		for _, d := range ks.Spec.DependsOn {
+			node.DependsOn = append(node.DependsOn, nsOr(d.Namespace, ns)+"/"+d.Name)
+		}
+		parent.Children = append(parent.Children, node)
+	}
+	if ks.Spec.Suspend {
+		node.NotRendered = "suspended: Flux applies nothing while spec.suspend is true"
+		w.finding(checks.SeverityNotice, "render/flux-not-rendered", w.at(decl, "spec", "suspend"), "Kustomization %s/%s is suspended: not rendered", ns, ks.Metadata.Name)
+		return
+	}
+	root, srcDesc, why := w.gitSource(ks.Spec.SourceRef, ns, decl, "spec", "sourceRef")
+	node.Source = srcDesc
+	if why != "" {
+		node.NotRendered = why
+		w.finding(checks.SeverityWarning, "render/flux-not-rendered", w.at(decl, "spec", "sourceRef"), "Kustomization %s/%s not rendered: %s", ns, ks.Metadata.Name, why)
+		return
+	}
+	rel := strings.TrimPrefix(ks.Spec.Path, "./")
+	dir, err := source.Join(root, rel)
+	if decl == nil {
+		dir = w.env.Path
+	}
+	if err != nil {
+		node.NotRendered = "path leaves the repository"
+		w.finding(checks.SeverityError, "render/path-escape", w.at(decl, "spec", "path"), "Kustomization %s/%s path %q: %v", ns, ks.Metadata.Name, ks.Spec.Path, unwrapEscape(err))
+		return
+	}
+	node.Path = dir
+	if fi, err := w.src.Stat(dir); err != nil || !fi.IsDir() {
+		node.NotRendered = "path does not exist"
+		w.finding(checks.SeverityError, "render/missing-file", w.at(decl, "spec", "path"), "Kustomization %s/%s: path %s (%s in the repository) does not exist", ns, ks.Metadata.Name, ks.Spec.Path, dir)
+		return
+	}
+	objs, ok := w.build(ks, decl, dir)
+	if !ok {
+		node.NotRendered = "build failed (see the findings)"
+		return
+	}
+	if ks.Spec.PostBuild != nil {
+		objs = w.substitute(ks, decl, ns, objs)
+	}
+	for _, o := range objs {
+		if cm := ks.Spec.CommonMetadata; cm != nil {
+			setCommonMetadata(o, cm.Labels, cm.Annotations)
+		}
+		w.add(o)
+	}
+	for _, o := range objs {
+		switch {
+		case o.ID.Group == fluxKustomizeGroup && o.ID.Kind == "Kustomization":
+			key := nsOr(o.ID.Namespace, "default") + "/" + o.ID.Name
+			if w.seen[key] {
+				if key == "flux-system/flux-system" {
+					node.Origin = o.Origin // bootstrap's own declaration of the entry point
+				}
+				continue
+			}
+			w.seen[key] = true
+			w.pending = append(w.pending, fluxPending{rsc: o, parent: node})
+		case o.ID.Group == fluxHelmGroup && o.ID.Kind == "HelmRelease":
+			w.helm = append(w.helm, fluxPending{rsc: o, parent: node})
+		}
+	}
+}
+
+// add records a rendered object in the environment.
+func (w *fluxWalk) add(o *checks.Resource) {
+	w.objs = append(w.objs, o)
+	w.res.Resources = append(w.res.Resources, o)
+}
+
+func setCommonMetadata(o *checks.Resource, labels, annotations map[string]string) {
+	md, _ := o.Object["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		o.Object["metadata"] = md
+	}
+	for key, vals := range map[string]map[string]string{"labels": labels, "annotations": annotations} {
+		if len(vals) == 0 {
+			continue
+		}
+		m, _ := md[key].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+			md[key] = m
+		}
+		for k, v := range vals {
+			m[k] = v
+		}
+	}
+	if y, err := marshalObject(o.Object); err == nil {
+		o.YAML = y
+	}
+}
+
+// lookup finds a rendered object of the environment.
+func (w *fluxWalk) lookup(group, kind, ns, name string) *checks.Resource {
+	for i := len(w.objs) - 1; i >= 0; i-- {
+		o := w.objs[i]
+		if o.ID.Kind == kind && o.ID.Name == name && nsOr(o.ID.Namespace, "default") == ns && (group == "" || o.ID.Group == group) {
+			return o
+		}
+	}
+	return nil
+}
+
+// gitSource resolves a Kustomization's sourceRef to the repo directory
+// that is its root. why is non-empty when the source is not this tree.
+func (w *fluxWalk) gitSource(ref fluxRef, ns string, decl *checks.Resource, field ...string) (root, desc, why string) {
+	rns := nsOr(ref.Namespace, ns)
+	desc = fmt.Sprintf("%s %s/%s", ref.Kind, rns, ref.Name)
+	switch ref.Kind {
+	case "GitRepository":
+		return w.gitRepo(rns, ref.Name, desc)
+	case "ExternalArtifact":
+		return w.artifact(rns, ref.Name, desc)
+	case "":
+		return "", "", "no spec.sourceRef"
+	}
+	return "", desc, fmt.Sprintf("its source is a %s: only sources in this git repository render", ref.Kind)
+}
+
+// gitRepo decides whether GitRepository ns/name is this repository.
+func (w *fluxWalk) gitRepo(ns, name, desc string) (root, d, why string) {
+	o := w.lookup(fluxSourceGroup, "GitRepository", ns, name)
+	bootstrap := ns == "flux-system" && name == "flux-system"
+	if o == nil {
+		if bootstrap {
+			return ".", "GitRepository flux-system/flux-system (this repository, by Flux's bootstrap convention)", ""
+		}
+		return "", desc, fmt.Sprintf("%s is not defined in what this cluster renders", desc)
+	}
+	spec, _ := o.Object["spec"].(map[string]any)
+	u, _ := spec["url"].(string)
+	if !bootstrap && !w.match.Match(u) {
+		if w.match.Empty() {
+			return "", desc + " " + u, fmt.Sprintf("%s (%s) is not known to be this repository: no git remote or gate.yaml repository.urls names it", desc, u)
+		}
+		return "", desc + " " + u, fmt.Sprintf("%s is another repository (%s)", desc, u)
+	}
+	if r, _ := spec["ref"].(map[string]any); r != nil {
+		for _, k := range []string{"tag", "semver", "commit", "name"} {
+			if v, _ := r[k].(string); v != "" {
+				return "", desc, fmt.Sprintf("%s is pinned to %s %q, not the revision under review", desc, k, v)
+			}
+		}
+	}
+	return ".", desc + " (this repository)", ""
+}
+
+// artifact resolves an ExternalArtifact an ArtifactGenerator builds from
+// this repository. gate supports the layouts that keep the repository's
+// directory structure under one prefix (copy "@src/dir/**" to "@artifact/sub/"
+// where dir ends in sub): the artifact is then that prefix of the repo.
+func (w *fluxWalk) artifact(ns, name, desc string) (root, d, why string) {
+	for _, o := range w.objs {
+		if o.ID.Group != fluxSourceExtGroup || o.ID.Kind != "ArtifactGenerator" || nsOr(o.ID.Namespace, "default") != ns {
+			continue
+		}
+		spec, _ := o.Object["spec"].(map[string]any)
+		arts, _ := spec["artifacts"].([]any)
+		for _, a := range arts {
+			am, _ := a.(map[string]any)
+			if am["name"] != name {
+				continue
+			}
+			aliases := map[string]string{} // alias -> why not this repo ("" = this repo)
+			srcs, _ := spec["sources"].([]any)
+			for _, s := range srcs {
+				sm, _ := s.(map[string]any)
+				alias, _ := sm["alias"].(string)
+				kind, _ := sm["kind"].(string)
+				sname, _ := sm["name"].(string)
+				sns, _ := sm["namespace"].(string)
+				if kind != "GitRepository" {
+					aliases[alias] = fmt.Sprintf("source %q is a %s", alias, kind)
+					continue
+				}
+				_, _, why := w.gitRepo(nsOr(sns, ns), sname, "GitRepository "+nsOr(sns, ns)+"/"+sname)
+				aliases[alias] = why
+			}
+			prefix := ""
+			first := true
+			copies, _ := am["copy"].([]any)
+			for _, c := range copies {
+				cm, _ := c.(map[string]any)
+				from, _ := cm["from"].(string)
+				to, _ := cm["to"].(string)
+				alias, rest, _ := strings.Cut(strings.TrimPrefix(from, "@"), "/")
+				if why, ok := aliases[alias]; !ok || why != "" {
+					if !ok {
+						why = fmt.Sprintf("unknown source alias %q", alias)
+					}
+					return "", desc, fmt.Sprintf("ArtifactGenerator %s/%s artifact %q copies from %s: %s", ns, o.ID.Name, name, from, why)
+				}
+				dir := strings.TrimSuffix(strings.TrimSuffix(rest, "**"), "/")
+				dst := strings.Trim(strings.TrimPrefix(strings.TrimPrefix(to, "@artifact"), "/"), "/")
+				if strings.ContainsAny(dir, "*?[{") || !strings.HasSuffix(rest, "**") && rest != "" {
+					return "", desc, fmt.Sprintf("ArtifactGenerator %s/%s artifact %q copies %q: gate renders only whole-directory copies (dir/**)", ns, o.ID.Name, name, from)
+				}
+				p := dir
+				if dst != "" {
+					if dir != dst && !strings.HasSuffix(dir, "/"+dst) {
+						return "", desc, fmt.Sprintf("ArtifactGenerator %s/%s artifact %q moves %s to %s: gate renders only copies that keep the repository layout", ns, o.ID.Name, name, from, to)
+					}
+					p = strings.TrimSuffix(strings.TrimSuffix(dir, dst), "/")
+				}
+				if p == "" {
+					p = "."
+				}
+				if !first && p != prefix {
+					return "", desc, fmt.Sprintf("ArtifactGenerator %s/%s artifact %q mixes directories of the repository in a layout gate cannot map", ns, o.ID.Name, name)
+				}
+				prefix, first = p, false
+			}
+			if first {
+				return "", desc, fmt.Sprintf("ArtifactGenerator %s/%s artifact %q copies nothing", ns, o.ID.Name, name)
+			}
+			c, err := source.Clean(prefix)
+			if err != nil {
+				return "", desc, fmt.Sprintf("ArtifactGenerator %s/%s artifact %q: %v", ns, o.ID.Name, name, unwrapEscape(err))
+			}
+			return c, fmt.Sprintf("%s (ArtifactGenerator %s/%s: %s of this repository)", desc, ns, o.ID.Name, c), ""
+		}
+	}
+	return "", desc, fmt.Sprintf("no ArtifactGenerator in namespace %s builds artifact %q", ns, name)
+}
+
+// build runs kustomize on dir the way kustomize-controller does: a
+// kustomization.yaml is generated where the directory has none, and the
+// Kustomization's own fields are written into it.
+func (w *fluxWalk) build(ks *fluxKustomization, decl *checks.Resource, dir string) ([]*checks.Resource, bool) {
+	ov := &overlaySrc{Source: w.src, files: map[string][]byte{}}
+	kfile := FindKustomization(w.src, dir)
+	var root *yaml.Node
+	var byLine map[int]int
+	virtual := ""
+	if kfile == "" {
+		virtual = path.Join(dir, "kustomization.yaml")
+		var err error
+		root, err = w.generate(dir)
+		if err != nil {
+			w.finding(checks.SeverityError, "render/flux", checks.Origin{File: dir}, "generate the kustomization Flux would build for %s: %v", dir, err)
+			return nil, false
+		}
+		for _, n := range KustomizationFiles {
+			w.files[path.Join(dir, n)] = true
+		}
+	} else if fluxEdits(ks) {
+		virtual = kfile
+		b, err := w.src.ReadFile(kfile)
+		if err != nil {
+			w.finding(checks.SeverityError, "render/read-error", checks.Origin{File: kfile}, "%v", err)
+			return nil, false
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 {
+			w.finding(checks.SeverityError, "render/invalid-yaml", checks.Origin{File: kfile}, "kustomization is not valid YAML")
+			return nil, false
+		}
+		root = doc.Content[0]
+	}
+	if root != nil {
+		if err := editKustomization(root, ks); err != nil {
+			w.finding(checks.SeverityError, "render/flux", w.at(decl, "spec"), "Kustomization %s: %v", ks.Metadata.Name, err)
+			return nil, false
+		}
+		var buf bytes.Buffer
+		enc := yaml.NewEncoder(&buf)
+		enc.SetIndent(2)
+		if err := enc.Encode(root); err != nil {
+			w.finding(checks.SeverityError, "render/flux", w.at(decl, "spec"), "Kustomization %s: write kustomization: %v", ks.Metadata.Name, err)
+			return nil, false
+		}
+		ov.files[virtual] = buf.Bytes()
+		byLine = fluxPatchLines(buf.Bytes(), len(ks.Spec.Patches))
+	}
+	subEnv := checks.Env{Name: w.env.Name, Path: dir, Kind: KindKustomize, KubernetesVersion: w.env.KubernetesVersion}
+	sub := newResult(subEnv, ov, w.r.opts.Limits)
+	err := w.r.renderKustomize(withMemo(w.ctx, nil), ov, subEnv, sub)
+	for _, f := range sub.Files {
+		if _, v := ov.files[f]; !v {
+			w.files[f] = true
+			w.res.Files = appendUniq(w.res.Files, f)
+		}
+	}
+	if kfile != "" {
+		w.files[kfile] = true
+	}
+	if err != nil {
+		f := w.r.errFinding(w.env, err)
+		if _, v := ov.files[f.Origin.File]; v || f.Origin.File == "" {
+			// A problem in what gate wrote for Flux belongs to the Kustomization.
+			f.Origin = w.at(decl, "spec")
+			if decl == nil {
+				f.Origin = checks.Origin{File: dir}
+			}
+		}
+		w.res.Findings = append(w.res.Findings, f)
+		return nil, false
+	}
+	for _, o := range sub.Resources {
+		info := sub.loc[o]
+		if info != nil {
+			w.remapPatches(info, decl, ov, byLine)
+			for _, kf := range info.Chain {
+				if _, v := ov.files[kf]; v {
+					// The chain names a kustomization only this build
+					// had: locate through the patches, as before chains.
+					info.Chain = nil
+					break
+				}
+			}
+		}
+		w.res.loc[o] = info
+	}
+	return sub.Resources, true
+}
+
+func appendUniq(list []string, s string) []string {
+	i := sort.SearchStrings(list, s)
+	if i < len(list) && list[i] == s {
+		return list
+	}
+	list = append(list, "")
+	copy(list[i+1:], list[i:])
+	list[i] = s
+	return list
+}
+
+// remapPatches points patches that came from the Flux Kustomization's
+// spec.patches (written into the generated kustomization) at their lines
+// in the Kustomization object. byLine maps the line of a patch in the
+// generated kustomization to its index in spec.patches.
+func (w *fluxWalk) remapPatches(info *locInfo, decl *checks.Resource, ov *overlaySrc, byLine map[int]int) {
+	for i := range info.Patches {
+		p := &info.Patches[i]
+		if _, v := ov.files[p.File]; !v {
+			continue
+		}
+		if j, ok := byLine[p.Line]; ok && decl != nil {
+			o := w.at(decl, "spec", "patches", fmt.Sprint(j), "patch")
+			old := p.Offset
+			p.File, p.Line, p.Offset = o.File, o.Line, o.Line
+			for k := range p.Ops {
+				p.Ops[k].Line += p.Offset - old
+			}
+			continue
+		}
+		o := w.at(decl, "spec")
+		p.File, p.Line, p.Offset, p.Ops, p.Inline, p.Doc = o.File, o.Line, 0, nil, "", -1
+	}
+}
+
+// fluxPatchLines maps the line of each patch Flux appended to a generated
+// kustomization (its `patch:` key) to its index in spec.patches.
+func fluxPatchLines(kustomization []byte, n int) map[int]int {
+	out := map[int]int{}
+	var doc yaml.Node
+	if n == 0 || yaml.Unmarshal(kustomization, &doc) != nil || len(doc.Content) == 0 {
+		return out
+	}
+	items := seqItems(child(doc.Content[0], "patches"))
+	if len(items) < n {
+		return out
+	}
+	for j, it := range items[len(items)-n:] {
+		if pn := child(it, "patch"); pn != nil {
+			out[pn.Line] = j
+		}
+	}
+	return out
+}
+
+// fluxEdits reports whether a Kustomization changes its path's kustomization.
+func fluxEdits(ks *fluxKustomization) bool {
+	s := ks.Spec
+	return s.TargetNamespace != "" || s.NamePrefix != "" || s.NameSuffix != "" || len(s.Patches) > 0 || len(s.Images) > 0 || len(s.Components) > 0
+}
+
+// generate writes the kustomization kustomize-controller generates for a
+// directory without one: every YAML file below it, and every
+// subdirectory holding a kustomization as a whole.
+func (w *fluxWalk) generate(dir string) (*yaml.Node, error) {
+	var resources []string
+	var walk func(d string) error
+	walk = func(d string) error {
+		ents, err := w.src.ReadDir(d)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			p := path.Join(d, e.Name())
+			if e.IsDir() {
+				if strings.HasPrefix(e.Name(), ".") {
+					continue
+				}
+				if FindKustomization(w.src, p) != "" {
+					resources = append(resources, strings.TrimPrefix(p, dir+"/"))
+					continue
+				}
+				if err := walk(p); err != nil {
+					return err
+				}
+				continue
+			}
+			ext := path.Ext(p)
+			if ext != ".yaml" && ext != ".yml" {
+				continue
+			}
+			w.files[p] = true
+			b, err := w.src.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			docs, err := ParseDocs(p, b, w.r.opts.Limits)
+			if err != nil {
+				return err
+			}
+			objects := 0
+			for _, doc := range docs {
+				if doc.Kind != "" || doc.APIVersion != "" {
+					objects++
+				}
+			}
+			if objects == 0 {
+				continue // comments only (bootstrap placeholders): nothing to apply
+			}
+			resources = append(resources, strings.TrimPrefix(p, dir+"/"))
+		}
+		return nil
+	}
+	if err := walk(dir); err != nil {
+		return nil, err
+	}
+	root := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	setScalar(root, "apiVersion", "kustomize.config.k8s.io/v1beta1")
+	setScalar(root, "kind", "Kustomization")
+	appendSeq(root, "resources", resources)
+	if len(resources) == 0 {
+		child(root, "resources").Style = yaml.FlowStyle
+	}
+	return root, nil
+}
+
+// editKustomization writes a Flux Kustomization's fields into the
+// kustomization of its path, as kustomize-controller does.
+func editKustomization(root *yaml.Node, ks *fluxKustomization) error {
+	if root.Kind != yaml.MappingNode {
+		return errors.New("the kustomization is not a mapping")
+	}
+	s := ks.Spec
+	if s.TargetNamespace != "" {
+		setScalar(root, "namespace", s.TargetNamespace)
+	}
+	if s.NamePrefix != "" {
+		setScalar(root, "namePrefix", s.NamePrefix)
+	}
+	if s.NameSuffix != "" {
+		setScalar(root, "nameSuffix", s.NameSuffix)
+	}
+	if len(s.Components) > 0 {
+		appendSeq(root, "components", s.Components)
+	}
+	for _, p := range s.Patches {
+		if err := appendNode(root, "patches", p); err != nil {
+			return err
+		}
+	}
+	for _, img := range s.Images {
+		seq := child(root, "images")
+		replaced := false
+		if seq != nil {
+			for i, it := range seq.Content {
+				if scalar(it, "name") == img.Name {
+					var n yaml.Node
+					if err := n.Encode(img); err != nil {
+						return err
+					}
+					seq.Content[i] = &n
+					replaced = true
+				}
+			}
+		}
+		if !replaced {
+			if err := appendNode(root, "images", img); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func appendNode(m *yaml.Node, key string, v any) error {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return err
+	}
+	seq := child(m, key)
+	if seq == nil {
+		seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, seq)
+	}
+	seq.Content = append(seq.Content, &n)
+	return nil
+}
+
+// substitute runs postBuild substitution on a Kustomization's objects.
+func (w *fluxWalk) substitute(ks *fluxKustomization, decl *checks.Resource, ns string, objs []*checks.Resource) []*checks.Resource {
+	vars := map[string]string{}
+	pb := ks.Spec.PostBuild
+	for i, from := range pb.SubstituteFrom {
+		o := w.lookup("", from.Kind, ns, from.Name)
+		if o == nil || o.ID.Group != "" {
+			if !from.Optional {
+				w.finding(checks.SeverityError, "render/flux-substitute", w.at(decl, "spec", "postBuild", "substituteFrom", fmt.Sprint(i)),
+					"Kustomization %s/%s: %s %s/%s for postBuild.substituteFrom is not in what this cluster renders (Flux fails the Kustomization; mark it optional: true if it may be absent)", ns, ks.Metadata.Name, from.Kind, ns, from.Name)
+			}
+			continue
+		}
+		for k, v := range dataOf(o) {
+			vars[k] = v
+		}
+	}
+	for k, v := range pb.Substitute {
+		vars[k] = v
+	}
+	out := objs[:0]
+	for _, o := range objs {
+		md, _ := o.Object["metadata"].(map[string]any)
+		ann, _ := md["annotations"].(map[string]any)
+		lbl, _ := md["labels"].(map[string]any)
+		if ann[fluxSubstituteAnnotation] == "disabled" || lbl[fluxSubstituteAnnotation] == "disabled" {
+			out = append(out, o)
+			continue
+		}
+		y, err := sigsyaml.Marshal(o.Object)
+		if err != nil {
+			out = append(out, o)
+			continue
+		}
+		text, missing, err := fluxSubstitute(string(y), vars)
+		if err != nil {
+			w.finding(checks.SeverityError, "render/flux-substitute", w.varOrigin(o, ""), "%s %s: %v", o.ID.Kind, o.ID.Name, err)
+			out = append(out, o)
+			continue
+		}
+		for _, name := range uniq(missing) {
+			w.finding(checks.SeverityError, "render/flux-unset-variable", w.varOrigin(o, name),
+				"${%s} has no value in Kustomization %s/%s (postBuild.substitute or substituteFrom) and no default: Flux substitutes an empty string", name, ns, ks.Metadata.Name)
+		}
+		if text == string(y) {
+			out = append(out, o)
+			continue
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(text), &obj); err != nil {
+			w.finding(checks.SeverityError, "render/flux-substitute", w.varOrigin(o, ""), "%s %s is not valid YAML after substitution: %v", o.ID.Kind, o.ID.Name, err)
+			out = append(out, o)
+			continue
+		}
+		n, err := newResource(normalize(obj).(map[string]any))
+		if err != nil {
+			out = append(out, o)
+			continue
+		}
+		n.Origin, n.Patches = o.Origin, o.Patches
+		w.res.loc[n] = w.res.loc[o]
+		delete(w.res.loc, o)
+		out = append(out, n)
+	}
+	return out
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// varOrigin is the line of the first field of o that uses ${name} (any
+// variable when name is "").
+func (w *fluxWalk) varOrigin(o *checks.Resource, name string) checks.Origin {
+	want := "${" + name
+	var found []string
+	var visit func(v any, p []string) bool
+	visit = func(v any, p []string) bool {
+		switch t := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(t))
+			for k := range t {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if visit(t[k], append(p, k)) {
+					return true
+				}
+			}
+		case []any:
+			for i, x := range t {
+				if visit(x, append(p, fmt.Sprint(i))) {
+					return true
+				}
+			}
+		case string:
+			if strings.Contains(t, want) {
+				found = append([]string(nil), p...)
+				return true
+			}
+		}
+		return false
+	}
+	if visit(o.Object, nil) {
+		return w.res.Locate(o, found)
+	}
+	return o.Origin
+}
+
+// dataOf reads a ConfigMap's or Secret's string data.
+func dataOf(o *checks.Resource) map[string]string {
+	out := map[string]string{}
+	if d, ok := o.Object["data"].(map[string]any); ok {
+		for k, v := range d {
+			s := fmt.Sprint(v)
+			if o.ID.Kind == "Secret" {
+				if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+					s = string(b)
+				}
+			}
+			out[k] = s
+		}
+	}
+	if d, ok := o.Object["stringData"].(map[string]any); ok && o.ID.Kind == "Secret" {
+		for k, v := range d {
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
+// setTargetPath sets a value at a Helm --set style path, as helm-controller
+// does for valuesFrom entries with targetPath.
+func setTargetPath(values map[string]any, target, value string) error {
+	return strvals.ParseIntoString(target+"="+value, values)
+}
+
+// FlattenFluxTree lists a Flux tree depth first as the nodes `gate envs`
+// prints for every sync tool.
+func FlattenFluxTree(n *FluxNode) []checks.Node {
+	var out []checks.Node
+	var visit func(n *FluxNode, depth int)
+	visit = func(n *FluxNode, depth int) {
+		name := n.Name
+		if n.Namespace != "" {
+			name = n.Namespace + "/" + n.Name
+		}
+		var detail []string
+		if n.Path != "" && n.Kind != "Cluster" {
+			detail = append(detail, "path "+n.Path)
+		}
+		if n.Chart != "" {
+			detail = append(detail, "chart "+n.Chart)
+		}
+		if n.Source != "" && n.NotRendered != "" && n.Kind == "Kustomization" {
+			detail = append(detail, "source "+n.Source)
+		}
+		if len(n.DependsOn) > 0 {
+			detail = append(detail, "dependsOn "+strings.Join(n.DependsOn, ", "))
+		}
+		out = append(out, checks.Node{Kind: n.Kind, Name: name, Depth: depth, Detail: strings.Join(detail, "; "), Origin: n.Origin, NotRendered: n.NotRendered})
+		for _, c := range n.Children {
+			visit(c, depth+1)
+		}
+	}
+	if n != nil {
+		visit(n, 0)
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/internal/testing/gittest"
+)
+
+// TestEnvsFluxCorpus: on the layout of fluxcd/flux2-kustomize-helm-example
+// the environments are the two clusters, each shown with what it applies.
+func TestEnvsFluxCorpus(t *testing.T) {
+	fluxCorpusRepo := sharedCorpus(t, "../..", "flux2-kustomize-helm-example")
+	out, stderr, code := runGate(t, "--repo", fluxCorpusRepo, "envs")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var names []string
+	for _, l := range strings.Split(out, "\n")[1:] {
+		if l == "" {
+			break
+		}
+		names = append(names, strings.Fields(l)[0])
+	}
+	if strings.Join(names, ",") != "production,staging" {
+		t.Fatalf("environments %v, want production and staging:\n%s", names, out)
+	}
+	for _, want := range []string{
+		"  Cluster production  clusters/production\n",
+		"    Kustomization flux-system/apps (path apps/production; dependsOn flux-system/infra-configs)  clusters/production/apps.yaml:2\n",
+		"    Kustomization flux-system/infra-configs (path infrastructure/configs; dependsOn flux-system/infra-controllers)  clusters/staging/infrastructure.yaml:18\n",
+		"      HelmRelease podinfo/podinfo (chart https://stefanprodan.github.io/podinfo podinfo >=1.0.0-alpha)  apps/base/podinfo/release.yaml:1  NOT RENDERED: chart not cached\n",
+		"      HelmRelease cert-manager/cert-manager (chart oci://quay.io/jetstack/charts cert-manager 1.x)  infrastructure/controllers/cert-manager.yaml:23",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gate envs lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(stderr, "apps/base/podinfo/release.yaml:11: error render/chart-not-cached") {
+		t.Errorf("what was left out is not said on stderr:\n%s", stderr)
+	}
+	out, _, code = runGate(t, "--repo", fluxCorpusRepo, "envs", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"notRendered": "chart not cached"`) || !strings.Contains(out, `"kind": "HelmRelease"`) {
+		t.Errorf("json envs lack the tree: exit %d\n%s", code, out)
+	}
+}
+
+// TestRenderFluxCorpus: rendering a cluster fails while a chart it needs
+// is not cached, naming the line that asks for it and the fix.
+func TestRenderFluxCorpus(t *testing.T) {
+	fluxCorpusRepo := sharedCorpus(t, "../..", "flux2-kustomize-helm-example")
+	out, stderr, code := runGate(t, "--repo", fluxCorpusRepo, "render", "--env", "production")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (charts not cached): %s", code, stderr)
+	}
+	for _, want := range []string{"# Source: infrastructure/configs/cluster-issuers.yaml:2", "server: https://acme-v02.api.letsencrypt.org/directory", "kind: HelmRelease"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render lacks %q", want)
+		}
+	}
+	if !strings.Contains(stderr, "infrastructure/controllers/cert-manager.yaml:36: error render/chart-not-cached") || !strings.Contains(stderr, "gate charts pull") {
+		t.Errorf("stderr does not name the uncached chart's line and the fix:\n%s", stderr)
+	}
+}
+
+// sharedCorpus finds ../shared/corpus/<name> next to the repository's
+// root (root is the repo root relative to the test's directory); in a git
+// worktree, next to its main checkout too.
+func sharedCorpus(t *testing.T, root, name string) string {
+	t.Helper()
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands := []string{filepath.Join(abs, "..", "shared", "corpus", name)}
+	if b, err := os.ReadFile(filepath.Join(abs, ".git")); err == nil {
+		if gd, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: "); ok {
+			if i := strings.Index(gd, "/.git/worktrees/"); i >= 0 {
+				cands = append(cands, filepath.Join(gd[:i], "..", "shared", "corpus", name))
+			}
+		}
+	}
+	for _, c := range cands {
+		if _, err := os.Stat(c); err == nil {
+			return c
+		}
+	}
+	t.Skipf("corpus %s not present (looked at %v)", name, cands)
+	return ""
+}
+
+// TestCheckFluxValueBreaksSchema: a pull request that sets a HelmRelease
+// value the chart turns into an invalid field fails on the line of that
+// value, and only the cluster it reaches is checked.
+func TestCheckFluxValueBreaksSchema(t *testing.T) {
+	r := gittest.New(t)
+	r.CopyTree("../../testdata/flux/fleet")
+	r.Commit("base")
+	r.Git("checkout", "-q", "-b", "change")
+	b, err := os.ReadFile(filepath.Join(r.Dir, "apps/prod/release-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Write("apps/prod/release-values.yaml", strings.Replace(string(b), "replicaCount: 3", "replicaCount: three", 1))
+	r.Commit("break prod")
+	out, stderr, code := runGate(t, "--repo", r.Dir, "check", "--base", "main", "-o", "json")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s\n%s", code, stderr, out)
+	}
+	var rep checks.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range rep.Envs {
+		if e.Env.Name == "staging" && e.Status != checks.EnvUntouched {
+			t.Errorf("staging, which the change does not reach, was %s", e.Status)
+		}
+		for _, f := range e.Findings {
+			if f.Check == "schema" && f.Severity == checks.SeverityError {
+				found = true
+				if got := f.Origin.String(); got != "apps/prod/release-values.yaml:8" {
+					t.Errorf("schema finding %q at %s, want apps/prod/release-values.yaml:8 (replicaCount)", f.Message, got)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no schema error for replicas: three:\n%s", out)
+	}
+}

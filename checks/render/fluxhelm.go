@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -68,16 +69,13 @@ func (w *fluxWalk) chartOf(hr *fluxHelmRelease, decl *checks.Resource) fluxChart
 			u, _ := spec["url"].(string)
 			r, _ := spec["ref"].(map[string]any)
 			v := ""
-			for _, k := range []string{"digest", "tag", "semver"} {
+			for _, k := range []string{"semver", "tag"} {
 				if s, _ := r[k].(string); s != "" && v == "" {
 					v = s
 				}
 			}
-			if v == "" {
-				v = "latest"
-			}
-			name := path.Base(u)
-			return fluxChart{RepoURL: strings.TrimSuffix(u, "/"+name), Name: name, Version: v, Field: field}
+			repo, name := charts.SplitOCI(u)
+			return fluxChart{RepoURL: repo, Name: name, Version: v, Field: field}
 		case "HelmChart":
 			o := w.lookup(fluxSourceGroup, "HelmChart", rns, cr.Name)
 			if o == nil {
@@ -160,11 +158,26 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 		w.finding(checks.SeverityWarning, "render/flux-not-rendered", w.at(decl, c.Field...), "HelmRelease %s/%s not rendered: %s", ns, hr.Metadata.Name, c.Why)
 		return
 	}
+	var cached *charts.Chart
 	if c.Dir == "" {
-		node.NotRendered = "chart not cached"
-		w.finding(checks.SeverityError, "render/chart-not-cached", w.at(decl, c.Field...),
-			"HelmRelease %s/%s: chart %s version %s from %s is not in the chart cache: run `gate charts pull` (it fetches the charts the base asks for from the repositories gate.yaml allows)", ns, hr.Metadata.Name, c.Name, c.Version, c.RepoURL)
-		return
+		ref := charts.Ref{Repo: c.RepoURL, Chart: c.Name, Version: c.Version}
+		cc, err := resolveChart(w.r.opts.Charts, ref)
+		w.chartDeps = append(w.chartDeps, ChartDep(ref, cc))
+		if err != nil {
+			node.NotRendered = "chart not cached"
+			rule := "render/flux"
+			if charts.IsNotCached(err) {
+				rule = charts.RuleNotCached
+			}
+			w.finding(checks.SeverityError, rule, w.at(decl, c.Field...), "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, err.Error())
+			return
+		}
+		cached = cc
+		node.Chart += " (cached: " + cc.Version + ")"
+		if w.charts {
+			at := w.at(decl, c.Field...)
+			w.res.Findings = append(w.res.Findings, ChartUsedFinding(w.env, at.File, at.Line, cc))
+		}
 	}
 	if !w.charts {
 		return
@@ -175,11 +188,12 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 		return
 	}
 	rel := HelmRelease{ChartDir: c.Dir, ReleaseName: releaseName(&hr), Namespace: nsOr(hr.Spec.TargetNamespace, ns),
-		ValuesInline: values, KubeVersion: w.env.KubernetesVersion, SkipTests: true, IncludeCRDs: true}
+		ValuesInline: values, KubeVersion: w.env.KubernetesVersion, SkipTests: true, IncludeCRDs: true,
+		Chart: cached, Origin: decl.Origin.File}
 	if hr.Spec.Install != nil && hr.Spec.Install.CRDs == "Skip" {
 		rel.IncludeCRDs = false
 	}
-	if hr.Spec.Chart != nil {
+	if hr.Spec.Chart != nil && cached == nil {
 		for _, vf := range hr.Spec.Chart.Spec.ValuesFiles {
 			if p, err := source.Join(c.Dir, vf); err == nil {
 				rel.ValuesFiles = append(rel.ValuesFiles, p)
@@ -224,6 +238,9 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 				continue
 			}
 			rsc.Origin = checks.Origin{File: h.Template, Line: helmLine(w.src, h.Template, d)}
+			if cached != nil {
+				rsc.Origin = decl.Origin
+			}
 			w.res.loc[rsc] = &locInfo{File: h.Template, Doc: -1, Values: vsrc, FluxValues: vlocs}
 			objs = append(objs, rsc)
 		}
@@ -451,7 +468,10 @@ func locateValue(vals []valueLoc, obj map[string]any, fieldPath []string) (check
 // then spec.values in the HelmRelease's document and in every patch that
 // set it.
 func (w *fluxWalk) valuesSources(hr *fluxHelmRelease, decl *checks.Resource, ns, chartDir string, valuesFiles []string) []valuesLoc {
-	out := []valuesLoc{{File: path.Join(chartDir, "values.yaml"), Doc: 0}}
+	var out []valuesLoc
+	if chartDir != "" {
+		out = append(out, valuesLoc{File: path.Join(chartDir, "values.yaml"), Doc: 0})
+	}
 	for _, f := range valuesFiles {
 		out = append(out, valuesLoc{File: f, Doc: 0})
 	}

@@ -56,7 +56,9 @@ type fluxWalk struct {
 	files   map[string]bool
 	pending []fluxPending
 	helm    []fluxPending
-	root    *FluxNode
+	// chartDeps are the cached charts the HelmReleases asked for (ChartDep).
+	chartDeps []string
+	root      *FluxNode
 }
 
 type fluxPending struct {
@@ -99,8 +101,10 @@ func (r *Renderer) fluxDeps(src source.Source, env checks.Env) Deps {
 	for _, dir := range w.chartDirs() {
 		d.Dirs = append(d.Dirs, dir)
 	}
+	d.Charts = append(d.Charts, w.chartDeps...)
 	sort.Strings(d.Files)
 	sort.Strings(d.Dirs)
+	sort.Strings(d.Charts)
 	return d
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/internal/testing/chartrepo"
 	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
@@ -131,5 +132,49 @@ func TestCheckFluxValueBreaksSchema(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no schema error for replicas: three:\n%s", out)
+	}
+}
+
+// TestRenderFluxCorpusWithCachedCharts: with the charts the corpus asks for
+// pulled from loopback repositories (stand-ins under testdata/charts and
+// the podinfo copy), `gate render --env production` renders every
+// HelmRelease's chart, names the version a range resolved to, and
+// contacts no repository while rendering.
+func TestRenderFluxCorpusWithCachedCharts(t *testing.T) {
+	corpus := sharedCorpus(t, "../..", "flux2-kustomize-helm-example")
+	ex := chartrepo.ServeFluxExample(t)
+	repo := t.TempDir()
+	if err := os.CopyFS(repo, os.DirFS(corpus)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "gate.yaml"), []byte(ex.GateYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	g := []string{"--repo", repo, "--cache-dir", cache}
+	if out, stderr, code := runGate(t, append(g, "charts", "pull")...); code != 0 {
+		t.Fatalf("charts pull: exit %d\n%s%s", code, out, stderr)
+	}
+	before := ex.Helm.Hits("/index.yaml")
+	out, stderr, code := runGate(t, append(g, "render", "--env", "production")...)
+	if code != 0 {
+		t.Fatalf("render: exit %d\n%s", code, stderr)
+	}
+	if n := ex.Helm.Hits("/index.yaml"); n != before {
+		t.Errorf("rendering contacted the chart repository (%d requests)", n-before)
+	}
+	for _, want := range []string{
+		"# Source: apps/base/podinfo/release.yaml:1",                // podinfo's objects, from its HelmRelease
+		"# Source: infrastructure/controllers/cert-manager.yaml:23", // cert-manager's objects
+		"# Source: infrastructure/controllers/envoy-gateway.yaml:23",
+		"podinfo.production", // the production patch's value reached the chart
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render lacks %q", want)
+		}
+	}
+	envs, _, _ := runGate(t, append(g, "envs")...)
+	if !strings.Contains(envs, "HelmRelease podinfo/podinfo (chart https://stefanprodan.github.io/podinfo podinfo >=1.0.0 (cached: ") {
+		t.Errorf("gate envs does not name the cached version:\n%s", envs)
 	}
 }

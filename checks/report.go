@@ -19,6 +19,10 @@ type Report struct {
 	// newly flag or clear; it never decides the verdict.
 	PolicyImpact *PolicyImpact `json:"policyImpact,omitempty"`
 	FailOn       Severity      `json:"failOn"`
+	// Checked names the check stages that ran (schema, policy, live). A
+	// run without any (gate diff) reports changes, not a verdict: Pass
+	// then only says that every environment rendered.
+	Checked []string `json:"checked,omitempty"`
 	// FailOnScope is which findings the verdict counts: new (the default:
 	// findings the base does not have) or all.
 	FailOnScope string `json:"failOnScope,omitempty"`
@@ -28,6 +32,10 @@ type Report struct {
 	Pass     bool             `json:"pass"`
 	Duration time.Duration    `json:"durationNs"`
 }
+
+// Verdict reports whether the run checked anything it can pass or fail
+// on; without a check stage only render errors can fail it.
+func (r *Report) Verdict() bool { return len(r.Checked) > 0 }
 
 // Env status values.
 const (

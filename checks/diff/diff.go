@@ -99,6 +99,21 @@ func (o Options) names() (string, string) {
 // configMapGenerator and secretGenerator append to names.
 var generatedNameRe = regexp.MustCompile(`^(.+)-[2456789bcdfghkmt]{10}$`)
 
+// GeneratedKey is kind, namespace and generator name of a ConfigMap or
+// Secret whose name ends in kustomize's content hash, "" for any other
+// object: two objects with the same key are one generator's output before
+// and after its input changed.
+func GeneratedKey(r *checks.Resource) string {
+	if r.ID.Group != "" || (r.ID.Kind != "ConfigMap" && r.ID.Kind != "Secret") {
+		return ""
+	}
+	m := generatedNameRe.FindStringSubmatch(r.ID.Name)
+	if m == nil {
+		return ""
+	}
+	return r.ID.Kind + "|" + r.ID.Namespace + "|" + m[1]
+}
+
 // Envs compares the base and head renderings of one environment. Objects
 // are paired by ResourceID.Key (an apiVersion bump is a change). A generated
 // ConfigMap or Secret whose hash suffix changed is paired with its
@@ -132,16 +147,7 @@ func Envs(base, head []*checks.Resource, opts Options) *checks.EnvDiff {
 	// Pair renamed generated objects: one removed and one added with the
 	// same generator name, kind and namespace.
 	renamed := map[*checks.Resource]bool{}
-	genKey := func(r *checks.Resource) string {
-		if r.ID.Group != "" || (r.ID.Kind != "ConfigMap" && r.ID.Kind != "Secret") {
-			return ""
-		}
-		m := generatedNameRe.FindStringSubmatch(r.ID.Name)
-		if m == nil {
-			return ""
-		}
-		return r.ID.Kind + "|" + r.ID.Namespace + "|" + m[1]
-	}
+	genKey := GeneratedKey
 	remByGen := map[string][]*checks.Resource{}
 	for _, r := range removed {
 		if k := genKey(r); k != "" {

@@ -239,6 +239,9 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 		scope = checks.ScopeNew
 	}
 	rep := &checks.Report{HeadRev: req.Head.Rev(), FailOn: failOn, Findings: append(append([]checks.Finding{}, req.Findings...), finds...)}
+	for _, st := range req.Stages {
+		rep.Checked = append(rep.Checked, st.Name())
+	}
 	if req.Base != nil {
 		rep.BaseRev = req.Base.Rev()
 		rep.Baseline = &checks.BaselineSummary{Against: "base"}

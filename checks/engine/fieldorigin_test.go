@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -284,4 +286,136 @@ func findingList(fs []checks.Finding) string {
 		b.WriteString("  " + f.String() + " [" + f.Path + "]\n")
 	}
 	return b.String()
+}
+
+// TestCorpusFindingLines: for every finding of the testdata corpus (and of
+// every TestFieldOrigins row) on a field, the line it names mentions the
+// field (its last path element), or its value (for an image, its tag,
+// digest or name), or the origin says it is approximate. No finding points
+// at a line that does not hold what it speaks of with confidence.
+func TestCorpusFindingLines(t *testing.T) {
+	type corpus struct {
+		name string
+		src  source.Source
+	}
+	var corpora []corpus
+	for _, dir := range []string{"../../testdata/example", "../../testdata/overlay-repo", "../../testdata/schema/crd-repo"} {
+		src, err := source.OpenDir(dir, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		corpora = append(corpora, corpus{dir, src})
+	}
+	for _, row := range fieldRows {
+		head, _ := rowSources(row)
+		corpora = append(corpora, corpus{"row " + row.name, head})
+	}
+	checked := 0
+	for _, c := range corpora {
+		cfg, _, err := config.Load(c.src, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := schema.New(schema.Options{Config: cfg.Schemas, Source: c.src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, _ := policy.Load(context.Background(), c.src, cfg, policy.Options{DefaultKubernetesVersion: schema.DefaultKubernetesVersion()})
+		req := &engine.Request{Head: c.src, Config: cfg, Stages: []engine.Stage{st, ps}}
+		rep, err := engine.Run(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results, _, err := engine.RenderEnvs(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objects := map[string]map[string]any{}
+		for _, r := range results {
+			for _, res := range r.Resources {
+				objects[r.Env.Name+"|"+res.ID.String()] = res.Object
+			}
+		}
+		for _, f := range rep.AllFindings() {
+			if f.Path == "" || f.Resource == nil || f.Origin.Line <= 0 || f.Origin.Approximate {
+				continue
+			}
+			b, err := c.src.ReadFile(f.Origin.File)
+			if err != nil {
+				t.Errorf("%s: %s: %v", c.name, f, err)
+				continue
+			}
+			lines := strings.Split(string(b), "\n")
+			if f.Origin.Line > len(lines) {
+				t.Errorf("%s: %s: line past the end of the file", c.name, f)
+				continue
+			}
+			line := lines[f.Origin.Line-1]
+			segs := pathSegments(f.Path)
+			last := ""
+			for i := len(segs) - 1; i >= 0 && last == ""; i-- {
+				if _, err := strconv.Atoi(segs[i]); err != nil {
+					last = segs[i]
+				}
+			}
+			var words []string
+			if last != "" {
+				words = append(words, last)
+			}
+			if v, ok := valueAt(objects[f.Env+"|"+f.Resource.String()], segs); ok {
+				switch x := v.(type) {
+				case string:
+					words = append(words, x)
+					if last == "image" {
+						words = append(words, strings.FieldsFunc(x, func(r rune) bool { return r == ':' || r == '@' || r == '/' })...)
+					}
+				case map[string]any, []any:
+				default:
+					words = append(words, fmt.Sprint(x))
+				}
+			}
+			checked++
+			ok := false
+			for _, w := range words {
+				ok = ok || w != "" && strings.Contains(line, w)
+			}
+			if !ok {
+				t.Errorf("%s: %s\n  names %s:%d %q, which mentions none of %q and is not marked approximate", c.name, f, f.Origin.File, f.Origin.Line, line, words)
+			}
+		}
+	}
+	if checked < 40 {
+		t.Errorf("only %d findings on fields checked: the corpus should give more", checked)
+	}
+	t.Logf("%d findings on fields checked", checked)
+}
+
+// pathSegments splits a finding path (spec.containers[0].image or
+// spec.containers.0.image) into segments.
+func pathSegments(p string) []string {
+	p = strings.NewReplacer("[", ".", "]", "").Replace(p)
+	return strings.Split(p, ".")
+}
+
+func valueAt(obj any, segs []string) (any, bool) {
+	cur := obj
+	for _, s := range segs {
+		switch t := cur.(type) {
+		case map[string]any:
+			v, ok := t[s]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			i, err := strconv.Atoi(s)
+			if err != nil || i < 0 || i >= len(t) {
+				return nil, false
+			}
+			cur = t[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
 }

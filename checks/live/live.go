@@ -233,8 +233,23 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 		dryToRendered[d] = it.res
 		headSide = append(headSide, d)
 	}
+	// A generated ConfigMap or Secret whose hash changed is created under
+	// its new name and the old one pruned; the diff pairs them as one
+	// change. The old one carries the tracking labels the GitOps tool put
+	// on it, which the tool puts on the new one too: not a removal.
+	created := map[string]*checks.Resource{}
+	for _, it := range heads {
+		if it.dry != nil && it.live == nil {
+			if k := diff.GeneratedKey(it.res); k != "" {
+				created[k] = it.res
+			}
+		}
+	}
 	for _, p := range pruned {
 		if !headKeys[p.ID.Key()] {
+			if k := diff.GeneratedKey(p); k != "" && created[k] != nil {
+				p = withoutTracking(p, created[k])
+			}
 			liveSide = append(liveSide, p)
 		}
 	}
@@ -252,6 +267,9 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 	if base != nil {
 		var baseSide, liveNow []*checks.Resource
 		baseKeys := map[string]bool{}
+		// Drift entries land on the line of the drifted field in the base
+		// rendering (the line a revert or an update would change).
+		liveToBase := map[*checks.Resource]*checks.Resource{}
 		for _, it := range bases {
 			baseKeys[it.id.Key()] = true
 			if it.dry == nil {
@@ -269,7 +287,9 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 			}
 			baseSide = append(baseSide, &checks.Resource{ID: it.id, Object: normalize(it.dry), Origin: it.res.Origin})
 			if it.live != nil {
-				liveNow = append(liveNow, &checks.Resource{ID: it.id, Object: normalize(it.live), Origin: it.res.Origin})
+				lr := &checks.Resource{ID: it.id, Object: normalize(it.live), Origin: it.res.Origin}
+				liveToBase[lr] = it.res
+				liveNow = append(liveNow, lr)
 			}
 		}
 		for _, p := range pruned {
@@ -279,7 +299,7 @@ func Compare(ctx context.Context, c Cluster, head, base *render.Result, opts Opt
 		}
 		dopts := opts.Diff
 		dopts.OldName, dopts.NewName = "base", "live"
-		dopts.Locate = nil
+		dopts.Locate = &mappedLocator{loc: base, m: liveToBase}
 		out.Drift = diff.Envs(baseSide, liveNow, dopts)
 	}
 
@@ -780,6 +800,29 @@ func (cmp *comparer) listIn(ctx context.Context, kid checks.ResourceID, namespac
 		out = append(out, objs...)
 	}
 	return out, nil
+}
+
+// withoutTracking returns a copy of the live object p without the
+// tracking labels and annotations that its successor h does not set itself.
+func withoutTracking(p, h *checks.Resource) *checks.Resource {
+	obj, _ := deepCopy(p.Object).(map[string]any)
+	md, _ := obj["metadata"].(map[string]any)
+	hmd, _ := h.Object["metadata"].(map[string]any)
+	for _, field := range []string{"labels", "annotations"} {
+		m, _ := md[field].(map[string]any)
+		hm, _ := hmd[field].(map[string]any)
+		for _, k := range append([]string{LabelFluxNamespace}, trackingKeys...) {
+			if _, set := hm[k]; !set {
+				delete(m, k)
+			}
+		}
+		if m != nil && len(m) == 0 {
+			delete(md, field)
+		}
+	}
+	cp := *p
+	cp.Object = obj
+	return &cp
 }
 
 // mappedLocator locates fields of dry-run results through the rendered

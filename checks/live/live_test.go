@@ -387,6 +387,10 @@ func TestHandEditedLiveObjectShowsAsDrift(t *testing.T) {
 		t.Fatalf("unexpected errors: %v", errs)
 	}
 	wantChanges(t, "drift", res.Drift, `changed Deployment/drift/web [spec.replicas: "2" -> "7"]`)
+	// The drift entry names the field's line in the base, not the object's.
+	if got, want := res.Drift.Changes[0].Origin, (checks.Origin{File: "app/deployment.yaml", Line: lineOf(t, baseFiles["app/deployment.yaml"], "replicas:")}); got != want {
+		t.Errorf("drift origin %v, want %v (the replicas line)", got, want)
+	}
 	// The pull request changes nothing; syncing it would undo the drift.
 	wantChanges(t, "live", res.Live, `changed Deployment/drift/web [spec.replicas: "7" -> "2"]`)
 }
@@ -924,5 +928,35 @@ func TestAddedObjectShowsNoServerDefaults(t *testing.T) {
 				t.Errorf("new Secret must show its key by hash only:\n%s", c.Unified)
 			}
 		}
+	}
+}
+
+// TestRenamedGeneratedSecretShowsNoLabelRemoval: a secretGenerator whose
+// input changes renames its Secret; the live diff pairs the pruned old
+// Secret with the new one and shows the key and the name that changed, not
+// the removal of the tracking label the GitOps tool puts on both.
+func TestRenamedGeneratedSecretShowsNoLabelRemoval(t *testing.T) {
+	kubetest.Need(t, server)
+	gen := func(v string) map[string]*string {
+		return map[string]*string{
+			"app/kustomization.yaml": ptr("resources:\n- namespace.yaml\n- deployment.yaml\nsecretGenerator:\n- name: token\n  namespace: NS\n  literals:\n  - TOKEN=" + v + "\n"),
+		}
+	}
+	base := renderRepo(t, repo("rename", gen("first-value")))
+	deploy(t, base, "rename")
+	head := renderRepo(t, repo("rename", gen("second-value")))
+	res := compare(t, head, base, live.Options{})
+	if errs := errorFindings(res.Findings); len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	if len(res.Live.Changes) != 1 || res.Live.Changes[0].ID.Kind != "Secret" || res.Live.Changes[0].Action != checks.ActionChanged {
+		t.Fatalf("want the renamed Secret as one change, got %q", changeSummary(res.Live))
+	}
+	var paths []string
+	for _, f := range res.Live.Changes[0].Fields {
+		paths = append(paths, f.Path)
+	}
+	if strings.Join(paths, ",") != "data.TOKEN,metadata.name" {
+		t.Errorf("renamed Secret fields %v, want data.TOKEN and metadata.name only", paths)
 	}
 }

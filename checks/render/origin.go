@@ -366,7 +366,9 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 			// The source holds the field but not its value, or the
 			// rendered object has a field the source does not: something
 			// gate does not model wrote it.
-			if present && (!full || !sameValue(v, val)) {
+			// A field the rendered object lacks lands on its nearest
+			// ancestor: where to add it, but not a line holding it.
+			if !full || present && !sameValue(v, val) {
 				o.Approximate = true
 			}
 			return o
@@ -376,7 +378,7 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 		return o
 	}
 	o := res.Origin
-	if len(fieldPath) > 0 && present {
+	if len(fieldPath) > 0 {
 		o.Approximate = true
 	}
 	return o

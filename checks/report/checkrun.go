@@ -477,6 +477,8 @@ func annotations(rep *checks.Report, finds []checks.Finding) []Annotation {
 		}
 		if f.Origin.Line <= 0 {
 			msg += " (line unknown)"
+		} else if f.Origin.Approximate {
+			msg += " (nearest line: the field is not written on it)"
 		}
 		if f.Waived != "" {
 			msg += " (waived: " + f.Waived + ")"

@@ -29,16 +29,30 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 	if !rep.Pass {
 		verdict = "❌ fail"
 	}
+	if !rep.Verdict() {
+		// gate diff: changes, not a verdict (no schema or policy stage ran).
+		verdict = "changes (no schema or policy check ran)"
+		if !rep.Pass {
+			verdict = "❌ render errors"
+		}
+	}
 	all := rep.AllFindings()
 	fmt.Fprintf(bw, "## gate: %s\n\n", verdict)
 	if rep.BaseRev != "" {
 		fmt.Fprintf(bw, "`%s` → `%s` · ", shortRev(rep.BaseRev), shortRev(rep.HeadRev))
 	}
-	fmt.Fprintf(bw, "%s%s · %d of %d environments fail", countFindings(all), baselineCounts(rep), failedEnvs(rep), len(rep.Envs))
+	if rep.Verdict() {
+		fmt.Fprintf(bw, "%s%s · %d of %d environments fail", countFindings(all), baselineCounts(rep), failedEnvs(rep), len(rep.Envs))
+	} else {
+		fmt.Fprintf(bw, "%s · %d of %d environments changed", countFindings(all), changedEnvs(rep), len(rep.Envs))
+	}
 	if n := countNotRendered(rep); n > 0 {
 		fmt.Fprintf(bw, " · %d untouched, not rendered", n)
 	}
-	fmt.Fprintf(bw, " · fails on %s\n\n", failsOn(rep))
+	if rep.Verdict() {
+		fmt.Fprintf(bw, " · fails on %s", failsOn(rep))
+	}
+	fmt.Fprint(bw, "\n\n")
 
 	fmt.Fprintln(bw, "| Environment | Result | Findings | Changes | By kind | Caused by |")
 	fmt.Fprintln(bw, "|---|---|---|---|---|---|")
@@ -49,8 +63,11 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 			continue
 		}
 		res := "✅ pass"
-		if !er.Pass {
+		switch {
+		case !er.Pass:
 			res = "❌ fail"
+		case !rep.Verdict():
+			res = "rendered"
 		}
 		changes := "–"
 		switch {

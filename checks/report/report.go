@@ -203,6 +203,17 @@ func actionMark(action string) string {
 }
 
 // failedEnvs counts environments that fail the gate.
+// changedEnvs counts environments whose rendering differs from the base.
+func changedEnvs(rep *checks.Report) int {
+	n := 0
+	for _, e := range rep.Envs {
+		if e.Diff != nil && len(e.Diff.Changes) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func failedEnvs(rep *checks.Report) int {
 	n := 0
 	for _, e := range rep.Envs {

@@ -528,3 +528,29 @@ func TestJSONSchemaEnforcesNotRendered(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffReportsChangesNotVerdicts: a report no check stage ran over
+// (gate diff) shows the changes and never a pass: no PASS, no ✅ pass.
+func TestDiffReportsChangesNotVerdicts(t *testing.T) {
+	// The pair as gate diff reports it: no stage ran, so no findings.
+	rep := pairReport(t)
+	rep.Checked, rep.Pass = nil, true
+	for i := range rep.Envs {
+		rep.Envs[i].Findings, rep.Envs[i].Pass = nil, true
+	}
+	text := string(render(t, "text", rep, report.Options{Unified: true}))
+	md := string(render(t, "markdown", rep, report.Options{}))
+	for name, out := range map[string]string{"text": text, "markdown": md} {
+		for _, bad := range []string{"PASS", "✅ pass", "fails on"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s of a diff says %q:\n%s", name, bad, out)
+			}
+		}
+	}
+	if !strings.Contains(text, "result: changes only, no schema or policy check ran") || !strings.Contains(text, "dev overlays/dev  5 resources  rendered") {
+		t.Errorf("text does not say it reports changes:\n%s", text)
+	}
+	if !strings.Contains(md, "## gate: changes (no schema or policy check ran)") || !strings.Contains(md, "| dev | rendered |") {
+		t.Errorf("markdown does not say it reports changes:\n%s", md)
+	}
+}

@@ -77,6 +77,10 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 			continue
 		}
 		status := p.verdict(er.Pass)
+		if !rep.Verdict() && er.Pass {
+			// gate diff: nothing was checked, so nothing passed.
+			status = p.paint(ansiDim, "rendered")
+		}
 		size := plural(er.Resources, "resource", "resources")
 		if envUntouched(er) {
 			status += p.paint(ansiDim, " (untouched)")
@@ -139,6 +143,16 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 	skipped := ""
 	if n := countNotRendered(rep); n > 0 {
 		skipped = fmt.Sprintf(", %d untouched and not rendered", n)
+	}
+	if !rep.Verdict() {
+		// Changes, not a verdict: no schema, policy or live stage ran.
+		state := "changes only, no schema or policy check ran"
+		if !rep.Pass {
+			state = p.paint(ansiRed+ansiBold, "FAIL") + ": render errors"
+		}
+		fmt.Fprintf(bw, "%s %s; %s; %d of %d environments changed%s\n", p.paint(ansiBold, "result:"), state,
+			countFindings(all), changedEnvs(rep), len(rep.Envs), skipped)
+		return bw.Flush()
 	}
 	fmt.Fprintf(bw, "%s %s: %s%s; %d of %d environments fail%s (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
 		countFindings(all), baselineCounts(rep), failedEnvs(rep), len(rep.Envs), skipped, failsOn(rep))

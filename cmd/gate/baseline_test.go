@@ -230,3 +230,17 @@ func TestEnvsShowTheVersionInUse(t *testing.T) {
 		t.Errorf("gate envs does not show the version in use:\n%s", out)
 	}
 }
+
+// TestOutsideAGitRepository: without --repo, a working directory outside
+// any git repository is a usage error that says so, not a scan of it.
+func TestOutsideAGitRepository(t *testing.T) {
+	dir := writeTree(t, map[string]string{"a/kustomization.yaml": "resources: []\n"})
+	t.Chdir(dir)
+	_, stderr, code := runGate(t, "envs")
+	if code != 2 || !strings.Contains(stderr, "is not inside a git repository") || !strings.Contains(stderr, "--repo DIR") {
+		t.Errorf("exit %d, stderr %q; want 2 and a message naming --repo", code, stderr)
+	}
+	if _, _, code := runGate(t, "--repo", dir, "envs"); code != 0 {
+		t.Errorf("--repo on a plain directory: exit %d, want 0", code)
+	}
+}

@@ -290,7 +290,7 @@ func TestDiffNoiseIgnoredByDefaultAndConfigurable(t *testing.T) {
 	// Only noise changes: the default ignore (last-applied) and gate.yaml's.
 	r.Write("app/cm.yaml", cm("2", "b", "blue"))
 	out, stderr, code := runGate(t, "--repo", r.Dir, "diff", "--base", "HEAD", "--exit-code")
-	if code != 0 || !strings.Contains(out, "app app  1 resource") || strings.Contains(out, "changed") {
+	if code != 0 || !strings.Contains(out, "app app  1 resource") || strings.Contains(out, "changes:") || !strings.Contains(out, "0 of 1 environments changed") {
 		t.Errorf("noise only: exit %d, want 0 and no change:\n%s\n%s", code, out, stderr)
 	}
 	// A real change next to the noise shows alone.

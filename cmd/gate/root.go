@@ -126,7 +126,9 @@ func (g *globals) repoRoot() (string, error) {
 			break
 		}
 	}
-	return wd, nil
+	// Scanning the working directory would walk whatever lies below it
+	// (other checkouts, a home directory) and call it environments.
+	return "", usageErr("%s is not inside a git repository: run gate in the clone of your ops repo, or name the directory with --repo DIR", wd)
 }
 
 // openWorktree opens the work tree source and its gate.yaml.

@@ -188,6 +188,9 @@ func TestValidateReportFormats(t *testing.T) {
 	if rep.Pass || len(rep.Envs) != 2 || rep.Envs[0].Env.Name != "dev" || rep.Envs[0].Pass || rep.Envs[0].Resources != 3 {
 		t.Fatalf("report: pass %v, envs %+v", rep.Pass, rep.Envs)
 	}
+	if rep.Duration <= 0 || len(rep.Checked) != 1 || rep.Checked[0] != "schema" {
+		t.Errorf("report: durationNs %d, checked %v; want the run's wall time and the schema stage", rep.Duration, rep.Checked)
+	}
 	found := false
 	for _, f := range rep.AllFindings() {
 		if f.RuleID == "schema/invalid" && f.Path == "spec.retentionDays" && f.Origin.String() == "overlays/dev/backup-patch.yaml:6" {

@@ -8,14 +8,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
@@ -226,6 +229,7 @@ func runCase(t *testing.T, c *hostileCase, fromGit bool) {
 			}
 		}
 	}
+	checkEscaped(t, outputs)
 	for src, dir := range map[*TracingSource]string{head: repoDir, base: filepath.Join(root, "base")} {
 		if src == nil {
 			continue
@@ -319,7 +323,7 @@ func runEngine(ctx context.Context, c *hostileCase, head, base, trusted *Tracing
 	// does not shape the policies (a base that re-grades a rule must be
 	// judged with its grades).
 	pc := cfg.Policies
-	if len(policy.PolicyDirs(trusted, cfg)) == 0 && c.Limits.PolicyTimeout == "" && len(pc.Rules) == 0 && len(pc.RequiredLabels) == 0 && pc.Builtin == nil && len(pc.Data) == 0 {
+	if len(policy.PolicyDirs(trusted, cfg)) == 0 && c.Limits.PolicyTimeout == "" && len(pc.Rules) == 0 && len(pc.RequiredLabels) == 0 && pc.Builtin == "" && len(pc.Data) == 0 {
 		pst = sharedPolicy(ctx)
 	} else {
 		pst, pfinds = policy.Load(ctx, trusted, cfg, policy.Options{Timeout: mustDuration(c.Limits.PolicyTimeout), Logger: log})
@@ -408,4 +412,92 @@ func excerpt(s, sub string) string {
 	i := strings.Index(s, sub)
 	lo, hi := max(0, i-200), min(len(s), i+len(sub)+200)
 	return s[lo:hi]
+}
+
+var codeSpan = regexp.MustCompile("`+[^`]*`+")
+
+// checkEscaped asserts what every reader relies on, for every case of the
+// corpus: no control, escape or bidi character in a terminal format or a
+// check-run payload; no raw HTML from the pull request in markdown; every
+// workflow command line is gate's own; every SARIF URI is a plain
+// relative path.
+func checkEscaped(t *testing.T, outputs map[string]string) {
+	t.Helper()
+	for name, out := range outputs {
+		switch {
+		case name == "text" || name == "github" || name == "markdown" || strings.HasPrefix(name, "check-run"):
+			for i, r := range out {
+				if r < 0x20 && r != '\n' || r == 0x7f || r >= 0x80 && r <= 0x9f || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r) {
+					t.Errorf("%s output holds the hidden character %U: %q", name, r, out[max(0, i-30):min(len(out), i+30)])
+					break
+				}
+			}
+		}
+		// (Check-run payloads are JSON here; checks/report's property
+		// test holds them to the same rules.)
+		if name == "markdown" {
+			// Fenced code blocks (unified diffs) show their text as is.
+			var kept []string
+			fence := ""
+			for _, l := range strings.Split(out, "\n") {
+				switch {
+				case fence != "" && strings.HasPrefix(l, fence):
+					fence = ""
+				case fence != "":
+				case strings.HasPrefix(l, "```"):
+					fence = l[:len(l)-len(strings.TrimLeft(l, "`"))]
+				default:
+					kept = append(kept, l)
+				}
+			}
+			low := strings.ToLower(codeSpan.ReplaceAllString(strings.Join(kept, "\n"), ""))
+			for _, bad := range []string{"<img", "<script", "<a href", "](https://evil", "<summary><img"} {
+				if strings.Contains(low, bad) {
+					t.Errorf("%s output holds raw markup %q: %s", name, bad, excerpt(out, bad))
+				}
+			}
+		}
+		if name == "text" {
+			if n := strings.Count("\n"+out, "\nresult:"); n != 1 {
+				t.Errorf("text output has %d result lines (a forged verdict):\n%s", n, out)
+			}
+		}
+		if name == "github" && out != "" {
+			for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				if !strings.HasPrefix(l, "::error ") && !strings.HasPrefix(l, "::warning ") && !strings.HasPrefix(l, "::notice ") {
+					t.Errorf("github output line is not gate's workflow command: %q", l)
+				}
+			}
+		}
+		if name == "sarif" {
+			var log struct {
+				Runs []struct {
+					Results []struct {
+						Locations []struct {
+							PhysicalLocation struct {
+								ArtifactLocation struct {
+									URI string `json:"uri"`
+								} `json:"artifactLocation"`
+							} `json:"physicalLocation"`
+						} `json:"locations"`
+					} `json:"results"`
+				} `json:"runs"`
+			}
+			if err := json.Unmarshal([]byte(out), &log); err != nil {
+				t.Errorf("sarif: %v", err)
+				continue
+			}
+			for _, r := range log.Runs {
+				for _, res := range r.Results {
+					for _, l := range res.Locations {
+						uri := l.PhysicalLocation.ArtifactLocation.URI
+						u, err := url.Parse(uri)
+						if err != nil || u.Scheme != "" || u.Host != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+							t.Errorf("sarif URI %q is not a plain relative path (%v)", uri, err)
+						}
+					}
+				}
+			}
+		}
+	}
 }

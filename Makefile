@@ -59,6 +59,16 @@ bench: build bench-tools ## gate against kustomize | kubeconform + conftest on a
 bench-go: ## Go benchmarks of the schema and policy stages over 10,000 resources (never part of make test)
 	$(GO) test -run '^$$' -bench . -benchmem ./checks/schema ./checks/policy
 
+# make bench-app [BENCH_APP_WEBHOOKS=1000 BENCH_APP_PRS=200]: gate serve on 1 and on 3
+# replicas sharing a real Postgres, webhook -> all check runs completed p50/p99 and the
+# throughput ratio (never part of make test; see README "The queue, replicas and sizing").
+BENCH_APP_WEBHOOKS ?= 1000
+BENCH_APP_PRS      ?= 200
+.PHONY: bench-app
+bench-app: postgres ## The App's queue on 1 and 3 replicas (never part of make test)
+	GATE_BENCH_APP=1 GATE_BENCH_WEBHOOKS=$(BENCH_APP_WEBHOOKS) GATE_BENCH_PRS=$(BENCH_APP_PRS) GATE_PG_BIN=$$($(PG_BIN_CMD)) \
+		$(GO) test -count=1 -run '^TestBenchApp$$' -v -timeout 90m ./internal/app
+
 kube-bins: $(KUBE_STAMP) ## Build kube-apiserver and etcd for the live-cluster tests (cached)
 
 $(KUBE_STAMP):

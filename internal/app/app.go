@@ -115,6 +115,7 @@ type App struct {
 	cc     githubapp.ClientCreator
 	tr     http.RoundTripper
 	tokens *tokenCache
+	limits *limits
 	cache  *repocache.Cache
 	store  *store
 	runner Runner
@@ -190,7 +191,7 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, m: m, cc: cc, tr: tr, cache: cache, runner: cfg.Runner,
+	a := &App{cfg: cfg, log: log, m: m, cc: cc, tr: tr, limits: &limits{m: map[int64]limitEntry{}}, cache: cache, runner: cfg.Runner,
 		completions: &completions{max: 10000, m: m}, retryDone: make(chan struct{}),
 		resolveQ: make(chan *job, 256), resolverDone: make(chan struct{})}
 	a.tokens = &tokenCache{cc: cc, m: map[tokenKey]*github.InstallationToken{}}
@@ -201,6 +202,12 @@ func New(cfg Config) (*App, error) {
 		pollInterval: cfg.PollInterval, worker: &checkWorker{a: a}, log: log})
 	if err != nil {
 		return nil, fmt.Errorf("open the queue's database: %w", err)
+	}
+	a.limits.s = a.store
+	tr.onLimit = func(ctx context.Context, until time.Time) {
+		if inst, ok := ctx.Value(instKey{}).(int64); ok {
+			a.limits.set(ctx, inst, until, log)
+		}
 	}
 	return a, nil
 }
@@ -558,7 +565,7 @@ func (t *tokenCache) forget(inst int64) {
 
 // client is a GitHub API client acting as the installation.
 func (a *App) client(inst int64) (*github.Client, error) {
-	gh := github.NewClient(&http.Client{Transport: &installTransport{tokens: a.tokens, inst: inst, next: a.tr}})
+	gh := github.NewClient(&http.Client{Transport: &installTransport{tokens: a.tokens, limits: a.limits, maxWait: a.cfg.MaxRetryWait, inst: inst, next: a.tr}})
 	base, err := url.Parse(a.cfg.GitHubURL)
 	if err != nil {
 		return nil, err
@@ -573,12 +580,24 @@ func (a *App) client(inst int64) (*github.Client, error) {
 // restored) drops the cached token and tries once more with a new one, so
 // the App is not silenced until the old token would have expired.
 type installTransport struct {
-	tokens *tokenCache
-	inst   int64
-	next   http.RoundTripper
+	tokens  *tokenCache
+	limits  *limits
+	maxWait time.Duration
+	inst    int64
+	next    http.RoundTripper
 }
 
+// instKey carries the installation of an API request down to the
+// transport that sees GitHub's rate-limit answers.
+type instKey struct{}
+
 func (t *installTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// One budget per installation across workers and replicas: a
+	// Retry-After any of them got holds every request back.
+	if err := t.limits.wait(req.Context(), t.inst, t.maxWait); err != nil {
+		return nil, err
+	}
+	req = req.WithContext(context.WithValue(req.Context(), instKey{}, t.inst))
 	send := func() (*http.Response, error) {
 		tok, err := t.tokens.get(req.Context(), t.inst, "", "")
 		if err != nil {
@@ -601,6 +620,69 @@ func (t *installTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp.Body.Close()
 	t.tokens.forget(t.inst)
 	return send()
+}
+
+// limits holds each installation's secondary-rate-limit end, shared
+// through the database (read at most once a second per installation).
+type limits struct {
+	s  *store
+	mu sync.Mutex
+	m  map[int64]limitEntry
+}
+
+type limitEntry struct {
+	until, read time.Time
+}
+
+func (l *limits) until(ctx context.Context, inst int64) time.Time {
+	l.mu.Lock()
+	e := l.m[inst]
+	l.mu.Unlock()
+	if l.s == nil || time.Since(e.read) < time.Second {
+		return e.until
+	}
+	db, err := l.s.limitUntil(ctx, inst)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e = l.m[inst]
+	if err == nil {
+		e.read = time.Now()
+		if db.After(e.until) {
+			e.until = db
+		}
+	}
+	l.m[inst] = e
+	return e.until
+}
+
+func (l *limits) set(ctx context.Context, inst int64, until time.Time, log *slog.Logger) {
+	l.mu.Lock()
+	e := l.m[inst]
+	if until.After(e.until) {
+		e.until = until
+	}
+	l.m[inst] = e
+	l.mu.Unlock()
+	if l.s != nil {
+		if err := l.s.limit(context.WithoutCancel(ctx), inst, until); err != nil {
+			log.Warn("could not share a rate limit", "installation", inst, "err", err)
+		}
+	}
+}
+
+// wait holds a request until the installation's limit ends (at most
+// maxWait; past it the request goes and GitHub says again).
+func (l *limits) wait(ctx context.Context, inst int64, maxWait time.Duration) error {
+	d := time.Until(l.until(ctx, inst))
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(min(d, maxWait)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var tokenPattern = regexp.MustCompile(`gh[posur]_[A-Za-z0-9_]{16,}`)

@@ -1205,3 +1205,54 @@ func TestRevokedTokenNextDeliverySucceeds(t *testing.T) {
 	}
 	assertCompleted(t, w.Fake)
 }
+
+// TestSixtySecondOutage: GitHub answers 502 to everything (tokens, check
+// runs) for 60 s from the moment the webhook arrives. The job backs off and
+// runs again; once GitHub is back every environment's check run appears
+// and completes.
+func TestSixtySecondOutage(t *testing.T) {
+	t.Parallel() // mostly waiting (rescue, outage, processes): overlap with the others
+	if testing.Short() {
+		t.Skip("waits out a 60 s outage")
+	}
+	w := newWorld(t, nil, func(c *app.Config) {
+		c.Retries, c.JobRetryBase, c.JobRetryMax, c.PollInterval = 2, 500*time.Millisecond, 5*time.Second, 200*time.Millisecond
+	})
+	var until atomic.Int64
+	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
+		if time.Now().UnixNano() < until.Load() {
+			return &githubfake.Fault{Status: http.StatusBadGateway}
+		}
+		return nil
+	})
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 5), "prod: 5 replicas")
+	w.Repo.SetRef("refs/pull/60/head", head)
+	until.Store(time.Now().Add(60 * time.Second).UnixNano())
+	if resp := w.Deliver("pull_request", w.PullRequest("opened", 60, head, time.Now()), []byte(apptest.Secret)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook answered %d during the outage, want 200 (queued)", resp.StatusCode)
+	}
+	time.Sleep(30 * time.Second)
+	if n := len(w.RunsFor(head)); n != 0 {
+		t.Fatalf("%d check runs during the outage; the fault did not hold", n)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		runs := w.RunsFor(head)
+		done := len(runs) == 3
+		for _, cr := range runs {
+			done = done && cr.Status == "completed"
+		}
+		if done && w.App.Idle() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("60 s after the outage the check runs are %v; log:\n%s", names(runs), w.LogBuf.String()[max(0, len(w.LogBuf.String())-4000):])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	runs := w.RunsFor(head)
+	if c := runs["gate / prod"].Conclusion; c != "success" {
+		t.Errorf("gate / prod concluded %q after the outage, want success", c)
+	}
+	assertCompleted(t, w.Fake)
+}

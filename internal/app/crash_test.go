@@ -43,6 +43,7 @@ func runningOn(t *testing.T, serves []*apptest.Serve, timeout time.Duration) int
 // OOM kill) in the middle of a run; River's rescuer hands the job to the
 // other replica, which completes the check runs once each.
 func TestKilledReplicaRunIsCompletedByAnother(t *testing.T) {
+	t.Parallel() // mostly waiting (rescue, outage, processes): overlap with the others
 	if testing.Short() {
 		t.Skip("starts Postgres and two gate serve processes")
 	}
@@ -79,6 +80,7 @@ func TestKilledReplicaRunIsCompletedByAnother(t *testing.T) {
 // the interrupted job runs again at once, its check runs complete, and
 // Details links written before the restart still answer.
 func TestSQLiteRestartCompletesTheRun(t *testing.T) {
+	t.Parallel() // mostly waiting (rescue, outage, processes): overlap with the others
 	if testing.Short() {
 		t.Skip("starts gate serve processes")
 	}

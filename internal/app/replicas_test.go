@@ -113,6 +113,7 @@ func assertOnce(t *testing.T, f *githubfake.Fake, latest []string) {
 // environment, the failing ones with their annotations once, and no
 // conclusion is overwritten.
 func TestReplicasOnPostgres(t *testing.T) {
+	t.Parallel() // mostly waiting (rescue, outage, processes): overlap with the others
 	if testing.Short() {
 		t.Skip("starts Postgres and three gate serve processes")
 	}

@@ -104,3 +104,35 @@ func TestStoreOnSQLiteAndPostgres(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A Retry-After one replica got holds the other replica's requests for
+// the same installation (not another installation's): the budget is in
+// the shared database.
+func TestRateLimitIsSharedAcrossReplicas(t *testing.T) {
+	dsn := pgtest.DB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open := func() *limits {
+		s, err := openStore(ctx, dsn, t.TempDir(), queueOptions{workers: 1, jobTimeout: time.Minute, rescueAfter: 2 * time.Minute, pollInterval: time.Second, worker: nopWorker{}, log: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.close)
+		return &limits{s: s, m: map[int64]limitEntry{}}
+	}
+	a, b := open(), open()
+	_ = b.until(ctx, 7) // b has read the budget before a learns of the limit
+	a.set(ctx, 7, time.Now().Add(1500*time.Millisecond), discard())
+	time.Sleep(1100 * time.Millisecond) // b's cached read goes stale
+	start := time.Now()
+	if err := b.wait(ctx, 7, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("the other replica waited %s for installation 7, want until the Retry-After ends", d)
+	}
+	start = time.Now()
+	if err := b.wait(ctx, 8, time.Minute); err != nil || time.Since(start) > 100*time.Millisecond {
+		t.Errorf("installation 8 waited %s (%v), want no wait", time.Since(start), err)
+	}
+}

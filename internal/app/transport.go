@@ -39,6 +39,9 @@ type transport struct {
 	next   http.RoundTripper
 	policy retryPolicy
 	m      *metrics
+	// onLimit hears of every rate limit GitHub announces (Retry-After,
+	// an exhausted budget), so every request of the installation waits.
+	onLimit func(ctx context.Context, until time.Time)
 }
 
 var numberSeg = regexp.MustCompile(`/[0-9]+(/|$)`)
@@ -83,6 +86,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := t.attempt(req, body, op)
 		wait, reason := t.retryable(resp, err, i)
+		if (reason == "secondary_rate_limit" || reason == "rate_limit") && t.onLimit != nil {
+			t.onLimit(req.Context(), time.Now().Add(wait))
+		}
 		if reason == "" {
 			return resp, err
 		}

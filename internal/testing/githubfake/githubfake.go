@@ -88,6 +88,8 @@ type CheckRun struct {
 	Requests    int
 	StartedAt   time.Time
 	CompletedAt time.Time
+	// DoneAt is when the fake first saw it completed (its own clock).
+	DoneAt time.Time
 }
 
 // Fault is an injected failure: a status (with an optional Retry-After) and
@@ -685,6 +687,9 @@ func apply(cr *CheckRun, b *runBody) {
 		if n := len(cr.Conclusions); n == 0 || cr.Conclusions[n-1] != cr.Conclusion {
 			cr.Conclusions = append(cr.Conclusions, cr.Conclusion)
 		}
+	}
+	if cr.Status == "completed" && cr.DoneAt.IsZero() {
+		cr.DoneAt = time.Now()
 	}
 	if n := len(cr.Statuses); n == 0 || cr.Statuses[n-1] != cr.Status {
 		cr.Statuses = append(cr.Statuses, cr.Status)

@@ -123,7 +123,8 @@ func TestWaiverAddedByTheChangeIsFlagged(t *testing.T) {
         reason: trust me
         expires: 2026-12-31
 `
-	gate := "environments:\n  - name: dev\n    path: env\n"
+	// The recommended set grades image-tag-pinned a warning; this repo makes it an error.
+	gate := "environments:\n  - name: dev\n    path: env\npolicies:\n  rules:\n    image-tag-pinned: error\n"
 	base := source.NewMem("base", map[string]string{"gate.yaml": gate, "env/app.yaml": latestDeployment("app", "")})
 	head := source.NewMem("head", map[string]string{"gate.yaml": gate, "env/app.yaml": latestDeployment("app", annotated)})
 	cfg := mustConfig(t, base)

@@ -840,8 +840,8 @@ func (l *mappedLocator) Locate(r *checks.Resource, path []string) checks.Origin 
 	o := l.loc.Locate(src, path)
 	// The server folds a Secret's stringData into data: a changed
 	// data key may have been written under stringData.
-	if o == src.Origin && len(path) > 1 && path[0] == "data" && src.ID.Group == "" && src.ID.Kind == "Secret" {
-		if so := l.loc.Locate(src, append([]string{"stringData"}, path[1:]...)); so != src.Origin {
+	if (o == src.Origin || o.Approximate) && len(path) > 1 && path[0] == "data" && src.ID.Group == "" && src.ID.Kind == "Secret" {
+		if so := l.loc.Locate(src, append([]string{"stringData"}, path[1:]...)); so != src.Origin && !so.Approximate {
 			return so
 		}
 	}

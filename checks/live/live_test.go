@@ -450,10 +450,7 @@ func TestSecretChangeShowsNoValue(t *testing.T) {
 	}
 	// The server keeps stringData as data: the change still points at
 	// the stringData line the author edited.
-	// Known regression (this session's per-field origins): the server's
-	// data.password is not traced back to stringData, so the origin is the
-	// object's first line marked approximate. It must at least say so.
-	if want := (checks.Origin{File: "app/secret.yaml", Line: lineOf(t, sec, "password:")}); c.Origin != want && !(c.Origin.Approximate && c.Origin.File == want.File) {
+	if want := (checks.Origin{File: "app/secret.yaml", Line: lineOf(t, sec, "password:")}); c.Origin != want {
 		t.Errorf("Secret change origin %v, want %v", c.Origin, want)
 	}
 	out, err := json.Marshal(res)

@@ -273,7 +273,9 @@ func cacheEntries(t *testing.T, dir string) int {
 			}
 			return err
 		}
-		if !d.IsDir() && strings.HasSuffix(p, ".json") {
+		// Renders only: the base's dependency index (deps-*.json) is a
+		// cache of its own.
+		if !d.IsDir() && strings.HasSuffix(p, ".json") && !strings.HasPrefix(d.Name(), "deps-") {
 			n++
 		}
 		return nil
@@ -290,7 +292,6 @@ func cacheEntries(t *testing.T, dir string) int {
 // rendered, and the render cache is on: a second pull request on the same
 // base renders only its own head, and a Re-run renders nothing.
 func TestServeChecksTouchedEnvsWithRenderCache(t *testing.T) {
-	t.Skip("known regression from this session's merges: the App renders the base more often than the render cache test expects (4 entries after the first PR, want 2); see the closing note")
 	r, root := serveConfigRunner(t)
 	renders := filepath.Join(root, "render")
 	w := apptest.New(t, apptest.Options{Example: "../../testdata/example", Runner: r, Workers: 2})
@@ -444,7 +445,6 @@ func get(t *testing.T, url string) string {
 // switching the rule off in gate.yaml, or pointing gate.yaml elsewhere are
 // all judged by the base's policies/ and gate.yaml, and fail.
 func TestServeJudgesPolicyChangesByTheBase(t *testing.T) {
-	t.Skip("known regression from this session's merges: check runs of a PR that weakens policies end without a conclusion in this harness; see the closing note")
 	w := serveWorld(t)
 	rule := func(limit int) []byte {
 		return []byte(fmt.Sprintf(`package main
@@ -461,15 +461,15 @@ deny contains msg if {
 	gy := string(w.Repo.Read("gate.yaml"))
 	main := w.Repo.Commit(w.Repo.Main, map[string][]byte{
 		"policies/replicas.rego": rule(10),
-		"gate.yaml":              []byte(gy + "policies:\n  paths: [policies]\n"),
+		"gate.yaml":              []byte(withPolicies(gy, "  paths: [policies]\n")),
 	}, "policies: cap replicas")
 	w.Repo.SetRef("refs/heads/main", main)
 	w.Repo.Main = main
 	d := strings.Replace(string(w.Repo.Read("overlays/prod/deployment-prod.yaml")), "replicas: 3", "replicas: 20", 1)
 	cases := map[string]map[string][]byte{
 		"weakened in policies/":     {"policies/replicas.rego": rule(100)},
-		"switched off in gate.yaml": {"gate.yaml": []byte(gy + "policies:\n  paths: [policies]\n  rules:\n    main.deny: \"off\"\n")},
-		"policies moved away":       {"gate.yaml": []byte(gy + "policies:\n  paths: [elsewhere]\n"), "elsewhere/.keep": []byte("\n")},
+		"switched off in gate.yaml": {"gate.yaml": []byte(withPolicies(gy, "  paths: [policies]\n  rules:\n    main.deny: \"off\"\n"))},
+		"policies moved away":       {"gate.yaml": []byte(withPolicies(gy, "  paths: [elsewhere]\n")), "elsewhere/.keep": []byte("\n")},
 	}
 	pr := 40
 	for name, change := range cases {
@@ -493,6 +493,15 @@ deny contains msg if {
 			t.Errorf("%s is %s", cr.Name, cr.Status)
 		}
 	}
+}
+
+// withPolicies replaces the example gate.yaml's policies section (it ends
+// the file) with one holding body.
+func withPolicies(gy, body string) string {
+	if i := strings.Index(gy, "\npolicies:\n"); i >= 0 {
+		gy = gy[:i+1]
+	}
+	return gy + "policies:\n" + body
 }
 
 // TestPruneRenderCache: past its bound the render cache loses its oldest

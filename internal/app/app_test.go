@@ -1256,3 +1256,48 @@ func TestSixtySecondOutage(t *testing.T) {
 	}
 	assertCompleted(t, w.Fake)
 }
+
+// TestRetriedJobSupersededClosesItsCheckRuns: an attempt GitHub turned
+// away after its check runs were created goes back to the queue; when a
+// newer push comes before the next attempt, that attempt does not run the
+// check but still completes the check runs the first one left open.
+func TestRetriedJobSupersededClosesItsCheckRuns(t *testing.T) {
+	w := newWorld(t, nil, func(c *app.Config) {
+		c.Retries, c.JobRetryBase, c.JobRetryMax, c.PollInterval = 1, 2*time.Second, 2*time.Second, 100*time.Millisecond
+	})
+	var down atomic.Bool
+	down.Store(true)
+	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
+		if op == "checks/update" && down.Load() {
+			return &githubfake.Fault{Status: http.StatusBadGateway}
+		}
+		return nil
+	})
+	old := w.Repo.Commit(w.Repo.Main, nil, "first push")
+	w.Repo.SetRef("refs/pull/31/head", old)
+	w.Deliver("pull_request", w.PullRequest("opened", 31, old, time.Now()), []byte(apptest.Secret))
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(w.LogBuf.String(), "it will run again") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first attempt was not handed back to the queue; log:\n%s", w.LogBuf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(w.RunsFor(old)); n != 3 {
+		t.Fatalf("the first attempt left %d check runs, want 3 (queued)", n)
+	}
+	newer := w.Repo.Commit(old, replicas(w, 6), "second push")
+	w.Repo.SetRef("refs/pull/31/head", newer)
+	w.Deliver("pull_request", w.PullRequest("synchronize", 31, newer, time.Now().Add(time.Second)), []byte(apptest.Secret))
+	down.Store(false)
+	w.WaitIdle(time.Minute)
+	for name, cr := range w.RunsFor(old) {
+		if cr.Status != "completed" || cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, "superseded") {
+			t.Errorf("old head %s: %s %q %q, want completed cancelled as superseded", name, cr.Status, cr.Conclusion, cr.Summary)
+		}
+	}
+	if c := w.RunsFor(newer)["gate / prod"].Conclusion; c != "success" {
+		t.Errorf("new head gate / prod concluded %q, want success", c)
+	}
+	assertCompleted(t, w.Fake)
+}

@@ -192,6 +192,11 @@ func (w *checkWorker) Work(ctx context.Context, rj *river.Job[checkArgs]) error 
 	if reason := a.supersededBy(ctx, &j); reason != nil {
 		a.m.runs.WithLabelValues("superseded").Inc()
 		a.log.Info("job superseded before it ran", "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA), "reason", reason)
+		if rj.Attempt > 1 {
+			// An earlier attempt (one GitHub turned away, or one on a replica
+			// that died) may have left check runs open on this head.
+			a.closeLeftovers(ctx, &j, reason)
+		}
 		return nil
 	}
 	watchDone := make(chan struct{})

@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime/debug"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -164,6 +166,36 @@ func cancelledWith(ctx context.Context, cause error) context.Context {
 	c, cancel := context.WithCancelCause(ctx)
 	cancel(cause)
 	return c
+}
+
+// closeLeftovers completes, cancelled with reason, the check runs an
+// earlier attempt of j left open on its head.
+func (a *App) closeLeftovers(ctx context.Context, j *job, reason error) {
+	log := a.log.With("repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA))
+	gh, err := a.client(j.Installation)
+	if err != nil {
+		log.Error("no GitHub client for the installation", "err", err)
+		return
+	}
+	p := &publisher{a: a, j: j, gh: gh, log: log, ids: map[string]int64{}}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.PublishTimeout)
+	open, err := p.openRuns(lctx)
+	cancel()
+	if err != nil {
+		log.Warn("could not list the check runs an earlier attempt left", "err", err)
+		return
+	}
+	names := make([]string, 0, len(open))
+	for name, id := range open {
+		p.ids[name] = id
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	p.envs = names
+	p.fail(cancelledWith(ctx, reason), reason)
 }
 
 // failOrRetry hands a failure GitHub or git may get over back to River
@@ -456,7 +488,7 @@ func (p *publisher) publish(ctx context.Context, rep *checks.Report) bool {
 		if seen[name] {
 			continue
 		}
-		env := name[len("gate / "):]
+		env := envOfCheckRun(name)
 		cr := report.ErrorCheckRun(env, report.ConclusionFailure, "The report has no result for this environment. This is a bug in gate; re-run the check.")
 		p.a.putReport(ctx, p.a.reportKey(p.j, env), cr.Full) // Details shows why
 		if err := p.complete(ctx, cr, ""); err != nil {
@@ -519,13 +551,23 @@ func (p *publisher) fail(ctx context.Context, err error) {
 		return
 	}
 	for _, name := range p.envs {
-		env := name[len("gate / "):]
+		env := envOfCheckRun(name)
 		cr := report.ErrorCheckRun(env, conclusion, reason)
 		p.a.putReport(ctx, p.a.reportKey(p.j, env), cr.Full) // Details shows why
 		if e := p.complete(ctx, cr, ""); e != nil {
 			p.log.Error("could not complete check run", "check_run", name, "err", e)
 		}
 	}
+}
+
+// envOfCheckRun is the environment a check run is named after ("" for
+// the run-wide "gate" check run).
+func envOfCheckRun(name string) string {
+	env, _ := strings.CutPrefix(name, report.CheckRunName(""))
+	if env == name {
+		return ""
+	}
+	return env
 }
 
 func toAnnotations(as []report.Annotation) []*github.CheckRunAnnotation {

@@ -86,7 +86,7 @@ type Stage struct {
 	// reject holds schemas.reject: kinds (or apiVersion/Kind) that are an
 	// error wherever they appear.
 	reject map[string]bool
-	extra   []*crdEntry
+	extra  []*crdEntry
 	// jsonSchemas are kubeconform-style JSON schema files of schemas.paths.
 	jsonSchemas map[string]*crdEntry
 	parallel    int

@@ -188,8 +188,12 @@ type Schemas struct {
 	MissingSchema string `yaml:"missingSchema,omitempty" json:"missingSchema,omitempty"`
 	// Strict rejects unknown fields and duplicate keys (default true).
 	Strict *bool `yaml:"strict,omitempty" json:"strict,omitempty"`
-	// Skip lists kinds (or group/version/kind) not to validate.
+	// Skip lists kinds (Deployment) or apiVersion/Kind (apps/v1/Deployment)
+	// not to validate: kubeconform's -skip, one item per kind.
 	Skip []string `yaml:"skip,omitempty" json:"skip,omitempty"`
+	// Reject lists kinds (or apiVersion/Kind) that are an error wherever
+	// an environment renders them: kubeconform's -reject.
+	Reject []string `yaml:"reject,omitempty" json:"reject,omitempty"`
 }
 
 // Policies configures where Rego comes from and how rules are judged.
@@ -524,6 +528,9 @@ func (c *Config) validate() error {
 	default:
 		return &Error{File: c.File, Line: c.Lines["argocd"], Msg: fmt.Sprintf("argocd.environmentPer %q: want application or cluster", c.ArgoCD.EnvironmentPer)}
 	}
+	if err := c.validateKinds(); err != nil {
+		return err
+	}
 	for i, x := range c.Exceptions {
 		line := c.Lines[fmt.Sprintf("exceptions[%d]", i)]
 		if x.Rule == "" || x.Reason == "" || x.Expires == "" {
@@ -531,6 +538,34 @@ func (c *Config) validate() error {
 		}
 		if _, err := x.ExpiresAt(); err != nil {
 			return &Error{File: c.File, Line: line, Msg: fmt.Sprintf("exception expires %q: want YYYY-MM-DD", x.Expires)}
+		}
+	}
+	return nil
+}
+
+// kindRe is one entry of schemas.skip or schemas.reject: a kind, or an
+// apiVersion and kind (v1/ConfigMap, apps/v1/Deployment).
+var kindRe = regexp.MustCompile(`^([a-z0-9.-]+/)?([a-zA-Z0-9]+/)?[a-zA-Z][a-zA-Z0-9]*$`)
+
+// validateKinds checks schemas.skip and schemas.reject: kubeconform takes
+// them as comma-separated flags, and a pasted "Deployment,Service" would
+// otherwise match nothing and silently skip or reject nothing.
+func (c *Config) validateKinds() error {
+	skipped := map[string]bool{}
+	for _, key := range []string{"skip", "reject"} {
+		list := c.Schemas.Skip
+		if key == "reject" {
+			list = c.Schemas.Reject
+		}
+		for i, k := range list {
+			if !kindRe.MatchString(k) {
+				return &Error{File: c.File, Line: c.Lines["schemas"], Msg: fmt.Sprintf("schemas.%s[%d] %q: want one kind (Deployment) or apiVersion/Kind (apps/v1/Deployment) per item", key, i, k)}
+			}
+			if key == "skip" {
+				skipped[k] = true
+			} else if skipped[k] {
+				return &Error{File: c.File, Line: c.Lines["schemas"], Msg: fmt.Sprintf("schemas.reject[%d] %q is also in schemas.skip: a skipped kind is never rejected (kubeconform skips first); remove one", i, k)}
+			}
 		}
 	}
 	return nil

@@ -30,6 +30,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown failOn key", "report:\n  failOn:\n    severity: error\n    scop: new\n", `gate.yaml:4: unknown key "scop" in report.failOn`},
 		{"bad failOn scope", "report:\n  failOn: {severity: error, scope: changed}\n", `gate.yaml:1: report.failOn.scope: unknown scope "changed" (want new or all)`},
 		{"bad failOn severity", "report: {failOn: fatal}\n", `gate.yaml:1: report.failOn: unknown severity "fatal"`},
+		{"kubeconform's comma list in skip", "apiVersion: gate/v1\nschemas:\n  skip: [\"Deployment,Service\"]\n", `gate.yaml:2: schemas.skip[0] "Deployment,Service": want one kind`},
+		{"bad reject item", "schemas:\n  reject: [Secret, 'v1 / Pod']\n", `gate.yaml:1: schemas.reject[1] "v1 / Pod": want one kind`},
+		{"kind skipped and rejected", "schemas:\n  skip: [v1/Secret]\n  reject: [v1/Secret]\n", `gate.yaml:1: schemas.reject[0] "v1/Secret" is also in schemas.skip`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,5 +197,18 @@ func TestChartsAllowAndMirrors(t *testing.T) {
 		if _, err := Parse("gate.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "gate.yaml:1") {
 			t.Errorf("Parse(%q) = %v, want an error on line 1", bad, err)
 		}
+	}
+}
+
+// TestKubeconformKindLists: every shape kubeconform's -skip and -reject
+// take (a kind, or apiVersion/Kind with or without a group) parses.
+func TestKubeconformKindLists(t *testing.T) {
+	in := "schemas:\n  skip: [ConfigMap, v1/Secret, apps/v1/Deployment, monitoring.coreos.com/v1/ServiceMonitor, team]\n  reject: [extensions/v1beta1/Ingress, PodSecurityPolicy]\n"
+	cfg, err := Parse("gate.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Schemas.Skip) != 5 || len(cfg.Schemas.Reject) != 2 || cfg.Schemas.Reject[0] != "extensions/v1beta1/Ingress" {
+		t.Errorf("got skip %v reject %v", cfg.Schemas.Skip, cfg.Schemas.Reject)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/config"
 )
 
 // TestKubeconformStrictParity is the table the issue asks for: for each
@@ -100,4 +101,59 @@ func join(fs []checks.Finding) string {
 		b.WriteString("  " + f.String() + " [" + f.Path + "]\n")
 	}
 	return b.String()
+}
+
+// TestKubeconformFlags: kubeconform's -skip, -reject and
+// -ignore-missing-schemas as gate.yaml's schemas.skip, schemas.reject and
+// schemas.missingSchema: off, over the same inputs. kubeconform matches an
+// entry against the object's kind or its apiVersion/Kind, skips before it
+// rejects, and reports a rejected object as "prohibited resource kind".
+func TestKubeconformFlags(t *testing.T) {
+	const (
+		deploy = `{apiVersion: apps/v1, kind: Deployment, metadata: {name: a}, spec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: a, image: a}]}}}}`
+		badCM  = `{apiVersion: v1, kind: ConfigMap, metadata: {name: a}, data: {a: 1}}`
+		cr     = `{apiVersion: x.io/v1, kind: Thing, metadata: {name: a}}`
+		list   = `{apiVersion: v1, kind: List, items: [{apiVersion: v1, kind: Secret, metadata: {name: s}}]}`
+	)
+	tests := []struct {
+		name  string
+		flags string // the kubeconform command line this config stands for
+		cfg   config.Schemas
+		docs  []string
+		want  string
+	}{
+		{"no flags: invalid object", "", config.Schemas{}, []string{badCM}, "error schema/invalid data.a"},
+		{"-skip Kind", "-skip ConfigMap", config.Schemas{Skip: []string{"ConfigMap"}}, []string{badCM}, ""},
+		{"-skip GVK", "-skip v1/ConfigMap", config.Schemas{Skip: []string{"v1/ConfigMap"}}, []string{badCM}, ""},
+		{"-skip other GVK", "-skip apps/v1/ConfigMap", config.Schemas{Skip: []string{"apps/v1/ConfigMap"}}, []string{badCM}, "error schema/invalid data.a"},
+		{"-skip custom resource", "-skip Thing", config.Schemas{Skip: []string{"Thing"}}, []string{cr}, ""},
+		{"-reject Kind", "-reject Deployment", config.Schemas{Reject: []string{"Deployment"}}, []string{deploy, badCM}, "error schema/rejected-kind kind; error schema/invalid data.a"},
+		{"-reject GVK", "-reject apps/v1/Deployment", config.Schemas{Reject: []string{"apps/v1/Deployment"}}, []string{deploy}, "error schema/rejected-kind kind"},
+		{"-reject other GVK", "-reject extensions/v1beta1/Deployment", config.Schemas{Reject: []string{"extensions/v1beta1/Deployment"}}, []string{deploy}, ""},
+		{"-reject inside a List", "-reject Secret", config.Schemas{Reject: []string{"Secret"}}, []string{list}, "error schema/rejected-kind items[0].kind"},
+		{"-reject custom resource without schema", "-reject Thing", config.Schemas{Reject: []string{"Thing"}}, []string{cr}, "error schema/rejected-kind kind"},
+		{"missing schema by default", "", config.Schemas{}, []string{cr}, "warning schema/missing-schema apiVersion"},
+		{"-ignore-missing-schemas", "-ignore-missing-schemas", config.Schemas{MissingSchema: "off"}, []string{cr, badCM}, "error schema/invalid data.a"},
+		{"-ignore-missing-schemas -skip ConfigMap", "-ignore-missing-schemas -skip ConfigMap", config.Schemas{MissingSchema: "off", Skip: []string{"ConfigMap"}}, []string{cr, badCM}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _, err := New(Options{Config: tc.cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := checkObjects(t, st, "", tc.docs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rules(fs); got != tc.want {
+				t.Errorf("kubeconform %s\n got %q\nwant %q", tc.flags, got, tc.want)
+			}
+			for _, f := range fs {
+				if f.RuleID == RuleRejectedKind && !strings.Contains(f.Message, "schemas.reject") {
+					t.Errorf("rejected-kind message does not say which setting: %s", f.Message)
+				}
+			}
+		})
+	}
 }

@@ -42,6 +42,9 @@ const (
 	RuleDeprecatedAPI   = "schema/deprecated-api"
 	RuleRemovedAPI      = "schema/removed-api"
 	RuleInvalidCRD      = "schema/invalid-crd"
+	// RuleRejectedKind is a kind schemas.reject forbids (kubeconform's
+	// -reject).
+	RuleRejectedKind = "schema/rejected-kind"
 )
 
 // Help pages linked from findings.
@@ -80,7 +83,10 @@ type Stage struct {
 	strict  bool
 	missing checks.Severity
 	skip    map[string]bool
-	extra   []*crdEntry
+	// reject holds schemas.reject: kinds (or apiVersion/Kind) that are an
+	// error wherever they appear.
+	reject map[string]bool
+	extra  []*crdEntry
 	// jsonSchemas are kubeconform-style JSON schema files of schemas.paths.
 	jsonSchemas map[string]*crdEntry
 	parallel    int
@@ -124,7 +130,7 @@ func New(opts Options) (*Stage, []checks.Finding, error) {
 			return nil, nil, err
 		}
 	}
-	s := &Stage{bundles: b, strict: true, missing: checks.SeverityWarning, skip: map[string]bool{}, parallel: opts.Parallelism, maxNodes: opts.MaxCRDNodes}
+	s := &Stage{bundles: b, strict: true, missing: checks.SeverityWarning, skip: map[string]bool{}, reject: map[string]bool{}, parallel: opts.Parallelism, maxNodes: opts.MaxCRDNodes}
 	if s.parallel <= 0 {
 		s.parallel = runtime.GOMAXPROCS(0)
 	}
@@ -140,6 +146,9 @@ func New(opts Options) (*Stage, []checks.Finding, error) {
 	}
 	for _, k := range opts.Config.Skip {
 		s.skip[k] = true
+	}
+	for _, k := range opts.Config.Reject {
+		s.reject[k] = true
 	}
 	var finds []checks.Finding
 	if len(opts.Config.Paths) > 0 {
@@ -373,11 +382,17 @@ func (vr *validation) object(obj map[string]any, prefix []string) {
 		vr.list(kres)
 		return
 	}
+	// kubeconform's order: -skip first, then -reject (a kind in both is
+	// skipped; config validation refuses that combination anyway).
 	if vr.s.skip[kind] || vr.s.skip[apiVersion+"/"+kind] {
 		return
 	}
 	group, _ := splitAPIVersion(apiVersion)
 	at := func(p ...string) []string { return append(append([]string(nil), prefix...), p...) }
+	if vr.s.reject[kind] || vr.s.reject[apiVersion+"/"+kind] {
+		vr.add(RuleRejectedKind, checks.SeverityError, at("kind"), fmt.Sprintf("%s %s is not allowed in this repository (schemas.reject in gate.yaml)", apiVersion, kind), helpGate)
+		return
+	}
 
 	lc, known := vr.s.apiLifecycle(vr.v, apiVersion, kind)
 	switch {

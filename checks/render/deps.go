@@ -119,6 +119,10 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 			for _, f := range k.Files {
 				files[f] = true
 			}
+			if len(k.Opaque) > 0 {
+				dirs = append(dirs, k.Opaque...)
+				partial = true
+			}
 			for _, hc := range k.HelmCharts {
 				partial = true
 				rel, err := helmReleaseFromKustomize(src, k, hc, env.KubernetesVersion, r.opts.Charts)

@@ -37,6 +37,10 @@ type Kustomization struct {
 	// UsesOpenAPI is set when the kustomization sets openapi:, which makes
 	// kustomize mutate process-wide schema state.
 	UsesOpenAPI bool
+	// Opaque are directories any file of which the render may read: the
+	// scan cannot tell which (a plugin config kind it does not model, a
+	// directory of plugin configs).
+	Opaque []string
 }
 
 // PatchRef is one patch of a kustomization.
@@ -329,6 +333,18 @@ func (s *scanner) scanPatches(field string, val *yaml.Node) error {
 
 func (s *scanner) scanGenerators(field string, val *yaml.Node) error {
 	for _, it := range seqItems(val) {
+		if err := s.scanGenerator(field, it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanGenerator records the files one configMapGenerator or
+// secretGenerator entry (or a builtin ConfigMapGenerator/SecretGenerator
+// plugin config, which has the same fields) reads.
+func (s *scanner) scanGenerator(field string, it *yaml.Node) error {
+	{
 		for _, key := range []string{"files", "envs"} {
 			for _, f := range seqItems(child(it, key)) {
 				ref := f.Value
@@ -353,19 +369,79 @@ func (s *scanner) scanGenerators(field string, val *yaml.Node) error {
 	return nil
 }
 
+// fileless are the builtin plugin kinds whose configs name no file.
+var fileless = map[string]bool{
+	"AnnotationsTransformer": true, "LabelTransformer": true, "NamespaceTransformer": true,
+	"PrefixSuffixTransformer": true, "PrefixTransformer": true, "SuffixTransformer": true,
+	"ImageTagTransformer": true, "ReplicaCountTransformer": true, "HashTransformer": true,
+	"SortOrderTransformer": true, "ValueAddTransformer": true, "IAMPolicyGenerator": true,
+}
+
+// scanBuiltin records the files a builtin plugin config reads (kustomize
+// resolves them against the kustomization's directory): generator inputs,
+// patch and replacement files. A kind it does not model makes the
+// kustomization's directory opaque: the change selection must not miss a
+// file such a plugin reads.
+func (s *scanner) scanBuiltin(field string, d Doc) error {
+	n := d.Node
+	switch d.Kind {
+	case "ConfigMapGenerator", "SecretGenerator":
+		return s.scanGenerator(field, n)
+	case "PatchTransformer", "PatchJson6902Transformer":
+		if p := scalar(n, "path"); p != "" {
+			f, _, err := s.local(child(n, "path"), field+".path", p, "file")
+			if err != nil {
+				return err
+			}
+			s.k.Files = append(s.k.Files, f)
+		}
+	case "PatchStrategicMergeTransformer":
+		for _, it := range seqItems(child(n, "paths")) {
+			f, _, err := s.local(it, field+".paths", it.Value, "file")
+			if err != nil {
+				return err
+			}
+			s.k.Files = append(s.k.Files, f)
+		}
+	case "ReplacementTransformer":
+		for _, it := range seqItems(child(n, "replacements")) {
+			if p := scalar(it, "path"); p != "" {
+				f, _, err := s.local(child(it, "path"), field+".replacements.path", p, "file")
+				if err != nil {
+					return err
+				}
+				s.k.Files = append(s.k.Files, f)
+			}
+		}
+	default:
+		if !fileless[d.Kind] {
+			s.k.Opaque = append(s.k.Opaque, s.k.Dir)
+		}
+	}
+	return nil
+}
+
 // scanPlugins refuses exec and container KRM functions and legacy plugins:
 // they run code, and the head of a pull request is data.
 func (s *scanner) scanPlugins(field string, val *yaml.Node) error {
 	for _, it := range seqItems(val) {
 		var content string
 		var line = it.Line
+		// cfgFile is where the config's lines are: its own file, the
+		// kustomization for a mapping, none for an inline string.
+		cfgFile := s.k.File
 		if it.Kind == yaml.ScalarNode && !strings.Contains(it.Value, "\n") {
 			p, isDir, err := s.local(it, field, it.Value, "any")
 			if err != nil {
 				return err
 			}
 			if isDir {
+				// A kustomization of plugin configs: the files those
+				// configs name are read relative to this kustomization
+				// (kustomize hands the plugins its loader), which the
+				// directory's own scan (of resources) does not model.
 				s.k.Bases = append(s.k.Bases, p)
+				s.k.Opaque = append(s.k.Opaque, p, s.k.Dir)
 				continue
 			}
 			b, err := s.src.ReadFile(p)
@@ -374,7 +450,9 @@ func (s *scanner) scanPlugins(field string, val *yaml.Node) error {
 			}
 			s.k.Files = append(s.k.Files, p)
 			content = string(b)
+			cfgFile = p
 		} else {
+			cfgFile = ""
 			content = it.Value
 			if it.Kind == yaml.MappingNode {
 				out, _ := yaml.Marshal(it)
@@ -389,6 +467,20 @@ func (s *scanner) scanPlugins(field string, val *yaml.Node) error {
 			for _, d := range docs {
 				if d.APIVersion != "builtin" && !strings.HasPrefix(d.APIVersion, "builtin/") {
 					return &RefError{File: s.k.File, Line: line, Rule: "render/plugin", Msg: fmt.Sprintf("%s: plugin %s %q is not a kustomize builtin: legacy and external plugins run code and are refused", field, d.APIVersion, d.Kind)}
+				}
+				if it.Kind == yaml.MappingNode {
+					d.Node, cfgFile = it, s.k.File // the lines of the kustomization
+				}
+				if err := s.scanBuiltin(field, d); err != nil {
+					var re *RefError
+					if errors.As(err, &re) {
+						if cfgFile == "" {
+							re.Line = line
+						} else {
+							re.File = cfgFile
+						}
+					}
+					return err
 				}
 			}
 		}

@@ -46,8 +46,11 @@ type hostileCase struct {
 	Resources *int `yaml:"resources"`
 	// AllowOther lets error findings beyond the expected ones pass; by
 	// default any other error finding fails the case.
-	AllowOther bool         `yaml:"allowOtherErrors"`
-	Webhook    *webhookCase `yaml:"webhook"`
+	AllowOther bool `yaml:"allowOtherErrors"`
+	// Incremental runs the pull request the way --base, the Action and the
+	// App do: only the environments the change reaches are rendered.
+	Incremental bool         `yaml:"incremental"`
+	Webhook     *webhookCase `yaml:"webhook"`
 }
 
 type caseLimits struct {

@@ -348,6 +348,7 @@ func runEngine(ctx context.Context, c *hostileCase, head, base, trusted *Tracing
 	}
 	if base != nil {
 		req.Base = base
+		req.Incremental = c.Incremental
 	}
 	rep, err := engine.Run(ctx, req)
 	if err != nil {

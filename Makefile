@@ -8,7 +8,8 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Pinned tool versions (built from their Go modules, never downloaded as binaries).
 KUSTOMIZE_VERSION   := v5.8.1
 # The benchmark's baseline (make bench): the tools teams script today. Helm
-# is the one gate's go.mod pins, for kustomize build --enable-helm.
+# is the one gate's go.mod pins, for kustomize build --enable-helm, helm
+# template and the Flux golden test (GATE_HELM_BIN).
 KUBECONFORM_VERSION := v0.8.0
 CONFTEST_VERSION    := v0.71.1
 HELM_VERSION         = $(shell $(GO) list -m -f '{{.Version}}' helm.sh/helm/v4)
@@ -37,7 +38,9 @@ build: ## Build bin/gate
 $(BIN)/kustomize:
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
-tools: $(BIN)/kustomize ## Build the reference tools tests and benchmarks compare against
+# The Helm CLI at the version gate links (go.mod), for the golden test that
+# compares gate's Flux HelmRelease renders with `helm template`.
+tools: $(BIN)/kustomize $(BIN)/helm ## Build the reference tools tests and benchmarks compare against
 
 $(BIN)/kubeconform:
 	GOBIN=$(BIN) $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
@@ -117,7 +120,7 @@ fmt:
 	@out=$$(gofmt -l cmd checks internal rego policies testdata 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 test: fmt vet tools build kube-bins registry-bin postgres ## The full test suite (what CI runs)
-	GATE_KUSTOMIZE_BIN=$(BIN)/kustomize GATE_KUBE_BIN=$(KUBE_BIN) GATE_REGISTRY_BIN=$(REGISTRY_BIN)/registry GATE_PG_BIN=$$($(PG_BIN_CMD)) $(GO) test -race -count=1 -timeout 30m ./...
+	GATE_KUSTOMIZE_BIN=$(BIN)/kustomize GATE_HELM_BIN=$(BIN)/helm GATE_KUBE_BIN=$(KUBE_BIN) GATE_REGISTRY_BIN=$(REGISTRY_BIN)/registry GATE_PG_BIN=$$($(PG_BIN_CMD)) $(GO) test -race -count=1 -timeout 30m ./...
 
 test-short: ## Quick unit tests without -race
 	$(GO) test -short ./...

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -46,7 +48,7 @@ func TestRenderCLI(t *testing.T) {
 		{"one env", []string{"--repo", exampleRepo, "render", "--env", "prod"}, 0, "# Source: overlays/prod/charts/cache/templates/deployment.yaml:2", ""},
 		{"repeatable env", []string{"--repo", exampleRepo, "render", "-e", "dev", "-e", "staging"}, 0, "# Env: staging", ""},
 		{"json", []string{"--repo", exampleRepo, "render", "--all", "-o", "json"}, 0, `"file": "overlays/prod/deployment-prod.yaml"`, ""},
-		{"no env", []string{"--repo", exampleRepo, "render"}, 2, "", "name an environment with --env"},
+		{"no env is every env", []string{"--repo", exampleRepo, "render"}, 0, "# ===== environment staging (overlays/staging): ", ""},
 		{"unknown env", []string{"--repo", exampleRepo, "render", "--env", "qa"}, 2, "", `unknown environment "qa" (known: dev, staging, prod)`},
 		{"bad output", []string{"--repo", exampleRepo, "render", "--all", "-o", "xml"}, 2, "", `--output "xml"`},
 		{"bad flag", []string{"--repo", exampleRepo, "render", "--bogus"}, 2, "", "unknown flag: --bogus"},
@@ -86,5 +88,40 @@ func TestVersionAndCompletion(t *testing.T) {
 	out, _, code = runGate(t, "config", "schema")
 	if code != 0 || !json.Valid([]byte(out)) {
 		t.Errorf("config schema is not JSON")
+	}
+}
+
+// TestRenderEveryEnvInOrder: gate render without --env renders every
+// environment like gate check, in gate envs' order, each opened by one
+// separator comment naming it and counting its documents.
+func TestRenderEveryEnvInOrder(t *testing.T) {
+	out, stderr, code := runGate(t, "--repo", exampleRepo, "render")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	sep := regexp.MustCompile(`(?m)^# ===== environment (\S+) \((\S+)\): (\d+) resources? =====$`)
+	var got []string
+	for _, m := range sep.FindAllStringSubmatch(out, -1) {
+		got = append(got, m[1]+" "+m[2])
+		// The documents between this separator and the next are the env's.
+		start := strings.Index(out, m[0]) + len(m[0])
+		rest := out[start:]
+		if next := sep.FindStringIndex(rest); next != nil {
+			rest = rest[:next[0]]
+		}
+		if n := strings.Count(rest, "\n---\n"); fmt.Sprint(n) != m[3] {
+			t.Errorf("%s: separator says %s resources, %d documents follow", m[1], m[3], n)
+		}
+		if strings.Contains(rest, "# Env: ") && strings.Count(rest, "# Env: "+m[1]+"\n") != strings.Count(rest, "# Env: ") {
+			t.Errorf("%s: documents of another environment under its separator", m[1])
+		}
+	}
+	want := []string{"dev overlays/dev", "staging overlays/staging", "prod overlays/prod"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("separators %q, want %q", got, want)
+	}
+	one, _, _ := runGate(t, "--repo", exampleRepo, "render", "--env", "prod")
+	if strings.Contains(one, "# =====") {
+		t.Errorf("one environment: no separator wanted:\n%.300s", one)
 	}
 }

@@ -20,19 +20,20 @@ func newRenderCmd(g *globals) *cobra.Command {
 		origins  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "render [--env NAME]... [--all]",
+		Use:   "render [--env NAME]...",
 		Short: "Render environments to multi-document YAML (or JSON) on stdout",
 		Long: `Render environments exactly as kustomize (or Helm, or plain YAML) would, in
 process and hermetically: remote bases, exec functions and paths outside the
 repo are refused. Each document is preceded by a "# Source:" comment naming
-the file and line it came from.`,
-		Example: `  gate render --env prod
-  gate render --all --output json`,
+the file and line it came from.
+
+Without --env, every environment is rendered (like gate check), in the order
+gate envs lists them, each opened by a separator comment naming it.`,
+		Example: `  gate render
+  gate render --env prod
+  gate render --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(envNames) == 0 && !all {
-				return usageErr("name an environment with --env (see `gate envs`) or use --all")
-			}
 			if output != "yaml" && output != "json" {
 				return usageErr("--output %q: want yaml or json", output)
 			}
@@ -67,7 +68,7 @@ the file and line it came from.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&envNames, "env", "e", nil, "environment to render (repeatable)")
-	f.BoolVar(&all, "all", false, "render every environment")
+	f.BoolVar(&all, "all", false, "render every environment (the default; kept for scripts)")
 	f.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	f.BoolVar(&origins, "origins", true, "precede each document with a # Source: file:line comment")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
@@ -77,6 +78,12 @@ the file and line it came from.`,
 
 func writeRenderYAML(g *globals, results []*render.Result, origins, multi bool) {
 	for _, r := range results {
+		if multi {
+			// A separator between environments: a reader (or a grep) sees
+			// where one ends, and an empty environment still shows.
+			fmt.Fprintf(g.stdout, "# ===== environment %s (%s): %s =====\n",
+				escape.Comment(r.Env.Name), escape.Comment(r.Env.Path), plural(len(r.Resources), "resource"))
+		}
 		for _, res := range r.Resources {
 			fmt.Fprintln(g.stdout, "---")
 			if origins {

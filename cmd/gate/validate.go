@@ -42,7 +42,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 		outputs  outputFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "validate [--env NAME]... [--all]",
+		Use:   "validate [--env NAME]...",
 		Short: "Validate rendered environments against Kubernetes and CRD schemas, offline",
 		Long: `Render environments and validate every object strictly against the schemas of
 the environment's kubernetesVersion (embedded in gate: no network) and against
@@ -50,17 +50,16 @@ every CustomResourceDefinition the repo renders or lists under schemas.paths in
 gate.yaml. Unknown fields, wrong types, missing required fields, bad names and
 labels, and deprecated or removed apiVersions are findings on the source line.
 
+Without --env, every environment is validated, like gate check.
+
 Findings are printed as file:line on stdout; with --output, as a report in that
 format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass,
 1 findings at or above --fail-on, 2 usage or internal error.`,
-		Example: `  gate validate --env prod
-  gate validate --all
-  gate validate --all -o sarif=schema.sarif`,
+		Example: `  gate validate
+  gate validate --env prod
+  gate validate -o sarif=schema.sarif`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(envNames) == 0 && !all {
-				return usageErr("name an environment with --env (see `gate envs`) or use --all")
-			}
 			threshold, err := checks.ParseSeverity(failOn)
 			if err != nil {
 				return usageErr("--fail-on: %v", err)
@@ -122,7 +121,7 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&envNames, "env", "e", nil, "environment to validate (repeatable)")
-	f.BoolVar(&all, "all", false, "validate every environment")
+	f.BoolVar(&all, "all", false, "validate every environment (the default; kept for scripts)")
 	f.StringVar(&failOn, "fail-on", "error", "lowest severity that fails: error, warning or notice")
 	addOutputFlags(f, &outputs)
 	registerOutputCompletion(cmd)

@@ -67,7 +67,13 @@ func TestValidateCLI(t *testing.T) {
 			stdout:   []string{"warning schema/missing-schema"},
 			outLines: 1,
 		},
-		{name: "no env", args: []string{"--repo", crdRepo, "validate"}, code: 2, stderr: "name an environment with --env", outLines: 0},
+		{
+			// Like gate check: without --env, every environment.
+			name: "no env is every env", args: []string{"--repo", crdRepo, "validate"}, code: 1,
+			stdout:   []string{"[dev] overlays/dev/backup-patch.yaml:6: error schema/invalid", "[prod] overlays/prod/legacy.yaml:52: error schema/invalid"},
+			stderr:   "validated 13 resources in 2 environments: 7 errors, 3 warnings",
+			outLines: 10,
+		},
 		{name: "unknown env", args: []string{"--repo", crdRepo, "validate", "--env", "qa"}, code: 2, stderr: `unknown environment "qa"`, outLines: 0},
 		{name: "bad --fail-on", args: []string{"--repo", crdRepo, "validate", "--all", "--fail-on", "loud"}, code: 2, stderr: "--fail-on", outLines: 0},
 		{name: "args refused", args: []string{"--repo", crdRepo, "validate", "prod"}, code: 2, stderr: "unknown command", outLines: -1},

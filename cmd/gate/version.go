@@ -28,12 +28,14 @@ func newVersionCmd(g *globals) *cobra.Command {
 					}
 				}
 				want := map[string]string{
-					"sigs.k8s.io/kustomize/api":        "kustomize",
 					"helm.sh/helm/v4":                  "helm",
 					"github.com/open-policy-agent/opa": "opa",
 					"github.com/yannh/kubeconform":     "kubeconform",
 				}
 				for _, d := range bi.Deps {
+					if d.Path == kustomizeAPI {
+						fmt.Fprintln(g.stdout, kustomizeLine(d.Version))
+					}
 					if name, ok := want[d.Path]; ok {
 						fmt.Fprintf(g.stdout, "%s %s\n", name, d.Version)
 					}
@@ -42,6 +44,33 @@ func newVersionCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// kustomizeAPI is the module gate renders kustomizations with. The
+// kustomize CLI a user compares with is versioned apart from it (kustomize
+// v5.8.2 builds with api v0.21.2), so version names the release.
+const kustomizeAPI = "sigs.k8s.io/kustomize/api"
+
+// kustomizeReleases maps an api module version to the kustomize CLI
+// release (sigs.k8s.io/kustomize/kustomize/v5) whose go.mod requires it,
+// as read from each release's go.mod on the Go module proxy. A go.mod bump
+// to an api version missing here fails TestKustomizeReleaseOfGoMod.
+var kustomizeReleases = map[string]string{
+	"v0.19.0": "v5.6.0",
+	"v0.20.1": "v5.7.1",
+	"v0.21.1": "v5.8.1",
+	"v0.21.2": "v5.8.2",
+	"v0.21.3": "v5.8.3",
+}
+
+// kustomizeLine says which kustomize release gate renders as: "kustomize
+// v5.8.2 (api v0.21.2)", or the api version plainly when no release is
+// known for it.
+func kustomizeLine(api string) string {
+	if rel, ok := kustomizeReleases[api]; ok {
+		return fmt.Sprintf("kustomize %s (api %s)", rel, api)
+	}
+	return fmt.Sprintf("kustomize api %s (no kustomize release known for it)", api)
 }
 
 func newConfigCmd(g *globals) *cobra.Command {

@@ -18,7 +18,8 @@ import (
 
 // conftestCase is one policy directory shaped like conftest's own examples
 // (examples/exceptions, examples/combine, examples/data,
-// examples/strict-rules), written here under testdata/conftest/<dir>: a
+// examples/strict-rules) and the corners of conftest's engine they rely on
+// (an empty exception name excepts the bare rules), written here under testdata/conftest/<dir>: a
 // policy/ directory and the inputs under in/.
 type conftestCase struct {
 	dir string
@@ -48,6 +49,9 @@ var conftestCases = []conftestCase{
 		"in/api.yaml": true, "in/mixed.yaml": true, "in/node-agent.yaml": false,
 		"in/unlabelled-agent.yaml": true, "in/vendor-db.yaml": false, "in/web.yaml": true,
 	}, exceptions: 5},
+	{dir: "exceptions-bare", conftest: map[string]bool{
+		"in/legacy.yaml": false, "in/legacy-net.yaml": true, "in/plain.yaml": true,
+	}, exceptions: 2},
 	{dir: "combine", policies: "combine: [main]", args: []string{"--combine"}, combine: true, conftest: map[string]bool{"Combined": true}},
 	{dir: "combine-ok", policies: "combine: [main]", args: []string{"--combine"}, combine: true, conftest: map[string]bool{"Combined": false}},
 	{dir: "combine-path", policies: "combine: [main]", args: []string{"--combine"}, combine: true, conftest: map[string]bool{"Combined": true}},
@@ -132,7 +136,7 @@ func TestConftestCompatibility(t *testing.T) {
 			for _, f := range finds {
 				if f.Waived != "" {
 					waived++
-					if !strings.HasPrefix(f.Waived, "conftest exception: data.main.exception contains ") || !strings.Contains(f.Waived, "policy/exceptions.rego:") {
+					if !strings.HasPrefix(f.Waived, "conftest exception: data.main.exception contains ") || !strings.Contains(f.Waived, "(policy/") || !strings.Contains(f.Waived, ".rego:") {
 						t.Errorf("waived finding does not name the exception: %q", f.Waived)
 					}
 				}
@@ -211,5 +215,17 @@ func TestPolicyTestLoadsData(t *testing.T) {
 	file := RunTests(context.Background(), dirs, TestOptions{Data: []TestDir{{Src: src, Dir: path.Join("data", "blocked.yaml")}}})
 	if file.Failed() != 0 {
 		t.Errorf("a data file (not a directory): %d failed", file.Failed())
+	}
+}
+
+// TestCombineNamesAMissingPackage: policies.combine naming a package no
+// policy declares is a warning on gate.yaml's policies line, not a silent
+// pass.
+func TestCombineNamesAMissingPackage(t *testing.T) {
+	src := conftestSource(t, "combine-ok", "combine: [main, teams]")
+	cfg := mustConfig(t, src)
+	_, finds := loadStage(t, src, cfg, testOpts())
+	if len(finds) != 1 || finds[0].Severity != checks.SeverityWarning || finds[0].Origin.String() != "gate.yaml:3" || !strings.Contains(finds[0].Message, `policies.combine names package "teams"`) {
+		t.Fatalf("load findings:%s", dump(finds))
 	}
 }

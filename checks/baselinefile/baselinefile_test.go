@@ -11,7 +11,7 @@ func TestRoundTripKeepsWhatTheComparisonNeeds(t *testing.T) {
 	in := []checks.Finding{
 		{Check: "policy", RuleID: "resources-set", Severity: checks.SeverityWarning, Env: "prod",
 			Resource: &checks.ResourceID{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "shop", Name: "web"},
-			Path: "spec.template.spec.containers[0].resources", Message: "container c0 has no resources",
+			Path:     "spec.template.spec.containers[0].resources", Message: "container c0 has no resources",
 			Origin: checks.Origin{File: "app/web.yaml", Line: 14}},
 		{Check: "render", RuleID: "render/invalid-yaml", Severity: checks.SeverityError, Env: "dev",
 			Message: "bad", Origin: checks.Origin{File: "dev/x.yaml", Line: 3}},

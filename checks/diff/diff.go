@@ -167,15 +167,24 @@ func Envs(base, head []*checks.Resource, opts Options) *checks.EnvDiff {
 			renamed[rs[0]], renamed[as[0]] = true, true
 		}
 	}
+	moved := identityMoves(removed, added, renamed, opts.Locate)
 	out := &checks.EnvDiff{ByKind: map[string]int{}}
 	for _, r := range removed {
 		if !renamed[r] {
-			out.Changes = append(out.Changes, *Objects(r, nil, opts))
+			c := Objects(r, nil, opts)
+			if o, ok := moved[r]; ok {
+				c.Origin = o
+			}
+			out.Changes = append(out.Changes, *c)
 		}
 	}
 	for _, r := range added {
 		if !renamed[r] {
-			out.Changes = append(out.Changes, *Objects(nil, r, opts))
+			c := Objects(nil, r, opts)
+			if o, ok := moved[r]; ok {
+				c.Origin = o
+			}
+			out.Changes = append(out.Changes, *c)
 		}
 	}
 	for _, p := range pairs {
@@ -189,6 +198,58 @@ func Envs(base, head []*checks.Resource, opts Options) *checks.EnvDiff {
 	}
 	if out.Changes == nil {
 		out.Changes = []checks.ResourceChange{}
+	}
+	return out
+}
+
+// identityMoves finds objects whose name or namespace changed: one removed
+// and one added object of the same kind rendered from the same source
+// document (the same file and line, else the only such pair of the file).
+// The author changed a namespace, namePrefix or nameSuffix (or the name
+// itself), not the document, so both entries stay a removal and an
+// addition (what applying it does) but land on the line that set the new
+// identity: loc's origin of the added object's metadata.namespace, or of
+// metadata.name when the namespace is the same. Objects without a source
+// file (live ones) are never paired. Without loc, nothing moves.
+func identityMoves(removed, added []*checks.Resource, skip map[*checks.Resource]bool, loc checks.Locator) map[*checks.Resource]checks.Origin {
+	out := map[*checks.Resource]checks.Origin{}
+	if loc == nil {
+		return out
+	}
+	paired := map[*checks.Resource]bool{}
+	for _, key := range []func(r *checks.Resource) string{
+		func(r *checks.Resource) string { return r.Origin.String() },
+		func(r *checks.Resource) string { return r.Origin.File },
+	} {
+		group := func(rs []*checks.Resource) map[string][]*checks.Resource {
+			m := map[string][]*checks.Resource{}
+			for _, r := range rs {
+				if skip[r] || paired[r] || r.Origin.File == "" {
+					continue
+				}
+				k := r.ID.Group + "|" + r.ID.Kind + "|" + key(r)
+				m[k] = append(m[k], r)
+			}
+			return m
+		}
+		rem, add := group(removed), group(added)
+		for k, rs := range rem {
+			as := add[k]
+			if len(rs) != 1 || len(as) != 1 {
+				continue
+			}
+			r, a := rs[0], as[0]
+			field := []string{"metadata", "name"}
+			if r.ID.Namespace != a.ID.Namespace {
+				field = []string{"metadata", "namespace"}
+			}
+			o := loc.Locate(a, field)
+			if o.IsZero() {
+				continue
+			}
+			paired[r], paired[a] = true, true
+			out[r], out[a] = o, o
+		}
 	}
 	return out
 }

@@ -263,6 +263,95 @@ func TestEnvs(t *testing.T) {
 	}
 }
 
+// fieldLocator stands in for a rendering's locator: metadata.namespace is
+// set on line 3 of the environment's kustomization, metadata.name on line 4.
+type fieldLocator struct{}
+
+func (fieldLocator) Locate(_ *checks.Resource, path []string) checks.Origin {
+	switch strings.Join(path, ".") {
+	case "metadata.namespace":
+		return checks.Origin{File: "env/kustomization.yaml", Line: 3}
+	case "metadata.name":
+		return checks.Origin{File: "env/kustomization.yaml", Line: 4}
+	}
+	return checks.Origin{}
+}
+
+// TestEnvsIdentityChange: an object whose name or namespace changed is a
+// removal and an addition; when both come from the same source document,
+// both land on the line that set the new identity, not on the document.
+func TestEnvsIdentityChange(t *testing.T) {
+	obj := func(kind, ns, name, file string, line int) *checks.Resource {
+		r := res(t, "apiVersion: v1\nkind: "+kind+"\nmetadata:\n  name: "+name+"\n  namespace: "+ns+"\n")
+		r.Origin = checks.Origin{File: file, Line: line}
+		return r
+	}
+	for _, tc := range []struct {
+		name       string
+		base, head []*checks.Resource
+		loc        checks.Locator
+		want       []string // action ID origin, in diff order
+	}{
+		{name: "namespace changed",
+			base: []*checks.Resource{obj("Service", "a", "web", "base/svc.yaml", 1)},
+			head: []*checks.Resource{obj("Service", "b", "web", "base/svc.yaml", 1)},
+			loc:  fieldLocator{},
+			want: []string{"removed Service/a/web env/kustomization.yaml:3", "added Service/b/web env/kustomization.yaml:3"}},
+		{name: "name changed",
+			base: []*checks.Resource{obj("Service", "a", "web", "base/svc.yaml", 1)},
+			head: []*checks.Resource{obj("Service", "a", "x-web", "base/svc.yaml", 1)},
+			loc:  fieldLocator{},
+			want: []string{"removed Service/a/web env/kustomization.yaml:4", "added Service/a/x-web env/kustomization.yaml:4"}},
+		{name: "source document moved in its file",
+			base: []*checks.Resource{obj("Service", "a", "web", "base/svc.yaml", 1)},
+			head: []*checks.Resource{obj("Service", "a", "x-web", "base/svc.yaml", 5)},
+			loc:  fieldLocator{},
+			want: []string{"removed Service/a/web env/kustomization.yaml:4", "added Service/a/x-web env/kustomization.yaml:4"}},
+		{name: "two documents of a file are paired by line",
+			base: []*checks.Resource{obj("Service", "a", "one", "base/svc.yaml", 1), obj("Service", "a", "two", "base/svc.yaml", 9)},
+			head: []*checks.Resource{obj("Service", "b", "one", "base/svc.yaml", 1), obj("Service", "a", "x-two", "base/svc.yaml", 9)},
+			loc:  fieldLocator{},
+			want: []string{"removed Service/a/one env/kustomization.yaml:3", "removed Service/a/two env/kustomization.yaml:4",
+				"added Service/a/x-two env/kustomization.yaml:4", "added Service/b/one env/kustomization.yaml:3"}},
+		{name: "another document is a new object, not a rename",
+			base: []*checks.Resource{obj("Service", "a", "web", "base/svc.yaml", 1)},
+			head: []*checks.Resource{obj("Service", "a", "api", "base/api.yaml", 1)},
+			loc:  fieldLocator{},
+			want: []string{"added Service/a/api base/api.yaml:1", "removed Service/a/web base/svc.yaml:1"}},
+		{name: "another kind is not a rename",
+			base: []*checks.Resource{obj("Service", "a", "web", "base/web.yaml", 1)},
+			head: []*checks.Resource{obj("ConfigMap", "a", "web", "base/web.yaml", 1)},
+			loc:  fieldLocator{},
+			want: []string{"added ConfigMap/a/web base/web.yaml:1", "removed Service/a/web base/web.yaml:1"}},
+		{name: "ambiguous pairs keep their documents",
+			base: []*checks.Resource{obj("Service", "a", "one", "base/svc.yaml", 1), obj("Service", "a", "two", "base/svc.yaml", 1)},
+			head: []*checks.Resource{obj("Service", "b", "one", "base/svc.yaml", 1), obj("Service", "b", "two", "base/svc.yaml", 1)},
+			loc:  fieldLocator{},
+			want: []string{"removed Service/a/one base/svc.yaml:1", "removed Service/a/two base/svc.yaml:1",
+				"added Service/b/one base/svc.yaml:1", "added Service/b/two base/svc.yaml:1"}},
+		{name: "objects without a source (live) are never paired",
+			base: []*checks.Resource{obj("Service", "a", "web", "", 0)},
+			head: []*checks.Resource{obj("Service", "b", "web", "", 0)},
+			loc:  fieldLocator{},
+			want: []string{"removed Service/a/web ", "added Service/b/web "}},
+		{name: "without a locator the documents stay",
+			base: []*checks.Resource{obj("Service", "a", "web", "base/svc.yaml", 1)},
+			head: []*checks.Resource{obj("Service", "b", "web", "base/svc.yaml", 1)},
+			want: []string{"removed Service/a/web base/svc.yaml:1", "added Service/b/web base/svc.yaml:1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Envs(tc.base, tc.head, Options{Locate: tc.loc})
+			var got []string
+			for _, c := range d.Changes {
+				got = append(got, c.Action+" "+c.ID.String()+" "+c.Origin.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
 func TestUnified(t *testing.T) {
 	a := "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\n"
 	b := "a\nB\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\n"

@@ -115,6 +115,9 @@ type fieldRow struct {
 	schemaPath, schemaAt string
 	policyPath, policyAt string
 	diffAt               string
+	// identityAt is where both entries of an identity change (the object
+	// removed under its old name or namespace, added under the new) land.
+	identityAt string
 }
 
 var fieldRows = []fieldRow{
@@ -123,13 +126,28 @@ var fieldRows = []fieldRow{
 	{name: "replicas", kust: "replicas:\n  - name: app\n    count: 77\n",
 		policyPath: "spec.replicas", policyAt: "env/kustomization.yaml:7", diffAt: "env/kustomization.yaml:7"},
 	// namespace, namePrefix and nameSuffix change the object's identity:
-	// the diff is a removal and an addition, not a field change.
+	// the diff is a removal and an addition, not a field change; both land
+	// on the transformer's line.
 	{name: "namespace", kust: "namespace: flagged_ns\n",
-		schemaPath: "metadata.namespace", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.namespace", policyAt: "env/kustomization.yaml:5"},
+		schemaPath: "metadata.namespace", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.namespace", policyAt: "env/kustomization.yaml:5",
+		identityAt: "env/kustomization.yaml:5"},
 	{name: "namePrefix", kust: "namePrefix: flagged_\n",
-		schemaPath: "metadata.name", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.name", policyAt: "env/kustomization.yaml:5"},
+		schemaPath: "metadata.name", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.name", policyAt: "env/kustomization.yaml:5",
+		identityAt: "env/kustomization.yaml:5"},
 	{name: "nameSuffix", kust: "nameSuffix: _flagged\n",
-		schemaPath: "metadata.name", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.name", policyAt: "env/kustomization.yaml:5"},
+		schemaPath: "metadata.name", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.name", policyAt: "env/kustomization.yaml:5",
+		identityAt: "env/kustomization.yaml:5"},
+	// Both at once: the namespace line (the object moves namespace).
+	{name: "namespace and namePrefix", kust: "namePrefix: flagged_\nnamespace: flagged_ns\n",
+		policyPath: "metadata.name", policyAt: "env/kustomization.yaml:5", identityAt: "env/kustomization.yaml:6"},
+	// A generated ConfigMap renamed by the prefix (its hash stays): the
+	// prefix's line, not the generator's.
+	{name: "namePrefix on a generated ConfigMap", kind: "ConfigMap", kust: "namePrefix: flagged-\nconfigMapGenerator:\n  - name: app-config\n    literals:\n      - MODE=x\n",
+		identityAt: "env/kustomization.yaml:5"},
+	// The prefix comes from a component the overlay uses.
+	{name: "namePrefix in a component", kust: "components:\n  - ../comp\n",
+		files:      map[string]string{"comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nnamePrefix: flagged-\n"},
+		identityAt: "comp/kustomization.yaml:3"},
 	{name: "labels", kust: "labels:\n  - pairs:\n      team: flagged value!\n",
 		schemaPath: "metadata.labels.team", schemaAt: "env/kustomization.yaml:7", policyPath: "metadata.labels.team", policyAt: "env/kustomization.yaml:7", diffAt: "env/kustomization.yaml:7"},
 	{name: "commonLabels", kust: "commonLabels:\n  team: flagged value!\n",
@@ -274,6 +292,24 @@ func TestFieldOrigins(t *testing.T) {
 				}
 				if !ok {
 					t.Errorf("diff entry of %s at %v, want %s", kind, got, row.diffAt)
+				}
+			}
+			if row.identityAt != "" {
+				var got []string
+				actions := map[string]bool{}
+				if er.Diff != nil {
+					for _, c := range er.Diff.Changes {
+						if c.ID.Kind != kind {
+							continue
+						}
+						got = append(got, c.Action+" "+c.ID.String()+" at "+c.Origin.String())
+						if c.Origin.String() == row.identityAt && !c.Origin.Approximate {
+							actions[c.Action] = true
+						}
+					}
+				}
+				if len(got) != 2 || !actions[checks.ActionRemoved] || !actions[checks.ActionAdded] {
+					t.Errorf("diff entries of %s: %v; want one removal and one addition, both at %s", kind, got, row.identityAt)
 				}
 			}
 		})

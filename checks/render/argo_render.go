@@ -470,6 +470,9 @@ func (r *Renderer) renderArgoHelm(ctx context.Context, src source.Source, app *a
 		if errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
+		if re := (*RefError)(nil); errors.As(err, &re) {
+			return re
+		}
 		return &RefError{File: app.File, Line: app.lineOf(at), Rule: "render/helm", Msg: err.Error()}
 	}
 	if chart != nil {

@@ -213,6 +213,10 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 			w.res.Findings = append(w.res.Findings, w.r.errFinding(w.env, err))
 			return
 		}
+		if re := (*RefError)(nil); errors.As(err, &re) {
+			w.finding(checks.SeverityError, re.Rule, checks.Origin{File: re.File, Line: re.Line}, "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, re.Msg)
+			return
+		}
 		w.finding(checks.SeverityError, "render/helm", decl.Origin, "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, err.Error())
 		return
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -203,9 +204,23 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 	if opts.Namespace == "" {
 		opts.Namespace = "default"
 	}
-	rv, err := chartutil.ToRenderValues(chrt, vals, opts, caps)
+	// Schema validation is gate's own (validateChartSchemas): Helm's
+	// loaders would follow a $ref to a host file or a URL.
+	rv, err := chartutil.ToRenderValuesWithSchemaValidation(chrt, vals, opts, caps, true)
 	if err != nil {
 		return nil, fmt.Errorf("chart %s values: %w", chartName, err)
+	}
+	coalesced, _ := rv["Values"].(chartcommon.Values)
+	schemaDir := rel.ChartDir
+	if rel.Chart != nil {
+		schemaDir = ""
+	}
+	if err := validateChartSchemas(chrt, coalesced, schemaDir); err != nil {
+		var re *RefError
+		if errors.As(err, &re) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("chart %s values: values don't meet the specifications of the schema(s) in the following chart(s):\n%w", chartName, err)
 	}
 	var eng engine.Engine
 	eng.Strict = false

@@ -580,6 +580,9 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 				if errors.Is(err, context.DeadlineExceeded) {
 					return err
 				}
+				if re := (*RefError)(nil); errors.As(err, &re) {
+					return re
+				}
 				return &RefError{File: k.File, Line: hc.Line, Rule: "render/helm", Msg: err.Error()}
 			}
 			vname := fmt.Sprintf("%s%d_%s.yaml", virtualPrefix, i, scalar(hc.Node, "name"))
@@ -792,6 +795,9 @@ func (r *Renderer) renderHelmEnv(ctx context.Context, src source.Source, env che
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return err
+		}
+		if re := (*RefError)(nil); errors.As(err, &re) {
+			return re
 		}
 		return &RefError{File: path.Join(env.Path, "Chart.yaml"), Line: 1, Rule: "render/helm", Msg: err.Error()}
 	}

@@ -152,7 +152,8 @@ func mustDuration(s string) time.Duration {
 
 // materialize copies the case's repo (and base, when it has one) into a
 // temporary directory, keeping symlinks as they are and replacing
-// {{LOOPBACK}} with the net guard's address, plants the canary outside the
+// {{LOOPBACK}} with the net guard's address and {{OUTSIDE}} with the
+// absolute path of the planted directory outside the repo, plants the canary outside the
 // repo and in its .git directory, and generates the big files.
 func (c *hostileCase) materialize(t *testing.T, loopback string) (root string) {
 	t.Helper()
@@ -162,7 +163,7 @@ func (c *hostileCase) materialize(t *testing.T, loopback string) (root string) {
 		if _, err := os.Stat(src); err != nil {
 			continue
 		}
-		if err := copyTree(src, filepath.Join(root, side), loopback); err != nil {
+		if err := copyTree(src, filepath.Join(root, side), loopback, filepath.Join(root, "outside")); err != nil {
 			t.Fatal(err)
 		}
 		git := filepath.Join(root, side, ".git")
@@ -171,6 +172,9 @@ func (c *hostileCase) materialize(t *testing.T, loopback string) (root string) {
 	}
 	mustWrite(t, filepath.Join(root, "outside", "secret.yaml"), canarySecret("outside"))
 	mustWrite(t, filepath.Join(root, "outside", "kustomization.yaml"), "resources:\n  - secret.yaml\n")
+	// A JSON schema a $ref could load: its const puts the canary into any
+	// validation error.
+	mustWrite(t, filepath.Join(root, "outside", "schema.json"), `{"type": "object", "properties": {"replicas": {"const": "`+Canary+`"}}, "required": ["replicas"]}`+"\n")
 	for _, g := range c.Generate {
 		p := filepath.Join(root, "repo", filepath.FromSlash(g.Path))
 		if g.Kind == "fifo" {
@@ -238,7 +242,7 @@ func mustWrite(t *testing.T, p, content string) {
 	}
 }
 
-func copyTree(src, dst, loopback string) error {
+func copyTree(src, dst, loopback, outside string) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -260,6 +264,9 @@ func copyTree(src, dst, loopback string) error {
 			return err
 		}
 		b = bytes.ReplaceAll(b, []byte("{{LOOPBACK}}"), []byte(loopback))
+		if outside != "" {
+			b = bytes.ReplaceAll(b, []byte("{{OUTSIDE}}"), []byte(filepath.ToSlash(outside)))
+		}
 		return os.WriteFile(to, b, 0o644)
 	})
 }

@@ -34,7 +34,7 @@ func commitSource(t *testing.T, dir string, maxSize int64) source.Source {
 		t.Fatal("no git binary")
 	}
 	gitDir := filepath.Join(t.TempDir(), "repo")
-	if err := copyTree(dir, gitDir, ""); err != nil {
+	if err := copyTree(dir, gitDir, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(gitDir, ".git")); err != nil {

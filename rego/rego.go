@@ -175,18 +175,18 @@ func Parse(f File) (*ast.Module, *Problem) {
 			ps := problems(err, map[string]File{f.id(): f})
 			return nil, &ps[0]
 		}
-		return m, nil
+		return checked(m, f)
 	}
 	popts.RegoVersion = ast.RegoV1
 	m, err := ast.ParseModuleWithOpts(f.id(), string(f.Src), popts)
 	if err == nil {
-		return m, nil
+		return checked(m, f)
 	}
 	v0 := popts
 	v0.RegoVersion = ast.RegoV0
 	m0, err0 := ast.ParseModuleWithOpts(f.id(), string(f.Src), v0)
 	if err0 == nil {
-		return m0, nil
+		return checked(m0, f)
 	}
 	// Both dialects fail. The parser that got further is reading the
 	// dialect the file is written in: report its error, not the other's

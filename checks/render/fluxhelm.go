@@ -182,6 +182,11 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 	if !w.charts {
 		return
 	}
+	crds, ok := w.crdPolicy(&hr, decl, ns)
+	if !ok {
+		node.NotRendered = "invalid CRD policy (see the findings)"
+		return
+	}
 	values, ok := w.values(&hr, decl, ns)
 	if !ok {
 		node.NotRendered = "values missing (see the findings)"
@@ -190,9 +195,6 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 	rel := HelmRelease{ChartDir: c.Dir, ReleaseName: releaseName(&hr), Namespace: nsOr(hr.Spec.TargetNamespace, ns),
 		ValuesInline: values, KubeVersion: w.env.KubernetesVersion, SkipTests: true, IncludeCRDs: true,
 		Chart: cached, Origin: decl.Origin.File}
-	if hr.Spec.Install != nil && hr.Spec.Install.CRDs == "Skip" {
-		rel.IncludeCRDs = false
-	}
 	if hr.Spec.Chart != nil && cached == nil {
 		for _, vf := range hr.Spec.Chart.Spec.ValuesFiles {
 			if p, err := source.Join(c.Dir, vf); err == nil {
@@ -223,7 +225,14 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 	vlocs := w.valueLocs(decl)
 	vsrc := w.valuesSources(&hr, decl, ns, c.Dir, rel.ValuesFiles)
 	var objs []*checks.Resource
+	ncrd := 0
 	for _, h := range hdocs {
+		if h.CRD {
+			ncrd++
+			if !crds.render() {
+				continue
+			}
+		}
 		ds, err := ParseDocs(h.Template, []byte(h.Body), w.r.opts.Limits)
 		if err != nil {
 			w.finding(checks.SeverityError, "render/helm", checks.Origin{File: h.Template}, "template output is not valid YAML: %v", err)
@@ -247,6 +256,11 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 			}
 			w.res.loc[rsc] = &locInfo{File: h.Template, Doc: -1, Values: vsrc, FluxValues: vlocs}
 			objs = append(objs, rsc)
+		}
+	}
+	if ncrd > 0 {
+		if msg := crds.notice(ncrd); msg != "" {
+			w.finding(checks.SeverityNotice, RuleFluxCRDs, w.at(decl, crds.field...), "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, msg)
 		}
 	}
 	objs = w.postRender(&hr, decl, objs)
@@ -511,4 +525,73 @@ func (w *fluxWalk) valuesSources(hr *fluxHelmRelease, decl *checks.Resource, ns,
 		}
 	}
 	return out
+}
+
+// RuleFluxCRDs is the notice saying what helm-controller does with the
+// CRDs of a chart's crds/ directory under the HelmRelease's CRD policies.
+const RuleFluxCRDs = "render/flux-crds"
+
+// crdPolicies are helm-controller's .spec.install.crds and
+// .spec.upgrade.crds: Skip, Create (create missing CRDs, never update) or
+// CreateReplace (create and replace, never delete). They apply to the
+// files of the chart's crds/ directories only; CRDs a chart renders from
+// templates are ordinary release objects.
+type crdPolicies struct {
+	install, upgrade string // with defaults: Create and Skip
+	// field is the HelmRelease field the notice lands on.
+	field []string
+}
+
+// crdPolicy reads the HelmRelease's CRD policies with helm-controller's
+// defaults (install Create, upgrade Skip). A value outside the enum is an
+// error on its line: the API server rejects such a HelmRelease, so
+// nothing of it is applied.
+func (w *fluxWalk) crdPolicy(hr *fluxHelmRelease, decl *checks.Resource, ns string) (crdPolicies, bool) {
+	p := crdPolicies{install: "Create", upgrade: "Skip"}
+	ok := true
+	check := func(v *string, field ...string) {
+		switch *v {
+		case "":
+			return
+		case "Skip", "Create", "CreateReplace":
+			p.field = field
+		default:
+			ok = false
+			w.finding(checks.SeverityError, "render/flux", w.at(decl, field...), "HelmRelease %s/%s: %s is %q, want Skip, Create or CreateReplace (the API server rejects this HelmRelease)", ns, hr.Metadata.Name, strings.Join(field[1:], "."), *v)
+		}
+	}
+	if hr.Spec.Install != nil && hr.Spec.Install.CRDs != "" {
+		p.install = hr.Spec.Install.CRDs
+		check(&p.install, "spec", "install", "crds")
+	}
+	if hr.Spec.Upgrade != nil && hr.Spec.Upgrade.CRDs != "" {
+		p.upgrade = hr.Spec.Upgrade.CRDs
+		check(&p.upgrade, "spec", "upgrade", "crds")
+	}
+	return p, ok
+}
+
+// render reports whether the crds/ CRDs belong to the environment: a
+// cluster that reconciled the release holds them when its install or its
+// upgrades create them.
+func (p crdPolicies) render() bool {
+	return p.install != "Skip" || p.upgrade != "Skip"
+}
+
+// notice says, when the policies make the rendered CRDs differ from what
+// every reconcile applies, how they differ; "" when upgrades create and
+// replace them (CreateReplace) and installs create them.
+func (p crdPolicies) notice(n int) string {
+	what := fmt.Sprintf("the chart's crds/ directories hold %d CRD file(s)", n)
+	switch {
+	case !p.render():
+		return what + "; not rendered: install.crds and upgrade.crds are Skip, so helm-controller never applies them"
+	case p.install == "Skip":
+		return fmt.Sprintf("%s; rendered, but a first install does not create them (install.crds: Skip); upgrades do (upgrade.crds: %s)", what, p.upgrade)
+	case p.upgrade == "Skip":
+		return fmt.Sprintf("%s; rendered as an install creates them (install.crds: %s), but upgrades leave them as they are (upgrade.crds: Skip, the default): a change to them, a chart version bump included, reaches only a cluster that installs the release anew; set upgrade.crds: CreateReplace to have upgrades update them", what, p.install)
+	case p.upgrade == "Create":
+		return fmt.Sprintf("%s; rendered, but upgrades only create the ones missing from the cluster and never update existing ones (upgrade.crds: Create); set CreateReplace to have upgrades update them", what)
+	}
+	return ""
 }

@@ -55,6 +55,10 @@ type helmDoc struct {
 	// "charts/sub/templates/x.yaml").
 	ChartFile string
 	Body      string
+	// CRD marks a file of a crds/ directory (the chart's or a subchart's):
+	// Helm installs those apart from the templates, and helm-controller
+	// applies them by the release's CRD policies.
+	CRD bool
 }
 
 // renderHelm renders a chart in process with Helm's Go engine: no helm
@@ -250,7 +254,7 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 	if rel.IncludeCRDs {
 		for _, crd := range chrt.CRDObjects() {
 			cf := strings.TrimPrefix(crd.Filename, chrt.Name()+"/")
-			docs = append(docs, helmDoc{Template: docPath(cf), ChartFile: cf, Body: string(crd.File.Data)})
+			docs = append(docs, helmDoc{Template: docPath(cf), ChartFile: cf, Body: string(crd.File.Data), CRD: true})
 		}
 	}
 	for _, k := range keys {

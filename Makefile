@@ -55,8 +55,13 @@ bench-tools: $(BIN)/kustomize $(BIN)/kubeconform $(BIN)/conftest $(BIN)/helm ## 
 
 # make bench BENCH_FLAGS='-runs 3 -profile' ; see README "Benchmark".
 BENCH_FLAGS ?=
-bench: build bench-tools ## gate against kustomize | kubeconform + conftest on a generated 50-env repo (never part of make test)
+bench: build bench-tools ## gate against kustomize | kubeconform + conftest on a generated 50-env repo, then on a 50-cluster Flux repo against a flux-local style script (never part of make test)
 	$(GO) run ./cmd/gate-bench -bin $(BIN) -work .cache/bench $(BENCH_FLAGS)
+	$(GO) run ./cmd/gate-bench -bin $(BIN) -work .cache/bench-flux -layout flux $(BENCH_FLAGS)
+
+.PHONY: bench-flux
+bench-flux: build bench-tools ## The Flux-shaped half of make bench only
+	$(GO) run ./cmd/gate-bench -bin $(BIN) -work .cache/bench-flux -layout flux $(BENCH_FLAGS)
 
 .PHONY: bench-go
 bench-go: ## Go benchmarks of the schema and policy stages over 10,000 resources (never part of make test)

@@ -23,6 +23,8 @@ type TestOptions struct {
 	Filter string
 	// Data is loaded under data.
 	Data map[string]any
+	// NoStrict compiles without OPA's strict mode, like CompileOptions.
+	NoStrict bool
 }
 
 // TestResult is one test_ rule's outcome.
@@ -96,7 +98,7 @@ func RunTests(ctx context.Context, files []File, opts TestOptions) (*TestReport,
 	}
 	caps := Capabilities()
 	runner := tester.NewRunner().
-		SetCompiler(newCompiler(caps, !v0)).
+		SetCompiler(newCompiler(caps, !v0 && !opts.NoStrict)).
 		SetStore(Store(opts.Data)).
 		SetTimeout(timeout).
 		RaiseBuiltinErrors(true).

@@ -214,7 +214,18 @@ type Policies struct {
 	Data []string `yaml:"data,omitempty" json:"data,omitempty"`
 	// RequiredLabels feeds the built-in required-labels rule.
 	RequiredLabels []string `yaml:"requiredLabels,omitempty" json:"requiredLabels,omitempty"`
+	// Strict compiles the repo's Rego strictly (unused variables and
+	// arguments, deprecated builtins are errors). Default true; false is
+	// conftest's default (conftest test without --strict).
+	Strict *bool `yaml:"strict,omitempty" json:"strict,omitempty"`
+	// Combine lists packages evaluated once per environment over the input
+	// conftest --combine gives: a list of {path, contents}, one entry per
+	// object, path being the file it came from.
+	Combine []string `yaml:"combine,omitempty" json:"combine,omitempty"`
 }
+
+// StrictRego reports whether the repo's Rego is compiled strictly.
+func (p Policies) StrictRego() bool { return p.Strict == nil || *p.Strict }
 
 // BuiltinSet is policies.builtin.
 type BuiltinSet string

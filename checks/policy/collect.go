@@ -218,6 +218,12 @@ func loadData(set *fileSet, src source.Source, p, prefix string) []checks.Findin
 			return nil
 		}
 		rel := strings.Trim(strings.TrimPrefix(path.Dir(q), p), "/")
+		if p == "." {
+			rel = path.Dir(q)
+			if rel == "." {
+				rel = ""
+			}
+		}
 		finds = append(finds, addData(set, policyFile{path: display(prefix, q), data: b}, rel)...)
 		return nil
 	})

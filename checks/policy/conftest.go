@@ -17,6 +17,9 @@ import (
 const (
 	ScopeResource    = "resource"
 	ScopeEnvironment = "environment"
+	// ScopeCombine is a package gate.yaml lists under policies.combine: its
+	// input is what conftest --combine gives, a list of {path, contents}.
+	ScopeCombine = "combine"
 )
 
 // builtinPrefix is the package prefix of the built-in rules.
@@ -42,6 +45,23 @@ type pkgInfo struct {
 	// ruleIDs and ruleSev hold rule-level METADATA (custom.id, custom.severity).
 	ruleIDs map[string]string
 	ruleSev map[string]checks.Severity
+	// exception is where the package's conftest exception rule is
+	// declared (zero when it has none).
+	exception checks.Origin
+}
+
+// exceptionName is the name conftest looks up in exception for a rule:
+// deny_run_as_root is excepted by "run_as_root", a bare deny, violation or
+// warn by "" (conftest's removeRulePrefix).
+func exceptionName(rule string) string {
+	switch rule {
+	case "deny", "violation", "warn":
+		return ""
+	}
+	for _, p := range []string{"violation_", "deny_", "warn_"} {
+		rule = strings.TrimPrefix(rule, p)
+	}
+	return rule
 }
 
 // ruleID names a rule in findings and gate.yaml: the rule's METADATA id,
@@ -76,6 +96,8 @@ type bind struct {
 	v    string
 	pkg  *pkgInfo
 	rule string
+	// exception marks the binding of the package's exception names.
+	exception bool
 }
 
 // unit is a set of packages evaluated by one query over one input: one
@@ -101,6 +123,13 @@ func makeQuery(pkgs []*pkgInfo) (string, []bind) {
 			// (deny := ...) is undefined for this input.
 			parts = append(parts, fmt.Sprintf("%s := [x | x := %s]", v, rego.PackageRef(p.name, r)))
 			binds = append(binds, bind{v: v, pkg: p, rule: r})
+		}
+		if !p.exception.IsZero() {
+			// conftest's exception query, data.pkg.exception[_][_] == name,
+			// read once as the list of every name the package excepts.
+			v := fmt.Sprintf("r%d", len(binds))
+			parts = append(parts, fmt.Sprintf("%s := [x | x := %s[_][_]]", v, rego.PackageRef(p.name, "exception")))
+			binds = append(binds, bind{v: v, pkg: p, rule: "exception", exception: true})
 		}
 	}
 	return strings.Join(parts, "; "), binds
@@ -167,7 +196,7 @@ func buildUnits(set *fileSet, cfg *config.Config) ([]*unit, []checks.Finding) {
 	}
 	if len(set.user) > 0 {
 		files := append(toRegoFiles(set.user), toRegoFiles(set.lib)...)
-		c, probs := rego.Compile(files, rego.CompileOptions{})
+		c, probs := rego.Compile(files, rego.CompileOptions{NoStrict: !cfg.Policies.StrictRego()})
 		if len(probs) > 0 {
 			finds = append(finds, problemFindings(probs)...)
 		} else {
@@ -175,9 +204,16 @@ func buildUnits(set *fileSet, cfg *config.Config) ([]*unit, []checks.Finding) {
 			if len(ns) == 0 {
 				ns = []string{"main"}
 			}
+			combine := map[string]bool{}
+			for _, n := range cfg.Policies.Combine {
+				combine[n] = true
+			}
 			selected := func(name string) bool {
 				if strings.HasPrefix(name, "gate.lib.") {
 					return false
+				}
+				if combine[name] {
+					return true // listing a package to combine evaluates it
 				}
 				for _, n := range ns {
 					if n == "*" || n == name {
@@ -188,6 +224,20 @@ func buildUnits(set *fileSet, cfg *config.Config) ([]*unit, []checks.Finding) {
 			}
 			pkgs, fs := packages(c, selected)
 			finds = append(finds, fs...)
+			found := map[string]bool{}
+			for _, p := range pkgs {
+				found[p.name] = true
+				if combine[p.name] {
+					p.scope = ScopeCombine
+				}
+			}
+			for _, n := range cfg.Policies.Combine {
+				if !found[n] {
+					f := configFinding(cfg, "policies", fmt.Sprintf("policies.combine names package %q, which no policy declares with deny, violation or warn rules: nothing is evaluated on the combined input", n))
+					f.RuleID, f.Severity = RuleUnknownRule, checks.SeverityWarning
+					finds = append(finds, f)
+				}
+			}
 			// Packages with rules that the namespaces leave out: say so once,
 			// a policy that silently never runs is worse than one that fails.
 			all, _ := packages(c, func(name string) bool { return !selected(name) && !strings.HasPrefix(name, "gate.lib.") })
@@ -203,11 +253,14 @@ func buildUnits(set *fileSet, cfg *config.Config) ([]*unit, []checks.Finding) {
 }
 
 func scopeUnits(name string, c *rego.Compiled, pkgs []*pkgInfo) []*unit {
-	var res, env []*pkgInfo
+	var res, env, comb []*pkgInfo
 	for _, p := range pkgs {
-		if p.scope == ScopeEnvironment {
+		switch p.scope {
+		case ScopeEnvironment:
 			env = append(env, p)
-		} else {
+		case ScopeCombine:
+			comb = append(comb, p)
+		default:
 			res = append(res, p)
 		}
 	}
@@ -217,6 +270,9 @@ func scopeUnits(name string, c *rego.Compiled, pkgs []*pkgInfo) []*unit {
 	}
 	if len(env) > 0 {
 		out = append(out, newUnit(name+"-env", c, ScopeEnvironment, env))
+	}
+	if len(comb) > 0 {
+		out = append(out, newUnit(name+"-combine", c, ScopeCombine, comb))
 	}
 	return out
 }
@@ -242,6 +298,11 @@ func packages(c *rego.Compiled, keep func(string) bool) ([]*pkgInfo, []checks.Fi
 		if p == nil {
 			p = &pkgInfo{name: name, file: f.Path, scope: ScopeResource, ruleIDs: map[string]string{}, ruleSev: map[string]checks.Severity{}}
 			byName[name] = p
+		}
+		for _, r := range m.Rules {
+			if ref := r.Head.Ref(); len(ref) > 0 && ref[0].Value.Compare(ast.Var("exception")) == 0 && p.exception.IsZero() {
+				p.exception = checks.Origin{File: f.Path, Line: r.Location.Row + f.LineOffset}
+			}
 		}
 		for _, a := range m.Annotations {
 			switch a.Scope {

@@ -56,7 +56,7 @@ func (ev *evaluation) run() {
 	ev.add(ev.gk.finds...)
 	var resUnits, envUnits []*unit
 	for _, u := range ev.s.units {
-		if u.scope == ScopeEnvironment {
+		if u.scope == ScopeEnvironment || u.scope == ScopeCombine {
 			envUnits = append(envUnits, u)
 		} else {
 			resUnits = append(resUnits, u)
@@ -98,12 +98,47 @@ func (ev *evaluation) run() {
 			terms = append(terms, ast.NewTerm(v))
 		}
 		input := ast.NewObject([2]*ast.Term{ast.StringTerm("resources"), ast.ArrayTerm(terms...)})
+		var combined ast.Value
 		var ewg sync.WaitGroup
 		for _, u := range envUnits {
-			ewg.Go(func() { ev.evalUnit(u, -1, input) })
+			in := ast.Value(input)
+			if u.scope == ScopeCombine {
+				if combined == nil {
+					combined = ev.combinedInput()
+				}
+				in = combined
+			}
+			ewg.Go(func() { ev.evalUnit(u, -1, in) })
 		}
 		ewg.Wait()
 	}
+}
+
+// combinedInput is conftest --combine's input over the environment: one
+// {path, contents} per object, path being the repo-relative file it came
+// from, sorted by path (stable: objects of one file keep their order, as the
+// documents of a multi-document file do in conftest).
+func (ev *evaluation) combinedInput() ast.Value {
+	type entry struct {
+		path string
+		v    ast.Value
+	}
+	entries := make([]entry, 0, len(ev.inputs))
+	for i, v := range ev.inputs {
+		if v == nil {
+			continue
+		}
+		entries = append(entries, entry{path: ev.res.Resources[i].Origin.File, v: v})
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].path < entries[j].path })
+	terms := make([]*ast.Term, 0, len(entries))
+	for _, e := range entries {
+		terms = append(terms, ast.ObjectTerm(
+			[2]*ast.Term{ast.StringTerm("path"), ast.StringTerm(e.path)},
+			[2]*ast.Term{ast.StringTerm("contents"), ast.NewTerm(e.v)},
+		))
+	}
+	return ast.NewArray(terms...)
 }
 
 func (ev *evaluation) add(fs ...checks.Finding) {
@@ -187,7 +222,7 @@ func (ev *evaluation) eval(u *unit, input ast.Value) (resultSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.scope == ScopeEnvironment {
+	if u.scope == ScopeEnvironment || u.scope == ScopeCombine {
 		q = q.WithTimeout(envTimeout(q.Timeout(), len(ev.res.Resources)))
 	}
 	rs, err := q.Eval(ev.ctx, input)
@@ -261,13 +296,42 @@ func (ev *evaluation) recordErr(u *unit, p *pkgInfo, i int, err error) {
 }
 
 func (ev *evaluation) decodeAll(u *unit, rs resultSet, i int) {
+	// conftest's exceptions: a rule whose name (without its deny_,
+	// violation_ or warn_ prefix) the package's exception rule lists for
+	// this input is excepted, every result of it.
+	excepted := map[*pkgInfo]map[string]bool{}
+	for _, b := range u.binds {
+		if !b.exception {
+			continue
+		}
+		names, _ := rs[b.v].([]any)
+		for _, n := range names {
+			if s, ok := n.(string); ok {
+				if excepted[b.pkg] == nil {
+					excepted[b.pkg] = map[string]bool{}
+				}
+				excepted[b.pkg][s] = true
+			}
+		}
+	}
 	var fs []checks.Finding
 	for _, b := range u.binds {
+		if b.exception {
+			continue
+		}
 		wrapped, _ := rs[b.v].([]any)
 		if len(wrapped) == 0 {
 			continue
 		}
-		fs = append(fs, ev.decode(b.pkg, b.rule, wrapped[0], i)...)
+		got := ev.decode(b.pkg, b.rule, wrapped[0], i)
+		if name := exceptionName(b.rule); excepted[b.pkg][name] {
+			// Shown as waived, never dropped: conftest lists exceptions
+			// (EXCP) and counts them apart from failures and warnings.
+			for k := range got {
+				got[k].Waived = fmt.Sprintf("conftest exception: data.%s.exception contains %q (%s)", b.pkg.name, name, b.pkg.exception)
+			}
+		}
+		fs = append(fs, got...)
 	}
 	ev.add(fs...)
 }

@@ -33,6 +33,11 @@ type TestOptions struct {
 	Builtin bool
 	// Timeout bounds each test and each evaluation; 0 means 10 seconds.
 	Timeout time.Duration
+	// Data are data files or directories loaded under data, the way
+	// policies.data is in gate check (conftest verify --data).
+	Data []TestDir
+	// NoStrict compiles without OPA's strict mode (policies.strict: false).
+	NoStrict bool
 }
 
 // CaseResult is one case of a Gatekeeper test suite.
@@ -148,6 +153,9 @@ func RunTests(ctx context.Context, dirs []TestDir, opts TestOptions) *TestReport
 			rep.Problems = append(rep.Problems, loadFinding(display(d.Prefix, d.Dir), 0, fmt.Sprintf("cannot read policy directory: %v", err)))
 		}
 	}
+	for _, d := range opts.Data {
+		rep.Problems = append(rep.Problems, loadData(set, d.Src, d.Dir, d.Prefix)...)
+	}
 	builtinFiles := policies.Policies()
 	if opts.Builtin {
 		builtinFiles = append(builtinFiles, policies.Tests()...)
@@ -158,7 +166,7 @@ func RunTests(ctx context.Context, dirs []TestDir, opts TestOptions) *TestReport
 		}
 	}
 	if hasTests(files) {
-		tr, probs := rego.RunTests(ctx, files, rego.TestOptions{Coverage: opts.Coverage, Timeout: opts.Timeout, Filter: opts.Filter, Data: set.data})
+		tr, probs := rego.RunTests(ctx, files, rego.TestOptions{Coverage: opts.Coverage, Timeout: opts.Timeout, Filter: opts.Filter, Data: set.data, NoStrict: opts.NoStrict})
 		rep.Problems = append(rep.Problems, problemFindings(probs)...)
 		if tr != nil && !opts.Builtin {
 			// Coverage of the shared library is not the user's business.

@@ -260,3 +260,51 @@ func TestJudgeByCPU(t *testing.T) {
 		})
 	}
 }
+
+// TestFluxBaselineCommands: the flux-local style baseline builds every
+// Kustomization path and templates every HelmRelease with its values
+// (written out as a values file), and refuses what it cannot reproduce.
+func TestFluxBaselineCommands(t *testing.T) {
+	repo, values := t.TempDir(), t.TempDir()
+	write := func(rel, body string) {
+		t.Helper()
+		p := filepath.Join(repo, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("clusters/c1/apps.yaml", "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\nspec:\n  path: ./envs/c1\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: crds, namespace: flux-system}\nspec:\n  path: ./platform/crds\n")
+	write("clusters/c1/releases.yaml", "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: cache, namespace: c1}\nspec:\n  chart:\n    spec:\n      chart: ./charts/cache\n      sourceRef: {kind: GitRepository, name: flux-system}\n  values:\n    replicas: 3\n")
+	fe, err := loadFluxEnv(repo, "clusters/c1", values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range fe.commands("/b", "1.35") {
+		got = append(got, strings.Join(c, " "))
+	}
+	vf := filepath.Join(values, "c1", "cache.yaml")
+	want := []string{
+		"cat clusters/c1/apps.yaml",
+		"cat clusters/c1/releases.yaml",
+		"/b/kustomize build envs/c1",
+		"/b/kustomize build platform/crds",
+		"/b/helm template cache charts/cache --namespace c1 --values " + vf + " --kube-version 1.35.0 --include-crds --skip-tests",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if b, err := os.ReadFile(vf); err != nil || string(b) != "replicas: 3\n" {
+		t.Fatalf("values file: %q %v", b, err)
+	}
+	write("clusters/c2/releases.yaml", "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: web, namespace: c2}\nspec:\n  chart:\n    spec:\n      chart: web\n      sourceRef: {kind: HelmRepository, name: charts}\n")
+	if _, err := loadFluxEnv(repo, "clusters/c2", values); err == nil || !strings.Contains(err.Error(), "in-repo charts") {
+		t.Fatalf("a HelmRepository chart: err = %v, want the baseline to refuse it", err)
+	}
+	if ts := targetsFor("flux"); ts[0].target != 3 || ts[0].a != "baseline" || ts[0].b != "check" || targets[0].target != 6 {
+		t.Fatalf("flux targets: %+v (kustomize's first target %v)", ts[0], targets[0].target)
+	}
+}

@@ -18,6 +18,10 @@ type runFlags struct {
 	scope   string
 	outputs outputFlags
 	stages  stageOptions
+	// baseline is --baseline (default gate-baseline.json when present);
+	// noBaseline is --no-baseline.
+	baseline   string
+	noBaseline bool
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
@@ -38,6 +42,9 @@ findings the change removes are listed as fixed, and by default only new
 findings fail the gate (--fail-on-scope all, or report.failOn.scope: all,
 counts existing ones too).
 
+Without a base, a baseline file written by gate baseline (gate-baseline.json,
+or --baseline PATH) plays the base's part: its findings are existing.
+
 Exit codes: 0 pass, 1 the gate fails (a finding at or above --fail-on),
 2 usage or internal error.`,
 		Example: `  gate check
@@ -54,6 +61,8 @@ Exit codes: 0 pass, 1 the gate fails (a finding at or above --fail-on),
 	fs.StringArrayVarP(&f.envs, "env", "e", nil, "environment to check (repeatable; default all)")
 	fs.StringVar(&f.failOn, "fail-on", "", "lowest severity that fails the gate: error, warning or notice (default from gate.yaml report.failOn, else error)")
 	fs.StringVar(&f.scope, "fail-on-scope", "", "which findings fail the gate: new (those the base or the baseline file does not have) or all (default from gate.yaml report.failOn.scope, else new)")
+	fs.StringVar(&f.baseline, "baseline", "", "baseline file (gate baseline) to judge against when there is no base, relative to the repo root (default gate-baseline.json when it exists)")
+	fs.BoolVar(&f.noBaseline, "no-baseline", false, "ignore the baseline file: every finding counts")
 	addOutputFlags(fs, &f.outputs)
 	addStageFlags(fs, &f.stages)
 	registerOutputCompletion(cmd)
@@ -143,6 +152,15 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 	ctx := cmd.Context()
 	req := &engine.Request{Head: rv.head, Base: rv.base, Config: rv.cfg, Envs: f.envs, FailOn: failOn, FailOnScope: scope, Render: g.renderOptions(), Logger: g.log}
 	req.Incremental, req.ChangedFiles = rv.incremental, rv.changed
+	if !diffOnly && rv.base == nil && !f.noBaseline {
+		// No base to compare with: the baseline file, when there is one,
+		// holds the findings accepted as existing.
+		if req.Baseline, req.BaselineName, err = loadBaseline(rv.head, f.baseline); err != nil {
+			return err
+		}
+	} else if f.baseline != "" && rv.base != nil {
+		g.log.Warn("--baseline is not read: the run compares with its base revision", "base", rv.baseDesc)
+	}
 	if !diffOnly {
 		trusted := rv.head
 		if rv.base != nil {

@@ -79,6 +79,7 @@ func newPolicyTestCmd(g *globals) *cobra.Command {
 		builtin  bool
 		run      string
 		output   string
+		data     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "test [DIR|BUNDLE.tar.gz]...",
@@ -90,12 +91,15 @@ are compiled with gate's capabilities, so a test of a policy that calls
 http.send fails here as the policy would in gate check.
 
 Without DIR, the ops repo's policy directories are tested (policies.paths in
-gate.yaml, else policy/). --builtin adds the built-in library's own tests.
+gate.yaml, else policy/), with gate.yaml's policies.data loaded under data and
+its policies.strict. --data adds data files or directories (conftest verify
+--data). --builtin adds the built-in library's own tests.
 
 Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 2 usage or internal error.`,
 		Example: `  gate policy test
   gate policy test policy/ --coverage
+  gate policy test policy/ --data exclusions/
   gate policy test --builtin`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
@@ -118,6 +122,22 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 				}
 				dirs = append(dirs, policy.TestDir{Src: src, Dir: ".", Prefix: filepath.ToSlash(filepath.Clean(a))})
 			}
+			opts := policy.TestOptions{Coverage: coverage, Builtin: builtin, Filter: run}
+			for _, a := range data {
+				fi, err := os.Stat(a)
+				if err != nil {
+					return usageErr("--data %s: %v", a, err)
+				}
+				d := policy.TestDir{Dir: ".", Prefix: filepath.ToSlash(filepath.Clean(a))}
+				root := a
+				if !fi.IsDir() {
+					root, d.Dir, d.Prefix = filepath.Dir(a), filepath.Base(a), filepath.ToSlash(filepath.Dir(a))
+				}
+				if d.Src, err = source.OpenDir(root, g.maxFile); err != nil {
+					return usageErr("--data %s: %v", a, err)
+				}
+				opts.Data = append(opts.Data, d)
+			}
 			if len(args) == 0 {
 				src, cfg, err := g.openWorktree()
 				if err != nil {
@@ -126,11 +146,15 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 				for _, d := range policy.PolicyDirs(src, cfg) {
 					dirs = append(dirs, policy.TestDir{Src: src, Dir: d})
 				}
+				for _, d := range cfg.Policies.Data {
+					opts.Data = append(opts.Data, policy.TestDir{Src: src, Dir: d})
+				}
+				opts.NoStrict = !cfg.Policies.StrictRego()
 				if len(dirs) == 0 && !builtin {
 					return usageErr("no policy directory: create policy/ (or set policies.paths in gate.yaml), name one, or use --builtin")
 				}
 			}
-			rep := policy.RunTests(cmd.Context(), dirs, policy.TestOptions{Coverage: coverage, Builtin: builtin, Filter: run})
+			rep := policy.RunTests(cmd.Context(), dirs, opts)
 			if output == "json" {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
@@ -153,6 +177,7 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 	f.BoolVar(&coverage, "coverage", false, "report line coverage of the policy files")
 	f.BoolVar(&builtin, "builtin", false, "also run the built-in library's tests")
 	f.StringVar(&run, "run", "", "only run Rego tests whose name matches this regular expression")
+	f.StringArrayVarP(&data, "data", "d", nil, "data file or directory loaded under data (repeatable; conftest verify --data)")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

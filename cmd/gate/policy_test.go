@@ -235,6 +235,41 @@ func TestPolicyTestCLI(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
 	})
+	t.Run("policies.data and --data are loaded, like conftest verify -d", func(t *testing.T) {
+		registries := "package main\n\nimport rego.v1\n\ntest_registry_from_data if data.registries.allowed[_] == \"ghcr.io\"\n"
+		files := map[string]string{
+			"policy/data_test.rego":  registries,
+			"gate.yaml":              "environments:\n  - {name: prod, path: env}\npolicies:\n  data: [config/registries.yaml]\n",
+			"config/registries.yaml": "registries:\n  allowed: [ghcr.io]\n",
+		}
+		out, _, code := runGate(t, "--repo", policyRepo(t, files), "policy", "test")
+		if code != 0 || !strings.Contains(out, "PASS  policy/data_test.rego:5 test_registry_from_data") {
+			t.Fatalf("gate.yaml's policies.data: exit %d\n%s", code, out)
+		}
+		files["gate.yaml"] = "environments:\n  - {name: prod, path: env}\n"
+		dir := policyRepo(t, files)
+		out, _, code = runGate(t, "--repo", dir, "policy", "test")
+		if code != 1 || !strings.Contains(out, "FAIL  policy/data_test.rego:5 test_registry_from_data") {
+			t.Fatalf("without data the test must fail: exit %d\n%s", code, out)
+		}
+		out, _, code = runGate(t, "--repo", dir, "policy", "test", "--data", filepath.Join(dir, "config"))
+		if code != 0 || !strings.Contains(out, "PASS  policy/data_test.rego:5") {
+			t.Fatalf("--data DIR: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("policies.strict: false compiles like conftest without --strict", func(t *testing.T) {
+		lenient := "package main\n\nimport rego.v1\n\ntest_lenient if {\n\tunused := 1\n\ttrue\n}\n"
+		files := map[string]string{"policy/lenient_test.rego": lenient}
+		out, _, code := runGate(t, "--repo", policyRepo(t, files), "policy", "test")
+		if code != 1 || !strings.Contains(out, "policy/lenient_test.rego:6") || !strings.Contains(out, "assigned var unused unused") {
+			t.Fatalf("strict by default: exit %d\n%s", code, out)
+		}
+		files["gate.yaml"] = "environments:\n  - {name: prod, path: env}\npolicies: {strict: false}\n"
+		out, _, code = runGate(t, "--repo", policyRepo(t, files), "policy", "test")
+		if code != 0 || !strings.Contains(out, "PASS  policy/lenient_test.rego:5 test_lenient") {
+			t.Fatalf("strict: false: exit %d\n%s", code, out)
+		}
+	})
 	t.Run("--builtin runs the library's own tests", func(t *testing.T) {
 		out, _, code := runGate(t, "--repo", policyRepo(t, nil), "policy", "test", "--builtin")
 		if code != 0 || !strings.Contains(out, "PASS  builtin:policies/image_tag_pinned/policy_test.rego:") || !strings.Contains(out, "PASS  policy/main_test.rego:5") {

@@ -16,7 +16,14 @@
 //
 // Usage:
 //
-//	go run ./testdata/gen -out DIR [-envs 50] [-apps 24] [-seed 1]
+//	go run ./testdata/gen -out DIR [-envs 50] [-apps 24] [-seed 1] [-layout kustomize|flux]
+//
+// With -layout flux the same catalog is laid out the way Flux repos are
+// (fluxcd/flux2-kustomize-helm-example's shape, at scale): one
+// clusters/<env> directory per environment holding Flux Kustomizations
+// (the shared CRDs; the env's apps, dependsOn the CRDs) and HelmReleases
+// of the repo's chart with per-cluster values, instead of kustomize
+// helmCharts.
 package main
 
 import (
@@ -38,6 +45,8 @@ func main() {
 	flag.IntVar(&o.HelmEvery, "helm-every", 4, "every Nth environment also inflates the local Helm chart (0: none)")
 	flag.BoolVar(&o.Violations, "violations", true, "seed a few policy violations, as real repos have")
 	flag.StringVar(&o.KubeVersion, "kube-version", "1.35", "defaults.kubernetesVersion in gate.yaml")
+	flag.StringVar(&o.Layout, "layout", "kustomize", "kustomize (envs/<env> overlays) or flux (clusters/<env> of Flux Kustomizations and HelmReleases)")
+	flag.IntVar(&o.Releases, "releases", 4, "with -layout flux: HelmReleases per cluster")
 	flag.Parse()
 	if o.Out == "" {
 		fmt.Fprintln(os.Stderr, "usage: gen -out DIR [-envs N] [-apps M] [-seed S]")
@@ -48,8 +57,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "gen: %d environments (%d with the Helm chart), %d catalog apps, %d files, about %d rendered resources -> %s\n",
-		st.Envs, st.HelmEnvs, st.CatalogApps, st.Files, st.Resources, o.Out)
+	fmt.Fprintf(os.Stderr, "gen: %s layout, %d environments (%d with the Helm chart, %d HelmReleases), %d catalog apps, %d files, about %d rendered resources -> %s\n",
+		o.Layout, st.Envs, st.HelmEnvs, st.HelmReleases, st.CatalogApps, st.Files, st.Resources, o.Out)
 }
 
 // Options shape the generated repo.
@@ -61,11 +70,17 @@ type Options struct {
 	HelmEvery   int
 	Violations  bool
 	KubeVersion string
+	// Layout is "kustomize" (default) or "flux".
+	Layout string
+	// Releases is the number of HelmReleases per Flux cluster.
+	Releases int
 }
 
 // Stats describe what Generate wrote.
 type Stats struct {
 	Envs, HelmEnvs, CatalogApps, Files, Resources int
+	// HelmReleases counts the Flux layout's HelmReleases.
+	HelmReleases int
 	// EnvNames lists the environments in gate.yaml order.
 	EnvNames []string
 }
@@ -101,6 +116,8 @@ type env struct {
 	Helm               bool
 	Replicas           int
 	Patched            *app
+	// Flux: the CRDs come through the cluster's own Kustomization.
+	Flux bool
 }
 
 type writer struct {
@@ -132,6 +149,17 @@ func Generate(o Options) (Stats, error) {
 	}
 	if o.KubeVersion == "" {
 		o.KubeVersion = "1.35"
+	}
+	flux := false
+	switch o.Layout {
+	case "", "kustomize":
+	case "flux":
+		flux = true
+		if o.Releases <= 0 || o.Releases > len(releaseNames) {
+			return Stats{}, fmt.Errorf("-releases must be 1..%d", len(releaseNames))
+		}
+	default:
+		return Stats{}, fmt.Errorf("-layout %q: want kustomize or flux", o.Layout)
 	}
 	if ents, err := os.ReadDir(o.Out); err == nil && len(ents) > 0 {
 		return Stats{}, fmt.Errorf("%s is not empty", o.Out)
@@ -175,7 +203,16 @@ func Generate(o Options) (Stats, error) {
 	}
 	st := Stats{Envs: len(envs), CatalogApps: len(catalog)}
 	for _, e := range envs {
+		if flux {
+			e.Helm = false // the chart comes through HelmReleases
+			e.Flux = true
+		}
 		writeEnv(w, e)
+		if flux {
+			writeCluster(w, e, o.Releases)
+			st.HelmReleases += o.Releases
+			st.Resources += 2 + o.Releases + 3*o.Releases // Flux objects, chart objects
+		}
 		st.EnvNames = append(st.EnvNames, e.Name)
 		// Namespace, NetworkPolicy, env-settings ConfigMap, three CRDs.
 		st.Resources += 6
@@ -190,7 +227,7 @@ func Generate(o Options) (Stats, error) {
 			st.Resources += 3
 		}
 	}
-	writeGateYAML(w, envs, o.KubeVersion)
+	writeGateYAML(w, envs, o.KubeVersion, flux)
 	writeReadme(w, o, st)
 	st.Files = w.files
 	return st, w.err
@@ -623,7 +660,10 @@ func writeEnv(w *writer, e *env) {
 	k.WriteString(kustHeader)
 	fmt.Fprintf(&k, "namespace: %s\n", e.Name)
 	fmt.Fprintf(&k, "labels:\n  - pairs:\n      gate.example/env: %s\n      gate.example/tier: %s\n", e.Name, e.Tier)
-	k.WriteString("resources:\n  - namespace.yaml\n  - ../../platform/crds\n")
+	k.WriteString("resources:\n  - namespace.yaml\n")
+	if !e.Flux {
+		k.WriteString("  - ../../platform/crds\n")
+	}
 	if e.Helm {
 		k.WriteString("  - ../../platform/cache\n")
 	}
@@ -638,13 +678,17 @@ func writeEnv(w *writer, e *env) {
 	w.write(dir+"/namespace.yaml", fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n    gate.example/tier: %s\n", e.Name, e.Tier))
 }
 
-func writeGateYAML(w *writer, envs []*env, kubeVersion string) {
+func writeGateYAML(w *writer, envs []*env, kubeVersion string, flux bool) {
+	dir := "envs/"
+	if flux {
+		dir = "clusters/"
+	}
 	var b strings.Builder
 	b.WriteString("# Generated by testdata/gen: a synthetic ops repo for gate's benchmark.\napiVersion: gate/v1\n")
 	fmt.Fprintf(&b, "defaults:\n  kubernetesVersion: %q\n", kubeVersion)
 	b.WriteString("environments:\n")
 	for _, e := range envs {
-		fmt.Fprintf(&b, "  - name: %s\n    path: envs/%s\n    labels: {tier: %s, region: %s}\n", e.Name, e.Name, e.Tier, e.Region)
+		fmt.Fprintf(&b, "  - name: %s\n    path: %s%s\n    labels: {tier: %s, region: %s}\n", e.Name, dir, e.Name, e.Tier, e.Region)
 	}
 	w.write("gate.yaml", b.String())
 }
@@ -657,4 +701,82 @@ benchmark. %d environments over %d catalog apps (apps/<app>/base and one overlay
 shared CRDs in platform/crds, a local Helm chart in platform/cache used by %d environments
 through kustomize helmCharts, and a network-policy component. About %d rendered resources.
 `, o.Envs, o.Apps, o.Seed, st.Envs, st.CatalogApps, st.HelmEnvs, st.Resources))
+}
+
+// releaseNames are the Flux layout's HelmReleases of the repo's chart, one
+// per role a cluster runs it in.
+var releaseNames = []string{"cache", "sessions", "queue", "ratelimit", "search-cache", "feature-flags", "locks", "leaderboard"}
+
+// writeCluster writes a Flux cluster entry point for e: a Kustomization of
+// the shared CRDs, one of the env's apps (dependsOn the CRDs) and n
+// HelmReleases of platform/cache's chart with values per cluster and role.
+func writeCluster(w *writer, e *env, n int) {
+	dir := "clusters/" + e.Name
+	w.write(dir+"/infrastructure.yaml", `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: infra-crds
+  namespace: flux-system
+spec:
+  interval: 1h
+  prune: false
+  path: ./platform/crds
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+`)
+	w.write(dir+"/apps.yaml", fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: 10m
+  dependsOn:
+    - name: infra-crds
+  prune: true
+  wait: true
+  path: ./envs/%s
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+`, e.Name))
+	var b strings.Builder
+	for i, r := range releaseNames[:n] {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		mem := 64 << (i % 3)
+		fmt.Fprintf(&b, `apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+spec:
+  interval: 30m
+  chart:
+    spec:
+      chart: ./platform/cache/charts/cache
+      sourceRef:
+        kind: GitRepository
+        name: flux-system
+        namespace: flux-system
+  install:
+    remediation:
+      retries: 3
+  values:
+    replicas: %[3]d
+    maxMemory: %[4]dmb
+    image:
+      tag: 7.2.%[5]d
+    resources:
+      requests:
+        cpu: 50m
+        memory: %[4]dMi
+      limits:
+        cpu: 500m
+        memory: %[6]dMi
+`, r, e.Name, 1+e.Replicas%3, mem, 4+i%3, 2*mem)
+	}
+	w.write(dir+"/releases.yaml", b.String())
 }

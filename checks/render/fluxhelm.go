@@ -405,7 +405,7 @@ func (w *fluxWalk) postRender(hr *fluxHelmRelease, decl *checks.Resource, objs [
 		}
 		var out []*checks.Resource
 		for _, kr := range m.Resources() {
-			obj, err := kr.Map()
+			obj, err := appliedObject(kr)
 			if err != nil {
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -526,5 +527,48 @@ func TestKustomizeErrorBlame(t *testing.T) {
 				t.Errorf("finding %s, want it on %s", f, tt.want)
 			}
 		})
+	}
+}
+
+// TestAbsentFieldLandsOnItsAncestorsWriter: a field the rendered object
+// lacks (a finding asking for it) lands, marked approximate, where its
+// nearest present ancestor was last set: a container an overlay's patch
+// added lands on the patch, not on the base's containers: line, a file the
+// pull request never touched.
+func TestAbsentFieldLandsOnItsAncestorsWriter(t *testing.T) {
+	files := map[string]string{
+		"base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
+		"base/deployment.yaml":    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: app:1\n",
+		"env/kustomization.yaml":  "resources:\n  - ../base\npatches:\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n        name: app\n      spec:\n        template:\n          spec:\n            containers:\n              - name: extra\n                image: extra:1\n",
+	}
+	res := New(Options{}).Render(context.Background(), source.NewMem("test", files), checks.Env{Name: "env", Path: "env", Kind: KindKustomize})
+	if len(res.Findings) > 0 {
+		t.Fatal(res.Findings)
+	}
+	r := find(t, res, "Deployment", "app")
+	// containers[i]: the index kustomize's merge gave each container.
+	idx := map[string]string{}
+	for i, x := range r.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any) {
+		idx[x.(map[string]any)["name"].(string)] = strconv.Itoa(i)
+	}
+	for _, tt := range []struct {
+		container, rest, want string
+		approx                bool
+	}{
+		{"extra", "name", "env/kustomization.yaml:13", false},
+		{"extra", "resources", "env/kustomization.yaml:13", true},
+		{"extra", "securityContext.privileged", "env/kustomization.yaml:13", true},
+		{"app", "resources", "base/deployment.yaml:9", true},
+		{"", "hostNetwork", "base/deployment.yaml:7", true},
+	} {
+		p := []string{"spec", "template", "spec"}
+		if tt.container != "" {
+			p = append(p, "containers", idx[tt.container])
+		}
+		p = append(p, strings.Split(tt.rest, ".")...)
+		got := res.Locate(r, p)
+		if got.String() != tt.want || got.Approximate != tt.approx {
+			t.Errorf("%s: got %s (approximate %v), want %s (approximate %v)", strings.Join(p, "."), got, got.Approximate, tt.want, tt.approx)
+		}
 	}
 }

@@ -16,9 +16,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gate-ops/gate/checks"
@@ -54,6 +56,19 @@ type Runner struct {
 	// Memory is each worker's heap budget in bytes (0: DefaultMemory).
 	Memory int64
 	Logger *slog.Logger
+	// SharedNetwork runs workers in the server's network namespace. By
+	// default (Linux) each worker gets a new, empty one, and only where the
+	// machine allows none does it fall back to the server's (logged once).
+	SharedNetwork bool
+
+	// noNamespace is set once a worker could not get a namespace.
+	noNamespace atomic.Bool
+}
+
+// Isolated reports whether workers get a network namespace of their own
+// (false once the machine refused one).
+func (r *Runner) Isolated() bool {
+	return !r.SharedNetwork && !r.noNamespace.Load() && runtime.GOOS == "linux"
 }
 
 // maxOutput bounds what a worker may send back.
@@ -72,20 +87,20 @@ func (r *Runner) RenderIsolated(ctx context.Context, spec source.Spec, env check
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, r.Command[0], r.Command[1:]...)
-	cmd.Env = r.Env
-	if cmd.Env == nil {
-		cmd.Env = minimalEnv()
-	}
-	cmd.Stdin = bytes.NewReader(in)
-	var out bytes.Buffer
-	cmd.Stdout = &limitedWriter{w: &out, n: maxOutput}
-	var stderr bytes.Buffer
-	cmd.Stderr = &limitedWriter{w: &stderr, n: 64 << 10}
-	cmd.WaitDelay = 2 * time.Second
-	setProcAttrs(cmd)
+	var out, stderr bytes.Buffer
 	start := time.Now()
-	err = cmd.Run()
+	err = r.run(ctx, in, &out, &stderr, r.Isolated())
+	var se *startError
+	if err != nil && r.Isolated() && errors.As(err, &se) && namespaceRefused(se.err) && ctx.Err() == nil {
+		// The worker did not start: this machine allows no network
+		// namespace. Say so once and run workers without one.
+		if r.noNamespace.CompareAndSwap(false, true) && r.Logger != nil {
+			r.Logger.Warn("render workers share the server's network: no network namespace can be created here", "err", err)
+		}
+		out.Reset()
+		stderr.Reset()
+		err = r.run(ctx, in, &out, &stderr, false)
+	}
 	if r.Logger != nil {
 		r.Logger.Debug("render worker done", "env", env.Name, "took", time.Since(start), "err", err)
 	}
@@ -105,6 +120,30 @@ func (r *Runner) RenderIsolated(ctx context.Context, spec source.Spec, env check
 	}
 	return out.Bytes(), nil
 }
+
+// run starts one worker and waits for it.
+func (r *Runner) run(ctx context.Context, in []byte, out, stderr *bytes.Buffer, isolated bool) error {
+	cmd := exec.CommandContext(ctx, r.Command[0], r.Command[1:]...)
+	cmd.Env = r.Env
+	if cmd.Env == nil {
+		cmd.Env = minimalEnv()
+	}
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Stdout = &limitedWriter{w: out, n: maxOutput}
+	cmd.Stderr = &limitedWriter{w: stderr, n: 64 << 10}
+	cmd.WaitDelay = 2 * time.Second
+	setProcAttrs(cmd, isolated)
+	if err := cmd.Start(); err != nil {
+		return &startError{err}
+	}
+	return cmd.Wait()
+}
+
+// startError is a worker that did not start.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return "start render worker: " + e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
 
 // minimalEnv passes only what a Go program needs to run.
 func minimalEnv() []string {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -145,3 +146,44 @@ func TestIsolatedRunawayChartIsKilled(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestWorkerHasNoNetwork: a worker runs in a network namespace of its own,
+// with no interface but loopback (down): whatever a chart's schema, a
+// kustomize remote or a library's loader asks for, nothing leaves the
+// worker. (Skipped, saying why, where the machine allows no namespace.)
+func TestWorkerHasNoNetwork(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("network namespaces are Linux only")
+	}
+	own, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := &Runner{Command: []string{"/bin/sh", "-c", "readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1; cat /sys/class/net/lo/operstate"}, Env: minimalEnv()}
+	out, err := r.RenderIsolated(ctx, source.Spec{}, checks.Env{Name: "x"}, render.WorkerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Isolated() {
+		fmt.Fprintln(os.Stderr, "TestWorkerHasNoNetwork skipped: this machine allows no network namespace")
+		t.Skip("this machine allows no network namespace; workers share the server's network (logged)")
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) < 2 || lines[0] == own {
+		t.Fatalf("the worker is in the server's network namespace %s: %q", own, out)
+	}
+	for _, l := range lines[1 : len(lines)-1] {
+		if l != "lo" {
+			t.Errorf("the worker's namespace has the interface %q", l)
+		}
+	}
+	if st := lines[len(lines)-1]; st != "down" && st != "unknown" {
+		t.Errorf("the worker's loopback is %s", st)
+	}
+	shared := &Runner{Command: r.Command, Env: minimalEnv(), SharedNetwork: true}
+	out, err = shared.RenderIsolated(ctx, source.Spec{}, checks.Env{Name: "x"}, render.WorkerOptions{})
+	if err != nil || strings.Fields(string(out))[0] != own {
+		t.Errorf("SharedNetwork: worker in %q (%v), want the server's %s", out, err, own)
+	}
+}

@@ -211,7 +211,7 @@ func assertMarkdownSafe(t *testing.T, what, md string) {
 func TestHostileStringsEveryFormat(t *testing.T) {
 	for _, s := range hostileStrings {
 		rep := hostileReport(s)
-		for _, format := range report.Formats {
+		for _, format := range report.FormatNames() {
 			var buf bytes.Buffer
 			if err := report.Write(&buf, format, rep, report.Options{Unified: true, URIPrefix: "deploy/", Command: "gate check"}); err != nil {
 				t.Fatalf("%s %q: %v", format, s, err)

@@ -1301,3 +1301,62 @@ func TestRetriedJobSupersededClosesItsCheckRuns(t *testing.T) {
 	}
 	assertCompleted(t, w.Fake)
 }
+
+// TestDuplicateOfLostCreateEndsLikeTheRealRun: GitHub carries out a
+// create but its answer is lost, and the look for it fails too, so gate
+// creates the check run again. The duplicate, found after the run by its
+// external_id, ends with the same conclusion as the real one (never
+// cancelled, which GitHub could show as the latest result), without
+// annotations of its own.
+func TestDuplicateOfLostCreateEndsLikeTheRealRun(t *testing.T) {
+	w := newWorld(t, nil, func(c *app.Config) { c.Retries = 3 })
+	var creates atomic.Int32
+	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
+		switch {
+		case op == "checks/create":
+			if creates.Add(1) == 1 {
+				return &githubfake.Fault{Status: http.StatusBadGateway, Lost: true}
+			}
+		case op == "checks/list-for-ref" && creates.Load() == 1:
+			return &githubfake.Fault{Status: http.StatusBadGateway}
+		}
+		return nil
+	})
+	files, _ := remoteBase(w)
+	head := w.Repo.Commit(w.Repo.Main, files, "break prod")
+	w.Repo.SetRef("refs/pull/25/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 25, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	byName := map[string][]githubfake.CheckRun{}
+	for _, cr := range w.Fake.CheckRuns() {
+		if cr.HeadSHA == head {
+			byName[cr.Name] = append(byName[cr.Name], cr)
+		}
+	}
+	dups := 0
+	for name, crs := range byName {
+		if len(crs) < 2 {
+			continue
+		}
+		dups++
+		withAnnotations := 0
+		for _, cr := range crs {
+			if cr.Conclusion != crs[0].Conclusion || cr.Conclusion == "cancelled" {
+				t.Errorf("%s: check runs of the same name concluded %q and %q, want the same verdict", name, crs[0].Conclusion, cr.Conclusion)
+			}
+			if len(cr.Annotations) > 0 {
+				withAnnotations++
+			}
+		}
+		if withAnnotations > 1 {
+			t.Errorf("%s: annotations on %d check runs, want them on the real one only", name, withAnnotations)
+		}
+	}
+	if dups != 1 {
+		t.Fatalf("%d names with a duplicate, want 1 (the fault did not make one): %v", dups, byName)
+	}
+	if c := w.RunsFor(head)["gate / prod"].Conclusion; c != "failure" {
+		t.Errorf("gate / prod concluded %q, want failure", c)
+	}
+	assertCompleted(t, w.Fake)
+}

@@ -101,6 +101,23 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 		return nil
 	}
 	p.gh = gh
+	if j.rerun {
+		// An earlier attempt may have published the verdict and died before
+		// River recorded the job done (a SIGKILL before the asynchronous
+		// completer wrote it): do not publish a second set.
+		done, err := p.published(ctx)
+		if err != nil {
+			if a.handingBack(ctx) {
+				return errHandedBack
+			}
+			return p.failOrRetry(ctx, err)
+		}
+		if done {
+			a.m.runs.WithLabelValues("already_published").Inc()
+			log.Info("an earlier attempt already published this head's check runs; nothing to do", "attempt", j.attempt)
+			return nil
+		}
+	}
 	// Last: complete check runs of this run GitHub has and gate lost.
 	defer p.sweep(ctx)
 	// A bug in gate (a panic anywhere in the run) must neither take the
@@ -123,6 +140,9 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 		return p.failOrRetry(ctx, err)
 	}
 	envs, err := a.runner.Plan(ctx, rv)
+	if err != nil && a.handingBack(ctx) {
+		return p.handBack()
+	}
 	if err != nil {
 		p.fail(ctx, fmt.Errorf("find the environments: %w", err))
 		return nil
@@ -135,6 +155,9 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 	a.m.runDuration.WithLabelValues("check").Observe(time.Since(checkStart).Seconds())
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
+	}
+	if err != nil && a.handingBack(ctx) {
+		return p.handBack()
 	}
 	if err != nil {
 		p.fail(ctx, fmt.Errorf("check: %w", err))
@@ -203,6 +226,9 @@ func (a *App) closeLeftovers(ctx context.Context, j *job, reason error) {
 // progress meanwhile, as GitHub shows pending checks); anything else, or
 // the last attempt, completes the check runs with the reason.
 func (p *publisher) failOrRetry(ctx context.Context, err error) error {
+	if p.a.handingBack(ctx) {
+		return p.handBack()
+	}
 	if ctx.Err() == nil && !p.j.lastAttempt && transient(err) {
 		p.a.m.runs.WithLabelValues("retry").Inc()
 		p.log.Warn("run could not finish; it will run again", "err", err, "attempt", p.j.attempt)
@@ -211,6 +237,55 @@ func (p *publisher) failOrRetry(ctx context.Context, err error) error {
 	}
 	p.fail(ctx, err)
 	return nil
+}
+
+// handBack leaves the run's check runs as they are (queued or in
+// progress: the next attempt takes them over by external_id) and returns
+// errHandedBack, so the job goes back to the queue.
+func (p *publisher) handBack() error {
+	p.attempted = false // no sweep either: the next attempt finds them
+	p.a.m.runs.WithLabelValues("handed_back").Inc()
+	p.log.Info("shutting down mid-run: the job goes back to the queue with its check runs left open")
+	return errHandedBack
+}
+
+// published says whether every check run of this job's pull request on
+// its head is completed and those completed since the job was created
+// (at least one) are not cancelled: an earlier attempt published the
+// verdict. Any open one, or none at all, means the work is still to do.
+func (p *publisher) published(ctx context.Context) (bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, p.a.cfg.PublishTimeout)
+	defer cancel()
+	ext := p.j.externalID()
+	// GitHub keeps whole seconds.
+	since := p.j.created.Truncate(time.Second)
+	n := 0
+	opts := &github.ListCheckRunsOptions{Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}}
+	for page := 0; page < 10; page++ {
+		res, resp, err := p.gh.Checks.ListCheckRunsForRef(lctx, p.j.Owner, p.j.Name, p.j.HeadSHA, opts)
+		if err != nil {
+			return false, fmt.Errorf("list the head's check runs: %w", err)
+		}
+		for _, cr := range res.CheckRuns {
+			if cr.GetExternalID() != ext {
+				continue
+			}
+			switch {
+			case cr.GetStatus() != "completed":
+				return false, nil // left open: the work is still to do
+			case cr.GetCompletedAt().Time.Before(since):
+				continue // an earlier job's (a Re-run came since)
+			case cr.GetConclusion() == report.ConclusionCancelled:
+				return false, nil
+			}
+			n++
+		}
+		if resp == nil || resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return n > 0, nil
 }
 
 // transient tells failures worth a later attempt (GitHub 5xx, rate
@@ -379,6 +454,10 @@ type publisher struct {
 	envs []string         // names in creation order
 	// attempted is set once a check run may exist on GitHub.
 	attempted bool
+	// done are the results this run completed its check runs with, by
+	// name: a duplicate of one (a create GitHub carried out twice) ends
+	// with the same conclusion.
+	done map[string]*report.CheckRun
 }
 
 func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
@@ -509,6 +588,10 @@ func (p *publisher) complete(ctx context.Context, cr *report.CheckRun, detailsUR
 	defer cancel()
 	p.attempted = true
 	c := &completion{j: p.j, cr: cr, details: detailsURL, id: p.ids[cr.Name], at: time.Now()}
+	if p.done == nil {
+		p.done = map[string]*report.CheckRun{}
+	}
+	p.done[cr.Name] = cr
 	err := p.a.send(ctx, p.gh, c)
 	if c.id != 0 {
 		p.ids[cr.Name] = c.id

@@ -195,7 +195,8 @@ func TestSIGTERMHandsTheRunBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, cr := range w.RunsFor(head) {
-		if cr.Status == "completed" {
+		// Untouched environments are created completed neutral at once.
+		if cr.Status == "completed" && (name == "gate / prod" || cr.Conclusion != "neutral") {
 			t.Errorf("after SIGTERM, %s is completed %s; want it left open for the restart (handed back)", name, cr.Conclusion)
 		}
 	}

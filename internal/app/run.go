@@ -60,10 +60,29 @@ type Runner interface {
 	Run(ctx context.Context, rv *Revisions) (*checks.Report, error)
 }
 
-// RunnerFuncs adapts two functions to Runner.
+// Triager is a Runner that tells, before the run, which environments the
+// change does not touch: their check runs are created completed neutral
+// in one request each, never queued and started first. It returns a
+// report holding only those environments (Status EnvUntouched), the same
+// the run will report for them.
+type Triager interface {
+	Untouched(ctx context.Context, rv *Revisions, envs []checks.Env) (*checks.Report, error)
+}
+
+// RunnerFuncs adapts two functions (three with UntouchedFunc, then it is
+// a Triager) to Runner.
 type RunnerFuncs struct {
-	PlanFunc func(ctx context.Context, rv *Revisions) ([]checks.Env, error)
-	RunFunc  func(ctx context.Context, rv *Revisions) (*checks.Report, error)
+	PlanFunc      func(ctx context.Context, rv *Revisions) ([]checks.Env, error)
+	RunFunc       func(ctx context.Context, rv *Revisions) (*checks.Report, error)
+	UntouchedFunc func(ctx context.Context, rv *Revisions, envs []checks.Env) (*checks.Report, error)
+}
+
+// Untouched implements Triager (none without UntouchedFunc).
+func (r RunnerFuncs) Untouched(ctx context.Context, rv *Revisions, envs []checks.Env) (*checks.Report, error) {
+	if r.UntouchedFunc == nil {
+		return nil, nil
+	}
+	return r.UntouchedFunc(ctx, rv, envs)
 }
 
 // Plan implements Runner.
@@ -93,7 +112,7 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, a.cfg.RunTimeout, fmt.Errorf("the run took longer than %s", a.cfg.RunTimeout))
 		defer cancel()
 	}
-	p := &publisher{a: a, j: j, log: log, ids: map[string]int64{}}
+	p := &publisher{a: a, j: j, log: log, ids: map[string]int64{}, pre: map[string]bool{}}
 	gh, err := a.client(j.Installation)
 	if err != nil {
 		log.Error("no GitHub client for the installation", "err", err)
@@ -147,7 +166,7 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 		p.fail(ctx, fmt.Errorf("find the environments: %w", err))
 		return nil
 	}
-	if err := p.create(ctx, envs); err != nil {
+	if err := p.create(ctx, envs, a.untouched(ctx, rv, envs, log)); err != nil {
 		return p.failOrRetry(ctx, err)
 	}
 	checkStart := time.Now()
@@ -181,6 +200,24 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 	a.m.runs.WithLabelValues(outcome).Inc()
 	log.Info("run finished", "outcome", outcome, "envs", len(rep.Envs), "duration", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// untouched asks the runner (a Triager) which environments the change
+// leaves alone; nil when it cannot tell (the run decides then).
+func (a *App) untouched(ctx context.Context, rv *Revisions, envs []checks.Env, log *slog.Logger) *checks.Report {
+	t, ok := a.runner.(Triager)
+	if !ok {
+		return nil
+	}
+	rep, err := t.Untouched(ctx, rv, envs)
+	if err != nil {
+		log.Warn("could not tell the untouched environments before the run", "err", err)
+		return nil
+	}
+	if rep != nil && rep.HeadRev == "" {
+		rep.HeadRev = rv.HeadSHA
+	}
+	return rep
 }
 
 // cancelledWith is ctx cancelled with cause, for fail's choice of
@@ -458,9 +495,12 @@ type publisher struct {
 	// name: a duplicate of one (a create GitHub carried out twice) ends
 	// with the same conclusion.
 	done map[string]*report.CheckRun
+	// pre are the check runs of untouched environments, completed neutral
+	// when they were created: publish leaves them as they are.
+	pre map[string]bool
 }
 
-func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
+func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *checks.Report) error {
 	// A create cut off mid-flight may leave a check run on GitHub that gate
 	// never hears of: requests here are not cancelled with the run (a
 	// superseded run learns it right after, and completes them all).
@@ -470,9 +510,15 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 	p.attempted = true
 	// An earlier attempt of this job (or a create whose answer was lost)
 	// may have left check runs: take them over instead of doubling them.
-	open, err := p.openRuns(ctx)
+	open, neutral, err := p.listRuns(ctx)
 	if err != nil {
 		return err
+	}
+	idle := map[string]*checks.EnvReport{}
+	if untouched != nil {
+		for i := range untouched.Envs {
+			idle[untouched.Envs[i].Env.Name] = &untouched.Envs[i]
+		}
 	}
 	for _, e := range envs {
 		if err := run.Err(); err != nil {
@@ -482,6 +528,22 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 		if id, ok := open[name]; ok {
 			p.ids[name] = id
 			p.envs = append(p.envs, name)
+			continue
+		}
+		if er := idle[e.Name]; er != nil {
+			// Untouched: one request creates it completed neutral (an
+			// earlier attempt of this job may have done so already).
+			p.pre[name] = true
+			if id, ok := neutral[name]; ok {
+				p.ids[name] = id
+				continue
+			}
+			url := p.a.detailsURL(p.j, e.Name)
+			cr := report.EnvCheckRun(untouched, er, report.CheckRunOptions{DetailsURL: url})
+			p.a.putReport(ctx, p.a.reportKey(p.j, e.Name), cr.Full)
+			if err := p.complete(ctx, cr, url); err != nil {
+				p.log.Error("could not create the untouched environment's check run", "check_run", name, "err", err)
+			}
 			continue
 		}
 		var id int64
@@ -520,16 +582,32 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 // openRuns lists the head's check runs of this pull request that are not
 // completed, by name (the oldest of each name).
 func (p *publisher) openRuns(ctx context.Context) (map[string]int64, error) {
+	open, _, err := p.listRuns(ctx)
+	return open, err
+}
+
+// listRuns lists the head's check runs of this pull request by name: those
+// not completed (the oldest of each name), and those completed neutral
+// since the job was created (an earlier attempt's untouched ones).
+func (p *publisher) listRuns(ctx context.Context) (open, neutral map[string]int64, err error) {
 	out := map[string]int64{}
+	neutral = map[string]int64{}
+	since := p.j.created.Truncate(time.Second)
 	ext := p.j.externalID()
 	opts := &github.ListCheckRunsOptions{Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}}
 	for page := 0; page < 10; page++ {
 		res, resp, err := p.gh.Checks.ListCheckRunsForRef(ctx, p.j.Owner, p.j.Name, p.j.HeadSHA, opts)
 		if err != nil {
-			return nil, fmt.Errorf("list the head's check runs: %w", err)
+			return nil, nil, fmt.Errorf("list the head's check runs: %w", err)
 		}
 		for _, cr := range res.CheckRuns {
-			if cr.GetExternalID() != ext || cr.GetStatus() == "completed" {
+			if cr.GetExternalID() != ext {
+				continue
+			}
+			if cr.GetStatus() == "completed" {
+				if cr.GetConclusion() == report.ConclusionNeutral && !p.j.created.IsZero() && !cr.GetCompletedAt().Time.Before(since) {
+					neutral[cr.GetName()] = cr.GetID()
+				}
 				continue
 			}
 			if id, ok := out[cr.GetName()]; !ok || cr.GetID() < id {
@@ -541,7 +619,7 @@ func (p *publisher) openRuns(ctx context.Context) (map[string]int64, error) {
 		}
 		opts.Page = resp.NextPage
 	}
-	return out, nil
+	return out, neutral, nil
 }
 
 // publish completes every check run with the report; environments the
@@ -557,6 +635,12 @@ func (p *publisher) publish(ctx context.Context, rep *checks.Report) bool {
 		url := p.a.detailsURL(p.j, er.Env.Name)
 		cr := report.EnvCheckRun(rep, er, report.CheckRunOptions{DetailsURL: url})
 		seen[cr.Name] = true
+		if p.pre[cr.Name] {
+			if cr.Conclusion != report.ConclusionNeutral {
+				p.log.Error("the run checked an environment found untouched before it; its check run stays neutral", "check_run", cr.Name, "conclusion", cr.Conclusion)
+			}
+			continue
+		}
 		p.a.putReport(ctx, p.a.reportKey(p.j, er.Env.Name), cr.Full)
 		if err := p.complete(ctx, cr, url); err != nil {
 			p.log.Error("could not complete check run", "check_run", cr.Name, "err", err)

@@ -71,7 +71,47 @@ func AppRunner(st Stages, lim Limits, ropts render.Options, configPath string) a
 			rep.HeadRev, rep.BaseRev = rv.HeadSHA, rv.BaseSHA
 			return rep, nil
 		},
+		// The environments no file of the change reaches, decided as the
+		// run decides them (engine.Untouched), so the App creates their
+		// check runs completed neutral in one request.
+		UntouchedFunc: func(ctx context.Context, rv *app.Revisions, envs []checks.Env) (*checks.Report, error) {
+			req, err := request(rv)
+			if err != nil {
+				return nil, err
+			}
+			pullCharts(ctx, req, rv)
+			names, err := engine.Untouched(req, envs)
+			if err != nil || len(names) == 0 {
+				return nil, err
+			}
+			return UntouchedReport(req, rv.HeadSHA, rv.BaseSHA, envs, names), nil
+		},
 	}
+}
+
+// UntouchedReport is the report of the named environments of envs as an
+// incremental run reports an environment the change does not reach.
+func UntouchedReport(req *engine.Request, head, base string, envs []checks.Env, names []string) *checks.Report {
+	rep := &checks.Report{HeadRev: head, BaseRev: base, FailOn: req.FailOn, FailOnScope: req.FailOnScope, Findings: []checks.Finding{}}
+	if rep.FailOn == checks.SeverityNone {
+		rep.FailOn = checks.SeverityError
+	}
+	if req.Base != nil {
+		rep.Baseline = &checks.BaselineSummary{Against: "base"}
+		if rep.FailOnScope == "" {
+			rep.FailOnScope = checks.ScopeNew
+		}
+	}
+	idle := map[string]bool{}
+	for _, n := range names {
+		idle[n] = true
+	}
+	for _, e := range envs {
+		if idle[e.Name] {
+			rep.Envs = append(rep.Envs, checks.EnvReport{Env: e, Status: checks.EnvUntouched, Findings: []checks.Finding{}, NotRendered: engine.NotRenderedReason})
+		}
+	}
+	return rep
 }
 
 // trustedOf is where a pull request's gate.yaml and policies come from:

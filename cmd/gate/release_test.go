@@ -103,7 +103,7 @@ func TestReleaseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the image's Dockerfile: %v", err)
 	}
-	if !regexp.MustCompile(`(?m)^COPY \$TARGETPLATFORM/` + regexp.QuoteMeta(b.Binary) + ` `).Match(df) || !regexp.MustCompile(`(?m)^ENTRYPOINT \[".*/` + regexp.QuoteMeta(b.Binary) + `"\]`).Match(df) {
+	if !regexp.MustCompile(`(?m)^COPY \$TARGETPLATFORM/`+regexp.QuoteMeta(b.Binary)+` `).Match(df) || !regexp.MustCompile(`(?m)^ENTRYPOINT \[".*/`+regexp.QuoteMeta(b.Binary)+`"\]`).Match(df) {
 		t.Errorf("%s does not copy and run the binary goreleaser builds for the platform:\n%s", d.Dockerfile, df)
 	}
 

@@ -1415,6 +1415,14 @@ func TestUntouchedEnvsAreCreatedNeutralInOneRequest(t *testing.T) {
 			}
 		}
 	}
+	// The touched one is created first: a re-run that finds only completed
+	// check runs (the neutral ones) may then trust that the verdict was
+	// published, never that prod's check run was not yet created.
+	for name, cr := range runs {
+		if name != "gate / prod" && cr.ID < runs["gate / prod"].ID {
+			t.Errorf("%s (id %d) was created before gate / prod (id %d)", name, cr.ID, runs["gate / prod"].ID)
+		}
+	}
 	if c, u := w.Fake.Count("checks/create"), w.Fake.Count("checks/update"); c != 3 || u != 2 {
 		t.Errorf("%d creates and %d updates, want 3 and 2 (prod: create queued, start, complete; the others: one create each)", c, u)
 	}

@@ -520,7 +520,25 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *ch
 			idle[untouched.Envs[i].Env.Name] = &untouched.Envs[i]
 		}
 	}
+	// Touched environments first: once an untouched one is completed on
+	// GitHub, every touched one has its check run, so a re-run that finds
+	// only completed ones knows the verdict was published (published).
+	isIdle := func(e checks.Env) bool {
+		_, isOpen := open[report.CheckRunName(e.Name)]
+		return idle[e.Name] != nil && !isOpen
+	}
+	ordered := make([]checks.Env, 0, len(envs))
 	for _, e := range envs {
+		if !isIdle(e) {
+			ordered = append(ordered, e)
+		}
+	}
+	for _, e := range envs {
+		if isIdle(e) {
+			ordered = append(ordered, e)
+		}
+	}
+	for _, e := range ordered {
 		if err := run.Err(); err != nil {
 			return err
 		}

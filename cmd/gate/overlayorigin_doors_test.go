@@ -44,7 +44,7 @@ func overlayPRs(t *testing.T) []overlayPR {
 	return []overlayPR{
 		{name: "example", dir: "../../testdata/example",
 			edits: map[string]string{
-				"overlays/prod/kustomization.yaml":    read(ex+"kustomization.yaml") + "images:\n  - name: ghcr.io/example/shop\n    newTag: latest\nreplicas:\n  - name: shop\n    count: 1\n",
+				"overlays/prod/kustomization.yaml":   read(ex+"kustomization.yaml") + "images:\n  - name: ghcr.io/example/shop\n    newTag: latest\nreplicas:\n  - name: shop\n    count: 1\n",
 				"overlays/prod/deployment-prod.yaml": strings.Replace(read(ex+"deployment-prod.yaml"), "      containers:", "      hostNetwork: true\n      containers:", 1),
 			},
 			want: []string{

@@ -111,6 +111,20 @@ postgres: ## Install PostgreSQL's server binaries if missing (apt-get; needed by
 	fi
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null
 
+# The real pre-commit (Debian's package) for the test that installs gate's
+# hook from a local clone, as a user's .pre-commit-config.yaml names it, and
+# commits through it (cmd/gate TestPreCommitThroughTheRealPreCommit). A no-op
+# when pre-commit is on the PATH.
+.PHONY: pre-commit
+pre-commit: ## Install pre-commit if missing (apt-get; needed by make test)
+	@if command -v pre-commit >/dev/null 2>&1; then :; else \
+		echo "installing pre-commit (apt-get)" >&2; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends pre-commit; \
+	fi
+	@command -v pre-commit >/dev/null
+
 # A real OCI registry (distribution/distribution, from the test-only module
 # internal/testing/chartrepo/registry) for the chart-pull tests; the stamp
 # names the module's go.sum, so a bump rebuilds.
@@ -147,7 +161,7 @@ strace: ## Install strace if missing (apt-get, as root or with sudo; the kernel 
 		{ $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends strace; } || \
 		echo "could not install strace: the kernel trace of the hostile tests will be skipped" >&2; }
 
-test: fmt vet tools build kube-bins registry-bin postgres strace ## The full test suite (what CI runs)
+test: fmt vet tools build kube-bins registry-bin postgres pre-commit strace ## The full test suite (what CI runs)
 	@$(KERNEL_TRACE_CHECK)
 	GATE_KUSTOMIZE_BIN=$(BIN)/kustomize GATE_HELM_BIN=$(BIN)/helm GATE_KUBE_BIN=$(KUBE_BIN) GATE_REGISTRY_BIN=$(REGISTRY_BIN)/registry GATE_PG_BIN=$$($(PG_BIN_CMD)) $(GO) test -race -count=1 -timeout 30m ./...
 

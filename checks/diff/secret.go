@@ -151,6 +151,36 @@ func SecretValues(rs []*checks.Resource) []string {
 				}
 			}
 		}
+		out = append(out, annotationCopyValues(r.Object)...)
+	}
+	return out
+}
+
+// annotationCopyValues are the secret values held by the annotations that
+// carry a copy of a Secret (last-applied-configuration): the annotation as
+// a whole, and every data (as written and decoded) and stringData (as
+// written and encoded) value of the copy, which may differ from the
+// object's own values (the copy is of what was applied before).
+func annotationCopyValues(obj map[string]any) []string {
+	md, _ := obj["metadata"].(map[string]any)
+	ann, _ := md["annotations"].(map[string]any)
+	var out []string
+	for k, v := range ann {
+		s, _ := v.(string)
+		if !secretAnnotationsAlwaysRedacted[k] || s == "" {
+			continue
+		}
+		out = append(out, s)
+		var cp map[string]any
+		if json.Unmarshal([]byte(s), &cp) != nil {
+			continue
+		}
+		for _, l := range stringLeaves(cp["data"]) {
+			out = append(out, l, string(decodeData(l)))
+		}
+		for _, l := range stringLeaves(cp["stringData"]) {
+			out = append(out, l, base64.StdEncoding.EncodeToString([]byte(l)))
+		}
 	}
 	return out
 }

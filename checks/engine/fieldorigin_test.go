@@ -14,199 +14,16 @@ import (
 	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/schema"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/testing/fieldrows"
 )
 
-// The repo every row of TestFieldOrigins builds on: a base Deployment, an
-// environment env/ that uses it, and a policy that denies every string
-// holding "flagged" and every 77, at the field's path.
-var fieldBase = map[string]string{
-	"gate.yaml": `apiVersion: gate/v1
-environments:
-  - name: env
-    path: env
-policies:
-  paths: [policy]
-  namespaces: [main]
-`,
-	"policy/flag.rego": `package main
-
-deny contains {"msg": "flagged value", "path": p} if {
-	walk(input, [p, v])
-	is_string(v)
-	contains(v, "flagged")
-}
-
-deny contains {"msg": "flagged count", "path": p} if {
-	walk(input, [p, v])
-	v == 77
-}
-`,
-	"base/kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - deployment.yaml
-`,
-	"base/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: app
-  labels:
-    tier: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: app
-  template:
-    metadata:
-      labels:
-        app: app
-    spec:
-      containers:
-        - name: app
-          image: example.com/app:1.0.0
-          env:
-            - name: MODE
-              value: normal
-`,
-	"charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
-	"charts/web/values.yaml": `image:
-  repository: example.com/web
-  tag: "1.0"
-stdin: false
-`,
-	"charts/web/templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-        - name: web
-          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
-          stdin: {{ .Values.stdin }}
-`,
-}
-
-const fieldHead = `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ../base
-`
-
-// fieldRow is one kustomize feature that sets a field, and where a schema
-// finding, a policy finding and a diff entry on that field must land ("" when
-// the feature cannot cause that kind of entry, with the reason in why).
-type fieldRow struct {
-	name string
-	// kust is appended to fieldHead (so it starts on line 5); files are
-	// extra files of the head.
-	kust  string
-	files map[string]string
-	kind  string // the object the entries are on (default Deployment)
-	// path is the dotted field path of the entries.
-	schemaPath, schemaAt string
-	policyPath, policyAt string
-	diffAt               string
-	// identityAt is where both entries of an identity change (the object
-	// removed under its old name or namespace, added under the new) land.
-	identityAt string
-}
-
-var fieldRows = []fieldRow{
-	{name: "images", kust: "images:\n  - name: example.com/app\n    newTag: flagged\n",
-		policyPath: "spec.template.spec.containers[0].image", policyAt: "env/kustomization.yaml:7", diffAt: "env/kustomization.yaml:7"},
-	{name: "replicas", kust: "replicas:\n  - name: app\n    count: 77\n",
-		policyPath: "spec.replicas", policyAt: "env/kustomization.yaml:7", diffAt: "env/kustomization.yaml:7"},
-	// namespace, namePrefix and nameSuffix change the object's identity:
-	// the diff is a removal and an addition, not a field change; both land
-	// on the transformer's line.
-	{name: "namespace", kust: "namespace: flagged_ns\n",
-		schemaPath: "metadata.namespace", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.namespace", policyAt: "env/kustomization.yaml:5",
-		identityAt: "env/kustomization.yaml:5"},
-	{name: "namePrefix", kust: "namePrefix: flagged_\n",
-		schemaPath: "metadata.name", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.name", policyAt: "env/kustomization.yaml:5",
-		identityAt: "env/kustomization.yaml:5"},
-	{name: "nameSuffix", kust: "nameSuffix: _flagged\n",
-		schemaPath: "metadata.name", schemaAt: "env/kustomization.yaml:5", policyPath: "metadata.name", policyAt: "env/kustomization.yaml:5",
-		identityAt: "env/kustomization.yaml:5"},
-	// Both at once: the namespace line (the object moves namespace).
-	{name: "namespace and namePrefix", kust: "namePrefix: flagged_\nnamespace: flagged_ns\n",
-		policyPath: "metadata.name", policyAt: "env/kustomization.yaml:5", identityAt: "env/kustomization.yaml:6"},
-	// A generated ConfigMap renamed by the prefix (its hash stays): the
-	// prefix's line, not the generator's.
-	{name: "namePrefix on a generated ConfigMap", kind: "ConfigMap", kust: "namePrefix: flagged-\nconfigMapGenerator:\n  - name: app-config\n    literals:\n      - MODE=x\n",
-		identityAt: "env/kustomization.yaml:5"},
-	// The prefix comes from a component the overlay uses.
-	{name: "namePrefix in a component", kust: "components:\n  - ../comp\n",
-		files:      map[string]string{"comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nnamePrefix: flagged-\n"},
-		identityAt: "comp/kustomization.yaml:3"},
-	{name: "labels", kust: "labels:\n  - pairs:\n      team: flagged value!\n",
-		schemaPath: "metadata.labels.team", schemaAt: "env/kustomization.yaml:7", policyPath: "metadata.labels.team", policyAt: "env/kustomization.yaml:7", diffAt: "env/kustomization.yaml:7"},
-	{name: "commonLabels", kust: "commonLabels:\n  team: flagged value!\n",
-		schemaPath: "metadata.labels.team", schemaAt: "env/kustomization.yaml:6", policyPath: "spec.selector.matchLabels.team", policyAt: "env/kustomization.yaml:6", diffAt: "env/kustomization.yaml:6"},
-	{name: "commonAnnotations", kust: "commonAnnotations:\n  example.com/team: flagged\n",
-		policyPath: "metadata.annotations.example.com/team", policyAt: "env/kustomization.yaml:6", diffAt: "env/kustomization.yaml:6"},
-	{name: "configMapGenerator", kind: "ConfigMap", kust: "configMapGenerator:\n  - name: app-config\n    options:\n      disableNameSuffixHash: true\n    literals:\n      - MODE=flagged\n",
-		policyPath: "data.MODE", policyAt: "env/kustomization.yaml:10", diffAt: "env/kustomization.yaml:10"},
-	// Secret data is base64 on the object: a policy does not see "flagged".
-	{name: "secretGenerator", kind: "Secret", kust: "secretGenerator:\n  - name: creds\n    options:\n      disableNameSuffixHash: true\n    literals:\n      - TOKEN=flagged\n",
-		diffAt: "env/kustomization.yaml:10"},
-	{name: "generatorOptions", kind: "ConfigMap", kust: "generatorOptions:\n  disableNameSuffixHash: true\n  labels:\n    team: flagged value!\nconfigMapGenerator:\n  - name: app-config\n    literals:\n      - MODE=x\n",
-		schemaPath: "metadata.labels.team", schemaAt: "env/kustomization.yaml:8", policyPath: "metadata.labels.team", policyAt: "env/kustomization.yaml:8", diffAt: "env/kustomization.yaml:8"},
-	{name: "patches SMP file", kust: "patches:\n  - path: patch.yaml\n",
-		files:      map[string]string{"env/patch.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          stdin: flagged\n"},
-		schemaPath: "spec.template.spec.containers[0].stdin", schemaAt: "env/patch.yaml:10", policyPath: "spec.template.spec.containers[0].stdin", policyAt: "env/patch.yaml:10", diffAt: "env/patch.yaml:10"},
-	{name: "patchesStrategicMerge", kust: "patchesStrategicMerge:\n  - patch.yaml\n",
-		files:      map[string]string{"env/patch.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          stdin: flagged\n"},
-		schemaPath: "spec.template.spec.containers[0].stdin", schemaAt: "env/patch.yaml:10", policyPath: "spec.template.spec.containers[0].stdin", policyAt: "env/patch.yaml:10", diffAt: "env/patch.yaml:10"},
-	{name: "patches SMP inline", kust: "patches:\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n        name: app\n      spec:\n        template:\n          spec:\n            containers:\n              - name: app\n                stdin: flagged\n",
-		schemaPath: "spec.template.spec.containers[0].stdin", schemaAt: "env/kustomization.yaml:16", policyPath: "spec.template.spec.containers[0].stdin", policyAt: "env/kustomization.yaml:16", diffAt: "env/kustomization.yaml:16"},
-	{name: "patches JSON6902 inline with target", kust: "patches:\n  - target:\n      kind: Deployment\n      name: app\n    patch: |-\n      - op: add\n        path: /spec/template/spec/containers/0/stdin\n        value: flagged\n",
-		schemaPath: "spec.template.spec.containers[0].stdin", schemaAt: "env/kustomization.yaml:11", policyPath: "spec.template.spec.containers[0].stdin", policyAt: "env/kustomization.yaml:11", diffAt: "env/kustomization.yaml:11"},
-	{name: "patches JSON6902 file with target", kust: "patches:\n  - path: ops.yaml\n    target:\n      kind: Deployment\n      name: app\n",
-		files:      map[string]string{"env/ops.yaml": "- op: add\n  path: /spec/template/spec/containers/0/stdin\n  value: flagged\n"},
-		schemaPath: "spec.template.spec.containers[0].stdin", schemaAt: "env/ops.yaml:2", policyPath: "spec.template.spec.containers[0].stdin", policyAt: "env/ops.yaml:2", diffAt: "env/ops.yaml:2"},
-	{name: "replacements", kust: "configMapGenerator:\n  - name: vals\n    options:\n      disableNameSuffixHash: true\n    literals:\n      - STDIN=flagged\nreplacements:\n  - source:\n      kind: ConfigMap\n      name: vals\n      fieldPath: data.STDIN\n    targets:\n      - select:\n          kind: Deployment\n        fieldPaths:\n          - spec.template.spec.containers.[name=app].stdin\n        options:\n          create: true\n",
-		schemaPath: "spec.template.spec.containers[0].stdin", schemaAt: "env/kustomization.yaml:20", policyPath: "spec.template.spec.containers[0].stdin", policyAt: "env/kustomization.yaml:20", diffAt: "env/kustomization.yaml:20"},
-	{name: "components", kust: "components:\n  - ../comp\n",
-		files:      map[string]string{"comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nimages:\n  - name: example.com/app\n    newTag: flagged\n"},
-		policyPath: "spec.template.spec.containers[0].image", policyAt: "comp/kustomization.yaml:5", diffAt: "comp/kustomization.yaml:5"},
-	{name: "helm valuesInline", kust: "helmGlobals:\n  chartHome: ../charts\nhelmCharts:\n  - name: web\n    releaseName: web\n    valuesInline:\n      stdin: flagged\n      image:\n        tag: flagged\n",
-		schemaPath: "spec.template.spec.containers[0].stdin", schemaAt: "env/kustomization.yaml:11", policyPath: "spec.template.spec.containers[0].image", policyAt: "env/kustomization.yaml:13", diffAt: "env/kustomization.yaml:13"},
-	{name: "helm values file", kust: "helmGlobals:\n  chartHome: ../charts\nhelmCharts:\n  - name: web\n    releaseName: web\n    valuesFile: values-env.yaml\n",
-		files:      map[string]string{"env/values-env.yaml": "stdin: flagged\nimage:\n  tag: flagged\n"},
-		schemaPath: "spec.template.spec.containers[0].stdin", schemaAt: "env/values-env.yaml:1", policyPath: "spec.template.spec.containers[0].image", policyAt: "env/values-env.yaml:3", diffAt: "env/values-env.yaml:3"},
-}
-
-// rowSources builds the head (the row's feature) and the base (the same
-// with every "flagged" a "normal" and 77 a 3): the diff between them is the
-// feature's value.
-func rowSources(row fieldRow) (head, base source.Source) {
-	h, b := map[string]string{}, map[string]string{}
-	for k, v := range fieldBase {
-		h[k], b[k] = v, v
-	}
-	h["env/kustomization.yaml"] = fieldHead + row.kust
-	for k, v := range row.files {
-		h[k] = v
-	}
-	for k, v := range h {
-		if _, ok := fieldBase[k]; !ok {
-			b[k] = strings.NewReplacer("flagged", "normal", "77", "3").Replace(v)
-		}
-	}
+// rowSources is the row's head and base (see fieldrows.Sources).
+func rowSources(row fieldrows.Row) (head, base source.Source) {
+	h, b := fieldrows.Sources(row)
 	return source.NewMem("head", h), source.NewMem("base", b)
 }
 
-func runRow(t *testing.T, row fieldRow) *checks.Report {
+func runRow(t *testing.T, row fieldrows.Row) *checks.Report {
 	t.Helper()
 	head, base := rowSources(row)
 	cfg, _, err := config.Load(base, "")
@@ -233,10 +50,13 @@ func runRow(t *testing.T, row fieldRow) *checks.Report {
 // of the feature that last set it, in the report and in the App's check-run
 // annotations.
 func TestFieldOrigins(t *testing.T) {
-	for _, row := range fieldRows {
-		t.Run(row.name, func(t *testing.T) {
+	for _, row := range fieldrows.Rows {
+		t.Run(row.Name, func(t *testing.T) {
+			if (row.SchemaAt == "" || row.PolicyAt == "" || row.DiffAt == "" && row.IdentityAt == "") && row.Why == "" {
+				t.Errorf("row %q leaves a column empty and does not say why", row.Name)
+			}
 			rep := runRow(t, row)
-			kind := row.kind
+			kind := row.Kind
 			if kind == "" {
 				kind = "Deployment"
 			}
@@ -277,24 +97,24 @@ func TestFieldOrigins(t *testing.T) {
 				}
 				t.Errorf("%s finding on %s %s at %v, want %s; findings:\n%s", what, kind, path, got, want, findingList(er.Findings))
 			}
-			check("schema", "schema", row.schemaPath, row.schemaAt)
-			check("policy", "policy", row.policyPath, row.policyAt)
-			if row.diffAt != "" {
+			check("schema", "schema", row.SchemaPath, row.SchemaAt)
+			check("policy", "policy", row.PolicyPath, row.PolicyAt)
+			if row.DiffAt != "" {
 				var got []string
 				ok := false
 				if er.Diff != nil {
 					for _, c := range er.Diff.Changes {
 						if c.ID.Kind == kind && c.Action == checks.ActionChanged {
 							got = append(got, c.Origin.String())
-							ok = ok || c.Origin.String() == row.diffAt && !c.Origin.Approximate
+							ok = ok || c.Origin.String() == row.DiffAt && !c.Origin.Approximate
 						}
 					}
 				}
 				if !ok {
-					t.Errorf("diff entry of %s at %v, want %s", kind, got, row.diffAt)
+					t.Errorf("diff entry of %s at %v, want %s", kind, got, row.DiffAt)
 				}
 			}
-			if row.identityAt != "" {
+			if row.IdentityAt != "" {
 				var got []string
 				actions := map[string]bool{}
 				if er.Diff != nil {
@@ -303,13 +123,13 @@ func TestFieldOrigins(t *testing.T) {
 							continue
 						}
 						got = append(got, c.Action+" "+c.ID.String()+" at "+c.Origin.String())
-						if c.Origin.String() == row.identityAt && !c.Origin.Approximate {
+						if c.Origin.String() == row.IdentityAt && !c.Origin.Approximate {
 							actions[c.Action] = true
 						}
 					}
 				}
 				if len(got) != 2 || !actions[checks.ActionRemoved] || !actions[checks.ActionAdded] {
-					t.Errorf("diff entries of %s: %v; want one removal and one addition, both at %s", kind, got, row.identityAt)
+					t.Errorf("diff entries of %s: %v; want one removal and one addition, both at %s", kind, got, row.IdentityAt)
 				}
 			}
 		})
@@ -342,9 +162,9 @@ func TestCorpusFindingLines(t *testing.T) {
 		}
 		corpora = append(corpora, corpus{dir, src})
 	}
-	for _, row := range fieldRows {
+	for _, row := range fieldrows.Rows {
 		head, _ := rowSources(row)
-		corpora = append(corpora, corpus{"row " + row.name, head})
+		corpora = append(corpora, corpus{"row " + row.Name, head})
 	}
 	checked := 0
 	for _, c := range corpora {

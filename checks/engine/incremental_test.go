@@ -113,6 +113,26 @@ func TestIncremental(t *testing.T) {
 			if len(rep.Envs) != 3 || rep.Envs[0].Env.Name != "dev" || rep.Envs[2].Env.Name != "prod" {
 				t.Errorf("report lists %d environments out of order", len(rep.Envs))
 			}
+			// Untouched, asked before a run (the App creates those check
+			// runs neutral at once), names exactly the ones Run left out.
+			req := &engine.Request{Head: head, Base: bt, Config: cfg, Incremental: true}
+			envs, _, err := engine.Plan(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := engine.Untouched(req, envs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var after []string
+			for _, e := range rep.Envs {
+				if e.Status == checks.EnvUntouched {
+					after = append(after, e.Env.Name)
+				}
+			}
+			if strings.Join(before, ",") != strings.Join(after, ",") {
+				t.Errorf("Untouched before the run says %v, the run left out %v", before, after)
+			}
 		})
 	}
 }

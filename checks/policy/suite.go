@@ -17,6 +17,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/diff"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/policies"
@@ -336,6 +337,9 @@ func (s *Stage) caseViolations(ctx context.Context, tpl *gkTemplate, con *gkCons
 	}
 	eg.evalResource(ev, 0, v)
 	fs := ev.findings()
+	// The object may be a Secret (a suite can name the repo's own): its
+	// values never reach the report, as in gate check.
+	diff.NewScrubber(diff.SecretValues(res.Resources)).ScrubFindings(fs)
 	var msgs []string
 	for _, f := range fs {
 		switch f.RuleID {

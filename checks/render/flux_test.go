@@ -447,9 +447,9 @@ func TestFluxKustomizationAsKustomizeControllerBuildsIt(t *testing.T) {
 	}
 	// Findings land on the line the author must change.
 	want := map[string]string{
-		"render/flux-unset-variable": "apps/deploy.yaml:24",     // ${regoin}
-		"render/flux-not-rendered":   "clusters/prod/sync.yaml", // other repo and the pinned tag
-		"render/chart-not-cached":    "releases/release.yaml:69",
+		"render/flux-unset-variable": "apps/deploy.yaml:24",      // ${regoin}
+		"render/flux-not-rendered":   "clusters/prod/sync.yaml",  // other repo and the pinned tag
+		"render/chart-not-cached":    "releases/release.yaml:70", // version: "19.x"
 	}
 	seen := map[string]bool{}
 	for _, f := range res.Findings {

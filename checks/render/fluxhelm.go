@@ -29,6 +29,10 @@ type fluxChart struct {
 	RepoURL, Name, Version string
 	// Field is the HelmRelease field that asks for the chart.
 	Field []string
+	// VersionField is the HelmRelease field that names the version, when
+	// it does: the line a pull request bumping the chart changes, where a
+	// version that is not cached is reported.
+	VersionField []string
 	// Why is set when the chart is not rendered.
 	Why string
 }
@@ -119,10 +123,13 @@ func (w *fluxWalk) chartOf(hr *fluxHelmRelease, decl *checks.Resource) fluxChart
 		}
 		spec, _ := o.Object["spec"].(map[string]any)
 		u, _ := spec["url"].(string)
+		var vf []string
 		if version == "" {
 			version = "*"
+		} else {
+			vf = []string{"spec", "chart", "spec", "version"}
 		}
-		return fluxChart{RepoURL: u, Name: chart, Version: version, Field: []string{"spec", "chart", "spec", "chart"}}
+		return fluxChart{RepoURL: u, Name: chart, Version: version, Field: []string{"spec", "chart", "spec", "chart"}, VersionField: vf}
 	}
 	return fluxChart{Field: field, Why: fmt.Sprintf("chart source kind %q is not supported", ref.Kind)}
 }
@@ -165,11 +172,14 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 		w.chartDeps = append(w.chartDeps, ChartDep(ref, cc))
 		if err != nil {
 			node.NotRendered = "chart not cached"
-			rule := "render/flux"
+			rule, field := "render/flux", c.Field
 			if charts.IsNotCached(err) {
 				rule = charts.RuleNotCached
+				if c.VersionField != nil {
+					field = c.VersionField
+				}
 			}
-			w.finding(checks.SeverityError, rule, w.at(decl, c.Field...), "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, err.Error())
+			w.finding(checks.SeverityError, rule, w.at(decl, field...), "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, err.Error())
 			return
 		}
 		cached = cc
@@ -405,7 +415,7 @@ func (w *fluxWalk) postRender(hr *fluxHelmRelease, decl *checks.Resource, objs [
 		}
 		var out []*checks.Resource
 		for _, kr := range m.Resources() {
-			obj, err := kr.Map()
+			obj, err := appliedObject(kr)
 			if err != nil {
 				continue
 			}

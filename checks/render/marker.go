@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
@@ -82,8 +83,92 @@ func markSources(src source.Source, g *graph, docs *docCache, fsys *kfs, virtual
 // an empty null ("{a: }", a "? " key) comes back as an empty string. So
 // folded scalars are written literal ("|"), block scalars that start with
 // white space or hold a tab double-quoted, and empty nulls as null.
+//
+// kustomize itself writes its result with kyaml's writer, which has those
+// same habits, and that text is what Argo CD and Flux apply. So a document
+// holding such a scalar is first written and read back the way kustomize's
+// output is (asWritten), then encoded faithfully: kustomize builds from the
+// values its own output would have held, and the object gate renders is
+// the one `kustomize build` prints.
 func encodeDoc(n *yaml.Node) ([]byte, error) {
-	return yaml.Marshal(faithful(n))
+	return yaml.Marshal(faithful(asWritten(n)))
+}
+
+// asWritten returns n as kustomize's writer leaves it: written with kyaml
+// and parsed again, when a scalar below n is one the writer can change
+// (see atRisk); n itself otherwise, or when the written text does not
+// parse (kustomize's output would not either; the author's value stays).
+func asWritten(n *yaml.Node) *yaml.Node {
+	if !atRisk(n) {
+		return n
+	}
+	text, err := kyaml.NewRNode(n).String()
+	if err != nil {
+		return n
+	}
+	var d yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &d); err != nil || d.Kind != yaml.DocumentNode || len(d.Content) != 1 {
+		return n
+	}
+	out := d.Content[0]
+	// kustomize rebuilds metadata.annotations from a map while it reads
+	// objects (its index annotations), so their values lose their style
+	// and are written plain: they keep the author's value.
+	if was := annotationsNode(n); was != nil {
+		if md := mapValue(out, "metadata"); md != nil {
+			for i := 0; i+1 < len(md.Content); i += 2 {
+				if md.Content[i].Value == "annotations" {
+					md.Content[i+1] = was
+				}
+			}
+		}
+	}
+	return out
+}
+
+func annotationsNode(n *yaml.Node) *yaml.Node {
+	return mapValue(mapValue(n, "metadata"), "annotations")
+}
+
+// mapValue is the value of key in the mapping n, nil when there is none.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// atRisk reports whether a scalar below n is one yaml.v3's writer may not
+// give back as it was read: a folded scalar, a literal one that keeps
+// trailing line breaks, starts with white space or holds a tab, an empty
+// null.
+func atRisk(n *yaml.Node) bool {
+	if n == nil {
+		return false
+	}
+	if n.Kind == yaml.ScalarNode {
+		switch {
+		case n.Tag == "!!null" && n.Value == "":
+			return true
+		case n.Style&yaml.FoldedStyle != 0:
+			return true
+		case n.Style&yaml.LiteralStyle != 0:
+			v := n.Value
+			return strings.HasSuffix(v, "\n\n") || strings.HasPrefix(v, " ") || strings.HasPrefix(v, "\n") || strings.Contains(v, "\t")
+		}
+		return false
+	}
+	for _, c := range n.Content {
+		if atRisk(c) {
+			return true
+		}
+	}
+	return false
 }
 
 const blockStyles = yaml.LiteralStyle | yaml.FoldedStyle

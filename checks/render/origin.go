@@ -1,12 +1,15 @@
 package render
 
 import (
+	"fmt"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/labels"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gate-ops/gate/checks"
@@ -272,10 +275,7 @@ func reachable(reach map[string]bool, file string) bool {
 }
 
 func (lc *locContext) patchLocs(r *checks.Resource, pr PatchRef) []patchLoc {
-	if pr.TargetKind != "" && pr.TargetKind != r.ID.Kind {
-		return nil
-	}
-	if pr.TargetName != "" && !strings.Contains(r.ID.Name, pr.TargetName) {
+	if pr.Target != nil && !pr.Target.selects(r) {
 		return nil
 	}
 	var docs []Doc
@@ -297,7 +297,7 @@ func (lc *locContext) patchLocs(r *checks.Resource, pr PatchRef) []patchLoc {
 	for i, d := range docs {
 		if d.Node.Kind == yaml.SequenceNode {
 			// JSON 6902 operations.
-			if pr.TargetKind == "" {
+			if pr.Target == nil {
 				continue
 			}
 			pl := patchLoc{File: pr.File, Doc: i, Offset: offset, Line: pr.Line}
@@ -315,7 +315,7 @@ func (lc *locContext) patchLocs(r *checks.Resource, pr PatchRef) []patchLoc {
 			out = append(out, pl)
 			continue
 		}
-		if pr.TargetKind == "" {
+		if pr.Target == nil {
 			if d.Kind != r.ID.Kind || d.Name == "" || !strings.Contains(r.ID.Name, d.Name) {
 				continue
 			}
@@ -329,6 +329,46 @@ func (lc *locContext) patchLocs(r *checks.Resource, pr PatchRef) []patchLoc {
 		out = append(out, patchLoc{File: pr.File, Doc: i, Inline: pr.Inline, Offset: offset, Line: line})
 	}
 	return out
+}
+
+// selects reports whether a patch target selects the rendered object.
+// kustomize matches names against the object's name at the time the patch
+// runs, before later prefixes and suffixes: a name that matches the
+// rendered name, or is contained in it, selects it. Selectors are matched
+// against the rendered labels and annotations.
+func (t *PatchTarget) selects(r *checks.Resource) bool {
+	match := func(pattern, v string, contains bool) bool {
+		if pattern == "" {
+			return true
+		}
+		if re, err := regexp.Compile("^(?:" + pattern + ")$"); err == nil && re.MatchString(v) {
+			return true
+		}
+		return contains && strings.Contains(v, pattern)
+	}
+	if !match(t.Group, r.ID.Group, false) || !match(t.Version, r.ID.Version, false) || !match(t.Kind, r.ID.Kind, false) ||
+		!match(t.Name, r.ID.Name, true) || !match(t.Namespace, r.ID.Namespace, true) {
+		return false
+	}
+	meta, _ := r.Object["metadata"].(map[string]any)
+	for _, s := range []struct{ sel, field string }{{t.LabelSelector, "labels"}, {t.AnnotationSelector, "annotations"}} {
+		if s.sel == "" {
+			continue
+		}
+		sel, err := labels.Parse(s.sel)
+		if err != nil {
+			return false
+		}
+		set := labels.Set{}
+		m, _ := meta[s.field].(map[string]any)
+		for k, v := range m {
+			set[k] = fmt.Sprint(v)
+		}
+		if !sel.Matches(set) {
+			return false
+		}
+	}
+	return true
 }
 
 // Locate implements checks.Locator: the line that last set a field. The

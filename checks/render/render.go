@@ -684,7 +684,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 		if err := kr.SetAnnotations(ann); err != nil {
 			return fmt.Errorf("strip build annotations: %w", err)
 		}
-		obj, err := kr.Map()
+		obj, err := appliedObject(kr)
 		if err != nil {
 			return fmt.Errorf("read rendered object: %w", err)
 		}

@@ -50,7 +50,18 @@ type PatchRef struct {
 	Inline string
 	// Target selector (kind/name), empty when the patch names its target itself.
 	TargetKind, TargetName string
-	JSON6902               bool
+	// Target is the whole selector, nil when the patch names its target
+	// itself.
+	Target   *PatchTarget
+	JSON6902 bool
+}
+
+// PatchTarget is a patch's target selector, as kustomize reads it: group,
+// version, kind, name and namespace are anchored regular expressions;
+// labelSelector and annotationSelector are label selectors.
+type PatchTarget struct {
+	Group, Version, Kind, Name, Namespace string
+	LabelSelector, AnnotationSelector     string
 }
 
 // HelmChartRef is one helmCharts entry.
@@ -312,6 +323,8 @@ func (s *scanner) scanPatches(field string, val *yaml.Node) error {
 		if t := child(it, "target"); t != nil {
 			pr.TargetKind = scalar(t, "kind")
 			pr.TargetName = scalar(t, "name")
+			pr.Target = &PatchTarget{Group: scalar(t, "group"), Version: scalar(t, "version"), Kind: pr.TargetKind, Name: pr.TargetName,
+				Namespace: scalar(t, "namespace"), LabelSelector: scalar(t, "labelSelector"), AnnotationSelector: scalar(t, "annotationSelector")}
 		}
 		if p := scalar(it, "path"); p != "" {
 			f, _, err := s.local(child(it, "path"), field, p, "file")

@@ -234,7 +234,7 @@ func FuzzEveryFormat(f *testing.F) {
 func checkEveryFormat(t *testing.T, s string) {
 	t.Helper()
 	rep := hostileReport(s)
-	for _, format := range report.Formats {
+	for _, format := range report.FormatNames() {
 		var buf bytes.Buffer
 		if err := report.Write(&buf, format, rep, report.Options{Unified: true, URIPrefix: "deploy/", Command: "gate check"}); err != nil {
 			t.Fatalf("%s %q: %v", format, s, err)

@@ -7,15 +7,11 @@ package report
 
 import (
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
 )
-
-// Formats are the output formats, in the order help text lists them.
-var Formats = []string{"text", "json", "sarif", "junit", "markdown", "github"}
 
 // Options shape the human formats.
 type Options struct {
@@ -39,35 +35,6 @@ type Options struct {
 	// MaxChars bounds the diff bodies of the markdown format as a whole;
 	// objects past it are listed without their diff. 0 means 50,000.
 	MaxChars int
-}
-
-// Write writes rep in format to w.
-func Write(w io.Writer, format string, rep *checks.Report, opts Options) error {
-	switch format {
-	case "text":
-		return Text(w, rep, opts)
-	case "json":
-		return JSON(w, rep)
-	case "sarif":
-		return SARIF(w, rep, opts)
-	case "junit":
-		return JUnit(w, rep)
-	case "markdown", "md":
-		return Markdown(w, rep, opts)
-	case "github":
-		return GitHubActions(w, rep, opts)
-	}
-	return fmt.Errorf("unknown output format %q (want %s)", format, strings.Join(Formats, ", "))
-}
-
-// ValidFormat reports whether name is an output format.
-func ValidFormat(name string) bool {
-	for _, f := range Formats {
-		if f == name {
-			return true
-		}
-	}
-	return name == "md"
 }
 
 // tally counts unwaived findings by severity, and waived ones apart.

@@ -190,7 +190,7 @@ func noSecretValueInAnyFormat(t *testing.T, rep *checks.Report) {
 	for _, c := range []string{enginetest.BaseCanary, enginetest.HeadCanary} {
 		forms = append(forms, c, base64.StdEncoding.EncodeToString([]byte(c)), c+"-webhook", "canary")
 	}
-	for _, format := range report.Formats {
+	for _, format := range report.FormatNames() {
 		for _, opts := range []report.Options{{}, {Unified: true, Color: true}} {
 			out := string(render(t, format, rep, opts))
 			for _, f := range forms {

@@ -347,3 +347,25 @@ func TestActionPassesInASubdirectory(t *testing.T) {
 		t.Errorf("summary lacks the replica change:\n%s", a.summary)
 	}
 }
+
+// TestActionFailOnScope: the threshold comes from the inputs when given,
+// else from the base's gate.yaml. A replica change to prod, whose base
+// already has a warning (the SealedSecret without a schema): fail-on
+// warning passes (the warning is existing), fail-on-scope all fails it.
+func TestActionFailOnScope(t *testing.T) {
+	patch := strings.Replace(readExample(t, "overlays/prod/deployment-prod.yaml"), "replicas: 3", "replicas: 4", 1)
+	r, base := prRepo(t, "", map[string]string{"overlays/prod/deployment-prod.yaml": patch})
+	for _, c := range []struct {
+		inputs map[string]string
+		code   int
+	}{
+		{map[string]string{"fail-on": "warning"}, 0},
+		{map[string]string{"fail-on": "warning", "fail-on-scope": "all"}, 1},
+		{map[string]string{"fail-on-scope": "all"}, 0}, // no existing error
+	} {
+		a := runAction(t, r.Dir, base, c.inputs)
+		if a.code != c.code {
+			t.Errorf("inputs %v: gate step exit %d, want %d\n%s", c.inputs, a.code, c.code, a.stdout)
+		}
+	}
+}

@@ -1,12 +1,11 @@
 package main
 
 import (
+	"github.com/gate-ops/gate/internal/run"
+
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/baselinefile"
 	"github.com/gate-ops/gate/checks/config"
-	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/source"
 )
@@ -62,7 +60,7 @@ Exit codes: 0 the file was written, 2 usage or internal error.`,
 			if err != nil {
 				return &exitCodeError{code: exitError, err: err}
 			}
-			rel, err := repoRelative(file)
+			rel, err := run.RepoRelative(file)
 			if err != nil {
 				return err
 			}
@@ -87,68 +85,22 @@ Exit codes: 0 the file was written, 2 usage or internal error.`,
 	return cmd
 }
 
-// repoRelative checks a repo-relative slash path (the baseline file).
-func repoRelative(p string) (string, error) {
-	c := path.Clean(filepath.ToSlash(p))
-	if p == "" || path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
-		return "", usageErr("%q: name a path inside the repo, relative to its root", p)
-	}
-	return c, nil
-}
-
 // checkTree runs gate check's stages over every environment of src (the
 // work tree, trusted: its gate.yaml and policies) with no base and no
 // baseline: what a first gate check says.
 func (g *globals) checkTree(ctx context.Context, src source.Source, cfg *config.Config) (*checks.Report, error) {
-	stages, finds, err := buildStages(ctx, src, cfg, &stageOptions{policyTimeout: g.limits.policyTimeout})
+	prog := g.newProgress()
+	defer prog.done()
+	req, err := run.Request(ctx, run.Intent{Mode: run.Check, Opened: &run.Opened{Head: src, Trusted: src, Config: cfg},
+		NoBaseline: true, Limits: g.limits, Render: g.renderOptions(), Logger: g.log, Progress: prog.callback()})
 	if err != nil {
 		return nil, &exitCodeError{code: exitError, err: err}
 	}
-	req := &engine.Request{Head: src, Config: cfg, FailOn: checks.SeverityError, Stages: stages, Findings: finds,
-		Render: g.renderOptions(), Logger: g.log}
-	ctx, guard, err := g.limitRun(ctx, req)
+	rep, err := run.Run(ctx, req, g.limits)
 	if err != nil {
-		return nil, err
-	}
-	defer guard.stop()
-	prog := g.newProgress()
-	req.Progress = prog.callback()
-	rep, err := engine.Run(ctx, req)
-	rep, err = guard.finish(ctx, rep, err)
-	prog.done()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, &exitCodeError{code: exitError, err: ctx.Err()}
-		}
-		return nil, usageErr("%v", err)
+		return nil, &exitCodeError{code: exitError, err: err}
 	}
 	return rep, nil
-}
-
-// loadBaseline reads the baseline file from the head (the run has no base,
-// so the head is what gate.yaml and the policies come from too). With no
-// --baseline, a missing default file means no baseline.
-func loadBaseline(head source.Source, flag string) ([]checks.Finding, string, error) {
-	name := flag
-	if name == "" {
-		name = baselinefile.DefaultPath
-	}
-	rel, err := repoRelative(name)
-	if err != nil {
-		return nil, "", err
-	}
-	data, err := head.ReadFile(rel)
-	if errors.Is(err, fs.ErrNotExist) && flag == "" {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", usageErr("--baseline: %v", err)
-	}
-	finds, err := baselinefile.Parse(rel, data)
-	if err != nil {
-		return nil, "", usageErr("%v", err)
-	}
-	return finds, rel, nil
 }
 
 // writeByRule prints findings counted by rule and severity, most first:

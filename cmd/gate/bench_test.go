@@ -13,7 +13,7 @@ import (
 // policy stages, the text report.
 func BenchmarkCheckExample(b *testing.B) {
 	for b.Loop() {
-		if code := run(context.Background(), []string{"--repo", exampleRepo, "check"}, nil, io.Discard, io.Discard); code != 0 {
+		if code := execute(context.Background(), []string{"--repo", exampleRepo, "check"}, nil, io.Discard, io.Discard); code != 0 {
 			b.Fatalf("exit %d", code)
 		}
 	}
@@ -28,7 +28,7 @@ func BenchmarkCheckPullRequest(b *testing.B) {
 	args := []string{"--repo", p.Dir, "check", "--base", "main", "-o", "text",
 		"-o", "json=" + dir + "/r.json", "-o", "sarif=" + dir + "/r.sarif", "-o", "junit=" + dir + "/r.xml", "-o", "markdown=" + dir + "/r.md"}
 	for b.Loop() {
-		if code := run(context.Background(), args, nil, io.Discard, io.Discard); code > 1 {
+		if code := execute(context.Background(), args, nil, io.Discard, io.Discard); code > 1 {
 			b.Fatalf("exit %d", code)
 		}
 	}

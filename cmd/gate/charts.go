@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/gate-ops/gate/internal/run"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,7 +107,7 @@ func (g *globals) chartsSource(base string) (source.Source, *config.Config, erro
 	if err != nil {
 		return nil, nil, &exitCodeError{code: exitError, err: err}
 	}
-	repo, prefix, err := openGit(root)
+	repo, prefix, err := run.OpenGit(root)
 	if err != nil {
 		return nil, nil, usageErr("%v", err)
 	}

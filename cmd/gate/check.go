@@ -4,8 +4,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/report"
+	"github.com/gate-ops/gate/internal/run"
 )
 
 func init() { extraCommands = append(extraCommands, newCheckCmd, newDiffCmd) }
@@ -17,7 +17,7 @@ type runFlags struct {
 	failOn  string
 	scope   string
 	outputs outputFlags
-	stages  stageOptions
+	stages  run.Stages
 	// baseline is --baseline (default gate-baseline.json when present);
 	// noBaseline is --no-baseline.
 	baseline   string
@@ -105,7 +105,7 @@ Exit codes: 0 (also when there are changes, unless --exit-code), 1 with
 	addRevFlags(fs, &f.revs, "HEAD", "the revision to diff against")
 	fs.StringArrayVarP(&f.envs, "env", "e", nil, "environment to diff (repeatable; default all)")
 	fs.BoolVar(&exitCode, "exit-code", false, "exit 1 when any environment changes, like git diff --exit-code")
-	addLiveFlags(fs, &f.stages.live)
+	addLiveFlags(fs, &f.stages.Live)
 	addOutputFlags(fs, &f.outputs)
 	registerOutputCompletion(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
@@ -132,68 +132,22 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 	if err != nil {
 		return err
 	}
-	failOn := checks.SeverityError
-	if s := rv.cfg.Report.FailOn.Severity; s != "" {
-		if failOn, err = checks.ParseSeverity(s); err != nil {
-			return usageErr("gate.yaml report.failOn: %v", err)
-		}
+	mode := run.Check
+	if diffOnly {
+		mode = run.Diff
 	}
-	if f.failOn != "" {
-		if failOn, err = checks.ParseSeverity(f.failOn); err != nil {
-			return usageErr("--fail-on: %v", err)
-		}
-	}
-	scope := rv.cfg.Report.FailOn.Scope
-	if f.scope != "" {
-		if scope, err = checks.ParseScope(f.scope); err != nil {
-			return usageErr("--fail-on-scope: %v", err)
-		}
-	}
-	ctx := cmd.Context()
-	req := &engine.Request{Head: rv.head, Base: rv.base, Config: rv.cfg, Envs: f.envs, FailOn: failOn, FailOnScope: scope, Render: g.renderOptions(), Logger: g.log}
-	req.Incremental, req.ChangedFiles = rv.incremental, rv.changed
-	if !diffOnly && rv.base == nil && !f.noBaseline {
-		// No base to compare with: the baseline file, when there is one,
-		// holds the findings accepted as existing.
-		if req.Baseline, req.BaselineName, err = loadBaseline(rv.head, f.baseline); err != nil {
-			return err
-		}
-	} else if f.baseline != "" && rv.base != nil {
-		g.log.Warn("--baseline is not read: the run compares with its base revision", "base", rv.baseDesc)
-	}
-	if !diffOnly {
-		trusted := rv.head
-		if rv.base != nil {
-			trusted = rv.base
-		}
-		f.stages.policyTimeout = g.limits.policyTimeout
-		stages, finds, err := buildStages(ctx, trusted, rv.cfg, &f.stages)
-		if err != nil {
-			return &exitCodeError{code: exitError, err: err}
-		}
-		req.Stages, req.Findings = stages, finds
-	} else if st, finds := f.stages.live.stage(rv.cfg); st != nil || len(finds) > 0 {
-		// gate diff --live: the live stage is the only one that runs.
-		if st != nil {
-			req.Stages = []engine.Stage{st}
-		}
-		req.Findings = finds
-	}
-	ctx, guard, err := g.limitRun(ctx, req)
-	if err != nil {
-		return err
-	}
-	defer guard.stop()
 	prog := g.newProgress()
-	req.Progress = prog.callback()
-	rep, err := engine.Run(ctx, req)
-	rep, err = guard.finish(ctx, rep, err)
+	ctx := cmd.Context()
+	req, err := run.Request(ctx, run.Intent{Mode: mode, Opened: rv, Envs: f.envs, FailOn: f.failOn, Scope: f.scope,
+		Stages: f.stages, Limits: g.limits, Render: g.renderOptions(), Baseline: f.baseline, NoBaseline: f.noBaseline,
+		Logger: g.log, Progress: prog.callback()})
+	if err != nil {
+		return &exitCodeError{code: exitError, err: err}
+	}
+	rep, err := run.Run(ctx, req, g.limits)
 	prog.done()
 	if err != nil {
-		if ctx.Err() != nil {
-			return &exitCodeError{code: exitError, err: ctx.Err()}
-		}
-		return usageErr("%v", err)
+		return &exitCodeError{code: exitError, err: err}
 	}
 	opts := report.Options{Color: true, Unified: diffOnly, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.gitPrefix(specs)}
 	if err := g.writeReports(specs, rep, opts); err != nil {

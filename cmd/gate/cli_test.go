@@ -14,7 +14,7 @@ import (
 func runGate(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, nil, &out, &errb)
+	code := execute(context.Background(), args, nil, &out, &errb)
 	return out.String(), errb.String(), code
 }
 

@@ -41,7 +41,7 @@ func TestEnvsFluxCorpus(t *testing.T) {
 			t.Errorf("gate envs lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(stderr, "apps/base/podinfo/release.yaml:11: error render/chart-not-cached") {
+	if !strings.Contains(stderr, "apps/production/podinfo-values.yaml:9: error render/chart-not-cached") {
 		t.Errorf("what was left out is not said on stderr:\n%s", stderr)
 	}
 	out, _, code = runGate(t, "--repo", fluxCorpusRepo, "envs", "-o", "json")
@@ -176,5 +176,116 @@ func TestRenderFluxCorpusWithCachedCharts(t *testing.T) {
 	envs, _, _ := runGate(t, append(g, "envs")...)
 	if !strings.Contains(envs, "HelmRelease podinfo/podinfo (chart https://stefanprodan.github.io/podinfo podinfo >=1.0.0 (cached: ") {
 		t.Errorf("gate envs does not name the cached version:\n%s", envs)
+	}
+}
+
+// TestFluxChartVersionBumpDiff: a pull request that bumps a HelmRelease's
+// chart.spec.version shows the change of the rendered chart: base and head
+// each render from the chart cache at the version they ask for (pulled by
+// `gate charts pull` for the base and the head, as CI does), the version
+// each used is named, and checking contacts no repository. A bump to a
+// version nobody pulled fails on the version's line with the command that
+// fetches it.
+func TestFluxChartVersionBumpDiff(t *testing.T) {
+	dir := chartrepo.Corpus(t, "charts")
+	old := chartrepo.MustPackage(t, filepath.Join(dir, "podinfo"), "6.13.0")
+	cur := chartrepo.MustPackage(t, filepath.Join(dir, "podinfo"), "")
+	helm := chartrepo.ServeHelm(t, old, cur)
+	const upstream = "https://stefanprodan.github.io/podinfo"
+	release := func(v string) string {
+		return `apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: podinfo
+  namespace: flux-system
+spec:
+  interval: 1h
+  url: ` + upstream + `
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: podinfo
+      version: "` + v + `"
+      sourceRef:
+        kind: HelmRepository
+        name: podinfo
+        namespace: flux-system
+  values:
+    replicaCount: 2
+`
+	}
+	r := gittest.New(t)
+	r.Write("gate.yaml", "charts:\n  allow: ["+upstream+"]\n  mirrors: {\""+upstream+"\": \""+helm.URL+"\"}\n")
+	r.Write("clusters/prod/podinfo.yaml", release("6.13.0"))
+	r.Write("clusters/staging/podinfo.yaml", release("6.13.0"))
+	r.Commit("base")
+	r.Git("branch", "base")
+	r.Write("clusters/prod/podinfo.yaml", release("6.14.1"))
+	r.Commit("bump podinfo in prod")
+	cache := t.TempDir()
+	g := []string{"--repo", r.Dir, "--cache-dir", cache}
+	for _, args := range [][]string{{"charts", "pull", "--base", "base"}, {"charts", "pull"}} {
+		if out, stderr, code := runGate(t, append(g, args...)...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	hits := helm.Hits("/index.yaml")
+	out, stderr, code := runGate(t, append(g, "diff", "--base", "base")...)
+	if code != 0 {
+		t.Fatalf("diff: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, want := range []string{"helm.sh/chart: podinfo-6.13.0", "helm.sh/chart: podinfo-6.14.1", "prod"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+	out, stderr, code = runGate(t, append(g, "check", "--base", "base", "-o", "json")...)
+	if code > 1 {
+		t.Fatalf("check: exit %d\n%s%s", code, out, stderr)
+	}
+	var rep checks.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, e := range rep.Envs {
+		switch e.Env.Name {
+		case "staging":
+			if e.Status != checks.EnvUntouched {
+				t.Errorf("staging, which the bump does not reach, was %s", e.Status)
+			}
+		case "prod":
+			used := false
+			for _, f := range e.Findings {
+				if f.RuleID == "render/chart-version" && strings.Contains(f.Message, "6.14.1") {
+					used = true
+				}
+			}
+			if !used {
+				t.Errorf("prod's report does not name the version it rendered: %+v", e.Findings)
+			}
+		}
+	}
+	if n := helm.Hits("/index.yaml"); n != hits {
+		t.Errorf("diff and check contacted the chart repository (%d requests)", n-hits)
+	}
+
+	// A bump to a version the cache lacks: an error on the version's line.
+	r.Write("clusters/prod/podinfo.yaml", release("6.15.0"))
+	r.Commit("bump podinfo to an unpulled version")
+	out, stderr, code = runGate(t, append(g, "check", "--base", "base")...)
+	if code != 1 {
+		t.Fatalf("check of an uncached version: exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	for _, want := range []string{"clusters/prod/podinfo.yaml:20", "render/chart-not-cached", "gate charts pull"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/gate-ops/gate/internal/run"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -67,7 +69,7 @@ or internal error.`,
 			if name == "" {
 				name = config.FileName
 			}
-			rel, err := repoRelative(name)
+			rel, err := run.RepoRelative(name)
 			if err != nil {
 				return err
 			}

@@ -8,49 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gate-ops/gate/checks/config"
 )
-
-func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]int64{"4GiB": 4 << 30, "512MiB": 512 << 20, "1.5G": 3 << 29, "1000000": 1e6, "2GB": 2e9, "0": 0, " 64 MiB ": 64 << 20} {
-		if got, err := parseBytes(in); err != nil || got != want {
-			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "lots", "-1GiB", "1e30GiB"} {
-		if _, err := parseBytes(bad); err == nil {
-			t.Errorf("parseBytes(%q) accepted", bad)
-		}
-	}
-}
-
-func TestLimitsResolve(t *testing.T) {
-	cfg := &config.Config{Limits: config.Limits{MaxDocuments: 7, MaxYAMLDepth: 9, RenderTimeout: "5s", PolicyTimeout: "3s", RunTimeout: "1m", MemoryLimit: "1GiB"}}
-	got, err := (&limitFlags{}).resolve(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.render.MaxDocuments != 7 || got.render.MaxDepth != 9 || got.render.MaxNodes != 2_000_000 || got.renderTimeout != 5*time.Second ||
-		got.policyTimeout != 3*time.Second || got.runTimeout != time.Minute || got.memory != 1<<30 {
-		t.Errorf("gate.yaml limits not applied: %+v", got)
-	}
-	got, err = (&limitFlags{maxDocuments: 70, renderTimeout: time.Second, timeout: time.Hour, memoryLimit: "0"}).resolve(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.render.MaxDocuments != 70 || got.renderTimeout != time.Second || got.runTimeout != time.Hour || got.memory != 0 {
-		t.Errorf("flags do not win over gate.yaml: %+v", got)
-	}
-	got, _ = (&limitFlags{}).resolve(nil)
-	if got.runTimeout != defaultRunTimeout || got.memory != defaultMemoryLimit || got.render.MaxDocuments != 10000 {
-		t.Errorf("defaults: %+v", got)
-	}
-	_, err = (&limitFlags{}).resolve(&config.Config{Limits: config.Limits{RunTimeout: "soon", MemoryLimit: "lots"}})
-	if err == nil || !strings.Contains(err.Error(), "limits.runTimeout") || !strings.Contains(err.Error(), "limits.memoryLimit") {
-		t.Errorf("bad gate.yaml limits: %v", err)
-	}
-}
 
 // limitRepo is a small ops repo: one plain environment of three documents.
 func limitRepo(t *testing.T, gateYAML string) string {

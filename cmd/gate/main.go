@@ -42,13 +42,13 @@ func failGate() error { return &exitCodeError{code: exitFindings} }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run executes the CLI and maps errors to exit codes; tests call it directly.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr fileWriter) int {
+// execute runs the CLI and maps errors to exit codes; tests call it directly.
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr fileWriter) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if stdin != nil {

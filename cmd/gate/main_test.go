@@ -13,7 +13,7 @@ import (
 // render worker (os.Executable is the test binary then).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == workerCommand {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(execute(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	if kerneltrace.Child() {
 		// Re-run by TestCLIKernelTrace: in an empty network namespace,

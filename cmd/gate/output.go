@@ -31,13 +31,17 @@ type outputFlags struct {
 }
 
 func addOutputFlags(fs *pflag.FlagSet, o *outputFlags) {
+	var names []string
+	for _, f := range report.Formats() {
+		names = append(names, f.Name+" ("+f.Help+")")
+	}
 	fs.StringArrayVarP(&o.outputs, "output", "o", nil,
-		"report format: text, json, sarif, junit or markdown; FORMAT=PATH writes it to a file (repeatable)")
+		"report format: "+strings.Join(names, ", ")+"; FORMAT=PATH writes it to a file (repeatable)")
 	fs.StringVar(&o.outputFile, "output-file", "", "write the format given without =PATH to this file instead of stdout")
 }
 
 func registerOutputCompletion(cmd *cobra.Command) {
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(report.Formats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(report.FormatNames(), cobra.ShellCompDirectiveNoFileComp))
 }
 
 // outputSpec is one format and where it goes ("" is stdout).
@@ -63,12 +67,11 @@ func (o *outputFlags) parse(def string) ([]outputSpec, error) {
 			}
 			format, path, _ := strings.Cut(item, "=")
 			format = strings.ToLower(strings.TrimSpace(format))
-			if !report.ValidFormat(format) {
-				return nil, usageErr("--output %q: unknown format (want %s, optionally FORMAT=PATH)", item, strings.Join(report.Formats, ", "))
+			f, ok := report.Lookup(format)
+			if !ok {
+				return nil, usageErr("--output %q: unknown format (want %s, optionally FORMAT=PATH)", item, strings.Join(report.FormatNames(), ", "))
 			}
-			if format == "md" {
-				format = "markdown"
-			}
+			format = f.Name
 			if path == "-" {
 				path = ""
 			}

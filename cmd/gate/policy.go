@@ -1,19 +1,16 @@
 package main
 
 import (
-	"context"
+	"github.com/gate-ops/gate/internal/run"
+
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/checks/config"
-	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/policy"
 	"github.com/gate-ops/gate/checks/schema"
@@ -21,44 +18,6 @@ import (
 )
 
 func init() { extraCommands = append(extraCommands, newPolicyCmd) }
-
-// policyDirs opens the --policy directories and OPA bundle archives. They are trusted: the person
-// running gate chose them, unlike anything in a pull request's head.
-func policyDirs(dirs []string, maxFile int64) ([]policy.Dir, error) {
-	out := make([]policy.Dir, 0, len(dirs))
-	for _, d := range dirs {
-		if fi, err := os.Stat(d); err == nil && fi.Mode().IsRegular() && policy.IsBundle(d) {
-			// An OPA bundle archive: read it from its directory.
-			parent := filepath.Dir(d)
-			src, err := source.OpenDir(parent, maxFile)
-			if err != nil {
-				return nil, &exitCodeError{code: exitError, err: fmt.Errorf("--policy %s: %w", d, err)}
-			}
-			out = append(out, policy.Dir{Name: filepath.ToSlash(parent), Src: src, Path: filepath.Base(d)})
-			continue
-		}
-		src, err := source.OpenDir(d, maxFile)
-		if err != nil {
-			return nil, &exitCodeError{code: exitError, err: fmt.Errorf("--policy %s: %w", d, err)}
-		}
-		out = append(out, policy.Dir{Name: filepath.ToSlash(d), Src: src})
-	}
-	return out, nil
-}
-
-// newPolicyStage builds the policy stage from the trusted source and
-// gate.yaml plus the --policy directories.
-func newPolicyStage(ctx context.Context, trusted source.Source, cfg *config.Config, o *stageOptions) (engine.Stage, []checks.Finding, error) {
-	if cfg == nil {
-		cfg = &config.Config{}
-	}
-	dirs, err := policyDirs(o.policyDirs, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, finds := policy.Load(ctx, trusted, cfg, policy.Options{Dirs: dirs, Timeout: o.policyTimeout, DefaultKubernetesVersion: schema.DefaultKubernetesVersion()})
-	return st, finds, nil
-}
 
 func newPolicyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -162,7 +121,7 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 					return err
 				}
 			} else {
-				writeTestReport(g.stdout, rep, coverage)
+				rep.WriteText(g.stdout, coverage)
 			}
 			if rep.Failed() > 0 {
 				return failGate()
@@ -181,60 +140,6 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
-}
-
-func writeTestReport(w io.Writer, rep *policy.TestReport, coverage bool) {
-	for _, p := range rep.Problems {
-		fmt.Fprintf(w, "ERROR %s\n", escape.Terminal(p.String()))
-	}
-	pass, fail := 0, 0
-	if rep.Rego != nil {
-		for _, r := range rep.Rego.Results {
-			switch {
-			case r.Skip:
-				fmt.Fprintf(w, "SKIP  %s:%d %s\n", escape.Terminal(r.File), r.Line, escape.Terminal(r.Name))
-			case r.Pass:
-				pass++
-				fmt.Fprintf(w, "PASS  %s:%d %s (%s)\n", escape.Terminal(r.File), r.Line, escape.Terminal(r.Name), r.Duration.Round(1000))
-			default:
-				fail++
-				fmt.Fprintf(w, "FAIL  %s:%d %s: %s\n", escape.Terminal(r.File), r.Line, escape.Terminal(r.Name), escape.Lines(fmt.Sprint(r.Err)))
-			}
-		}
-	}
-	for _, c := range rep.Suites {
-		name := strings.Trim(c.Test+" / "+c.Case, " /")
-		if c.Pass {
-			pass++
-			fmt.Fprintf(w, "PASS  %s %s\n", escape.Terminal(c.File), escape.Terminal(name))
-		} else {
-			fail++
-			fmt.Fprintf(w, "FAIL  %s %s: %s\n", escape.Terminal(c.File), escape.Terminal(name), escape.Lines(fmt.Sprint(c.Err)))
-		}
-	}
-	if coverage && rep.Rego != nil {
-		fmt.Fprintln(w)
-		for _, c := range rep.Rego.Coverage {
-			fmt.Fprintf(w, "coverage %5.1f%%  %s", c.Percent, escape.Terminal(c.File))
-			if len(c.NotCoveredLines) > 0 {
-				fmt.Fprintf(w, "  (not covered: lines %s)", joinInts(c.NotCoveredLines))
-			}
-			fmt.Fprintln(w)
-		}
-	}
-	fmt.Fprintf(w, "\n%d passed, %d failed", pass, fail)
-	if len(rep.Problems) > 0 {
-		fmt.Fprintf(w, ", %d policy problem(s)", len(rep.Problems))
-	}
-	fmt.Fprintln(w)
-}
-
-func joinInts(xs []int) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprint(x)
-	}
-	return strings.Join(s, ", ")
 }
 
 func newPolicyListCmd(g *globals) *cobra.Command {
@@ -257,7 +162,7 @@ gate.yaml's policies.rules, environments[].rules and exceptions refer to.`,
 			if err != nil {
 				return err
 			}
-			pd, err := policyDirs(dirs, g.maxFile)
+			pd, err := run.PolicyDirs(dirs, g.maxFile)
 			if err != nil {
 				return err
 			}

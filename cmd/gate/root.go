@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/gate-ops/gate/internal/run"
+
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,7 +41,7 @@ type globals struct {
 	// cacheDir holds the render cache ("" disables it).
 	cacheDir string
 	// limits bound what one run may cost (limits.go).
-	limits limitFlags
+	limits run.Limits
 	// isolate renders each environment in a worker process (isolate.go).
 	isolate bool
 	// renderMemoryMiB is each render worker's memory budget.
@@ -145,7 +147,7 @@ func (g *globals) openWorktree() (*source.Dir, *config.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if n := g.configMaxFile(src); n != g.maxFile {
+	if n := run.MaxFileSize(src, g.configPath, g.maxFile, g.maxFileSet, g.log); n != g.maxFile {
 		// gate.yaml sets limits.maxFileSize: open again with it.
 		_ = src.Close()
 		g.maxFile = n

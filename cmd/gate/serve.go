@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/gate-ops/gate/internal/run"
+
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -17,14 +18,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/charts"
-	"github.com/gate-ops/gate/checks/config"
-	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
-	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/app"
-	"github.com/gate-ops/gate/internal/chartpull"
 )
 
 func init() { extraCommands = append(extraCommands, newServeCmd) }
@@ -46,7 +42,7 @@ type serveFlags struct {
 	noIsolate      bool
 	workers        int
 	runTimeout     time.Duration
-	stages         stageOptions
+	stages         run.Stages
 	// The durable queue (internal/app/store.go).
 	databaseURL   string
 	jobRetryBase  time.Duration
@@ -175,7 +171,7 @@ func (g *globals) serve(ctx context.Context, f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if f.renderDir != "" && f.renderCacheMB > 0 {
-		go pruneLoop(ctx, f.renderDir, f.renderCacheMB<<20, time.Hour, log)
+		go render.PruneLoop(ctx, f.renderDir, f.renderCacheMB<<20, time.Hour, log)
 	}
 	srv := &http.Server{Addr: f.listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
 	a.Start(ctx)
@@ -251,178 +247,6 @@ func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
 		}
 		ropts.Cache = c
 	}
-	cfg.Runner = g.serveRunner(&f.stages, ropts)
+	cfg.Runner = run.AppRunner(f.stages, g.limits, ropts, g.configPath)
 	return cfg, nil
-}
-
-// trusted is where a pull request's gate.yaml and policies come from: the
-// base branch's tip (the App sets it), else the merge base.
-func trusted(rv *app.Revisions) source.Source {
-	if rv.Trusted != nil {
-		return rv.Trusted
-	}
-	return rv.Base
-}
-
-// serveRunner runs the engine on a pull request as `gate check --base`
-// does, except that gate.yaml and the stages (policies) come from the base
-// branch's tip rather than the merge base (see app.Revisions.Trusted),
-// only the environments the change touches are rendered (the others are
-// reported untouched), and renders go through ropts' cache.
-func (g *globals) serveRunner(so *stageOptions, ropts render.Options) app.Runner {
-	so.policyTimeout = g.limits.policyTimeout
-	request := func(rv *app.Revisions) (*engine.Request, error) {
-		cfg, _, err := config.Load(trusted(rv), g.configPath)
-		if err != nil {
-			return nil, fmt.Errorf("gate.yaml of %s at %s: %w", rv.BaseRef, rv.TrustedSHA, err)
-		}
-		failOn := checks.SeverityError
-		if s := cfg.Report.FailOn.Severity; s != "" {
-			if failOn, err = checks.ParseSeverity(s); err != nil {
-				return nil, fmt.Errorf("gate.yaml of the base: report.failOn: %w", err)
-			}
-		}
-		ro := ropts
-		if rv.Logger != nil {
-			ro.Logger = rv.Logger
-		}
-		// The base's limits (and the server's flags) bound the render.
-		lim, err := g.limits.resolve(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("gate.yaml of the base: %w", err)
-		}
-		ro.Limits, ro.Timeout = lim.render, lim.renderTimeout
-		return &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, FailOn: failOn, FailOnScope: cfg.Report.FailOn.Scope, Render: ro, Logger: rv.Logger, Incremental: true}, nil
-	}
-	return app.RunnerFuncs{
-		PlanFunc: func(_ context.Context, rv *app.Revisions) ([]checks.Env, error) {
-			req, err := request(rv)
-			if err != nil {
-				return nil, err
-			}
-			envs, _, err := engine.Plan(req)
-			return envs, err
-		},
-		RunFunc: func(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
-			req, err := request(rv)
-			if err != nil {
-				return nil, err
-			}
-			pullCharts(ctx, req, rv)
-			stages, finds, err := buildStages(ctx, trusted(rv), req.Config, so)
-			if err != nil {
-				return nil, err
-			}
-			req.Stages, req.Findings = stages, finds
-			rep, err := engine.Run(ctx, req)
-			if err != nil {
-				return nil, err
-			}
-			rep.HeadRev, rep.BaseRev = rv.HeadSHA, rv.BaseSHA
-			return rep, nil
-		},
-	}
-}
-
-// pullCharts fills the chart cache before a run, from the chart
-// references of the base branch's tip and of the merge base, only from
-// repositories the base's gate.yaml allows (never from the head: a pull
-// request cannot make the App download anything). A chart that cannot be
-// pulled is logged; the render then reports it as render/chart-not-cached.
-func pullCharts(ctx context.Context, req *engine.Request, rv *app.Revisions) {
-	if req.Render.Charts == nil || len(req.Config.Charts.Allow) == 0 {
-		return
-	}
-	log := req.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	p := chartpull.New(req.Render.Charts, req.Config, log)
-	for _, src := range []source.Source{trusted(rv), rv.Base} {
-		if src == nil {
-			continue
-		}
-		res, err := p.PullRepo(ctx, src)
-		if err != nil {
-			log.Warn("chart references not scanned", "err", err)
-			continue
-		}
-		for _, r := range res {
-			if r.Err != nil {
-				log.Warn("chart not pulled", "ref", r.Want.String(), "err", r.Err)
-			}
-		}
-		if rv.Base == trusted(rv) {
-			break
-		}
-	}
-}
-
-// pruneLoop keeps the render cache under max bytes for as long as the
-// server runs: a long-lived App sees every revision of every repo, and
-// the cache would otherwise fill its volume.
-func pruneLoop(ctx context.Context, dir string, max int64, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, size, err := pruneCache(dir, max)
-		if err != nil {
-			log.Warn("render cache prune", "dir", dir, "err", err)
-		} else if n > 0 {
-			log.Info("render cache pruned", "removed", n, "bytes", size)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// pruneCache removes the oldest render-cache entries (by modification
-// time) until the entries take at most 80% of max bytes, once they exceed
-// max. A removed entry is only a cache miss. It returns how many entries
-// were removed and the bytes left.
-func pruneCache(dir string, max int64) (int, int64, error) {
-	type entry struct {
-		path string
-		size int64
-		mod  time.Time
-	}
-	var all []entry
-	var total int64
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() || !strings.HasSuffix(d.Name(), ".json") {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil // removed meanwhile
-		}
-		all = append(all, entry{p, info.Size(), info.ModTime()})
-		total += info.Size()
-		return nil
-	})
-	if err != nil || total <= max {
-		return 0, total, err
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].mod.Before(all[j].mod) })
-	n := 0
-	for _, e := range all {
-		if total <= max/10*8 {
-			break
-		}
-		if err := os.Remove(e.path); err != nil && !os.IsNotExist(err) {
-			return n, total, fmt.Errorf("prune render cache: %w", err)
-		}
-		total -= e.size
-		n++
-	}
-	return n, total, nil
 }

@@ -223,7 +223,7 @@ func TestChangedFilesFlag(t *testing.T) {
 		{"README.md\n", ""},
 	} {
 		var stdout, stderr strings.Builder
-		code := run(t.Context(), []string{"--repo", exampleRepo, "check", "--changed-files", "-", "-o", "json"}, strings.NewReader(tc.files), &stdout, &stderr)
+		code := execute(t.Context(), []string{"--repo", exampleRepo, "check", "--changed-files", "-", "-o", "json"}, strings.NewReader(tc.files), &stdout, &stderr)
 		if code != 0 {
 			t.Fatalf("%q: exit %d: %s", tc.files, code, stderr.String())
 		}

@@ -68,7 +68,7 @@ func openPTY(t *testing.T) (tty *os.File, read func() string) {
 // runGateTTY runs the CLI in process with stdout and stderr given.
 func runGateTTY(t *testing.T, stdout, stderr *os.File, args ...string) int {
 	t.Helper()
-	return run(context.Background(), args, nil, stdout, stderr)
+	return execute(context.Background(), args, nil, stdout, stderr)
 }
 
 // TestColourOnlyOnATerminal runs `gate check` with stdout on a real

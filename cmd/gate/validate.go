@@ -1,38 +1,18 @@
 package main
 
 import (
+	"github.com/gate-ops/gate/internal/run"
+
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/checks/config"
-	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/report"
-	"github.com/gate-ops/gate/checks/schema"
-	"github.com/gate-ops/gate/checks/source"
 )
 
 func init() { extraCommands = append(extraCommands, newValidateCmd) }
-
-// newSchemaStage builds the schema stage from the trusted gate.yaml;
-// schemas.paths are read from the trusted source too.
-func newSchemaStage(trusted source.Source, cfg *config.Config) (engine.Stage, []checks.Finding, error) {
-	if cfg == nil {
-		cfg = &config.Config{}
-	}
-	st, finds, err := schema.New(schema.Options{Config: cfg.Schemas, Source: trusted})
-	if err != nil {
-		return nil, finds, &exitCodeError{code: exitError, err: fmt.Errorf("schema stage: %w", err)}
-	}
-	for i := range finds {
-		if finds[i].Origin.File == "gate.yaml" && cfg.File != "" {
-			finds[i].Origin.File = cfg.File
-		}
-	}
-	return st, finds, nil
-}
 
 func newValidateCmd(g *globals) *cobra.Command {
 	var (
@@ -74,16 +54,15 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 			if err != nil {
 				return err
 			}
-			st, finds, err := newSchemaStage(src, cfg)
-			if err != nil {
-				return err
-			}
 			// The engine's path, as gate check takes it: the same render,
 			// the schema stage, and the scrubbing of Secret values from
 			// every finding (a render error can quote one).
-			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptionsFor(cfg), Logger: g.log,
-				Stages: []engine.Stage{st}, Findings: finds, FailOn: threshold}
-			rep, err := engine.Run(cmd.Context(), req)
+			req, err := run.Request(cmd.Context(), run.Intent{Mode: run.Validate, Opened: &run.Opened{Head: src, Trusted: src, Config: cfg},
+				Envs: envNames, FailOn: failOn, Limits: g.limits, Render: g.renderOptions(), Logger: g.log})
+			if err != nil {
+				return &exitCodeError{code: exitError, err: err}
+			}
+			rep, err := run.Run(cmd.Context(), req, g.limits)
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -92,7 +71,7 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 				resources += er.Resources
 			}
 			results := rep.Envs
-			finds = rep.AllFindings()
+			finds := rep.AllFindings()
 			if specs != nil {
 				opts := report.Options{Color: true, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.gitPrefix(specs)}
 				if err := g.writeReports(specs, rep, opts); err != nil {

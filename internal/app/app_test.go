@@ -19,6 +19,7 @@ import (
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/internal/app"
+	"github.com/gate-ops/gate/internal/run"
 	"github.com/gate-ops/gate/internal/testing/apptest"
 	"github.com/gate-ops/gate/internal/testing/githubfake"
 )
@@ -56,6 +57,25 @@ func engineRunner() app.Runner {
 			return rep, err
 		},
 	}
+}
+
+// triageRunner is engineRunner that also tells the untouched environments
+// before the run, as cmd/gate's runner (internal/run.AppRunner) does.
+func triageRunner() app.Runner {
+	r := engineRunner().(app.RunnerFuncs)
+	r.UntouchedFunc = func(_ context.Context, rv *app.Revisions, envs []checks.Env) (*checks.Report, error) {
+		cfg, _, err := config.Load(rv.Base, "")
+		if err != nil {
+			return nil, err
+		}
+		req := &engine.Request{Head: rv.Head, Base: rv.Base, Config: cfg, Incremental: true}
+		names, err := engine.Untouched(req, envs)
+		if err != nil || len(names) == 0 {
+			return nil, err
+		}
+		return run.UntouchedReport(req, rv.HeadSHA, rv.BaseSHA, envs, names), nil
+	}
+	return r
 }
 
 func newWorld(t *testing.T, r app.Runner, configure func(*app.Config)) *apptest.World {
@@ -1298,6 +1318,113 @@ func TestRetriedJobSupersededClosesItsCheckRuns(t *testing.T) {
 	}
 	if c := w.RunsFor(newer)["gate / prod"].Conclusion; c != "success" {
 		t.Errorf("new head gate / prod concluded %q, want success", c)
+	}
+	assertCompleted(t, w.Fake)
+}
+
+// TestDuplicateOfLostCreateEndsLikeTheRealRun: GitHub carries out a
+// create but its answer is lost, and the look for it fails too, so gate
+// creates the check run again. The duplicate, found after the run by its
+// external_id, ends with the same conclusion as the real one (never
+// cancelled, which GitHub could show as the latest result), without
+// annotations of its own.
+func TestDuplicateOfLostCreateEndsLikeTheRealRun(t *testing.T) {
+	w := newWorld(t, nil, func(c *app.Config) { c.Retries = 3 })
+	var creates atomic.Int32
+	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
+		switch {
+		case op == "checks/create":
+			if creates.Add(1) == 1 {
+				return &githubfake.Fault{Status: http.StatusBadGateway, Lost: true}
+			}
+		case op == "checks/list-for-ref" && creates.Load() == 1:
+			return &githubfake.Fault{Status: http.StatusBadGateway}
+		}
+		return nil
+	})
+	files, _ := remoteBase(w)
+	head := w.Repo.Commit(w.Repo.Main, files, "break prod")
+	w.Repo.SetRef("refs/pull/25/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 25, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	byName := map[string][]githubfake.CheckRun{}
+	for _, cr := range w.Fake.CheckRuns() {
+		if cr.HeadSHA == head {
+			byName[cr.Name] = append(byName[cr.Name], cr)
+		}
+	}
+	dups := 0
+	for name, crs := range byName {
+		if len(crs) < 2 {
+			continue
+		}
+		dups++
+		withAnnotations := 0
+		for _, cr := range crs {
+			if cr.Conclusion != crs[0].Conclusion || cr.Conclusion == "cancelled" {
+				t.Errorf("%s: check runs of the same name concluded %q and %q, want the same verdict", name, crs[0].Conclusion, cr.Conclusion)
+			}
+			if len(cr.Annotations) > 0 {
+				withAnnotations++
+			}
+		}
+		if withAnnotations > 1 {
+			t.Errorf("%s: annotations on %d check runs, want them on the real one only", name, withAnnotations)
+		}
+	}
+	if dups != 1 {
+		t.Fatalf("%d names with a duplicate, want 1 (the fault did not make one): %v", dups, byName)
+	}
+	if c := w.RunsFor(head)["gate / prod"].Conclusion; c != "failure" {
+		t.Errorf("gate / prod concluded %q, want failure", c)
+	}
+	assertCompleted(t, w.Fake)
+}
+
+// TestUntouchedEnvsAreCreatedNeutralInOneRequest: a pull request that
+// changes prod only. The environments it does not touch get their check
+// run in one request, created completed neutral (never queued or started
+// first); prod goes queued, in progress, completed. Two writes for prod,
+// one for each of the others.
+func TestUntouchedEnvsAreCreatedNeutralInOneRequest(t *testing.T) {
+	w := newWorld(t, triageRunner(), nil)
+	head := w.Repo.Commit(w.Repo.Main, replicas(w, 5), "prod: 5 replicas")
+	w.Repo.SetRef("refs/pull/26/head", head)
+	w.Deliver("pull_request", w.PullRequest("opened", 26, head, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	runs := w.RunsFor(head)
+	if len(runs) != 3 {
+		t.Fatalf("check runs %v, want 3", names(runs))
+	}
+	for name, cr := range runs {
+		got := strings.Join(cr.Statuses, " -> ")
+		switch name {
+		case "gate / prod":
+			if got != "queued -> in_progress -> completed" || cr.Conclusion != "success" {
+				t.Errorf("%s went %s to %q, want queued -> in_progress -> completed success", name, got, cr.Conclusion)
+			}
+		default:
+			if got != "completed" || cr.Conclusion != "neutral" {
+				t.Errorf("%s went %s to %q, want created completed neutral in one request", name, got, cr.Conclusion)
+			}
+			if !strings.Contains(cr.Summary, "Not rendered: none of the files this pull request changes reach this environment") {
+				t.Errorf("%s does not say why it is neutral:\n%s", name, cr.Summary)
+			}
+			if resp, err := http.Get(cr.DetailsURL); err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("%s: Details does not answer: %v %v", name, err, resp)
+			}
+		}
+	}
+	// The touched one is created first: a re-run that finds only completed
+	// check runs (the neutral ones) may then trust that the verdict was
+	// published, never that prod's check run was not yet created.
+	for name, cr := range runs {
+		if name != "gate / prod" && cr.ID < runs["gate / prod"].ID {
+			t.Errorf("%s (id %d) was created before gate / prod (id %d)", name, cr.ID, runs["gate / prod"].ID)
+		}
+	}
+	if c, u := w.Fake.Count("checks/create"), w.Fake.Count("checks/update"); c != 3 || u != 2 {
+		t.Errorf("%d creates and %d updates, want 3 and 2 (prod: create queued, start, complete; the others: one create each)", c, u)
 	}
 	assertCompleted(t, w.Fake)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/report"
 )
 
@@ -360,6 +361,14 @@ func (p *publisher) sweep(ctx context.Context) {
 			}
 			p.log.Warn("completing a check run gate lost track of", "check_run", cr.GetName(), "id", cr.GetID())
 			lost := report.ErrorCheckRun("", report.ConclusionCancelled, "gate lost track of this check run when its creation was interrupted; the check run of the same name created next to it has the result.")
+			if d := p.done[cr.GetName()]; d != nil {
+				// A duplicate must not show another verdict than the real
+				// run, whichever GitHub lists as the latest: the same
+				// conclusion and title, no annotations (they are on the
+				// real one).
+				lost = &report.CheckRun{Conclusion: d.Conclusion, Output: report.CheckRunOutput{Title: d.Output.Title,
+					Summary: "## " + escape.Markdown(d.Output.Title) + "\n\nThis is a duplicate gate created when GitHub did not answer; the check run of the same name next to it has the full report and annotations.\n"}}
+			}
 			lost.Name = cr.GetName()
 			c := &completion{j: p.j, cr: lost, id: cr.GetID(), at: time.Now()}
 			if err := p.a.send(ctx, p.gh, c); err != nil {

@@ -155,7 +155,7 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 			if err := a.store.closePR(ctx, key); err != nil {
 				return fmt.Errorf("%w: %w", errQueue, err)
 			}
-			a.local.supersede(key, "", errors.New("the pull request was closed"))
+			a.local.supersede(key, "", errPRClosed)
 			a.m.webhooks.WithLabelValues(event, e.Action, "cancelled").Inc()
 		default:
 			a.m.webhooks.WithLabelValues(event, e.Action, "ignored").Inc()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -38,6 +39,8 @@ type job struct {
 	attempt     int
 	lastAttempt bool
 	created     time.Time
+	// rerun says an earlier attempt ran (and may have published).
+	rerun bool
 }
 
 // externalID is the check runs' external_id: the pull request and its
@@ -71,6 +74,9 @@ type supersededError struct{ by string }
 func (e *supersededError) Error() string {
 	return fmt.Sprintf("superseded by a newer push (%s)", short(e.by))
 }
+
+// errPRClosed is the cancel cause of a run whose pull request was closed.
+var errPRClosed = errors.New("the pull request was closed")
 
 // errShutdown is the cancel cause of runs interrupted by a shutdown.
 var errShutdown = errors.New("gate is shutting down; re-run the check")
@@ -184,6 +190,7 @@ func (w *checkWorker) Work(ctx context.Context, rj *river.Job[checkArgs]) error 
 	j.key = jobKey(j.Repo, j.PR)
 	j.attempt, j.lastAttempt = rj.Attempt, rj.Attempt >= rj.MaxAttempts
 	j.created = rj.CreatedAt
+	j.rerun = rerun(rj)
 	a.m.running.Inc()
 	defer a.m.running.Dec()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -192,7 +199,7 @@ func (w *checkWorker) Work(ctx context.Context, rj *river.Job[checkArgs]) error 
 	if reason := a.supersededBy(ctx, &j); reason != nil {
 		a.m.runs.WithLabelValues("superseded").Inc()
 		a.log.Info("job superseded before it ran", "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA), "reason", reason)
-		if rj.Attempt > 1 {
+		if j.rerun {
 			// An earlier attempt (one GitHub turned away, or one on a replica
 			// that died) may have left check runs open on this head.
 			a.closeLeftovers(ctx, &j, reason)
@@ -220,11 +227,43 @@ func (w *checkWorker) Work(ctx context.Context, rj *river.Job[checkArgs]) error 
 	err := a.process(ctx, &j)
 	cancel(nil)
 	<-watchDone
-	if a.stopping.Load() && ctx.Err() != nil {
-		// A shutdown (a deploy): the job runs again on a replica that stays.
+	if errors.Is(err, errHandedBack) {
+		// A shutdown (a deploy) cut the run: its check runs stay open and
+		// the job runs again on a replica that stays (or this one after its
+		// restart), which takes them over. Snoozing does not count as an
+		// attempt.
 		return river.JobSnooze(time.Second)
 	}
 	return err
+}
+
+// errHandedBack is what process returns when a shutdown interrupted the
+// run before its verdict was published: nothing was completed, the job
+// goes back to the queue.
+var errHandedBack = errors.New("the run was interrupted by a shutdown and handed back to the queue")
+
+// handingBack says whether the run of ctx was cut by this replica's
+// shutdown (not by a newer push, a closed pull request or its deadline):
+// then its check runs are left open for the next attempt, never completed
+// cancelled or failed.
+func (a *App) handingBack(ctx context.Context) bool {
+	if !a.stopping.Load() || !errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	var sup *supersededError
+	return !errors.As(context.Cause(ctx), &sup) && !errors.Is(context.Cause(ctx), errPRClosed)
+}
+
+// rerun says whether rj ran before: a later attempt, or one snoozed (handed
+// back by a shutdown).
+func rerun(rj *river.Job[checkArgs]) bool {
+	if rj.Attempt > 1 {
+		return true
+	}
+	var md struct {
+		Snoozes int `json:"snoozes"`
+	}
+	return json.Unmarshal(rj.Metadata, &md) == nil && md.Snoozes > 0
 }
 
 // supersededBy says why j should no longer run (a newer head, the pull
@@ -235,7 +274,7 @@ func (a *App) supersededBy(ctx context.Context, j *job) error {
 		return nil // the database is unreachable: keep running
 	}
 	if latest == "" {
-		return errors.New("the pull request was closed")
+		return errPRClosed
 	}
 	return &supersededError{by: latest}
 }

@@ -60,10 +60,29 @@ type Runner interface {
 	Run(ctx context.Context, rv *Revisions) (*checks.Report, error)
 }
 
-// RunnerFuncs adapts two functions to Runner.
+// Triager is a Runner that tells, before the run, which environments the
+// change does not touch: their check runs are created completed neutral
+// in one request each, never queued and started first. It returns a
+// report holding only those environments (Status EnvUntouched), the same
+// the run will report for them.
+type Triager interface {
+	Untouched(ctx context.Context, rv *Revisions, envs []checks.Env) (*checks.Report, error)
+}
+
+// RunnerFuncs adapts two functions (three with UntouchedFunc, then it is
+// a Triager) to Runner.
 type RunnerFuncs struct {
-	PlanFunc func(ctx context.Context, rv *Revisions) ([]checks.Env, error)
-	RunFunc  func(ctx context.Context, rv *Revisions) (*checks.Report, error)
+	PlanFunc      func(ctx context.Context, rv *Revisions) ([]checks.Env, error)
+	RunFunc       func(ctx context.Context, rv *Revisions) (*checks.Report, error)
+	UntouchedFunc func(ctx context.Context, rv *Revisions, envs []checks.Env) (*checks.Report, error)
+}
+
+// Untouched implements Triager (none without UntouchedFunc).
+func (r RunnerFuncs) Untouched(ctx context.Context, rv *Revisions, envs []checks.Env) (*checks.Report, error) {
+	if r.UntouchedFunc == nil {
+		return nil, nil
+	}
+	return r.UntouchedFunc(ctx, rv, envs)
 }
 
 // Plan implements Runner.
@@ -93,7 +112,7 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, a.cfg.RunTimeout, fmt.Errorf("the run took longer than %s", a.cfg.RunTimeout))
 		defer cancel()
 	}
-	p := &publisher{a: a, j: j, log: log, ids: map[string]int64{}}
+	p := &publisher{a: a, j: j, log: log, ids: map[string]int64{}, pre: map[string]bool{}}
 	gh, err := a.client(j.Installation)
 	if err != nil {
 		log.Error("no GitHub client for the installation", "err", err)
@@ -101,6 +120,23 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 		return nil
 	}
 	p.gh = gh
+	if j.rerun {
+		// An earlier attempt may have published the verdict and died before
+		// River recorded the job done (a SIGKILL before the asynchronous
+		// completer wrote it): do not publish a second set.
+		done, err := p.published(ctx)
+		if err != nil {
+			if a.handingBack(ctx) {
+				return errHandedBack
+			}
+			return p.failOrRetry(ctx, err)
+		}
+		if done {
+			a.m.runs.WithLabelValues("already_published").Inc()
+			log.Info("an earlier attempt already published this head's check runs; nothing to do", "attempt", j.attempt)
+			return nil
+		}
+	}
 	// Last: complete check runs of this run GitHub has and gate lost.
 	defer p.sweep(ctx)
 	// A bug in gate (a panic anywhere in the run) must neither take the
@@ -123,11 +159,14 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 		return p.failOrRetry(ctx, err)
 	}
 	envs, err := a.runner.Plan(ctx, rv)
+	if err != nil && a.handingBack(ctx) {
+		return p.handBack()
+	}
 	if err != nil {
 		p.fail(ctx, fmt.Errorf("find the environments: %w", err))
 		return nil
 	}
-	if err := p.create(ctx, envs); err != nil {
+	if err := p.create(ctx, envs, a.untouched(ctx, rv, envs, log)); err != nil {
 		return p.failOrRetry(ctx, err)
 	}
 	checkStart := time.Now()
@@ -135,6 +174,9 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 	a.m.runDuration.WithLabelValues("check").Observe(time.Since(checkStart).Seconds())
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
+	}
+	if err != nil && a.handingBack(ctx) {
+		return p.handBack()
 	}
 	if err != nil {
 		p.fail(ctx, fmt.Errorf("check: %w", err))
@@ -158,6 +200,24 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 	a.m.runs.WithLabelValues(outcome).Inc()
 	log.Info("run finished", "outcome", outcome, "envs", len(rep.Envs), "duration", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// untouched asks the runner (a Triager) which environments the change
+// leaves alone; nil when it cannot tell (the run decides then).
+func (a *App) untouched(ctx context.Context, rv *Revisions, envs []checks.Env, log *slog.Logger) *checks.Report {
+	t, ok := a.runner.(Triager)
+	if !ok {
+		return nil
+	}
+	rep, err := t.Untouched(ctx, rv, envs)
+	if err != nil {
+		log.Warn("could not tell the untouched environments before the run", "err", err)
+		return nil
+	}
+	if rep != nil && rep.HeadRev == "" {
+		rep.HeadRev = rv.HeadSHA
+	}
+	return rep
 }
 
 // cancelledWith is ctx cancelled with cause, for fail's choice of
@@ -203,6 +263,9 @@ func (a *App) closeLeftovers(ctx context.Context, j *job, reason error) {
 // progress meanwhile, as GitHub shows pending checks); anything else, or
 // the last attempt, completes the check runs with the reason.
 func (p *publisher) failOrRetry(ctx context.Context, err error) error {
+	if p.a.handingBack(ctx) {
+		return p.handBack()
+	}
 	if ctx.Err() == nil && !p.j.lastAttempt && transient(err) {
 		p.a.m.runs.WithLabelValues("retry").Inc()
 		p.log.Warn("run could not finish; it will run again", "err", err, "attempt", p.j.attempt)
@@ -211,6 +274,55 @@ func (p *publisher) failOrRetry(ctx context.Context, err error) error {
 	}
 	p.fail(ctx, err)
 	return nil
+}
+
+// handBack leaves the run's check runs as they are (queued or in
+// progress: the next attempt takes them over by external_id) and returns
+// errHandedBack, so the job goes back to the queue.
+func (p *publisher) handBack() error {
+	p.attempted = false // no sweep either: the next attempt finds them
+	p.a.m.runs.WithLabelValues("handed_back").Inc()
+	p.log.Info("shutting down mid-run: the job goes back to the queue with its check runs left open")
+	return errHandedBack
+}
+
+// published says whether every check run of this job's pull request on
+// its head is completed and those completed since the job was created
+// (at least one) are not cancelled: an earlier attempt published the
+// verdict. Any open one, or none at all, means the work is still to do.
+func (p *publisher) published(ctx context.Context) (bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, p.a.cfg.PublishTimeout)
+	defer cancel()
+	ext := p.j.externalID()
+	// GitHub keeps whole seconds.
+	since := p.j.created.Truncate(time.Second)
+	n := 0
+	opts := &github.ListCheckRunsOptions{Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}}
+	for page := 0; page < 10; page++ {
+		res, resp, err := p.gh.Checks.ListCheckRunsForRef(lctx, p.j.Owner, p.j.Name, p.j.HeadSHA, opts)
+		if err != nil {
+			return false, fmt.Errorf("list the head's check runs: %w", err)
+		}
+		for _, cr := range res.CheckRuns {
+			if cr.GetExternalID() != ext {
+				continue
+			}
+			switch {
+			case cr.GetStatus() != "completed":
+				return false, nil // left open: the work is still to do
+			case cr.GetCompletedAt().Time.Before(since):
+				continue // an earlier job's (a Re-run came since)
+			case cr.GetConclusion() == report.ConclusionCancelled:
+				return false, nil
+			}
+			n++
+		}
+		if resp == nil || resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return n > 0, nil
 }
 
 // transient tells failures worth a later attempt (GitHub 5xx, rate
@@ -379,9 +491,16 @@ type publisher struct {
 	envs []string         // names in creation order
 	// attempted is set once a check run may exist on GitHub.
 	attempted bool
+	// done are the results this run completed its check runs with, by
+	// name: a duplicate of one (a create GitHub carried out twice) ends
+	// with the same conclusion.
+	done map[string]*report.CheckRun
+	// pre are the check runs of untouched environments, completed neutral
+	// when they were created: publish leaves them as they are.
+	pre map[string]bool
 }
 
-func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
+func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *checks.Report) error {
 	// A create cut off mid-flight may leave a check run on GitHub that gate
 	// never hears of: requests here are not cancelled with the run (a
 	// superseded run learns it right after, and completes them all).
@@ -391,11 +510,35 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 	p.attempted = true
 	// An earlier attempt of this job (or a create whose answer was lost)
 	// may have left check runs: take them over instead of doubling them.
-	open, err := p.openRuns(ctx)
+	open, neutral, err := p.listRuns(ctx)
 	if err != nil {
 		return err
 	}
+	idle := map[string]*checks.EnvReport{}
+	if untouched != nil {
+		for i := range untouched.Envs {
+			idle[untouched.Envs[i].Env.Name] = &untouched.Envs[i]
+		}
+	}
+	// Touched environments first: once an untouched one is completed on
+	// GitHub, every touched one has its check run, so a re-run that finds
+	// only completed ones knows the verdict was published (published).
+	isIdle := func(e checks.Env) bool {
+		_, isOpen := open[report.CheckRunName(e.Name)]
+		return idle[e.Name] != nil && !isOpen
+	}
+	ordered := make([]checks.Env, 0, len(envs))
 	for _, e := range envs {
+		if !isIdle(e) {
+			ordered = append(ordered, e)
+		}
+	}
+	for _, e := range envs {
+		if isIdle(e) {
+			ordered = append(ordered, e)
+		}
+	}
+	for _, e := range ordered {
 		if err := run.Err(); err != nil {
 			return err
 		}
@@ -403,6 +546,22 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 		if id, ok := open[name]; ok {
 			p.ids[name] = id
 			p.envs = append(p.envs, name)
+			continue
+		}
+		if er := idle[e.Name]; er != nil {
+			// Untouched: one request creates it completed neutral (an
+			// earlier attempt of this job may have done so already).
+			p.pre[name] = true
+			if id, ok := neutral[name]; ok {
+				p.ids[name] = id
+				continue
+			}
+			url := p.a.detailsURL(p.j, e.Name)
+			cr := report.EnvCheckRun(untouched, er, report.CheckRunOptions{DetailsURL: url})
+			p.a.putReport(ctx, p.a.reportKey(p.j, e.Name), cr.Full)
+			if err := p.complete(ctx, cr, url); err != nil {
+				p.log.Error("could not create the untouched environment's check run", "check_run", name, "err", err)
+			}
 			continue
 		}
 		var id int64
@@ -441,16 +600,32 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env) error {
 // openRuns lists the head's check runs of this pull request that are not
 // completed, by name (the oldest of each name).
 func (p *publisher) openRuns(ctx context.Context) (map[string]int64, error) {
+	open, _, err := p.listRuns(ctx)
+	return open, err
+}
+
+// listRuns lists the head's check runs of this pull request by name: those
+// not completed (the oldest of each name), and those completed neutral
+// since the job was created (an earlier attempt's untouched ones).
+func (p *publisher) listRuns(ctx context.Context) (open, neutral map[string]int64, err error) {
 	out := map[string]int64{}
+	neutral = map[string]int64{}
+	since := p.j.created.Truncate(time.Second)
 	ext := p.j.externalID()
 	opts := &github.ListCheckRunsOptions{Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}}
 	for page := 0; page < 10; page++ {
 		res, resp, err := p.gh.Checks.ListCheckRunsForRef(ctx, p.j.Owner, p.j.Name, p.j.HeadSHA, opts)
 		if err != nil {
-			return nil, fmt.Errorf("list the head's check runs: %w", err)
+			return nil, nil, fmt.Errorf("list the head's check runs: %w", err)
 		}
 		for _, cr := range res.CheckRuns {
-			if cr.GetExternalID() != ext || cr.GetStatus() == "completed" {
+			if cr.GetExternalID() != ext {
+				continue
+			}
+			if cr.GetStatus() == "completed" {
+				if cr.GetConclusion() == report.ConclusionNeutral && !p.j.created.IsZero() && !cr.GetCompletedAt().Time.Before(since) {
+					neutral[cr.GetName()] = cr.GetID()
+				}
 				continue
 			}
 			if id, ok := out[cr.GetName()]; !ok || cr.GetID() < id {
@@ -462,7 +637,7 @@ func (p *publisher) openRuns(ctx context.Context) (map[string]int64, error) {
 		}
 		opts.Page = resp.NextPage
 	}
-	return out, nil
+	return out, neutral, nil
 }
 
 // publish completes every check run with the report; environments the
@@ -478,6 +653,12 @@ func (p *publisher) publish(ctx context.Context, rep *checks.Report) bool {
 		url := p.a.detailsURL(p.j, er.Env.Name)
 		cr := report.EnvCheckRun(rep, er, report.CheckRunOptions{DetailsURL: url})
 		seen[cr.Name] = true
+		if p.pre[cr.Name] {
+			if cr.Conclusion != report.ConclusionNeutral {
+				p.log.Error("the run checked an environment found untouched before it; its check run stays neutral", "check_run", cr.Name, "conclusion", cr.Conclusion)
+			}
+			continue
+		}
 		p.a.putReport(ctx, p.a.reportKey(p.j, er.Env.Name), cr.Full)
 		if err := p.complete(ctx, cr, url); err != nil {
 			p.log.Error("could not complete check run", "check_run", cr.Name, "err", err)
@@ -509,6 +690,10 @@ func (p *publisher) complete(ctx context.Context, cr *report.CheckRun, detailsUR
 	defer cancel()
 	p.attempted = true
 	c := &completion{j: p.j, cr: cr, details: detailsURL, id: p.ids[cr.Name], at: time.Now()}
+	if p.done == nil {
+		p.done = map[string]*report.CheckRun{}
+	}
+	p.done[cr.Name] = cr
 	err := p.a.send(ctx, p.gh, c)
 	if c.id != 0 {
 		p.ids[cr.Name] = c.id

@@ -183,7 +183,7 @@ func runCase(t *testing.T, c *hostileCase, fromGit bool) {
 		outputs["error"] = runErr.Error()
 	}
 	if rep != nil {
-		for _, f := range report.Formats {
+		for _, f := range report.FormatNames() {
 			var b bytes.Buffer
 			if err := report.Write(&b, f, rep, report.Options{Command: "gate check", ToolVersion: "test"}); err != nil {
 				t.Errorf("write %s report: %v", f, err)

@@ -1,0 +1,36 @@
+package render
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/kustomize/api/resource"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// appliedObject is a kustomize-built object as the sync tools apply it.
+// kustomize hands its result on as text written by kyaml's YAML writer
+// (`kustomize build`, which Argo CD's repo-server runs; `AsYaml()`, which
+// Flux's kustomize-controller and helm-controller's post-renderer use),
+// and that writer does not give every block scalar back: a folded scalar
+// with a more-indented line, or a keep-chomped one (`|+`, `>+`) followed
+// by blank lines, gains a line break. What the cluster gets is the value
+// of that text, so an object holding such a scalar (atRisk) is written
+// once and read back; any other object converts directly (the same value,
+// without the writer). Resource files reach kustomize already as written
+// (encodeDoc); this catches what kustomize reads itself: patches, generator
+// inputs. The writer leaves what it wrote readable as the same value, so
+// a shared subtree's output (memo.go), written and read again, keeps it.
+func appliedObject(kr *resource.Resource) (map[string]any, error) {
+	if !atRisk(kr.YNode()) {
+		return kr.Map()
+	}
+	text, err := kr.AsYAML()
+	if err != nil {
+		return nil, fmt.Errorf("write object: %w", err)
+	}
+	n, err := kyaml.Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("read back what kustomize writes: %w", err)
+	}
+	return n.Map()
+}

@@ -101,6 +101,10 @@ type FieldChange struct {
 	Path string `json:"path"`
 	Old  string `json:"old,omitempty"`
 	New  string `json:"new,omitempty"`
+	// Origin is the line that last set the field at the head (for a
+	// removed field, its nearest remaining ancestor, approximate), when the
+	// diff was given a Locator.
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // PolicyImpact compares the base branch's policies with the pull request's.

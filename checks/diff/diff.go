@@ -303,11 +303,7 @@ func Objects(base, head *checks.Resource, opts Options) *checks.ResourceChange {
 			Unified: Unified(oldName+"/"+base.ID.String(), "/dev/null", toYAML(a), "", ctx)}
 	}
 	var fields []checks.FieldChange
-	var firstPath []seg
 	compare(a, b, nil, func(p []seg, o, n any, hasOld, hasNew bool) {
-		if firstPath == nil {
-			firstPath = append([]seg{}, p...)
-		}
 		fc := checks.FieldChange{Path: formatPath(p)}
 		if hasOld {
 			fc.Old = valueText(o)
@@ -315,16 +311,19 @@ func Objects(base, head *checks.Resource, opts Options) *checks.ResourceChange {
 		if hasNew {
 			fc.New = valueText(n)
 		}
+		if opts.Locate != nil {
+			if o := opts.Locate.Locate(head, locPath(p)); !o.IsZero() {
+				fc.Origin = &o
+			}
+		}
 		fields = append(fields, fc)
 	})
 	if len(fields) == 0 {
 		return nil
 	}
 	origin := head.Origin
-	if opts.Locate != nil && firstPath != nil {
-		if o := opts.Locate.Locate(head, locPath(firstPath)); !o.IsZero() {
-			origin = o
-		}
+	if fields[0].Origin != nil {
+		origin = *fields[0].Origin
 	}
 	return &checks.ResourceChange{ID: head.ID, Action: checks.ActionChanged, Fields: fields, Origin: origin,
 		Unified: Unified(oldName+"/"+base.ID.String(), newName+"/"+head.ID.String(), toYAML(a), toYAML(b), ctx)}

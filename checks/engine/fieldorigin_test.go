@@ -275,3 +275,43 @@ func valueAt(obj any, segs []string) (any, bool) {
 	}
 	return cur, true
 }
+
+// TestDiffFieldOrigins: one object changed by several lines of an overlay
+// (an images: tag, a replicas: count, a patch) is one diff entry whose
+// every field names the line that set it, and the text report shows the
+// lines the entry's own line does not cover.
+func TestDiffFieldOrigins(t *testing.T) {
+	row := fieldrows.Row{Name: "several", Kust: "images:\n  - name: example.com/app\n    newTag: flagged\nreplicas:\n  - name: app\n    count: 77\npatches:\n  - path: patch.yaml\n",
+		Files: map[string]string{"env/patch.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          env:\n            - name: MODE\n              value: flagged\n"}}
+	rep := runRow(t, row)
+	er := &rep.Envs[0]
+	if er.Diff == nil || len(er.Diff.Changes) != 1 {
+		t.Fatalf("diff: %+v", er.Diff)
+	}
+	c := er.Diff.Changes[0]
+	want := map[string]string{
+		"spec.replicas": "env/kustomization.yaml:10",
+		"spec.template.spec.containers[name=app].image":                "env/kustomization.yaml:7",
+		"spec.template.spec.containers[name=app].env[name=MODE].value": "env/patch.yaml:12",
+	}
+	got := map[string]string{}
+	for _, f := range c.Fields {
+		if f.Origin != nil && !f.Origin.Approximate {
+			got[f.Path] = f.Origin.String()
+		}
+	}
+	for p, w := range want {
+		if got[p] != w {
+			t.Errorf("field %s at %q, want %s; fields: %+v", p, got[p], w, c.Fields)
+		}
+	}
+	var b strings.Builder
+	if err := report.Write(&b, "text", rep, report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for p, w := range want {
+		if w != c.Origin.String() && !strings.Contains(b.String(), p+": ") || w != c.Origin.String() && !strings.Contains(b.String(), "(set at "+w+")") {
+			t.Errorf("text report does not show %s set at %s:\n%s", p, w, b.String())
+		}
+	}
+}

@@ -378,7 +378,7 @@ func diffChunks(er *checks.EnvReport) (string, []string) {
 			b.WriteString(fence + "\n\n")
 		} else {
 			for _, fc := range c.Fields {
-				fmt.Fprintf(&b, "- %s: %s → %s\n", escape.Code(fc.Path), inline(fc.Old), inline(fc.New))
+				fmt.Fprintf(&b, "- %s: %s → %s%s\n", escape.Code(fc.Path), inline(fc.Old), inline(fc.New), escape.Markdown(fieldAt(c, fc)))
 			}
 			b.WriteString("\n")
 		}

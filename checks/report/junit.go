@@ -166,7 +166,7 @@ func junitDiffText(d *checks.EnvDiff) string {
 	for _, c := range d.Changes {
 		fmt.Fprintf(&b, "%s %s %s\n", actionMark(c.Action), c.ID.String(), c.Action)
 		for _, fc := range c.Fields {
-			fmt.Fprintf(&b, "    %s\n", fieldLine(fc))
+			fmt.Fprintf(&b, "    %s%s\n", fieldLine(fc), fieldAt(c, fc))
 		}
 	}
 	return b.String()

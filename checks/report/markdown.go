@@ -203,7 +203,7 @@ func writeMDDiff(w io.Writer, title string, d *checks.EnvDiff, maxLines int, bud
 		}
 		fmt.Fprintf(&b, "<details><summary><code>%s %s</code> %s%s</summary>\n\n", actionMark(c.Action), escape.HTML(c.ID.String()), c.Action, escape.HTML(loc))
 		for _, f := range c.Fields {
-			fmt.Fprintf(&b, "- %s\n", escape.Code(fieldLine(f)))
+			fmt.Fprintf(&b, "- %s%s\n", escape.Code(fieldLine(f)), escape.HTML(fieldAt(c, f)))
 		}
 		if len(c.Fields) > 0 {
 			b.WriteString("\n")

@@ -192,6 +192,17 @@ func failedEnvs(rep *checks.Report) int {
 }
 
 // fieldLine renders one field change: "path: old → new".
+// fieldAt is where a changed field was set, when that is known (not
+// approximate: a generated name's hash, a removed field) and is not the
+// line the whole change is shown at: " (set at file:line)", "" otherwise.
+// The JSON report has every field's origin.
+func fieldAt(c checks.ResourceChange, f checks.FieldChange) string {
+	if f.Origin == nil || f.Origin.Approximate || f.Origin.File == "" || f.Origin.String() == c.Origin.String() {
+		return ""
+	}
+	return " (set at " + f.Origin.String() + ")"
+}
+
 func fieldLine(f checks.FieldChange) string {
 	switch {
 	case f.Old == "" && f.New != "":

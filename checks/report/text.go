@@ -227,7 +227,7 @@ func writeTextDiff(w io.Writer, p painter, title string, d *checks.EnvDiff, unif
 			continue
 		}
 		for _, f := range c.Fields {
-			fmt.Fprintf(w, "        %s\n", term(fieldLine(f)))
+			fmt.Fprintf(w, "        %s\n", term(fieldLine(f)+fieldAt(c, f)))
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/gate-ops/gate/checks/escape"
+	"github.com/gate-ops/gate/checks/report"
 )
 
 // Exit codes, as users of linters expect them.
@@ -49,7 +50,12 @@ func main() {
 
 // execute runs the CLI and maps errors to exit codes; tests call it directly.
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr fileWriter) int {
-	root := newRootCmd(stdout, stderr)
+	return executeWith(ctx, report.Default(), args, stdin, stdout, stderr)
+}
+
+// executeWith is execute with the report formats --output offers.
+func executeWith(ctx context.Context, formats report.Registry, args []string, stdin io.Reader, stdout, stderr fileWriter) int {
+	root := newRootCmd(stdout, stderr, formats)
 	root.SetArgs(args)
 	if stdin != nil {
 		root.SetIn(stdin)

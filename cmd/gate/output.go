@@ -28,11 +28,14 @@ import (
 type outputFlags struct {
 	outputs    []string
 	outputFile string
+	// formats are the formats --output accepts (globals.formats).
+	formats report.Registry
 }
 
-func addOutputFlags(fs *pflag.FlagSet, o *outputFlags) {
+func addOutputFlags(fs *pflag.FlagSet, o *outputFlags, formats report.Registry) {
+	o.formats = formats
 	var names []string
-	for _, f := range report.Formats() {
+	for _, f := range formats.Formats() {
 		names = append(names, f.Name+" ("+f.Help+")")
 	}
 	fs.StringArrayVarP(&o.outputs, "output", "o", nil,
@@ -40,8 +43,8 @@ func addOutputFlags(fs *pflag.FlagSet, o *outputFlags) {
 	fs.StringVar(&o.outputFile, "output-file", "", "write the format given without =PATH to this file instead of stdout")
 }
 
-func registerOutputCompletion(cmd *cobra.Command) {
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(report.FormatNames(), cobra.ShellCompDirectiveNoFileComp))
+func registerOutputCompletion(cmd *cobra.Command, formats report.Registry) {
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats.Names(), cobra.ShellCompDirectiveNoFileComp))
 }
 
 // outputSpec is one format and where it goes ("" is stdout).
@@ -67,9 +70,9 @@ func (o *outputFlags) parse(def string) ([]outputSpec, error) {
 			}
 			format, path, _ := strings.Cut(item, "=")
 			format = strings.ToLower(strings.TrimSpace(format))
-			f, ok := report.Lookup(format)
+			f, ok := o.formats.Lookup(format)
 			if !ok {
-				return nil, usageErr("--output %q: unknown format (want %s, optionally FORMAT=PATH)", item, strings.Join(report.FormatNames(), ", "))
+				return nil, usageErr("--output %q: unknown format (want %s, optionally FORMAT=PATH)", item, strings.Join(o.formats.Names(), ", "))
 			}
 			format = f.Name
 			if path == "-" {
@@ -115,14 +118,14 @@ func (g *globals) writeReports(specs []outputSpec, rep *checks.Report, opts repo
 		o := opts
 		if s.path == "" {
 			o.Color = opts.Color && !g.noColor && g.isTTY(g.stdout)
-			if err := report.Write(g.stdout, s.format, rep, o); err != nil {
+			if err := g.formats.Write(g.stdout, s.format, rep, o); err != nil {
 				return &exitCodeError{code: exitError, err: fmt.Errorf("write %s report: %w", s.format, err)}
 			}
 			continue
 		}
 		o.Color = false
 		var buf bytes.Buffer
-		if err := report.Write(&buf, s.format, rep, o); err != nil {
+		if err := g.formats.Write(&buf, s.format, rep, o); err != nil {
 			return &exitCodeError{code: exitError, err: fmt.Errorf("write %s report: %w", s.format, err)}
 		}
 		if err := writeFileAtomic(s.path, buf.Bytes()); err != nil {

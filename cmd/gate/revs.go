@@ -62,7 +62,8 @@ func (g *globals) openRevs(r *revFlags) (*run.Opened, error) {
 func (g *globals) gitPrefix(specs []outputSpec) string {
 	need := false
 	for _, s := range specs {
-		need = need || s.format == "sarif" || s.format == "github"
+		f, _ := g.formats.Lookup(s.format)
+		need = need || f.RepoPaths
 	}
 	if !need {
 		return ""

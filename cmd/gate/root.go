@@ -18,6 +18,7 @@ import (
 	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/gitsrc"
 	"github.com/gate-ops/gate/internal/sandbox"
@@ -47,10 +48,12 @@ type globals struct {
 	// renderMemoryMiB is each render worker's memory budget.
 	renderMemoryMiB int
 	log             *slog.Logger
+	// formats are the report formats --output accepts and writes.
+	formats report.Registry
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{stdout: stdout, stderr: stderr}
+func newRootCmd(stdout, stderr io.Writer, formats report.Registry) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr, formats: formats}
 	root := &cobra.Command{
 		Use:   "gate",
 		Short: "Policy and validation gate for GitOps ops repos",

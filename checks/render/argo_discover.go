@@ -64,7 +64,8 @@ func chainDepth(parents []checks.Node) int {
 // argoDeps is what an Argo CD environment's render reads, from the tree
 // discovery recorded: the files that declare its Applications, the
 // directories of the sources (the kustomizations they reach for
-// kustomize sources) and its values files.
+// kustomize sources and the components an Application adds) and its
+// values files.
 func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
 	files := map[string]bool{}
 	var dirs, chartDeps []string
@@ -80,7 +81,7 @@ func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
 			ref := argoChartRef(argoSource{RepoURL: repo, Chart: n.Name, TargetRevision: rev})
 			c, _ := resolveChart(r.opts.Charts, ref)
 			chartDeps = append(chartDeps, ChartDep(ref, c))
-		case n.Kind == "source/kustomize" && n.NotRendered == "":
+		case n.Kind == "source/kustomize" && n.NotRendered == "", n.Kind == "component":
 			sub := r.deps(src, checks.Env{Kind: KindKustomize, Path: n.Name}, m)
 			for _, f := range sub.Files {
 				files[f] = true

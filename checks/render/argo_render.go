@@ -269,6 +269,17 @@ func (r *Renderer) renderArgoSource(ctx context.Context, src source.Source, app 
 		err = r.renderArgoHelm(ctx, src, app, s, at, dir, nil, refs, cfg, sub, nodes)
 	case "kustomize":
 		err = r.renderArgoKustomize(ctx, src, app, s, at, dir, cfg, sub)
+		// The components the Application adds are read like the source's
+		// own bases: nodes of the tree, and so dependencies (argoDeps).
+		if s.Kustomize != nil {
+			for i, c := range s.Kustomize.Components {
+				if p, jerr := source.Join(dir, c); jerr == nil && !IsRemote(c) {
+					if _, serr := src.Stat(p); serr == nil {
+						*nodes = append(*nodes, checks.Node{Kind: "component", Name: p, Depth: 1, Origin: checks.Origin{File: app.File, Line: app.lineOf(append(at, "kustomize", "components", strconv.Itoa(i)))}})
+					}
+				}
+			}
+		}
 	default:
 		err = r.renderArgoDirectory(src, app, s, at, dir, sub)
 	}

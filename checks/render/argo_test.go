@@ -147,6 +147,7 @@ func TestArgoKustomizeMatchesKustomizeEdit(t *testing.T) {
 			{"add", "label", "team:guestbook"},
 			{"add", "annotation", "owner:platform"},
 			{"set", "namespace", "kustomize-guestbook"},
+			{"add", "component", "../components/team"},
 		}, "patches:\n- target:\n    kind: Deployment\n    name: guestbook-ui\n  patch: |-\n    - op: replace\n      path: /spec/revisionHistoryLimit\n      value: 5\n"},
 		{"guestbook-staging", "envs/staging", [][]string{
 			{"set", "nameprefix", "--", "staging-"},
@@ -194,6 +195,76 @@ func TestArgoKustomizeMatchesKustomizeEdit(t *testing.T) {
 				got = append(got, r.YAML)
 			}
 			compareObjects(t, want, objectsByID(t, got))
+		})
+	}
+}
+
+func helmBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("GATE_HELM_BIN")
+	if bin == "" {
+		bin, _ = filepath.Abs("../../bin/helm")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("no helm CLI at %s (make tools builds it; make test sets GATE_HELM_BIN)", bin)
+	}
+	return bin
+}
+
+// TestArgoHelmMatchesHelmTemplate: an Application's Helm source renders as
+// Argo CD's repo-server renders it, `helm template` with the flags it
+// builds from the Application: the release name (the Application's name
+// unless helm.releaseName), --namespace of the destination, -f for each
+// valueFiles entry (a missing one dropped with ignoreMissingValueFiles, a
+// $ref one read from the repo), -f for valuesObject (or values), --set and
+// --set-string (forceString) for parameters, --set-file for
+// fileParameters, --include-crds unless skipCrds. The real Helm CLI gives
+// the objects gate renders.
+func TestArgoHelmMatchesHelmTemplate(t *testing.T) {
+	bin := helmBin(t)
+	src, cfg := openArgo(t)
+	envs, _ := Discover(src, cfg)
+	chart := filepath.Join(argoExample, "helm-guestbook")
+	inlineValues := filepath.Join(t.TempDir(), "values-object.yaml")
+	if err := os.WriteFile(inlineValues, []byte("replicaCount: 2\nresources:\n  limits:\n    cpu: 100m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		env  string
+		args []string
+	}{
+		{"helm-guestbook", []string{"helm-guestbook", chart, "--namespace", "helm-guestbook", "-f", filepath.Join(chart, "values-production.yaml"), "--include-crds"}},
+		{"helm-inline", []string{"inline", chart, "--namespace", "helm-inline",
+			"-f", filepath.Join(chart, "values-production.yaml"), "-f", inlineValues,
+			"--set", "service.port=8080", "--set-string", "image.pullPolicy=Always",
+			"--set-file", "motd=" + filepath.Join(chart, "files", "motd.txt")}},
+		{"multi-source", []string{"multi-source", chart, "--namespace", "multi", "-f", filepath.Join(argoExample, "values", "prod", "guestbook.yaml"), "--include-crds"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.env, func(t *testing.T) {
+			out, err := exec.Command(bin, append([]string{"template"}, tc.args...)...).Output()
+			if err != nil {
+				t.Fatalf("helm template %v: %v", tc.args, err)
+			}
+			var want [][]byte
+			for _, d := range bytes.Split(out, []byte("\n---\n")) {
+				if len(bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(d), []byte("---")))) > 0 {
+					want = append(want, d)
+				}
+			}
+			sel, err := SelectEnvs(envs, []string{tc.env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := New(Options{}).Render(context.Background(), src, sel[0])
+			for _, f := range res.Findings {
+				t.Errorf("finding: %s", f)
+			}
+			var got [][]byte
+			for _, r := range res.Resources {
+				got = append(got, r.YAML)
+			}
+			compareObjects(t, objectsByID(t, want), objectsByID(t, got))
 		})
 	}
 }

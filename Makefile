@@ -125,6 +125,27 @@ pre-commit: ## Install pre-commit if missing (apt-get; needed by make test)
 	fi
 	@command -v pre-commit >/dev/null
 
+# Release artefacts (.goreleaser.yaml): goreleaser and the SBOM generator
+# it calls, built from their Go modules into bin/ (never downloaded as
+# binaries). make release-snapshot builds the archives, checksums and SBOMs
+# into dist/ without publishing; SNAPSHOT_FLAGS='--single-target' builds the
+# host's platform only (what fits a CI run), the default all four. The
+# container image needs a Docker daemon with buildx: without one, add
+# --skip=docker.
+GORELEASER_VERSION      := v2.17.0
+CYCLONEDX_GOMOD_VERSION := v1.10.0
+SNAPSHOT_FLAGS          ?=
+$(BIN)/goreleaser:
+	GOBIN=$(BIN) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+$(BIN)/cyclonedx-gomod:
+	GOBIN=$(BIN) $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_GOMOD_VERSION)
+
+.PHONY: release-snapshot
+release-snapshot: $(BIN)/goreleaser $(BIN)/cyclonedx-gomod ## Build the release artefacts into dist/ without publishing (goreleaser --snapshot)
+	PATH=$(BIN):$$PATH $(BIN)/goreleaser check
+	PATH=$(BIN):$$PATH $(BIN)/goreleaser release --snapshot --clean $(SNAPSHOT_FLAGS)
+
 # A real OCI registry (distribution/distribution, from the test-only module
 # internal/testing/chartrepo/registry) for the chart-pull tests; the stamp
 # names the module's go.sum, so a bump rebuilds.

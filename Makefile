@@ -28,7 +28,7 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=33 \
 	-X k8s.io/component-base/version.gitTreeState=clean
 
-.PHONY: all build test test-short lint vet fmt tools bench bench-tools fuzz clean example kube-bins postgres
+.PHONY: all build test test-short lint vet fmt tools bench bench-tools fuzz clean example kube-bins postgres strace
 
 all: build
 
@@ -175,7 +175,22 @@ vet:
 fmt:
 	@out=$$(gofmt -l cmd checks internal rego policies testdata 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: fmt vet tools build kube-bins registry-bin postgres pre-commit ## The full test suite (what CI runs)
+# The hostile corpus and the CLI's hostile tests run a second time in an empty
+# network namespace under strace (TestCorpusKernelTrace, TestCLIKernelTrace):
+# say up front whether this machine allows it, so a skip is never silent.
+KERNEL_TRACE_CHECK = if ! command -v strace >/dev/null 2>&1; then echo "kernel trace of the hostile tests: SKIPPED (strace is not installed)"; \
+	elif ! unshare -n true 2>/dev/null && ! unshare -r -n true 2>/dev/null; then echo "kernel trace of the hostile tests: SKIPPED (no permission to create a network namespace: run as root)"; \
+	else echo "kernel trace of the hostile tests: on (empty network namespace, strace -f)"; fi
+
+strace: ## Install strace if missing (apt-get, as root or with sudo; the kernel trace of the hostile tests skips without it)
+	@command -v strace >/dev/null 2>&1 || { \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+		echo "installing strace (apt-get)" >&2; \
+		{ $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends strace; } || \
+		echo "could not install strace: the kernel trace of the hostile tests will be skipped" >&2; }
+
+test: fmt vet tools build kube-bins registry-bin postgres pre-commit strace ## The full test suite (what CI runs)
+	@$(KERNEL_TRACE_CHECK)
 	GATE_KUSTOMIZE_BIN=$(BIN)/kustomize GATE_HELM_BIN=$(BIN)/helm GATE_KUBE_BIN=$(KUBE_BIN) GATE_REGISTRY_BIN=$(REGISTRY_BIN)/registry GATE_PG_BIN=$$($(PG_BIN_CMD)) $(GO) test -race -count=1 -timeout 30m ./...
 
 test-short: ## Quick unit tests without -race
@@ -188,7 +203,7 @@ FUZZTIME         ?= 60s
 FUZZMINIMIZETIME ?= 10s
 FUZZ_TARGETS := ./checks/render:FuzzParseDocs ./checks/render:FuzzScanKustomization \
 	./checks/config:FuzzParse ./checks/diff:FuzzDiff ./internal/app:FuzzWebhook \
-	./checks/escape:FuzzTerminal ./checks/escape:FuzzMarkdown ./checks/escape:FuzzURI
+	./checks/escape:FuzzTerminal ./checks/escape:FuzzMarkdown ./checks/escape:FuzzURI ./checks/report:FuzzEveryFormat
 fuzz: ## Fuzz the YAML and kustomization intake, gate.yaml, the diff, the webhook handler and every output escaping
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

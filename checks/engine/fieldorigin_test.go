@@ -155,7 +155,7 @@ func TestCorpusFindingLines(t *testing.T) {
 		src  source.Source
 	}
 	var corpora []corpus
-	for _, dir := range []string{"../../testdata/example", "../../testdata/overlay-repo", "../../testdata/schema/crd-repo"} {
+	for _, dir := range []string{"../../testdata/example", "../../testdata/overlay-repo", "../../testdata/schema/crd-repo", "../../testdata/argocd", "../../testdata/flux/fleet"} {
 		src, err := source.OpenDir(dir, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +166,7 @@ func TestCorpusFindingLines(t *testing.T) {
 		head, _ := rowSources(row)
 		corpora = append(corpora, corpus{"row " + row.Name, head})
 	}
-	checked := 0
+	checked, approximate, approxChecked, noField, noLine := 0, 0, 0, 0, 0
 	for _, c := range corpora {
 		cfg, _, err := config.Load(c.src, "")
 		if err != nil {
@@ -193,7 +193,62 @@ func TestCorpusFindingLines(t *testing.T) {
 			}
 		}
 		for _, f := range rep.AllFindings() {
-			if f.Path == "" || f.Resource == nil || f.Origin.Line <= 0 || f.Origin.Approximate {
+			switch {
+			case f.Path == "" || f.Resource == nil:
+				noField++
+				continue
+			case f.Origin.Line <= 0:
+				noLine++
+				continue
+			}
+			obj := objects[f.Env+"|"+f.Resource.String()]
+			segs := pathSegments(f.Path)
+			if f.Origin.Approximate {
+				approximate++
+				// A field the object lacks lands on its nearest present
+				// ancestor: that line must mention the ancestor (its key,
+				// or a list item's name) or start the list item.
+				if _, ok := valueAt(obj, segs); ok {
+					continue
+				}
+				anc := segs[:len(segs)-1]
+				for len(anc) > 0 {
+					if _, ok := valueAt(obj, anc); ok {
+						break
+					}
+					anc = anc[:len(anc)-1]
+				}
+				if len(anc) == 0 {
+					continue
+				}
+				line, err := lineAt(c.src, f.Origin)
+				if err != nil {
+					t.Errorf("%s: %s: %v", c.name, f, err)
+					continue
+				}
+				var words []string
+				if _, err := strconv.Atoi(anc[len(anc)-1]); err == nil {
+					v, _ := valueAt(obj, anc)
+					if m, ok := v.(map[string]any); ok {
+						if n, ok := m["name"].(string); ok {
+							words = append(words, n)
+						}
+					}
+					words = append(words, anc[len(anc)-2])
+				} else {
+					words = append(words, anc[len(anc)-1])
+				}
+				approxChecked++
+				// A list item's first line is the item, whatever its
+				// first key.
+				_, err = strconv.Atoi(anc[len(anc)-1])
+				ok := err == nil && strings.HasPrefix(strings.TrimSpace(line), "- ")
+				for _, w := range words {
+					ok = ok || strings.Contains(line, w)
+				}
+				if !ok {
+					t.Errorf("%s: %s\n  names %s:%d %q (approximate), which mentions none of %q, the nearest present ancestor %s", c.name, f, f.Origin.File, f.Origin.Line, line, words, strings.Join(anc, "."))
+				}
 				continue
 			}
 			b, err := c.src.ReadFile(f.Origin.File)
@@ -207,7 +262,6 @@ func TestCorpusFindingLines(t *testing.T) {
 				continue
 			}
 			line := lines[f.Origin.Line-1]
-			segs := pathSegments(f.Path)
 			last := ""
 			for i := len(segs) - 1; i >= 0 && last == ""; i-- {
 				if _, err := strconv.Atoi(segs[i]); err != nil {
@@ -218,7 +272,7 @@ func TestCorpusFindingLines(t *testing.T) {
 			if last != "" {
 				words = append(words, last)
 			}
-			if v, ok := valueAt(objects[f.Env+"|"+f.Resource.String()], segs); ok {
+			if v, ok := valueAt(obj, segs); ok {
 				switch x := v.(type) {
 				case string:
 					words = append(words, x)
@@ -243,7 +297,19 @@ func TestCorpusFindingLines(t *testing.T) {
 	if checked < 40 {
 		t.Errorf("only %d findings on fields checked: the corpus should give more", checked)
 	}
-	t.Logf("%d findings on fields checked", checked)
+	t.Logf("%d findings on fields checked; %d marked approximate (%d of them on a field the object lacks, checked against its nearest ancestor); %d on no field (an object or a file); %d without a line", checked, approximate, approxChecked, noField, noLine)
+}
+
+func lineAt(src source.Source, o checks.Origin) (string, error) {
+	b, err := src.ReadFile(o.File)
+	if err != nil {
+		return "", err
+	}
+	lines := strings.Split(string(b), "\n")
+	if o.Line > len(lines) {
+		return "", fmt.Errorf("line %d past the end of %s", o.Line, o.File)
+	}
+	return lines[o.Line-1], nil
 }
 
 // pathSegments splits a finding path (spec.containers[0].image or

@@ -80,18 +80,41 @@ func listFiles(src source.Source) ([]string, error) {
 	return out, err
 }
 
-// globalFiles says which changed files affect every environment: gate.yaml
-// and everything that decides the verdict (policy and schema directories).
-func globalFiles(cfg *config.Config) func(string) bool {
-	roots := []string{"policy", "policies"}
-	file := config.FileName
-	if cfg != nil {
-		roots = append(roots, cfg.Policies.Paths...)
-		roots = append(roots, cfg.Schemas.Paths...)
-		roots = append(roots, cfg.Policies.Data...)
-		if cfg.File != "" {
-			file = cfg.File
+// Inputs is implemented by stages whose verdict depends on repo paths
+// besides an environment's rendering (the policy stage's directories and
+// data, the schema stage's schemas.paths): a change under any of them
+// affects every environment. The incremental selection asks the stages;
+// it knows no stage's paths itself.
+type Inputs interface {
+	Inputs() []string
+}
+
+// stageInputs are the paths the request's stages declare. A request whose
+// stages declare none (no stage built yet, as Untouched is asked before a
+// front door builds them, or stages that read only the rendering) is
+// judged as gate.yaml configures the built-in stages.
+func stageInputs(req *Request) []string {
+	var out []string
+	declared := false
+	for _, st := range req.Stages {
+		if in, ok := st.(Inputs); ok {
+			declared = true
+			out = append(out, in.Inputs()...)
 		}
+	}
+	if !declared {
+		out = append(req.Config.PolicyInputs(), req.Config.SchemaInputs()...)
+	}
+	return out
+}
+
+// globalFiles says which changed files affect every environment: gate.yaml
+// and the paths the stages read (Inputs).
+func globalFiles(req *Request) func(string) bool {
+	roots := stageInputs(req)
+	file := config.FileName
+	if req.Config != nil && req.Config.File != "" {
+		file = req.Config.File
 	}
 	return func(p string) bool {
 		if p == file || p == config.FileName {
@@ -158,7 +181,7 @@ func affectedEnvs(req *Request, envs []checks.Env, changed []string) map[string]
 		}
 		deps[e.Name] = d
 	}
-	return render.Affected(deps, changed, globalFiles(req.Config))
+	return render.Affected(deps, changed, globalFiles(req))
 }
 
 func touchesAny(d render.Deps, changed []string) bool {

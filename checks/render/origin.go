@@ -403,6 +403,15 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 					return checks.Origin{File: info.File, Line: k.Line, Approximate: true}
 				}
 			}
+			// A Helm template is not YAML until rendered: follow the
+			// ancestor through the template's indentation.
+			if doc := r.docNode(info); doc == nil && r.src != nil && strings.Contains(info.File, "templates/") {
+				if b, err := r.src.ReadFile(info.File); err == nil {
+					if line := templateLine(strings.Split(string(b), "\n"), anc, res.Object); line > 0 {
+						return checks.Origin{File: info.File, Line: line, Approximate: true}
+					}
+				}
+			}
 			o := r.Locate(res, anc)
 			o.Approximate = true
 			return o
@@ -449,6 +458,90 @@ func (r *Result) Locate(res *checks.Resource, fieldPath []string) checks.Origin 
 		o.Approximate = true
 	}
 	return o
+}
+
+// templateLine follows a field path through a Helm template's lines by
+// indentation (template directives skipped): a key is the first line under
+// the current block that starts with "key:", a list item the one whose
+// "name:" is the rendered item's name, else the item at that index. It
+// returns the 1-based line of the last segment found whole, 0 when the
+// path leaves the template.
+func templateLine(lines []string, fieldPath []string, obj any) int {
+	indent := func(l string) int { return len(l) - len(strings.TrimLeft(l, " ")) }
+	skip := func(l string) bool {
+		t := strings.TrimSpace(l)
+		return t == "" || strings.HasPrefix(t, "{{") || strings.HasPrefix(t, "#")
+	}
+	from, depth, found := 0, -1, 0
+	cur := obj
+	for _, seg := range fieldPath {
+		// The block: lines after from, indented deeper than depth.
+		end := len(lines)
+		for i := from; i < len(lines); i++ {
+			if i > from-1 && i != from-1 && !skip(lines[i]) && indent(lines[i]) <= depth && i >= from {
+				end = i
+				break
+			}
+		}
+		next := -1
+		if idx, err := strconv.Atoi(seg); err == nil {
+			name := ""
+			if arr, ok := cur.([]any); ok && idx < len(arr) {
+				if m, ok := arr[idx].(map[string]any); ok {
+					name, _ = m["name"].(string)
+				}
+				cur = arr[idx]
+			} else {
+				cur = nil
+			}
+			var items []int
+			for i := from; i < end; i++ {
+				if t := strings.TrimSpace(lines[i]); !skip(lines[i]) && strings.HasPrefix(t, "- ") {
+					if len(items) == 0 || indent(lines[i]) == indent(lines[items[0]]) {
+						items = append(items, i)
+					}
+				}
+			}
+			for _, it := range items {
+				if name != "" && strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(lines[it]), "- ")) == "name: "+name {
+					next = it
+				}
+			}
+			if next < 0 && idx < len(items) {
+				next = items[idx]
+			}
+			if next < 0 {
+				return found
+			}
+			depth = indent(lines[next])
+		} else {
+			if m, ok := cur.(map[string]any); ok {
+				cur = m[seg]
+			} else {
+				cur = nil
+			}
+			best := -1
+			for i := from; i < end; i++ {
+				if skip(lines[i]) {
+					continue
+				}
+				t := strings.TrimPrefix(strings.TrimSpace(lines[i]), "- ")
+				if strings.HasPrefix(t, seg+":") && (best < 0 || indent(lines[i]) < indent(lines[best])) {
+					best = i
+				}
+			}
+			if best < 0 {
+				return found
+			}
+			next = best
+			depth = indent(lines[next])
+			if strings.HasPrefix(strings.TrimSpace(lines[next]), "- ") {
+				depth += 2
+			}
+		}
+		found, from = next+1, next+1
+	}
+	return found
 }
 
 // docNode parses (or reuses) the source document of a resource.

@@ -210,77 +210,99 @@ func assertMarkdownSafe(t *testing.T, what, md string) {
 // medium relies on.
 func TestHostileStringsEveryFormat(t *testing.T) {
 	for _, s := range hostileStrings {
-		rep := hostileReport(s)
-		for _, format := range report.FormatNames() {
-			var buf bytes.Buffer
-			if err := report.Write(&buf, format, rep, report.Options{Unified: true, URIPrefix: "deploy/", Command: "gate check"}); err != nil {
-				t.Fatalf("%s %q: %v", format, s, err)
-			}
-			out := buf.String()
-			what := format + " " + strings.ToValidUTF8(s, "?")
-			switch format {
-			case "text":
-				assertVisible(t, what, out)
-				if n := strings.Count(out, "\nresult:"); n != 1 || strings.HasPrefix(out, "result:") {
-					t.Errorf("%s: %d lines start with result:, a forged verdict line:\n%s", what, n, out)
-				}
-			case "github":
-				assertVisible(t, what, out)
-				for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-					if !strings.HasPrefix(l, "::notice ") && !strings.HasPrefix(l, "::error ") && !strings.HasPrefix(l, "::warning ") {
-						t.Errorf("%s: a line that is not gate's workflow command: %q", what, l)
-					}
-					props, _, ok := strings.Cut(strings.SplitN(l, " ", 2)[1], "::")
-					if !ok {
-						t.Errorf("%s: no message separator in %q", what, l)
-					}
-					for _, p := range strings.Split(props, ",") {
-						if k, _, _ := strings.Cut(p, "="); k != "file" && k != "line" && k != "col" && k != "title" {
-							t.Errorf("%s: a forged property %q in %q", what, p, l)
-						}
-					}
-				}
-			case "markdown":
-				assertMarkdownSafe(t, what, out)
-			case "sarif":
-				assertSARIFURIs(t, what, out, "deploy/dir/"+s+".yaml")
-			case "junit":
-				d := xml.NewDecoder(strings.NewReader(out))
-				for {
-					if _, err := d.Token(); err != nil {
-						if err.Error() != "EOF" {
-							t.Errorf("%s: not well-formed XML: %v", what, err)
-						}
-						break
-					}
-				}
-			case "json":
-				var back checks.Report
-				if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
-					t.Fatalf("%s: %v", what, err)
-				}
-				// JSON keeps the text (an invalid byte becomes U+FFFD).
-				if want := strings.Map(func(r rune) rune { return r }, rep.Findings[0].Message); back.Findings[0].Message != want {
-					t.Errorf("%s: JSON changed the message: %q, want %q", what, back.Findings[0].Message, want)
-				}
-			}
-		}
-		for i := range rep.Envs {
-			cr := report.EnvCheckRun(rep, &rep.Envs[i], report.CheckRunOptions{})
-			what := "check run " + strings.ToValidUTF8(s, "?")
-			assertVisible(t, what+" title", cr.Output.Title)
-			assertMarkdownSafe(t, what+" summary", cr.Output.Summary)
-			assertMarkdownSafe(t, what+" text", cr.Output.Text)
-			assertMarkdownSafe(t, what+" full", cr.Full)
-			for _, b := range cr.Batches {
-				for _, a := range b {
-					assertVisible(t, what+" annotation", a.Title+a.Message+a.RawDetails)
-				}
-			}
-		}
-		e := report.ErrorCheckRun("prod"+s, report.ConclusionFailure, "render failed: "+s)
-		assertMarkdownSafe(t, "error check run "+strings.ToValidUTF8(s, "?"), e.Output.Summary)
+		checkEveryFormat(t, s)
 	}
+}
+
+// FuzzEveryFormat is the same property over any string a pull request can
+// put in a name, a label, a value, a message or a file name: every format
+// and check-run payload written with it (the sinks, not only their
+// escaping functions) keeps control, escape and bidi characters from the
+// terminal formats, raw HTML and links from markdown and check runs, and
+// gives SARIF URIs that parse back to the repo-relative path.
+func FuzzEveryFormat(f *testing.F) {
+	for _, s := range hostileStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		checkEveryFormat(t, s)
+	})
+}
+
+// checkEveryFormat writes a report carrying s in every PR-controlled field
+// in every format and asserts what each medium's reader relies on.
+func checkEveryFormat(t *testing.T, s string) {
+	t.Helper()
+	rep := hostileReport(s)
+	for _, format := range report.FormatNames() {
+		var buf bytes.Buffer
+		if err := report.Write(&buf, format, rep, report.Options{Unified: true, URIPrefix: "deploy/", Command: "gate check"}); err != nil {
+			t.Fatalf("%s %q: %v", format, s, err)
+		}
+		out := buf.String()
+		what := format + " " + strings.ToValidUTF8(s, "?")
+		switch format {
+		case "text":
+			assertVisible(t, what, out)
+			if n := strings.Count(out, "\nresult:"); n != 1 || strings.HasPrefix(out, "result:") {
+				t.Errorf("%s: %d lines start with result:, a forged verdict line:\n%s", what, n, out)
+			}
+		case "github":
+			assertVisible(t, what, out)
+			for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				if !strings.HasPrefix(l, "::notice ") && !strings.HasPrefix(l, "::error ") && !strings.HasPrefix(l, "::warning ") {
+					t.Errorf("%s: a line that is not gate's workflow command: %q", what, l)
+				}
+				props, _, ok := strings.Cut(strings.SplitN(l, " ", 2)[1], "::")
+				if !ok {
+					t.Errorf("%s: no message separator in %q", what, l)
+				}
+				for _, p := range strings.Split(props, ",") {
+					if k, _, _ := strings.Cut(p, "="); k != "file" && k != "line" && k != "col" && k != "title" {
+						t.Errorf("%s: a forged property %q in %q", what, p, l)
+					}
+				}
+			}
+		case "markdown":
+			assertMarkdownSafe(t, what, out)
+		case "sarif":
+			assertSARIFURIs(t, what, out, "deploy/dir/"+s+".yaml")
+		case "junit":
+			d := xml.NewDecoder(strings.NewReader(out))
+			for {
+				if _, err := d.Token(); err != nil {
+					if err.Error() != "EOF" {
+						t.Errorf("%s: not well-formed XML: %v", what, err)
+					}
+					break
+				}
+			}
+		case "json":
+			var back checks.Report
+			if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			// JSON keeps the text (an invalid byte becomes U+FFFD).
+			if want := strings.Map(func(r rune) rune { return r }, rep.Findings[0].Message); back.Findings[0].Message != want {
+				t.Errorf("%s: JSON changed the message: %q, want %q", what, back.Findings[0].Message, want)
+			}
+		}
+	}
+	for i := range rep.Envs {
+		cr := report.EnvCheckRun(rep, &rep.Envs[i], report.CheckRunOptions{})
+		what := "check run " + strings.ToValidUTF8(s, "?")
+		assertVisible(t, what+" title", cr.Output.Title)
+		assertMarkdownSafe(t, what+" summary", cr.Output.Summary)
+		assertMarkdownSafe(t, what+" text", cr.Output.Text)
+		assertMarkdownSafe(t, what+" full", cr.Full)
+		for _, b := range cr.Batches {
+			for _, a := range b {
+				assertVisible(t, what+" annotation", a.Title+a.Message+a.RawDetails)
+			}
+		}
+	}
+	e := report.ErrorCheckRun("prod"+s, report.ConclusionFailure, "render failed: "+s)
+	assertMarkdownSafe(t, "error check run "+strings.ToValidUTF8(s, "?"), e.Output.Summary)
 }
 
 func assertSARIFURIs(t *testing.T, what, out, want string) {

@@ -87,60 +87,7 @@ func JUnit(w io.Writer, rep *checks.Report) error {
 		addSuite(s)
 	}
 	for i := range rep.Envs {
-		er := &rep.Envs[i]
-		s := junitSuite{Name: er.Env.Name, Time: seconds(int64(er.Duration)), Properties: &junitPropsWrap{Props: []junitProp{
-			{Name: "path", Value: er.Env.Path},
-			{Name: "kind", Value: er.Env.Kind},
-			{Name: "resources", Value: fmt.Sprint(er.Resources)},
-			{Name: "status", Value: er.Status},
-		}}}
-		if why, ok := notRendered(er); ok {
-			// Left out by an incremental run: a skipped case, never a
-			// pass that would claim the environment was checked.
-			s.Properties.Props = append(s.Properties.Props, junitProp{Name: "notRendered", Value: why})
-			s.Tests, s.Skipped = 1, 1
-			s.Cases = []junitCase{{Name: "renders", Classname: er.Env.Name + ".render", File: er.Env.Path, Time: seconds(0),
-				Skipped: &junitSkipped{Message: "not rendered: " + why}}}
-			addSuite(s)
-			continue
-		}
-		renders := junitCase{Name: "renders", Classname: er.Env.Name + ".render", File: er.Env.Path, Time: seconds(int64(er.Duration)),
-			SystemOut: fmt.Sprintf("%s rendered %s", er.Env.Path, plural(er.Resources, "object", "objects"))}
-		var renderErrs []string
-		for _, f := range er.Findings {
-			if f.Check == "render" && f.Severity == checks.SeverityError && f.Waived == "" {
-				renderErrs = append(renderErrs, f.String())
-			}
-		}
-		if len(renderErrs) > 0 {
-			renders.Failure = &junitFailure{Message: "the environment does not render", Type: "render", Text: strings.Join(renderErrs, "\n")}
-			s.Failures++
-		}
-		s.Tests++
-		s.Cases = append(s.Cases, renders)
-		for _, f := range er.Findings {
-			addCase(&s, er.Env.Name, f, rep)
-		}
-		for _, f := range er.Fixed {
-			addCase(&s, er.Env.Name, f, rep)
-		}
-		if er.Diff != nil {
-			out := junitDiffText(er.Diff)
-			if len(er.Because) > 0 {
-				out += fmt.Sprintf("caused by: %s\n", strings.Join(er.Because, ", "))
-			}
-			s.Tests++
-			s.Cases = append(s.Cases, junitCase{Name: "diff against base", Classname: er.Env.Name + ".diff", Time: seconds(0), SystemOut: out})
-		}
-		if er.Live != nil {
-			s.Tests++
-			s.Cases = append(s.Cases, junitCase{Name: "diff against the live cluster", Classname: er.Env.Name + ".live", Time: seconds(0), SystemOut: junitDiffText(er.Live)})
-		}
-		if er.Drift != nil {
-			s.Tests++
-			s.Cases = append(s.Cases, junitCase{Name: "drift from base", Classname: er.Env.Name + ".live", Time: seconds(0), SystemOut: junitDiffText(er.Drift)})
-		}
-		addSuite(s)
+		addSuite(junitEnvSuite(rep, &rep.Envs[i]))
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
@@ -152,6 +99,64 @@ func JUnit(w io.Writer, rep *checks.Report) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// junitEnvSuite is one environment's testsuite: its render, findings,
+// fixed findings and diffs as cases, or one skipped case when an
+// incremental run left it out.
+func junitEnvSuite(rep *checks.Report, er *checks.EnvReport) junitSuite {
+	s := junitSuite{Name: er.Env.Name, Time: seconds(int64(er.Duration)), Properties: &junitPropsWrap{Props: []junitProp{
+		{Name: "path", Value: er.Env.Path},
+		{Name: "kind", Value: er.Env.Kind},
+		{Name: "resources", Value: fmt.Sprint(er.Resources)},
+		{Name: "status", Value: er.Status},
+	}}}
+	if why, ok := notRendered(er); ok {
+		// Left out by an incremental run: a skipped case, never a
+		// pass that would claim the environment was checked.
+		s.Properties.Props = append(s.Properties.Props, junitProp{Name: "notRendered", Value: why})
+		s.Tests, s.Skipped = 1, 1
+		s.Cases = []junitCase{{Name: "renders", Classname: er.Env.Name + ".render", File: er.Env.Path, Time: seconds(0),
+			Skipped: &junitSkipped{Message: "not rendered: " + why}}}
+		return s
+	}
+	renders := junitCase{Name: "renders", Classname: er.Env.Name + ".render", File: er.Env.Path, Time: seconds(int64(er.Duration)),
+		SystemOut: fmt.Sprintf("%s rendered %s", er.Env.Path, plural(er.Resources, "object", "objects"))}
+	var renderErrs []string
+	for _, f := range er.Findings {
+		if f.Check == "render" && f.Severity == checks.SeverityError && f.Waived == "" {
+			renderErrs = append(renderErrs, f.String())
+		}
+	}
+	if len(renderErrs) > 0 {
+		renders.Failure = &junitFailure{Message: "the environment does not render", Type: "render", Text: strings.Join(renderErrs, "\n")}
+		s.Failures++
+	}
+	s.Tests++
+	s.Cases = append(s.Cases, renders)
+	for _, f := range er.Findings {
+		addCase(&s, er.Env.Name, f, rep)
+	}
+	for _, f := range er.Fixed {
+		addCase(&s, er.Env.Name, f, rep)
+	}
+	if er.Diff != nil {
+		out := junitDiffText(er.Diff)
+		if len(er.Because) > 0 {
+			out += fmt.Sprintf("caused by: %s\n", strings.Join(er.Because, ", "))
+		}
+		s.Tests++
+		s.Cases = append(s.Cases, junitCase{Name: "diff against base", Classname: er.Env.Name + ".diff", Time: seconds(0), SystemOut: out})
+	}
+	if er.Live != nil {
+		s.Tests++
+		s.Cases = append(s.Cases, junitCase{Name: "diff against the live cluster", Classname: er.Env.Name + ".live", Time: seconds(0), SystemOut: junitDiffText(er.Live)})
+	}
+	if er.Drift != nil {
+		s.Tests++
+		s.Cases = append(s.Cases, junitCase{Name: "drift from base", Classname: er.Env.Name + ".live", Time: seconds(0), SystemOut: junitDiffText(er.Drift)})
+	}
+	return s
 }
 
 // junitDiffText summarises a diff for a case's output: counts, then one

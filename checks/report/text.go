@@ -68,76 +68,13 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 		fmt.Fprintln(bw)
 	}
 	for i := range rep.Envs {
-		er := &rep.Envs[i]
-		if why, ok := notRendered(er); ok {
-			// Left out by an incremental run: no verdict of its own,
-			// nothing was looked at.
-			fmt.Fprintf(bw, "%s %s  %s\n\n", p.paint(ansiBold, term(er.Env.Name)), p.paint(ansiDim, term(er.Env.Path)),
-				p.paint(ansiDim, "untouched, not rendered: "+term(why)))
-			continue
-		}
-		status := p.verdict(er.Pass)
-		if !rep.Verdict() && er.Pass {
-			// gate diff: nothing was checked, so nothing passed.
-			status = p.paint(ansiDim, "rendered")
-		}
-		size := plural(er.Resources, "resource", "resources")
-		if envUntouched(er) {
-			status += p.paint(ansiDim, " (untouched)")
-		}
-		fmt.Fprintf(bw, "%s %s  %s  %s\n", p.paint(ansiBold, term(er.Env.Name)), p.paint(ansiDim, term(er.Env.Path)), size, status)
-		for _, f := range er.Findings {
-			writeTextFinding(bw, p, f)
-		}
-		for _, f := range er.Fixed {
-			writeTextFinding(bw, p, f)
-		}
-		if er.Diff != nil && len(er.Diff.Changes) > 0 {
-			writeTextDiff(bw, p, "changes", er.Diff, opts.Unified)
-			if len(er.Because) > 0 {
-				fmt.Fprintf(bw, "  caused by: %s\n", termList(er.Because))
-			}
-		}
-		if er.Live != nil && len(er.Live.Changes) > 0 {
-			writeTextDiff(bw, p, "live cluster → head", er.Live, opts.Unified)
-		}
-		if er.Drift != nil && len(er.Drift.Changes) > 0 {
-			writeTextDiff(bw, p, "drift (live differs from base)", er.Drift, opts.Unified)
-		}
-		fmt.Fprintln(bw)
+		writeTextEnv(bw, p, rep, &rep.Envs[i], opts)
 	}
 	if rep.BaseRev != "" && len(rep.Envs) > 0 {
-		fmt.Fprintln(bw, p.paint(ansiBold, "blast radius"))
-		tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  ENV\tCHANGES\tBY KIND\tSOURCE FILES")
-		for i := range rep.Envs {
-			er := &rep.Envs[i]
-			_, skipped := notRendered(er)
-			switch {
-			case skipped:
-				fmt.Fprintf(tw, "  %s\tuntouched (not rendered)\t\t\n", term(er.Env.Name))
-			case envUntouched(er):
-				fmt.Fprintf(tw, "  %s\tuntouched\t\t\n", term(er.Env.Name))
-			case er.Diff == nil:
-				fmt.Fprintf(tw, "  %s\tno diff\t\t\n", term(er.Env.Name))
-			default:
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", term(er.Env.Name), changeCounts(er.Diff), term(kindCounts(er.Diff)), termList(er.Because))
-			}
-		}
-		tw.Flush() //nolint:errcheck // bufio reports below
-		fmt.Fprintln(bw)
+		writeTextBlastRadius(bw, p, rep)
 	}
 	if pi := rep.PolicyImpact; pi != nil {
-		fmt.Fprintf(bw, "%s (not part of the verdict): %s\n", p.paint(ansiBold, "policy impact of this change"), termList(pi.ChangedFiles))
-		for _, f := range pi.NewlyFlagged {
-			fmt.Fprint(bw, "  would flag: ")
-			writeTextFinding(bw, p, f)
-		}
-		for _, f := range pi.Cleared {
-			fmt.Fprint(bw, "  would clear: ")
-			writeTextFinding(bw, p, f)
-		}
-		fmt.Fprintln(bw)
+		writeTextPolicyImpact(bw, p, pi)
 	}
 	all := rep.AllFindings()
 	skipped := ""
@@ -157,6 +94,86 @@ func Text(w io.Writer, rep *checks.Report, opts Options) error {
 	fmt.Fprintf(bw, "%s %s: %s%s; %d of %d environments fail%s (fails on %s)\n", p.paint(ansiBold, "result:"), p.verdict(rep.Pass),
 		countFindings(all), baselineCounts(rep), failedEnvs(rep), len(rep.Envs), skipped, failsOn(rep))
 	return bw.Flush()
+}
+
+// writeTextEnv writes one environment: its verdict line, findings, fixed
+// findings and diffs, or one line when an incremental run left it out.
+func writeTextEnv(bw io.Writer, p painter, rep *checks.Report, er *checks.EnvReport, opts Options) {
+	if why, ok := notRendered(er); ok {
+		// Left out by an incremental run: no verdict of its own,
+		// nothing was looked at.
+		fmt.Fprintf(bw, "%s %s  %s\n\n", p.paint(ansiBold, term(er.Env.Name)), p.paint(ansiDim, term(er.Env.Path)),
+			p.paint(ansiDim, "untouched, not rendered: "+term(why)))
+		return
+	}
+	status := p.verdict(er.Pass)
+	if !rep.Verdict() && er.Pass {
+		// gate diff: nothing was checked, so nothing passed.
+		status = p.paint(ansiDim, "rendered")
+	}
+	size := plural(er.Resources, "resource", "resources")
+	if envUntouched(er) {
+		status += p.paint(ansiDim, " (untouched)")
+	}
+	fmt.Fprintf(bw, "%s %s  %s  %s\n", p.paint(ansiBold, term(er.Env.Name)), p.paint(ansiDim, term(er.Env.Path)), size, status)
+	for _, f := range er.Findings {
+		writeTextFinding(bw, p, f)
+	}
+	for _, f := range er.Fixed {
+		writeTextFinding(bw, p, f)
+	}
+	if er.Diff != nil && len(er.Diff.Changes) > 0 {
+		writeTextDiff(bw, p, "changes", er.Diff, opts.Unified)
+		if len(er.Because) > 0 {
+			fmt.Fprintf(bw, "  caused by: %s\n", termList(er.Because))
+		}
+	}
+	if er.Live != nil && len(er.Live.Changes) > 0 {
+		writeTextDiff(bw, p, "live cluster → head", er.Live, opts.Unified)
+	}
+	if er.Drift != nil && len(er.Drift.Changes) > 0 {
+		writeTextDiff(bw, p, "drift (live differs from base)", er.Drift, opts.Unified)
+	}
+	fmt.Fprintln(bw)
+}
+
+// writeTextBlastRadius writes the table of what the change does to each
+// environment and which files caused it.
+func writeTextBlastRadius(bw io.Writer, p painter, rep *checks.Report) {
+	fmt.Fprintln(bw, p.paint(ansiBold, "blast radius"))
+	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ENV\tCHANGES\tBY KIND\tSOURCE FILES")
+	for i := range rep.Envs {
+		er := &rep.Envs[i]
+		_, skipped := notRendered(er)
+		switch {
+		case skipped:
+			fmt.Fprintf(tw, "  %s\tuntouched (not rendered)\t\t\n", term(er.Env.Name))
+		case envUntouched(er):
+			fmt.Fprintf(tw, "  %s\tuntouched\t\t\n", term(er.Env.Name))
+		case er.Diff == nil:
+			fmt.Fprintf(tw, "  %s\tno diff\t\t\n", term(er.Env.Name))
+		default:
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", term(er.Env.Name), changeCounts(er.Diff), term(kindCounts(er.Diff)), termList(er.Because))
+		}
+	}
+	tw.Flush() //nolint:errcheck // bufio reports below
+	fmt.Fprintln(bw)
+}
+
+// writeTextPolicyImpact writes what the change's own policy changes would
+// flag and clear (never part of the verdict).
+func writeTextPolicyImpact(bw io.Writer, p painter, pi *checks.PolicyImpact) {
+	fmt.Fprintf(bw, "%s (not part of the verdict): %s\n", p.paint(ansiBold, "policy impact of this change"), termList(pi.ChangedFiles))
+	for _, f := range pi.NewlyFlagged {
+		fmt.Fprint(bw, "  would flag: ")
+		writeTextFinding(bw, p, f)
+	}
+	for _, f := range pi.Cleared {
+		fmt.Fprint(bw, "  would clear: ")
+		writeTextFinding(bw, p, f)
+	}
+	fmt.Fprintln(bw)
 }
 
 func writeTextFinding(w io.Writer, p painter, f checks.Finding) {

@@ -91,8 +91,10 @@ type Stage struct {
 	jsonSchemas map[string]*crdEntry
 	parallel    int
 	maxNodes    int
-	crds        sync.Map // schema hash -> *compiledCRD
-	crdDefs     sync.Map // sha256 of a rendered CRD -> *convertedCRD
+	// paths are schemas.paths (Inputs).
+	paths   []string
+	crds    sync.Map // schema hash -> *compiledCRD
+	crdDefs sync.Map // sha256 of a rendered CRD -> *convertedCRD
 	// crdCompiles counts CRD schema compilations (once per schema content).
 	crdCompiles atomic.Int64
 }
@@ -131,6 +133,7 @@ func New(opts Options) (*Stage, []checks.Finding, error) {
 		}
 	}
 	s := &Stage{bundles: b, strict: true, missing: checks.SeverityWarning, skip: map[string]bool{}, reject: map[string]bool{}, parallel: opts.Parallelism, maxNodes: opts.MaxCRDNodes}
+	s.paths = append(s.paths, opts.Config.Paths...)
 	if s.parallel <= 0 {
 		s.parallel = runtime.GOMAXPROCS(0)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,25 @@ func TestReplicasOnPostgres(t *testing.T) {
 	waitHeads(t, w, latest, 3, func() bool { return activeJobs(t, dsn) == 0 }, 4*time.Minute, logs)
 	t.Logf("100 webhooks over 3 replicas: all latest heads completed %s after the first delivery", time.Since(start).Round(time.Millisecond))
 	assertOnce(t, w.Fake, latest)
+	// The failing heads make the same findings in prod (the same broken
+	// kustomization; only a notes file differs): under the faults, each
+	// must carry exactly the same annotations, none lost, none twice.
+	var want []string
+	for pr := range prs {
+		if pr%4 != 0 {
+			continue
+		}
+		var got []string
+		for _, a := range w.RunsFor(latest[pr])["gate / prod"].Annotations {
+			got = append(got, fmt.Sprintf("%s:%d:%s", a.Path, a.StartLine, a.Message))
+		}
+		slices.Sort(got)
+		if want == nil {
+			want = got
+		} else if !slices.Equal(got, want) {
+			t.Errorf("PR %d: gate / prod annotations %v, want the same findings as PR 100: %v", 100+pr, got, want)
+		}
+	}
 	for pr := range prs {
 		runs := w.RunsFor(latest[pr])
 		prod := runs["gate / prod"]

@@ -28,11 +28,25 @@ import (
 	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/schema"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/testing/kerneltrace"
 )
 
 var guard *NetGuard
 
+// cleanEnv is the environment the test started with (the guard changes
+// PATH, HOME and the proxies; a traced re-run installs its own guard).
+var cleanEnv []string
+
 func TestMain(m *testing.M) {
+	if kerneltrace.Child() {
+		// Re-run by TestCorpusKernelTrace: in an empty network namespace,
+		// under strace.
+		if err := kerneltrace.ChildSetup(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
+	cleanEnv = os.Environ() // before the guard changes it
 	dir, err := os.MkdirTemp("", "gate-hostile-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

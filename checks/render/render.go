@@ -395,6 +395,57 @@ func buildAlone(ctx context.Context, fsys *kfs, dir string) error {
 	}
 }
 
+// patchIDRe reads the object a patch names from kustomize's errors about
+// it ("no resource matches strategic merge patch \"ConfigMap.v1.[noGrp]/x.[noNs]\"").
+var patchIDRe = regexp.MustCompile(`patch "?([A-Za-z0-9]+)\.[^/\s"]*/([^\s"]+?)\.\[`)
+
+// patchBlameLine is the line of the patches: (or patchesStrategicMerge:)
+// entry of k whose patch names the object a kustomize error is about, 0
+// when there is none.
+func patchBlameLine(src source.Source, k *Kustomization, msg string) int {
+	m := patchIDRe.FindStringSubmatch(msg)
+	if m == nil || k.Root == nil {
+		return 0
+	}
+	names := func(data string) bool {
+		docs, err := ParseDocs(k.File, []byte(data), Limits{})
+		if err != nil {
+			return false
+		}
+		for _, d := range docs {
+			if d.Kind == m[1] && d.Name == m[2] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, field := range []string{"patches", "patchesStrategicMerge"} {
+		for _, it := range seqItems(child(k.Root, field)) {
+			file, inline, line := "", "", it.Line
+			switch {
+			case it.Kind == yaml.ScalarNode && strings.Contains(it.Value, "\n"):
+				inline = it.Value
+			case it.Kind == yaml.ScalarNode:
+				file = it.Value
+			default:
+				file, inline = scalar(it, "path"), scalar(it, "patch")
+				if kn := keyNode(it, "path"); kn != nil {
+					line = kn.Line
+				}
+			}
+			if inline != "" && names(inline) {
+				return line
+			}
+			if file != "" {
+				if b, err := src.ReadFile(path.Join(path.Dir(k.File), file)); err == nil && names(string(b)) {
+					return line
+				}
+			}
+		}
+	}
+	return 0
+}
+
 var fieldInMsgRe = regexp.MustCompile(`Kustomization\.([A-Za-z0-9]+)`)
 
 // blameLine finds the line of kustomization k a kustomize error is about:
@@ -402,6 +453,9 @@ var fieldInMsgRe = regexp.MustCompile(`Kustomization\.([A-Za-z0-9]+)`)
 // Kustomization.images), else the line whose value the message quotes
 // last (errors nest "outer: inner: innermost"), else 0.
 func blameLine(src source.Source, k *Kustomization, msg string) int {
+	if l := patchBlameLine(src, k, msg); l > 0 {
+		return l
+	}
 	for _, m := range fieldInMsgRe.FindAllStringSubmatch(msg, -1) {
 		key := m[1]
 		if kn := keyNode(k.Root, key); kn != nil {

@@ -513,7 +513,7 @@ func TestKustomizeErrorBlame(t *testing.T) {
 			"base/kustomization.yaml": base, "base/cm.yaml": cm,
 			"env/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\npatches:\n  - path: missing-patch.yaml\n",
 			"env/missing-patch.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nothere\ndata:\n  a: c\n",
-		}, "env/kustomization.yaml"},
+		}, "env/kustomization.yaml:6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,14 +8,15 @@ import (
 )
 
 // setNetNS starts cmd in a new network namespace; as a user without
-// CAP_SYS_ADMIN, in a new user namespace too (mapped to the same ids).
+// CAP_SYS_ADMIN, in a new user namespace too, as its root (mapped to the
+// user's ids, as unshare -r does), so the child may bring its loopback up.
 func setNetNS(cmd *exec.Cmd) {
 	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	if uid := syscall.Getuid(); uid != 0 {
 		gid := syscall.Getgid()
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
 	}
 	cmd.SysProcAttr = attr
 }

@@ -103,56 +103,8 @@ func RunTests(ctx context.Context, dirs []TestDir, opts TestOptions) *TestReport
 	set := &fileSet{data: map[string]any{}}
 	var suites []policyFile
 	for _, d := range dirs {
-		if fi, err := d.Src.Stat(d.Dir); err == nil && !fi.IsDir() && IsBundle(d.Dir) {
-			entries, v0, finds := bundleEntries(d.Src, d.Dir, d.Prefix)
-			rep.Problems = append(rep.Problems, finds...)
-			for _, e := range entries {
-				switch {
-				case strings.HasSuffix(e.name, ".rego"):
-					rf := rego.File{Path: e.path, Src: e.data}
-					if v0 {
-						rf.Version = ast.RegoV0
-					}
-					files = append(files, rf)
-				case isDataFile(e.name):
-					rep.Problems = append(rep.Problems, addData(set, policyFile{path: e.path, data: e.data}, dataRel(e.name))...)
-				}
-			}
-			continue
-		}
-		err := source.Walk(d.Src, d.Dir, func(p string, de fs.DirEntry, err error) error {
-			if err != nil {
-				rep.Problems = append(rep.Problems, loadFinding(display(d.Prefix, p), 0, err.Error()))
-				return nil
-			}
-			if de.IsDir() {
-				return nil
-			}
-			base := path.Base(p)
-			isData := base == "data.json" || base == "data.yaml" || base == "data.yml"
-			if !strings.HasSuffix(p, ".rego") && !isData && !isYAML(p) {
-				return nil
-			}
-			b, err := d.Src.ReadFile(p)
-			if err != nil {
-				rep.Problems = append(rep.Problems, loadFinding(display(d.Prefix, p), 0, err.Error()))
-				return nil
-			}
-			pf := policyFile{path: display(d.Prefix, p), data: b}
-			switch {
-			case strings.HasSuffix(p, ".rego"):
-				files = append(files, rego.File{Path: pf.path, Src: b})
-			case isData:
-				rel := strings.Trim(strings.TrimPrefix(path.Dir(p), strings.TrimSuffix(d.Dir, "/")), "/")
-				rep.Problems = append(rep.Problems, addData(set, pf, rel)...)
-			case isSuite(b):
-				suites = append(suites, pf)
-			}
-			return nil
-		})
-		if err != nil {
-			rep.Problems = append(rep.Problems, loadFinding(display(d.Prefix, d.Dir), 0, fmt.Sprintf("cannot read policy directory: %v", err)))
-		}
+		rf, ss := rep.collectTestDir(d, set)
+		files, suites = append(files, rf...), append(suites, ss...)
 	}
 	for _, d := range opts.Data {
 		rep.Problems = append(rep.Problems, loadData(set, d.Src, d.Dir, d.Prefix)...)
@@ -186,6 +138,63 @@ func RunTests(ctx context.Context, dirs []TestDir, opts TestOptions) *TestReport
 	}
 	checks.SortFindings(rep.Problems)
 	return rep
+}
+
+// collectTestDir gathers one test directory (or bundle archive): its
+// Rego files, its data into set and its Gatekeeper suites; what cannot be
+// read is a problem on rep.
+func (rep *TestReport) collectTestDir(d TestDir, set *fileSet) (files []rego.File, suites []policyFile) {
+	if fi, err := d.Src.Stat(d.Dir); err == nil && !fi.IsDir() && IsBundle(d.Dir) {
+		entries, v0, finds := bundleEntries(d.Src, d.Dir, d.Prefix)
+		rep.Problems = append(rep.Problems, finds...)
+		for _, e := range entries {
+			switch {
+			case strings.HasSuffix(e.name, ".rego"):
+				rf := rego.File{Path: e.path, Src: e.data}
+				if v0 {
+					rf.Version = ast.RegoV0
+				}
+				files = append(files, rf)
+			case isDataFile(e.name):
+				rep.Problems = append(rep.Problems, addData(set, policyFile{path: e.path, data: e.data}, dataRel(e.name))...)
+			}
+		}
+		return files, suites
+	}
+	err := source.Walk(d.Src, d.Dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			rep.Problems = append(rep.Problems, loadFinding(display(d.Prefix, p), 0, err.Error()))
+			return nil
+		}
+		if de.IsDir() {
+			return nil
+		}
+		base := path.Base(p)
+		isData := base == "data.json" || base == "data.yaml" || base == "data.yml"
+		if !strings.HasSuffix(p, ".rego") && !isData && !isYAML(p) {
+			return nil
+		}
+		b, err := d.Src.ReadFile(p)
+		if err != nil {
+			rep.Problems = append(rep.Problems, loadFinding(display(d.Prefix, p), 0, err.Error()))
+			return nil
+		}
+		pf := policyFile{path: display(d.Prefix, p), data: b}
+		switch {
+		case strings.HasSuffix(p, ".rego"):
+			files = append(files, rego.File{Path: pf.path, Src: b})
+		case isData:
+			rel := strings.Trim(strings.TrimPrefix(path.Dir(p), strings.TrimSuffix(d.Dir, "/")), "/")
+			rep.Problems = append(rep.Problems, addData(set, pf, rel)...)
+		case isSuite(b):
+			suites = append(suites, pf)
+		}
+		return nil
+	})
+	if err != nil {
+		rep.Problems = append(rep.Problems, loadFinding(display(d.Prefix, d.Dir), 0, fmt.Sprintf("cannot read policy directory: %v", err)))
+	}
+	return files, suites
 }
 
 func hasTests(files []rego.File) bool {

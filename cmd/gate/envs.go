@@ -36,7 +36,10 @@ func newEnvsCmd(g *globals) *cobra.Command {
 			// HelmReleases, each with the line that declares it. What the
 			// tree leaves out is marked on it; the details go to stderr
 			// without failing the listing.
+			// A file two clusters share gives the same finding in each: it
+			// is said once.
 			r := render.New(g.renderOptionsFor(cfg))
+			said := map[string]bool{}
 			for i, e := range envs {
 				if e.Kind != render.KindFlux {
 					continue
@@ -44,7 +47,10 @@ func newEnvsCmd(g *globals) *cobra.Command {
 				tree, tf := r.FluxTree(cmd.Context(), src, e)
 				envs[i].Tree = render.FlattenFluxTree(tree)
 				for _, f := range tf {
-					fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
+					if line := f.String(); !said[line] {
+						said[line] = true
+						fmt.Fprintln(g.stderr, escape.Terminal(line))
+					}
 				}
 			}
 			switch output {

@@ -44,6 +44,10 @@ func TestEnvsFluxCorpus(t *testing.T) {
 	if !strings.Contains(stderr, "apps/production/podinfo-values.yaml:9: error render/chart-not-cached") {
 		t.Errorf("what was left out is not said on stderr:\n%s", stderr)
 	}
+	// cert-manager's HelmRelease is one file both clusters apply: one line.
+	if n := strings.Count(stderr, "infrastructure/controllers/cert-manager.yaml:36: error render/chart-not-cached"); n != 1 {
+		t.Errorf("the shared HelmRelease's finding is said %d times, want once:\n%s", n, stderr)
+	}
 	out, _, code = runGate(t, "--repo", fluxCorpusRepo, "envs", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"notRendered": "chart not cached"`) || !strings.Contains(out, `"kind": "HelmRelease"`) {
 		t.Errorf("json envs lack the tree: exit %d\n%s", code, out)

@@ -25,6 +25,28 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 	if budget.left <= 0 {
 		budget.left = 50000
 	}
+	writeMDHeader(bw, rep)
+	writeMDTable(bw, rep)
+	if len(rep.Findings) > 0 {
+		fmt.Fprintln(bw, "### Repository")
+		fmt.Fprintln(bw)
+		for _, f := range rep.Findings {
+			writeMDFinding(bw, f)
+		}
+		fmt.Fprintln(bw)
+	}
+	for i := range rep.Envs {
+		writeMDEnv(bw, &rep.Envs[i], maxLines, budget)
+	}
+
+	if pi := rep.PolicyImpact; pi != nil {
+		writeMDPolicyImpact(bw, pi)
+	}
+	return bw.Flush()
+}
+
+// writeMDHeader writes the verdict heading and the one-line summary.
+func writeMDHeader(bw io.Writer, rep *checks.Report) {
 	verdict := "✅ pass"
 	if !rep.Pass {
 		verdict = "❌ fail"
@@ -53,7 +75,11 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 		fmt.Fprintf(bw, " · fails on %s", failsOn(rep))
 	}
 	fmt.Fprint(bw, "\n\n")
+}
 
+// writeMDTable writes the blast-radius table of every environment and
+// the note on those an incremental run left out.
+func writeMDTable(bw io.Writer, rep *checks.Report) {
 	fmt.Fprintln(bw, "| Environment | Result | Findings | Changes | By kind | Caused by |")
 	fmt.Fprintln(bw, "|---|---|---|---|---|---|")
 	for i := range rep.Envs {
@@ -90,61 +116,56 @@ func Markdown(w io.Writer, rep *checks.Report, opts Options) error {
 		}
 		fmt.Fprintf(bw, "⏭️ Not rendered in this run (`--all-envs` checks every environment): %s.\n\n", strings.Join(notes, "; "))
 	}
-	if len(rep.Findings) > 0 {
-		fmt.Fprintln(bw, "### Repository")
-		fmt.Fprintln(bw)
-		for _, f := range rep.Findings {
-			writeMDFinding(bw, f)
-		}
-		fmt.Fprintln(bw)
-	}
-	for i := range rep.Envs {
-		er := &rep.Envs[i]
-		hasDiff := er.Diff != nil && len(er.Diff.Changes) > 0
-		hasLive := er.Live != nil && len(er.Live.Changes) > 0
-		hasDrift := er.Drift != nil && len(er.Drift.Changes) > 0
-		if len(er.Findings) == 0 && len(er.Fixed) == 0 && !hasDiff && !hasLive && !hasDrift {
-			continue
-		}
-		fmt.Fprintf(bw, "### %s\n\n", mdText(er.Env.Name))
-		for _, f := range er.Findings {
-			writeMDFinding(bw, f)
-		}
-		for _, f := range er.Fixed {
-			writeMDFinding(bw, f)
-		}
-		if len(er.Findings)+len(er.Fixed) > 0 {
-			fmt.Fprintln(bw)
-		}
-		if hasDiff {
-			writeMDDiff(bw, "Diff against base", er.Diff, maxLines, budget)
-		}
-		if hasLive {
-			writeMDDiff(bw, "Diff against the live cluster", er.Live, maxLines, budget)
-		}
-		if hasDrift {
-			writeMDDiff(bw, "Drift (the live cluster differs from the base)", er.Drift, maxLines, budget)
-		}
-	}
+}
 
-	if pi := rep.PolicyImpact; pi != nil {
-		fmt.Fprintln(bw, "### Policy impact (not part of the verdict)")
-		fmt.Fprintln(bw)
-		fmt.Fprintf(bw, "This change edits policies (%s). With them, gate would:\n\n", mdCodeList(pi.ChangedFiles))
-		for _, f := range pi.NewlyFlagged {
-			fmt.Fprint(bw, "- newly flag: ")
-			writeMDFinding(bw, f)
-		}
-		for _, f := range pi.Cleared {
-			fmt.Fprint(bw, "- clear: ")
-			writeMDFinding(bw, f)
-		}
-		if len(pi.NewlyFlagged)+len(pi.Cleared) == 0 {
-			fmt.Fprintln(bw, "- change nothing.")
-		}
+// writeMDEnv writes one environment's findings and diffs (nothing when
+// it has neither).
+func writeMDEnv(bw io.Writer, er *checks.EnvReport, maxLines int, budget *mdBudget) {
+	hasDiff := er.Diff != nil && len(er.Diff.Changes) > 0
+	hasLive := er.Live != nil && len(er.Live.Changes) > 0
+	hasDrift := er.Drift != nil && len(er.Drift.Changes) > 0
+	if len(er.Findings) == 0 && len(er.Fixed) == 0 && !hasDiff && !hasLive && !hasDrift {
+		return
+	}
+	fmt.Fprintf(bw, "### %s\n\n", mdText(er.Env.Name))
+	for _, f := range er.Findings {
+		writeMDFinding(bw, f)
+	}
+	for _, f := range er.Fixed {
+		writeMDFinding(bw, f)
+	}
+	if len(er.Findings)+len(er.Fixed) > 0 {
 		fmt.Fprintln(bw)
 	}
-	return bw.Flush()
+	if hasDiff {
+		writeMDDiff(bw, "Diff against base", er.Diff, maxLines, budget)
+	}
+	if hasLive {
+		writeMDDiff(bw, "Diff against the live cluster", er.Live, maxLines, budget)
+	}
+	if hasDrift {
+		writeMDDiff(bw, "Drift (the live cluster differs from the base)", er.Drift, maxLines, budget)
+	}
+}
+
+// writeMDPolicyImpact writes what the change's own policy changes would
+// flag and clear (never part of the verdict).
+func writeMDPolicyImpact(bw io.Writer, pi *checks.PolicyImpact) {
+	fmt.Fprintln(bw, "### Policy impact (not part of the verdict)")
+	fmt.Fprintln(bw)
+	fmt.Fprintf(bw, "This change edits policies (%s). With them, gate would:\n\n", mdCodeList(pi.ChangedFiles))
+	for _, f := range pi.NewlyFlagged {
+		fmt.Fprint(bw, "- newly flag: ")
+		writeMDFinding(bw, f)
+	}
+	for _, f := range pi.Cleared {
+		fmt.Fprint(bw, "- clear: ")
+		writeMDFinding(bw, f)
+	}
+	if len(pi.NewlyFlagged)+len(pi.Cleared) == 0 {
+		fmt.Fprintln(bw, "- change nothing.")
+	}
+	fmt.Fprintln(bw)
 }
 
 func mdSeverity(s checks.Severity) string {

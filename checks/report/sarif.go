@@ -138,6 +138,39 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 	for _, e := range rep.Envs {
 		all = append(all, e.Fixed...)
 	}
+	rules, ruleIdx := sarifRules(all)
+	results := make([]sarifResult, 0, len(all))
+	for _, f := range all {
+		results = append(results, sarifResultOf(f, ruleIdx[f.RuleID], opts))
+	}
+	if rules == nil {
+		rules = []sarifRule{}
+	}
+	props := sarifRunProperties(rep)
+	log := sarifLog{
+		Schema:  sarifSchemaURI,
+		Version: "2.1.0",
+		Runs: []sarifRun{{
+			Tool: sarifTool{Driver: sarifDriver{
+				Name:           "gate",
+				InformationURI: "https://github.com/gate-ops/gate",
+				Version:        opts.ToolVersion,
+				Rules:          rules,
+			}},
+			AutomationDetails: &sarifAutomation{ID: "gate/"},
+			Results:           results,
+			Properties:        props,
+		}},
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(log)
+}
+
+// sarifRules are the reporting descriptors of the rules among all, sorted
+// by id, and each id's index.
+func sarifRules(all []checks.Finding) ([]sarifRule, map[string]int) {
 	ruleIdx := map[string]int{}
 	var rules []sarifRule
 	type ruleInfo struct {
@@ -183,63 +216,67 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 		}
 		rules = append(rules, r)
 	}
-	results := make([]sarifResult, 0, len(all))
-	for _, f := range all {
-		msg := f.Message
+	return rules, ruleIdx
+}
+
+// sarifResultOf is one finding as a result on its source line.
+func sarifResultOf(f checks.Finding, ruleIndex int, opts Options) sarifResult {
+	msg := f.Message
+	if f.Resource != nil {
+		msg = f.Resource.String() + ": " + msg
+	}
+	if f.Env != "" {
+		msg = "[" + f.Env + "] " + msg
+	}
+	res := sarifResult{
+		RuleID:              f.RuleID,
+		RuleIndex:           ruleIndex,
+		Level:               sarifLevel(f.Severity),
+		Message:             sarifText{Text: msg},
+		PartialFingerprints: map[string]string{"gateFinding/v1": fingerprint(f)},
+		Properties:          map[string]any{"check": f.Check, "severity": f.Severity.String()},
+	}
+	if f.Fingerprint != "" {
+		// Line-free identity that also survives generator renames:
+		// the one new/existing/fixed are decided by.
+		res.PartialFingerprints["gateIdentity/v1"] = f.Fingerprint
+	}
+	switch f.Baseline {
+	case checks.BaselineNew:
+		res.BaselineState = "new"
+	case checks.BaselineExisting:
+		res.BaselineState = "unchanged"
+	case checks.BaselineFixed:
+		res.BaselineState, res.Kind, res.Level = "absent", "pass", "none"
+	}
+	if f.Baseline != "" {
+		res.Properties["baseline"] = f.Baseline
+	}
+	if f.Env != "" {
+		res.Properties["env"] = f.Env
+	}
+	if f.Path != "" {
+		res.Properties["fieldPath"] = f.Path
+	}
+	if !f.Origin.IsZero() {
+		loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifactL{URI: escape.URI(opts.URIPrefix + f.Origin.File), URIBaseID: "%SRCROOT%"}}}
+		if f.Origin.Line > 0 {
+			loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Origin.Line, StartColumn: f.Origin.Column}
+		}
 		if f.Resource != nil {
-			msg = f.Resource.String() + ": " + msg
+			loc.LogicalLocations = []sarifLogicalLocation{{FullyQualifiedName: f.Resource.String(), Kind: "object"}}
 		}
-		if f.Env != "" {
-			msg = "[" + f.Env + "] " + msg
-		}
-		res := sarifResult{
-			RuleID:              f.RuleID,
-			RuleIndex:           ruleIdx[f.RuleID],
-			Level:               sarifLevel(f.Severity),
-			Message:             sarifText{Text: msg},
-			PartialFingerprints: map[string]string{"gateFinding/v1": fingerprint(f)},
-			Properties:          map[string]any{"check": f.Check, "severity": f.Severity.String()},
-		}
-		if f.Fingerprint != "" {
-			// Line-free identity that also survives generator renames:
-			// the one new/existing/fixed are decided by.
-			res.PartialFingerprints["gateIdentity/v1"] = f.Fingerprint
-		}
-		switch f.Baseline {
-		case checks.BaselineNew:
-			res.BaselineState = "new"
-		case checks.BaselineExisting:
-			res.BaselineState = "unchanged"
-		case checks.BaselineFixed:
-			res.BaselineState, res.Kind, res.Level = "absent", "pass", "none"
-		}
-		if f.Baseline != "" {
-			res.Properties["baseline"] = f.Baseline
-		}
-		if f.Env != "" {
-			res.Properties["env"] = f.Env
-		}
-		if f.Path != "" {
-			res.Properties["fieldPath"] = f.Path
-		}
-		if !f.Origin.IsZero() {
-			loc := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifactL{URI: escape.URI(opts.URIPrefix + f.Origin.File), URIBaseID: "%SRCROOT%"}}}
-			if f.Origin.Line > 0 {
-				loc.PhysicalLocation.Region = &sarifRegion{StartLine: f.Origin.Line, StartColumn: f.Origin.Column}
-			}
-			if f.Resource != nil {
-				loc.LogicalLocations = []sarifLogicalLocation{{FullyQualifiedName: f.Resource.String(), Kind: "object"}}
-			}
-			res.Locations = []sarifLocation{loc}
-		}
-		if f.Waived != "" {
-			res.Suppressions = []sarifSuppress{{Kind: "external", Justification: f.Waived}}
-		}
-		results = append(results, res)
+		res.Locations = []sarifLocation{loc}
 	}
-	if rules == nil {
-		rules = []sarifRule{}
+	if f.Waived != "" {
+		res.Suppressions = []sarifSuppress{{Kind: "external", Justification: f.Waived}}
 	}
+	return res
+}
+
+// sarifRunProperties are the run's verdict, revisions, baseline counts and
+// the environments an incremental run left out.
+func sarifRunProperties(rep *checks.Report) map[string]any {
 	props := map[string]any{"pass": rep.Pass, "failOn": rep.FailOn.String(), "headRev": rep.HeadRev, "baseRev": rep.BaseRev}
 	if b := rep.Baseline; b != nil {
 		props["failOnScope"] = rep.FailOnScope
@@ -257,25 +294,7 @@ func SARIF(w io.Writer, rep *checks.Report, opts Options) error {
 	if len(skipped) > 0 {
 		props["notRendered"] = skipped
 	}
-	log := sarifLog{
-		Schema:  sarifSchemaURI,
-		Version: "2.1.0",
-		Runs: []sarifRun{{
-			Tool: sarifTool{Driver: sarifDriver{
-				Name:           "gate",
-				InformationURI: "https://github.com/gate-ops/gate",
-				Version:        opts.ToolVersion,
-				Rules:          rules,
-			}},
-			AutomationDetails: &sarifAutomation{ID: "gate/"},
-			Results:           results,
-			Properties:        props,
-		}},
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(log)
+	return props
 }
 
 // ruleName turns "policy/no-latest-tag" into "NoLatestTag", SARIF's

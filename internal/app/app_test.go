@@ -1038,19 +1038,39 @@ func TestClosingPullRequestCancelsItsRun(t *testing.T) {
 // any head is left queued or in progress.
 func TestPushesDuringRuns(t *testing.T) {
 	real := engineRunner()
-	// Each run spends at least 500ms in the engine, so pushes land on
-	// running runs whatever the machine's speed.
+	// The run of every head but a PR's latest starts, says so, and runs
+	// until it is superseded: each push lands on a running run whatever
+	// the machine's speed or load, and the test waits for that start
+	// before pushing again (no sleeps).
+	var mu sync.Mutex
+	started := map[string]chan struct{}{}
+	latestHead := map[string]bool{}
+	startedCh := func(head string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		if started[head] == nil {
+			started[head] = make(chan struct{})
+		}
+		return started[head]
+	}
 	slow := app.RunnerFuncs{PlanFunc: real.Plan, RunFunc: func(ctx context.Context, rv *app.Revisions) (*checks.Report, error) {
+		ch := startedCh(rv.HeadSHA)
+		mu.Lock()
 		select {
-		case <-time.After(500 * time.Millisecond):
-		case <-ctx.Done():
+		case <-ch:
+		default:
+			close(ch)
+		}
+		last := latestHead[rv.HeadSHA]
+		mu.Unlock()
+		if !last {
+			<-ctx.Done()
 			return nil, context.Cause(ctx)
 		}
 		return real.Run(ctx, rv)
 	}}
 	w := apptest.New(t, apptest.Options{Example: example, Runner: slow, Workers: 2})
 	base := time.Now()
-	latest := map[int]string{}
 	heads := map[int][]string{}
 	for pr := 1; pr <= 10; pr++ {
 		parent := w.Repo.Main
@@ -1058,48 +1078,54 @@ func TestPushesDuringRuns(t *testing.T) {
 			parent = w.Repo.Commit(parent, replicas(w, pr*10+push), fmt.Sprintf("pr %d push %d", pr, push))
 			heads[pr] = append(heads[pr], parent)
 		}
-		latest[pr] = parent
+		latestHead[parent] = true
 	}
-	for push := 0; push < 4; push++ {
-		var wg sync.WaitGroup
-		for pr := 1; pr <= 10; pr++ {
-			w.Repo.SetRef(fmt.Sprintf("refs/pull/%d/head", pr), heads[pr][push])
-			action := "synchronize"
-			if push == 0 {
-				action = "opened"
-			}
-			body := w.PullRequest(action, pr, heads[pr][push], base.Add(time.Duration(push)*time.Second))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+	// The pull requests push at once, each waiting for its previous
+	// head's run to be running before the next push.
+	var wg sync.WaitGroup
+	for pr := 1; pr <= 10; pr++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for push := 0; push < 4; push++ {
+				w.Repo.SetRef(fmt.Sprintf("refs/pull/%d/head", pr), heads[pr][push])
+				action := "synchronize"
+				if push == 0 {
+					action = "opened"
+				}
+				body := w.PullRequest(action, pr, heads[pr][push], base.Add(time.Duration(push)*time.Second))
 				if c := w.Deliver("pull_request", body, []byte(apptest.Secret)).StatusCode; c != http.StatusOK {
 					t.Errorf("delivery answered %d", c)
+					return
 				}
-			}()
-		}
-		wg.Wait()
-		time.Sleep(300 * time.Millisecond)
+				if push == 3 {
+					return
+				}
+				select {
+				case <-startedCh(heads[pr][push]):
+				case <-time.After(5 * time.Minute):
+					t.Errorf("PR %d push %d: its run never started", pr, push+1)
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
 	w.WaitIdle(5 * time.Minute)
-	cancelled := 0
-	for pr, head := range latest {
-		runs := w.RunsFor(head)
+	for pr := 1; pr <= 10; pr++ {
+		runs := w.RunsFor(heads[pr][3])
 		if len(runs) != 3 || runs["gate / prod"].Conclusion != "success" {
 			t.Errorf("PR %d latest head: %v, want 3 check runs, prod success", pr, names(runs))
 		}
-		for _, h := range heads[pr][:3] {
-			for _, cr := range w.RunsFor(h) {
-				if cr.Conclusion == "cancelled" {
-					cancelled++
-				}
+		for i, h := range heads[pr][:3] {
+			// Superseded while running: the environment it was checking
+			// ends cancelled, never a verdict for a head no longer there.
+			if cr := w.RunsFor(h)["gate / prod"]; cr.Conclusion != "cancelled" {
+				t.Errorf("PR %d push %d, superseded while running: gate / prod %s/%s, want completed cancelled", pr, i+1, cr.Status, cr.Conclusion)
 			}
 		}
 	}
 	assertCompleted(t, w.Fake)
-	t.Logf("check runs %d, of older heads cancelled %d", len(w.Fake.CheckRuns()), cancelled)
-	if cancelled == 0 {
-		t.Error("no running run was superseded: the test did not push during runs")
-	}
 }
 
 // TestLostCheckRunsAreCompleted: GitHub creates a check run but its answer

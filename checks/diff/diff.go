@@ -144,28 +144,10 @@ func Envs(base, head []*checks.Resource, opts Options) *checks.EnvDiff {
 			added = append(added, r)
 		}
 	}
-	// Pair renamed generated objects: one removed and one added with the
-	// same generator name, kind and namespace.
 	renamed := map[*checks.Resource]bool{}
-	genKey := GeneratedKey
-	remByGen := map[string][]*checks.Resource{}
-	for _, r := range removed {
-		if k := genKey(r); k != "" {
-			remByGen[k] = append(remByGen[k], r)
-		}
-	}
-	addByGen := map[string][]*checks.Resource{}
-	for _, r := range added {
-		if k := genKey(r); k != "" {
-			addByGen[k] = append(addByGen[k], r)
-		}
-	}
-	for k, rs := range remByGen {
-		as := addByGen[k]
-		if len(rs) == 1 && len(as) == 1 {
-			pairs = append(pairs, pair{rs[0], as[0]})
-			renamed[rs[0]], renamed[as[0]] = true, true
-		}
+	for _, p := range pairGenerated(removed, added) {
+		pairs = append(pairs, pair{p[0], p[1]})
+		renamed[p[0]], renamed[p[1]] = true, true
 	}
 	moved := identityMoves(removed, added, renamed, opts.Locate)
 	out := &checks.EnvDiff{ByKind: map[string]int{}}
@@ -198,6 +180,30 @@ func Envs(base, head []*checks.Resource, opts Options) *checks.EnvDiff {
 	}
 	if out.Changes == nil {
 		out.Changes = []checks.ResourceChange{}
+	}
+	return out
+}
+
+// pairGenerated pairs renamed generated objects: one removed and one added
+// with the same generator name, kind and namespace (GeneratedKey).
+func pairGenerated(removed, added []*checks.Resource) [][2]*checks.Resource {
+	remByGen := map[string][]*checks.Resource{}
+	for _, r := range removed {
+		if k := GeneratedKey(r); k != "" {
+			remByGen[k] = append(remByGen[k], r)
+		}
+	}
+	addByGen := map[string][]*checks.Resource{}
+	for _, r := range added {
+		if k := GeneratedKey(r); k != "" {
+			addByGen[k] = append(addByGen[k], r)
+		}
+	}
+	var out [][2]*checks.Resource
+	for k, rs := range remByGen {
+		if as := addByGen[k]; len(rs) == 1 && len(as) == 1 {
+			out = append(out, [2]*checks.Resource{rs[0], as[0]})
+		}
 	}
 	return out
 }

@@ -34,5 +34,27 @@ func JSON(w io.Writer, rep *checks.Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(&out)
+	if out.Verdict() {
+		return enc.Encode(&out)
+	}
+	// No check stage ran (gate diff): the report lists changes, and a
+	// "pass" would read as a verdict nobody gave.
+	nv := noVerdict{Report: &out, Envs: make([]noVerdictEnv, len(envs))}
+	for i := range envs {
+		nv.Envs[i].EnvReport = &envs[i]
+	}
+	return enc.Encode(&nv)
+}
+
+// noVerdict is a report without its pass fields: encoding/json lets the
+// shallower, omitted fields win over the embedded ones.
+type noVerdict struct {
+	*checks.Report
+	Pass *bool          `json:"pass,omitempty"`
+	Envs []noVerdictEnv `json:"environments"`
+}
+
+type noVerdictEnv struct {
+	*checks.EnvReport
+	Pass *bool `json:"pass,omitempty"`
 }

@@ -554,3 +554,51 @@ func TestDiffReportsChangesNotVerdicts(t *testing.T) {
 		t.Errorf("markdown does not say it reports changes:\n%s", md)
 	}
 }
+
+// TestDiffJSONHasNoVerdict: a report no check stage made (gate diff)
+// lists changes and carries no pass field, at the top or per environment,
+// and still follows the schema; the schema refuses a pass there, and
+// requires one when stages ran.
+func TestDiffJSONHasNoVerdict(t *testing.T) {
+	s := compileSchema(t, "report.schema.json")
+	rep := pairReport(t)
+	rep.Checked = nil
+	out := render(t, "json", rep, report.Options{})
+	var doc map[string]any
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc["pass"]; ok {
+		t.Error("a report without checked stages has a top-level pass")
+	}
+	envs, _ := doc["environments"].([]any)
+	if len(envs) == 0 {
+		t.Fatal("no environments")
+	}
+	for _, e := range envs {
+		if _, ok := e.(map[string]any)["pass"]; ok {
+			t.Errorf("environment %v has a pass without a verdict", e.(map[string]any)["env"])
+		}
+		if _, ok := e.(map[string]any)["diff"]; !ok && e.(map[string]any)["notRendered"] == nil {
+			t.Errorf("environment %v lost its diff", e.(map[string]any)["env"])
+		}
+	}
+	if err := validate(t, s, out); err != nil {
+		t.Errorf("diff JSON does not follow the schema: %v", err)
+	}
+	doc["pass"] = true
+	bad, _ := json.Marshal(doc)
+	if validate(t, s, bad) == nil {
+		t.Error("the schema accepts a pass on a report no stage checked")
+	}
+	checked := render(t, "json", pairReport(t), report.Options{})
+	var withVerdict map[string]any
+	if err := json.Unmarshal(checked, &withVerdict); err != nil {
+		t.Fatal(err)
+	}
+	delete(withVerdict, "pass")
+	bad, _ = json.Marshal(withVerdict)
+	if validate(t, s, bad) == nil {
+		t.Error("the schema accepts a checked report without its pass")
+	}
+}

@@ -166,18 +166,9 @@ func (c *crdConverter) node(v any, depth int) (map[string]any, error) {
 				out["type"] = t
 			}
 		case k == "properties":
-			pm, ok := x.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("properties must be an object")
-			}
-			props := make(map[string]any, len(pm))
-			keys := sortedKeys(pm)
-			for _, pk := range keys {
-				p, err := c.node(pm[pk], depth+1)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", pk, err)
-				}
-				props[pk] = p
+			props, err := c.properties(x, depth)
+			if err != nil {
+				return nil, err
 			}
 			out[k] = props
 		case k == "items":
@@ -220,6 +211,32 @@ func (c *crdConverter) node(v any, depth int) (map[string]any, error) {
 			out[k] = cs
 		}
 	}
+	applyKubernetesExtensions(n, out)
+	return out, nil
+}
+
+// properties converts a node's properties, in key order.
+func (c *crdConverter) properties(x any, depth int) (map[string]any, error) {
+	pm, ok := x.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("properties must be an object")
+	}
+	props := make(map[string]any, len(pm))
+	for _, pk := range sortedKeys(pm) {
+		p, err := c.node(pm[pk], depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", pk, err)
+		}
+		props[pk] = p
+	}
+	return props, nil
+}
+
+// applyKubernetesExtensions gives the converted node out what the
+// Kubernetes extensions of the CRD node n mean in JSON schema:
+// int-or-string, embedded resources, nullable, and structural pruning
+// (an object without preserve-unknown-fields holds only its properties).
+func applyKubernetesExtensions(n, out map[string]any) {
 	preserve := n["x-kubernetes-preserve-unknown-fields"] == true
 	if n["x-kubernetes-int-or-string"] == true {
 		out["type"] = []any{"integer", "string"}
@@ -251,7 +268,6 @@ func (c *crdConverter) node(v any, depth int) (map[string]any, error) {
 			out["additionalProperties"] = false
 		}
 	}
-	return out, nil
 }
 
 func hasType(n map[string]any, t string) bool {

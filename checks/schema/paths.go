@@ -77,31 +77,7 @@ func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, map[
 				}
 				return nil
 			}
-			for _, doc := range docs {
-				if doc.Kind == "" && doc.APIVersion == "" {
-					if doc.Node != nil && len(doc.Node.Content) > 0 {
-						bad(p, doc.Line, "schemas.paths holds a document that is neither a CustomResourceDefinition nor a JSON schema; it was not used")
-					}
-					continue // empty document
-				}
-				if !isCRD(doc.APIVersion, doc.Kind) {
-					bad(p, doc.Line, fmt.Sprintf("schemas.paths holds %s %s %q: only CustomResourceDefinitions are read from schema directories", doc.APIVersion, doc.Kind, doc.Name))
-					continue
-				}
-				var obj map[string]any
-				if err := doc.Node.Decode(&obj); err != nil {
-					bad(p, doc.Line, fmt.Sprintf("schemas.paths: %v", err))
-					continue
-				}
-				vs, err := crdVersions(obj, maxNodes)
-				if err != nil {
-					bad(p, doc.Line, err.Error())
-					continue
-				}
-				for _, cv := range vs {
-					out = append(out, &crdEntry{crdVersion: cv, origin: checks.Origin{File: p, Line: doc.Line}})
-				}
-			}
+			out = append(out, crdEntries(p, docs, maxNodes, bad)...)
 			return nil
 		})
 		if err != nil {
@@ -109,4 +85,36 @@ func loadSchemaPaths(fsys fs.FS, dirs []string, maxNodes int) ([]*crdEntry, map[
 		}
 	}
 	return out, jsonSchemas, finds
+}
+
+// crdEntries are the CRD versions of one schemas.paths file's documents;
+// any other document is a finding (bad).
+func crdEntries(p string, docs []render.Doc, maxNodes int, bad func(file string, line int, msg string)) []*crdEntry {
+	var out []*crdEntry
+	for _, doc := range docs {
+		if doc.Kind == "" && doc.APIVersion == "" {
+			if doc.Node != nil && len(doc.Node.Content) > 0 {
+				bad(p, doc.Line, "schemas.paths holds a document that is neither a CustomResourceDefinition nor a JSON schema; it was not used")
+			}
+			continue // empty document
+		}
+		if !isCRD(doc.APIVersion, doc.Kind) {
+			bad(p, doc.Line, fmt.Sprintf("schemas.paths holds %s %s %q: only CustomResourceDefinitions are read from schema directories", doc.APIVersion, doc.Kind, doc.Name))
+			continue
+		}
+		var obj map[string]any
+		if err := doc.Node.Decode(&obj); err != nil {
+			bad(p, doc.Line, fmt.Sprintf("schemas.paths: %v", err))
+			continue
+		}
+		vs, err := crdVersions(obj, maxNodes)
+		if err != nil {
+			bad(p, doc.Line, err.Error())
+			continue
+		}
+		for _, cv := range vs {
+			out = append(out, &crdEntry{crdVersion: cv, origin: checks.Origin{File: p, Line: doc.Line}})
+		}
+	}
+	return out
 }

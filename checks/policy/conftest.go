@@ -305,56 +305,7 @@ func packages(c *rego.Compiled, keep func(string) bool) ([]*pkgInfo, []checks.Fi
 			}
 		}
 		for _, a := range m.Annotations {
-			switch a.Scope {
-			case "package", "subpackages":
-				if a.Title != "" {
-					p.title = a.Title
-				}
-				if len(a.RelatedResources) > 0 && a.RelatedResources[0].Ref.String() != "" {
-					p.help = a.RelatedResources[0].Ref.String()
-				}
-				if v, ok := a.Custom["id"].(string); ok {
-					p.id = v
-				}
-				if v, ok := a.Custom["severity"].(string); ok {
-					sev, err := checks.ParseSeverity(v)
-					if err != nil {
-						finds = append(finds, loadFinding(f.Path, a.Location.Row, "METADATA custom.severity: "+err.Error()))
-					}
-					p.severity = sev
-				}
-				if v, ok := a.Custom["strictSeverity"].(string); ok {
-					sev, err := checks.ParseSeverity(v)
-					if err != nil {
-						finds = append(finds, loadFinding(f.Path, a.Location.Row, "METADATA custom.strictSeverity: "+err.Error()))
-					}
-					p.strictSeverity = sev
-				}
-				if v, ok := a.Custom["scope"].(string); ok {
-					if v != ScopeResource && v != ScopeEnvironment {
-						finds = append(finds, loadFinding(f.Path, a.Location.Row, fmt.Sprintf("METADATA custom.scope %q: want resource or environment", v)))
-					} else {
-						p.scope = v
-					}
-				}
-			case "rule", "document":
-				ref := a.GetTargetPath()
-				if len(ref) == 0 {
-					continue
-				}
-				rn := strings.Trim(ref[len(ref)-1].String(), `"`)
-				if v, ok := a.Custom["id"].(string); ok {
-					p.ruleIDs[rn] = v
-				}
-				if v, ok := a.Custom["severity"].(string); ok {
-					sev, err := checks.ParseSeverity(v)
-					if err != nil {
-						finds = append(finds, loadFinding(f.Path, a.Location.Row, fmt.Sprintf("METADATA of rule %s: custom.severity: %v", rn, err)))
-						continue
-					}
-					p.ruleSev[rn] = sev
-				}
-			}
+			finds = append(finds, p.annotate(f.Path, a)...)
 		}
 	}
 	var out []*pkgInfo
@@ -370,6 +321,64 @@ func packages(c *rego.Compiled, keep func(string) bool) ([]*pkgInfo, []checks.Fi
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, finds
+}
+
+// annotate reads one METADATA annotation of the package's file into p:
+// the package's title, help, id, severities and scope, or a rule's id and
+// severity. Values it cannot use are findings.
+func (p *pkgInfo) annotate(file string, a *ast.Annotations) []checks.Finding {
+	var finds []checks.Finding
+	switch a.Scope {
+	case "package", "subpackages":
+		if a.Title != "" {
+			p.title = a.Title
+		}
+		if len(a.RelatedResources) > 0 && a.RelatedResources[0].Ref.String() != "" {
+			p.help = a.RelatedResources[0].Ref.String()
+		}
+		if v, ok := a.Custom["id"].(string); ok {
+			p.id = v
+		}
+		if v, ok := a.Custom["severity"].(string); ok {
+			sev, err := checks.ParseSeverity(v)
+			if err != nil {
+				finds = append(finds, loadFinding(file, a.Location.Row, "METADATA custom.severity: "+err.Error()))
+			}
+			p.severity = sev
+		}
+		if v, ok := a.Custom["strictSeverity"].(string); ok {
+			sev, err := checks.ParseSeverity(v)
+			if err != nil {
+				finds = append(finds, loadFinding(file, a.Location.Row, "METADATA custom.strictSeverity: "+err.Error()))
+			}
+			p.strictSeverity = sev
+		}
+		if v, ok := a.Custom["scope"].(string); ok {
+			if v != ScopeResource && v != ScopeEnvironment {
+				finds = append(finds, loadFinding(file, a.Location.Row, fmt.Sprintf("METADATA custom.scope %q: want resource or environment", v)))
+			} else {
+				p.scope = v
+			}
+		}
+	case "rule", "document":
+		ref := a.GetTargetPath()
+		if len(ref) == 0 {
+			return finds
+		}
+		rn := strings.Trim(ref[len(ref)-1].String(), `"`)
+		if v, ok := a.Custom["id"].(string); ok {
+			p.ruleIDs[rn] = v
+		}
+		if v, ok := a.Custom["severity"].(string); ok {
+			sev, err := checks.ParseSeverity(v)
+			if err != nil {
+				finds = append(finds, loadFinding(file, a.Location.Row, fmt.Sprintf("METADATA of rule %s: custom.severity: %v", rn, err)))
+				return finds
+			}
+			p.ruleSev[rn] = sev
+		}
+	}
+	return finds
 }
 
 func pathOf(pkg string) ast.Ref {

@@ -19,8 +19,6 @@ import (
 	"github.com/gate-ops/gate/checks/source"
 )
 
-func init() { extraCommands = append(extraCommands, newBaselineCmd) }
-
 func newBaselineCmd(g *globals) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{

@@ -16,10 +16,6 @@ import (
 	"github.com/gate-ops/gate/internal/gitsrc"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newChartsCmd)
-}
-
 // chartCacheDir is where charts are cached: --cache-dir (GATE_CACHE_DIR),
 // else the user cache directory's gate/ (what `gate serve` uses too).
 func (g *globals) chartCacheDir() string {

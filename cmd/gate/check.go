@@ -8,8 +8,6 @@ import (
 	"github.com/gate-ops/gate/internal/run"
 )
 
-func init() { extraCommands = append(extraCommands, newCheckCmd, newDiffCmd) }
-
 // runFlags are the flags check and diff share.
 type runFlags struct {
 	revs    revFlags

@@ -26,8 +26,6 @@ import (
 	"github.com/gate-ops/gate/checks/source"
 )
 
-func init() { extraCommands = append(extraCommands, newInitCmd) }
-
 func newInitCmd(g *globals) *cobra.Command {
 	var force, dryRun, baseline bool
 	cmd := &cobra.Command{

@@ -12,10 +12,6 @@ import (
 // workerCommand is the hidden subcommand a render worker runs as.
 const workerCommand = "__render-worker"
 
-func init() {
-	extraCommands = append(extraCommands, newWorkerCmd)
-}
-
 // newWorkerCmd renders one environment for a parent gate (see
 // internal/sandbox): a request on stdin, the result on stdout.
 func newWorkerCmd(g *globals) *cobra.Command {

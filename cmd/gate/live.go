@@ -29,14 +29,13 @@ func newLiveRBACCmd(g *globals) *cobra.Command {
 	}
 }
 
-func init() {
-	extraCommands = append(extraCommands, func(g *globals) *cobra.Command {
-		cmd := &cobra.Command{
-			Use:   "live",
-			Short: "Helpers for comparing with live clusters (see gate diff --live)",
-			Args:  cobra.NoArgs,
-		}
-		cmd.AddCommand(newLiveRBACCmd(g))
-		return cmd
-	})
+// newLiveCmd groups the helpers of --live.
+func newLiveCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "live",
+		Short: "Helpers for comparing with live clusters (see gate diff --live)",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newLiveRBACCmd(g))
+	return cmd
 }

@@ -205,8 +205,6 @@ func (p *progress) callback() func(string) {
 	return p.report
 }
 
-func init() { extraCommands = append(extraCommands, newReportCmd) }
-
 // newReportCmd groups helpers about gate's reports: `gate report schema`
 // prints the JSON schema of `-o json`, so programs reading reports can
 // validate them against the binary that wrote them.

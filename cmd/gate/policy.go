@@ -17,8 +17,6 @@ import (
 	"github.com/gate-ops/gate/checks/source"
 )
 
-func init() { extraCommands = append(extraCommands, newPolicyCmd) }
-
 func newPolicyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",

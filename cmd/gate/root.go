@@ -99,16 +99,21 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 		newRenderCmd(g),
 		newVersionCmd(g),
 		newConfigCmd(g),
+		newBaselineCmd(g),
+		newChartsCmd(g),
+		newCheckCmd(g),
+		newDiffCmd(g),
+		newInitCmd(g),
+		newWorkerCmd(g),
+		newLiveCmd(g),
+		newReportCmd(g),
+		newPolicyCmd(g),
+		newServeCmd(g),
+		newValidateCmd(g),
 	)
-	for _, add := range extraCommands {
-		root.AddCommand(add(g))
-	}
 	enableProfiling(root)
 	return root
 }
-
-// extraCommands lets each command file register itself in one line.
-var extraCommands []func(*globals) *cobra.Command
 
 // repoRoot resolves --repo or the git top-level of the working directory.
 func (g *globals) repoRoot() (string, error) {

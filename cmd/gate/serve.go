@@ -23,8 +23,6 @@ import (
 	"github.com/gate-ops/gate/internal/app"
 )
 
-func init() { extraCommands = append(extraCommands, newServeCmd) }
-
 // serveFlags configure `gate serve`. Every flag can also be set by an
 // environment variable GATE_<FLAG> (--app-id: GATE_APP_ID); secrets are
 // read from files or the environment, never from flags, which show in ps.

@@ -12,8 +12,6 @@ import (
 	"github.com/gate-ops/gate/checks/report"
 )
 
-func init() { extraCommands = append(extraCommands, newValidateCmd) }
-
 func newValidateCmd(g *globals) *cobra.Command {
 	var (
 		envNames []string

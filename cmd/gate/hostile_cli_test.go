@@ -113,7 +113,11 @@ func canaryLeaks() []string {
 }
 
 // copyDir copies a tree, keeping symlinks as they are.
-func copyDir(src, dst string) error {
+func copyDir(src, dst string) error { return copyTree(src, dst, bytes.Clone) }
+
+// copyTree copies a tree, keeping symlinks as they are, skipping special
+// files, and passing each regular file's content through edit.
+func copyTree(src, dst string, edit func([]byte) []byte) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -129,11 +133,13 @@ func copyDir(src, dst string) error {
 			return os.Symlink(target, to)
 		case fi.IsDir():
 			return os.MkdirAll(to, 0o755)
+		case !fi.Mode().IsRegular():
+			return nil
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(to, bytes.Clone(b), 0o644)
+		return os.WriteFile(to, edit(b), 0o644)
 	})
 }

@@ -165,33 +165,10 @@ func plantOutside(t *testing.T, dir string) {
 	}
 }
 
-// copySubst copies a case's tree, keeping symlinks and filling in the
+// copySubst copies a case's tree as copyDir does, filling in the
 // placeholders.
 func copySubst(src, dst string, r *strings.Replacer) error {
-	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		switch {
-		case fi.Mode()&os.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, to)
-		case fi.IsDir():
-			return os.MkdirAll(to, 0o755)
-		case !fi.Mode().IsRegular():
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, []byte(r.Replace(string(b))), 0o644)
-	})
+	return copyTree(src, dst, func(b []byte) []byte { return []byte(r.Replace(string(b))) })
 }
 
 func tailString(s string, n int) string {

@@ -38,11 +38,8 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
   gate validate -o sarif=schema.sarif`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			threshold, err := checks.ParseSeverity(failOn)
-			if err != nil {
-				return usageErr("--fail-on: %v", err)
-			}
 			var specs []outputSpec
+			var err error
 			if len(outputs.outputs) > 0 || outputs.outputFile != "" {
 				if specs, err = outputs.parse("text"); err != nil {
 					return err
@@ -90,7 +87,7 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 				fmt.Fprintln(g.stdout, escape.Terminal(line))
 			}
 			fmt.Fprintf(g.stderr, "validated %s in %s: %s\n", plural(resources, "resource"), plural(len(results), "environment"), summary(finds))
-			if checks.Failing(finds, threshold) {
+			if !rep.Pass {
 				return failGate()
 			}
 			return nil

@@ -41,6 +41,14 @@ func (e *exitCodeError) Unwrap() error { return e.err }
 // findings were already printed.
 func failGate() error { return &exitCodeError{code: exitFindings} }
 
+// verdict is nil when the gate passes, else failGate.
+func verdict(pass bool) error {
+	if pass {
+		return nil
+	}
+	return failGate()
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)

@@ -590,7 +590,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	}
 	fsys := newKFS(src)
 	docs := res.docs
-	mp := memoFrom(ctx).plan(ctx, g, env.Path, docs)
+	mp := memoFrom(ctx).plan(ctx, src, g, env.Path, docs)
 	usesOpenAPI := false
 	// Pre-parse every YAML input with gate's limits, so invalid or hostile
 	// YAML is a finding on its line before kustomize expands it.

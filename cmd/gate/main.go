@@ -14,6 +14,11 @@ import (
 
 	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/report"
+
+	// The release image is FROM scratch: no CA bundle on disk. These roots
+	// are used only where the system has none, so gate serve still verifies
+	// GitHub's certificate there.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 // Exit codes, as users of linters expect them.

@@ -82,9 +82,48 @@ func newMemo(r *Renderer, src source.Source) *memo {
 	return &memo{r: r, src: src, docs: newDocCache(r.opts.Limits), subs: map[string]*subtree{}, scans: map[string]scanned{}, found: map[string]string{}}
 }
 
+// over returns the virtual files src serves over the memo's source (a
+// Flux Kustomization's generated or edited kustomization), and ok false
+// when src is not the memo's source at all: then nothing is shared.
+func (m *memo) over(src source.Source) (files map[string][]byte, ok bool) {
+	if src == m.src {
+		return nil, true
+	}
+	if ov, isOv := src.(*overlaySrc); isOv && ov.Source == m.src {
+		return ov.files, true
+	}
+	return nil, false
+}
+
+// overlaid reports whether a path of files is p or lies in directory p.
+func overlaid(files map[string][]byte, p string) bool {
+	for f := range files {
+		if f == p || path.Dir(f) == p {
+			return true
+		}
+	}
+	return false
+}
+
+// readsAny reports whether k reads one of files.
+func readsAny(k *Kustomization, files map[string][]byte) bool {
+	if k == nil || len(files) == 0 {
+		return false
+	}
+	for _, f := range k.Files {
+		if _, ok := files[f]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // find is FindKustomization, once per directory.
 func (m *memo) find(src source.Source, dir string) string {
 	if m == nil {
+		return FindKustomization(src, dir)
+	}
+	if files, ok := m.over(src); !ok || overlaid(files, dir) {
 		return FindKustomization(src, dir)
 	}
 	m.mu.Lock()
@@ -105,14 +144,26 @@ func (m *memo) scan(src source.Source, file string, lim Limits) (*Kustomization,
 	if m == nil {
 		return ScanKustomization(src, file, lim)
 	}
+	files, same := m.over(src)
+	if !same || overlaid(files, file) {
+		return ScanKustomization(src, file, lim)
+	}
 	m.mu.Lock()
 	s, ok := m.scans[file]
 	m.mu.Unlock()
 	if !ok {
-		s.k, s.err = ScanKustomization(src, file, lim)
+		s.k, s.err = ScanKustomization(m.src, file, lim)
 		m.mu.Lock()
 		m.scans[file] = s
 		m.mu.Unlock()
+	}
+	if s.k != nil && len(files) > 0 {
+		for _, f := range s.k.Files {
+			if _, v := files[f]; v {
+				// It reads a virtual file: scan it as src serves it.
+				return ScanKustomization(src, file, lim)
+			}
+		}
 	}
 	return s.k, s.err
 }
@@ -251,8 +302,12 @@ func generatorNames(k *Kustomization) (names []string, createOnly bool) {
 
 // plan decides which subtrees of g this environment takes from the memo,
 // building them on first use. nil means render the ordinary way.
-func (m *memo) plan(ctx context.Context, g *graph, root string, docs *docCache) *memoPlan {
+func (m *memo) plan(ctx context.Context, src source.Source, g *graph, root string, docs *docCache) *memoPlan {
 	if m == nil || g == nil || g.byDir[root] == nil {
+		return nil
+	}
+	over, same := m.over(src)
+	if !same {
 		return nil
 	}
 	refs := map[string]int{}
@@ -328,7 +383,9 @@ func (m *memo) plan(ctx context.Context, g *graph, root string, docs *docCache) 
 	p.inside = map[string]bool{}
 	for _, mem := range p.members {
 		for d := range g.reach[mem] {
-			if p.inside[d] || outside[d] {
+			if p.inside[d] || outside[d] || overlaid(over, d) || readsAny(g.byDir[d], over) {
+				// (Members are built from the memo's source: none may
+				// hold a virtual file.)
 				return nil
 			}
 			p.inside[d] = true

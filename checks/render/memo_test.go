@@ -146,7 +146,7 @@ func TestRenderAllSharesSubtrees(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := m.plan(context.Background(), g, envs[0].Path, newDocCache(r.opts.Limits))
+			p := m.plan(context.Background(), src, g, envs[0].Path, newDocCache(r.opts.Limits))
 			if got := p != nil; got != tc.shared {
 				t.Errorf("env %s shares subtrees: %v, want %v", envs[0].Name, got, tc.shared)
 			}
@@ -173,6 +173,10 @@ func TestRenderAllFallsBackOnStaleName(t *testing.T) {
 // catalogRepo is memoRepo's shape at scale: envs environments, each over
 // apps app overlays out of a catalog of apps+apps/2.
 func catalogRepo(envs, apps int) *source.Mem {
+	return source.NewMem("catalog", catalogFiles(envs, apps))
+}
+
+func catalogFiles(envs, apps int) map[string]string {
 	files := map[string]string{}
 	var gate strings.Builder
 	gate.WriteString("apiVersion: gate/v1\nenvironments:\n")
@@ -196,7 +200,7 @@ func catalogRepo(envs, apps int) *source.Mem {
 		files["envs/"+name+"/kustomization.yaml"] = k.String()
 	}
 	files["gate.yaml"] = gate.String()
-	return source.NewMem("catalog", files)
+	return files
 }
 
 // BenchmarkRenderCatalog compares one run over environments that share

@@ -493,6 +493,8 @@ type graph struct {
 	byDir map[string]*Kustomization
 	order []string // DFS post-order: bases before users
 	reach map[string]map[string]bool
+	// resFiles are each kustomization's resource files (graph.owns).
+	resFiles map[string]map[string]bool
 }
 
 func (r *Renderer) scanGraph(src source.Source, rootDir string) (*graph, error) {
@@ -590,7 +592,7 @@ func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env c
 	}
 	fsys := newKFS(src)
 	docs := res.docs
-	mp := memoFrom(ctx).plan(ctx, g, env.Path, docs)
+	mp := memoFrom(ctx).plan(ctx, src, g, env.Path, docs)
 	usesOpenAPI := false
 	// Pre-parse every YAML input with gate's limits, so invalid or hostile
 	// YAML is a finding on its line before kustomize expands it.

@@ -51,7 +51,7 @@ Exit codes: 0 pass, 1 the gate fails (a finding at or above --fail-on),
   gate check -o json --output-file report.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.runCheck(cmd, &f, false)
+			return g.runCheck(cmd, &f, false, false)
 		},
 	}
 	fs := cmd.Flags()
@@ -93,10 +93,7 @@ Exit codes: 0 (also when there are changes, unless --exit-code), 1 with
   gate diff --base origin/main --env prod -o markdown`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if exitCode {
-				return g.runCheck(cmd, &f, true, withExitCode)
-			}
-			return g.runCheck(cmd, &f, true)
+			return g.runCheck(cmd, &f, true, exitCode)
 		},
 	}
 	fs := cmd.Flags()
@@ -110,20 +107,15 @@ Exit codes: 0 (also when there are changes, unless --exit-code), 1 with
 	return cmd
 }
 
-type runOpt int
-
-const withExitCode runOpt = 1
-
 // runCheck is check and diff: open the revisions, build the stages from the
 // trusted source, run the engine, write every report, map the verdict to
 // the exit code.
-func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt ...runOpt) error {
-	def := "text"
-	specs, err := f.outputs.parse(def)
+func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly, exitCode bool) error {
+	outs, err := f.outputs.parse("text")
 	if err != nil {
 		return err
 	}
-	if diffOnly && f.revs.base == "" {
+	if diffOnly && f.revs.Base == "" {
 		return usageErr("--base: name the revision to diff against")
 	}
 	rv, err := g.openRevs(&f.revs)
@@ -140,34 +132,19 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly bool, opt .
 		Stages: f.stages, Limits: g.limits, Render: g.renderOptions(), Baseline: f.baseline, NoBaseline: f.noBaseline,
 		Logger: g.log, Progress: prog.callback()})
 	if err != nil {
-		return &exitCodeError{code: exitError, err: err}
+		return err
 	}
 	rep, err := run.Run(ctx, req, g.limits)
 	prog.done()
 	if err != nil {
-		return &exitCodeError{code: exitError, err: err}
+		return err
 	}
-	opts := report.Options{Color: true, Unified: diffOnly, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.gitPrefix(specs)}
-	if err := g.writeReports(specs, rep, opts); err != nil {
+	opts := report.Options{Color: true, Unified: diffOnly, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.ws().GitPrefix(g.formats, outs)}
+	if err := g.writeReports(outs, rep, opts); err != nil {
 		return err
 	}
 	if diffOnly {
-		failed := false
-		for _, e := range rep.Envs {
-			if checks.Failing(e.Findings, checks.SeverityError) {
-				failed = true
-			}
-			if len(opt) > 0 && opt[0] == withExitCode && e.Diff != nil && len(e.Diff.Changes) > 0 {
-				failed = true
-			}
-		}
-		if failed || checks.Failing(rep.Findings, checks.SeverityError) {
-			return failGate()
-		}
-		return nil
+		return verdict(!run.DiffFails(rep, exitCode))
 	}
-	if !rep.Pass {
-		return failGate()
-	}
-	return nil
+	return verdict(rep.Pass)
 }

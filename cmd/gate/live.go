@@ -16,26 +16,10 @@ func addLiveFlags(fs *pflag.FlagSet, o *run.Live) {
 	fs.DurationVar(&o.Timeout, "live-timeout", 0, "bound on comparing one environment with its cluster (default: gate.yaml live.timeout, else 2m)")
 }
 
-// newLiveRBACCmd prints the ClusterRoles documenting the access --live needs.
-func newLiveRBACCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rbac",
-		Short: "Print the ClusterRoles gate needs for --live (read-only, plus optional dry-run)",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			_, err := g.stdout.Write(cluster.RBAC)
-			return err
-		},
-	}
-}
-
-// newLiveCmd groups the helpers of --live.
+// newLiveCmd groups the helpers of --live: gate live rbac prints the
+// ClusterRoles documenting the access --live needs.
 func newLiveCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "live",
-		Short: "Helpers for comparing with live clusters (see gate diff --live)",
-		Args:  cobra.NoArgs,
-	}
-	cmd.AddCommand(newLiveRBACCmd(g))
+	cmd := &cobra.Command{Use: "live", Short: "Helpers for comparing with live clusters (see gate diff --live)", Args: cobra.NoArgs}
+	cmd.AddCommand(g.printCmd("rbac", "Print the ClusterRoles gate needs for --live (read-only, plus optional dry-run)", cluster.RBAC))
 	return cmd
 }

@@ -14,6 +14,11 @@ import (
 
 	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/report"
+
+	// The release image is FROM scratch: no CA bundle on disk. These roots
+	// are used only where the system has none, so gate serve still verifies
+	// GitHub's certificate there.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 // Exit codes, as users of linters expect them.
@@ -40,6 +45,14 @@ func (e *exitCodeError) Unwrap() error { return e.err }
 // failGate is returned by commands whose findings fail the gate; the
 // findings were already printed.
 func failGate() error { return &exitCodeError{code: exitFindings} }
+
+// verdict is nil when the gate passes, else failGate.
+func verdict(pass bool) error {
+	if pass {
+		return nil
+	}
+	return failGate()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -14,17 +12,11 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/report"
+	"github.com/gate-ops/gate/internal/run"
 )
 
-// outputFlags are the report flags shared by check and diff:
-//
-//	-o text                         text on stdout (the default)
-//	-o json --output-file r.json    one format to a file
-//	-o text -o sarif=gate.sarif -o junit=junit.xml
-//	                                several formats in one run, each to its file
-//
-// A format without "=PATH" goes to --output-file when given, else stdout;
-// "-" is stdout. At most one format may go to stdout.
+// outputFlags are the report flags of check, diff and validate
+// (run.ParseOutputs).
 type outputFlags struct {
 	outputs    []string
 	outputFile string
@@ -47,109 +39,15 @@ func registerOutputCompletion(cmd *cobra.Command, formats report.Registry) {
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats.Names(), cobra.ShellCompDirectiveNoFileComp))
 }
 
-// outputSpec is one format and where it goes ("" is stdout).
-type outputSpec struct {
-	format string
-	path   string
+func (o *outputFlags) parse(def string) ([]run.Output, error) {
+	return run.ParseOutputs(o.formats, o.outputs, o.outputFile, def)
 }
 
-// parse validates the output flags before any work is done, so a typo in
-// a format is a usage error, not a lost report after a long run.
-func (o *outputFlags) parse(def string) ([]outputSpec, error) {
-	raw := o.outputs
-	if len(raw) == 0 {
-		raw = []string{def}
-	}
-	var specs []outputSpec
-	unpathed := 0
-	for _, r := range raw {
-		for _, item := range strings.Split(r, ",") {
-			item = strings.TrimSpace(item)
-			if item == "" {
-				continue
-			}
-			format, path, _ := strings.Cut(item, "=")
-			format = strings.ToLower(strings.TrimSpace(format))
-			f, ok := o.formats.Lookup(format)
-			if !ok {
-				return nil, usageErr("--output %q: unknown format (want %s, optionally FORMAT=PATH)", item, strings.Join(o.formats.Names(), ", "))
-			}
-			format = f.Name
-			if path == "-" {
-				path = ""
-			}
-			if path == "" && !strings.Contains(item, "=") {
-				unpathed++
-			}
-			specs = append(specs, outputSpec{format: format, path: path})
-		}
-	}
-	if o.outputFile != "" {
-		if unpathed != 1 {
-			return nil, usageErr("--output-file needs exactly one --output format without =PATH (got %d); write several formats with -o FORMAT=PATH", unpathed)
-		}
-		for i := range specs {
-			if specs[i].path == "" {
-				specs[i].path = o.outputFile
-				break
-			}
-		}
-	}
-	stdout, seen := 0, map[string]bool{}
-	for _, s := range specs {
-		if s.path == "" {
-			stdout++
-		} else if seen[s.path] {
-			return nil, usageErr("--output: two formats write to %s", s.path)
-		}
-		seen[s.path] = true
-	}
-	if stdout > 1 {
-		return nil, usageErr("--output: only one format can go to stdout; give the others a file with FORMAT=PATH")
-	}
-	return specs, nil
-}
-
-// writeReports writes rep in every requested format. Each file is written
-// whole or not at all (a temporary file renamed into place), so a CI step
-// never uploads half a SARIF file.
-func (g *globals) writeReports(specs []outputSpec, rep *checks.Report, opts report.Options) error {
-	for _, s := range specs {
-		o := opts
-		if s.path == "" {
-			o.Color = opts.Color && !g.noColor && g.isTTY(g.stdout)
-			if err := g.formats.Write(g.stdout, s.format, rep, o); err != nil {
-				return &exitCodeError{code: exitError, err: fmt.Errorf("write %s report: %w", s.format, err)}
-			}
-			continue
-		}
-		o.Color = false
-		var buf bytes.Buffer
-		if err := g.formats.Write(&buf, s.format, rep, o); err != nil {
-			return &exitCodeError{code: exitError, err: fmt.Errorf("write %s report: %w", s.format, err)}
-		}
-		if err := writeFileAtomic(s.path, buf.Bytes()); err != nil {
-			return &exitCodeError{code: exitError, err: fmt.Errorf("write %s report: %w", s.format, err)}
-		}
-	}
-	return nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	// Special files ($GITHUB_STEP_SUMMARY may be appended to by others,
-	// /dev/stderr) are written in place.
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return os.WriteFile(path, data, 0o644)
-	}
-	tmp := path + ".gate-tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+// writeReports writes rep in every requested format; colour only on a
+// terminal, and never with --no-color.
+func (g *globals) writeReports(outs []run.Output, rep *checks.Report, opts report.Options) error {
+	opts.Color = opts.Color && !g.noColor && g.isTTY(g.stdout)
+	return run.WriteReports(g.formats, g.stdout, outs, rep, opts)
 }
 
 // progress reports phases of a long run on stderr, on one line that is
@@ -209,19 +107,15 @@ func (p *progress) callback() func(string) {
 // prints the JSON schema of `-o json`, so programs reading reports can
 // validate them against the binary that wrote them.
 func newReportCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "report",
-		Short: "About gate's report formats (see gate check --output)",
-		Args:  cobra.NoArgs,
-	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "schema",
-		Short: "Print the JSON schema of the json report (" + checks.ReportSchemaVersion + ")",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			_, err := g.stdout.Write(report.JSONSchema)
-			return err
-		},
-	})
+	cmd := &cobra.Command{Use: "report", Short: "About gate's report formats (see gate check --output)", Args: cobra.NoArgs}
+	cmd.AddCommand(g.printCmd("schema", "Print the JSON schema of the json report ("+checks.ReportSchemaVersion+")", report.JSONSchema))
 	return cmd
+}
+
+// printCmd is a command that prints data on stdout.
+func (g *globals) printCmd(use, short string, data []byte) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error {
+		_, err := g.stdout.Write(data)
+		return err
+	}}
 }

@@ -1,20 +1,13 @@
 package main
 
 import (
-	"github.com/gate-ops/gate/internal/run"
-
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/policy"
-	"github.com/gate-ops/gate/checks/schema"
-	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/run"
 )
 
 func newPolicyCmd(g *globals) *cobra.Command {
@@ -34,7 +27,7 @@ func newPolicyTestCmd(g *globals) *cobra.Command {
 	var (
 		coverage bool
 		builtin  bool
-		run      string
+		filter   string
 		output   string
 		data     []string
 	)
@@ -62,60 +55,27 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 			if output != "text" && output != "json" {
 				return usageErr("--output %q: want text or json", output)
 			}
-			var dirs []policy.TestDir
-			for _, a := range args {
-				if fi, err := os.Stat(a); err == nil && fi.Mode().IsRegular() && policy.IsBundle(a) {
-					parent := filepath.Dir(a)
-					src, err := source.OpenDir(parent, g.maxFile)
-					if err != nil {
-						return usageErr("%s: %v", a, err)
-					}
-					dirs = append(dirs, policy.TestDir{Src: src, Dir: filepath.Base(a), Prefix: filepath.ToSlash(parent)})
-					continue
-				}
-				src, err := source.OpenDir(a, g.maxFile)
-				if err != nil {
-					return usageErr("%s: %v", a, err)
-				}
-				dirs = append(dirs, policy.TestDir{Src: src, Dir: ".", Prefix: filepath.ToSlash(filepath.Clean(a))})
+			dirs, err := run.PolicyTestDirs(args, g.maxFile)
+			if err != nil {
+				return err
 			}
-			opts := policy.TestOptions{Coverage: coverage, Builtin: builtin, Filter: run}
-			for _, a := range data {
-				fi, err := os.Stat(a)
-				if err != nil {
-					return usageErr("--data %s: %v", a, err)
-				}
-				d := policy.TestDir{Dir: ".", Prefix: filepath.ToSlash(filepath.Clean(a))}
-				root := a
-				if !fi.IsDir() {
-					root, d.Dir, d.Prefix = filepath.Dir(a), filepath.Base(a), filepath.ToSlash(filepath.Dir(a))
-				}
-				if d.Src, err = source.OpenDir(root, g.maxFile); err != nil {
-					return usageErr("--data %s: %v", a, err)
-				}
-				opts.Data = append(opts.Data, d)
+			opts := policy.TestOptions{Coverage: coverage, Builtin: builtin, Filter: filter}
+			if opts.Data, err = run.PolicyTestData(data, g.maxFile); err != nil {
+				return err
 			}
 			if len(args) == 0 {
 				src, cfg, err := g.openWorktree()
 				if err != nil {
 					return err
 				}
-				for _, d := range policy.PolicyDirs(src, cfg) {
-					dirs = append(dirs, policy.TestDir{Src: src, Dir: d})
-				}
-				for _, d := range cfg.Policies.Data {
-					opts.Data = append(opts.Data, policy.TestDir{Src: src, Dir: d})
-				}
-				opts.NoStrict = !cfg.Policies.StrictRego()
+				dirs = run.RepoPolicyTests(src, cfg, dirs, &opts)
 				if len(dirs) == 0 && !builtin {
 					return usageErr("no policy directory: create policy/ (or set policies.paths in gate.yaml), name one, or use --builtin")
 				}
 			}
 			rep := policy.RunTests(cmd.Context(), dirs, opts)
 			if output == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := run.WriteJSON(g.stdout, rep); err != nil {
 					return err
 				}
 			} else {
@@ -133,7 +93,7 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 	f := cmd.Flags()
 	f.BoolVar(&coverage, "coverage", false, "report line coverage of the policy files")
 	f.BoolVar(&builtin, "builtin", false, "also run the built-in library's tests")
-	f.StringVar(&run, "run", "", "only run Rego tests whose name matches this regular expression")
+	f.StringVar(&filter, "run", "", "only run Rego tests whose name matches this regular expression")
 	f.StringArrayVarP(&data, "data", "d", nil, "data file or directory loaded under data (repeatable; conftest verify --data)")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
@@ -160,27 +120,16 @@ gate.yaml's policies.rules, environments[].rules and exceptions refer to.`,
 			if err != nil {
 				return err
 			}
-			pd, err := run.PolicyDirs(dirs, g.maxFile)
+			rules, finds, err := run.Rules(cmd.Context(), src, cfg, dirs, g.maxFile)
 			if err != nil {
 				return err
 			}
-			st, finds := policy.Load(cmd.Context(), src, cfg, policy.Options{Dirs: pd, DefaultKubernetesVersion: schema.DefaultKubernetesVersion()})
-			for _, f := range finds {
-				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
-			}
-			rules := st.Rules()
+			g.printFindings(finds)
 			if output == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rules)
+				return run.WriteJSON(g.stdout, rules)
 			}
-			for _, r := range rules {
-				fmt.Fprintf(g.stdout, "%-34s %-8s %s\n", escape.Terminal(r.ID), r.Severity, escape.Terminal(r.Title))
-			}
-			if checks.Failing(finds, checks.SeverityError) {
-				return failGate()
-			}
-			return nil
+			run.WriteRules(g.stdout, rules)
+			return verdict(!checks.Failing(finds, checks.SeverityError))
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")

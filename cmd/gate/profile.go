@@ -1,11 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"runtime"
-	"runtime/pprof"
-
+	"github.com/gate-ops/gate/internal/run"
 	"github.com/spf13/cobra"
 )
 
@@ -24,7 +20,7 @@ func enableProfiling(root *cobra.Command) {
 	wrap = func(c *cobra.Command) {
 		if inner := c.RunE; inner != nil {
 			c.RunE = func(cmd *cobra.Command, args []string) (err error) {
-				stop, perr := startProfiles(cpu, mem)
+				stop, perr := run.StartProfiles(cpu, mem)
 				if perr != nil {
 					return &exitCodeError{code: exitError, err: perr}
 				}
@@ -41,38 +37,4 @@ func enableProfiling(root *cobra.Command) {
 		}
 	}
 	wrap(root)
-}
-
-func startProfiles(cpu, mem string) (stop func() error, err error) {
-	var cpuFile *os.File
-	if cpu != "" {
-		if cpuFile, err = os.Create(cpu); err != nil {
-			return nil, fmt.Errorf("cpu profile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(cpuFile); err != nil {
-			cpuFile.Close()
-			return nil, fmt.Errorf("cpu profile: %w", err)
-		}
-	}
-	return func() error {
-		if cpuFile != nil {
-			pprof.StopCPUProfile()
-			if err := cpuFile.Close(); err != nil {
-				return fmt.Errorf("cpu profile: %w", err)
-			}
-		}
-		if mem == "" {
-			return nil
-		}
-		f, err := os.Create(mem)
-		if err != nil {
-			return fmt.Errorf("memory profile: %w", err)
-		}
-		defer f.Close()
-		runtime.GC()
-		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-			return fmt.Errorf("memory profile: %w", err)
-		}
-		return nil
-	}, nil
 }

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/engine"
-	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/checks/report"
+	"github.com/gate-ops/gate/internal/run"
 )
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -44,26 +42,20 @@ gate envs lists them, each opened by a separator comment naming it.`,
 			req := &engine.Request{Head: src, Config: cfg, Envs: envNames, Render: g.renderOptionsFor(cfg), Logger: g.log}
 			results, finds, err := engine.RenderEnvs(cmd.Context(), req)
 			if err != nil {
-				return usageErr("%v", err)
+				return err
 			}
 			for _, r := range results {
 				finds = append(finds, r.Findings...)
 			}
 			if output == "json" {
-				if err := writeRenderJSON(g, results); err != nil {
+				if err := run.WriteRenderJSON(g.stdout, results); err != nil {
 					return err
 				}
 			} else {
-				writeRenderYAML(g, results, origins, len(results) > 1)
+				run.WriteRenderYAML(g.stdout, results, origins)
 			}
-			checks.SortFindings(finds)
-			for _, f := range finds {
-				fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
-			}
-			if checks.Failing(finds, checks.SeverityError) {
-				return failGate()
-			}
-			return nil
+			report.FindingLines(g.stderr, finds, false)
+			return verdict(!checks.Failing(finds, checks.SeverityError))
 		},
 	}
 	f := cmd.Flags()
@@ -74,55 +66,6 @@ gate envs lists them, each opened by a separator comment naming it.`,
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 	return cmd
-}
-
-func writeRenderYAML(g *globals, results []*render.Result, origins, multi bool) {
-	for _, r := range results {
-		if multi {
-			// A separator between environments: a reader (or a grep) sees
-			// where one ends, and an empty environment still shows.
-			fmt.Fprintf(g.stdout, "# ===== environment %s (%s): %s =====\n",
-				escape.Comment(r.Env.Name), escape.Comment(r.Env.Path), plural(len(r.Resources), "resource"))
-		}
-		for _, res := range r.Resources {
-			fmt.Fprintln(g.stdout, "---")
-			if origins {
-				if multi {
-					fmt.Fprintf(g.stdout, "# Env: %s\n", escape.Comment(r.Env.Name))
-				}
-				fmt.Fprintf(g.stdout, "# Source: %s\n", escape.Comment(res.Origin.String()))
-			}
-			doc, err := escape.Document(res.YAML, res.Object)
-			if err != nil {
-				doc = []byte(escape.Lines(string(res.YAML)))
-			}
-			g.stdout.Write(doc) //nolint:errcheck // stdout
-		}
-	}
-}
-
-type renderJSON struct {
-	Env       checks.Env         `json:"env"`
-	Resources []*checks.Resource `json:"resources"`
-	Findings  []checks.Finding   `json:"findings"`
-	Files     []string           `json:"files"`
-}
-
-func writeRenderJSON(g *globals, results []*render.Result) error {
-	out := make([]renderJSON, 0, len(results))
-	for _, r := range results {
-		out = append(out, renderJSON{Env: r.Env, Resources: r.Resources, Findings: nonNil(r.Findings), Files: r.Files})
-	}
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-func nonNil(f []checks.Finding) []checks.Finding {
-	if f == nil {
-		return []checks.Finding{}
-	}
-	return f
 }
 
 // completeEnvs completes --env with the repo's environment names.

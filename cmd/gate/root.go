@@ -1,26 +1,21 @@
 package main
 
 import (
-	"github.com/gate-ops/gate/internal/run"
-
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/gate-ops/gate/checks/charts"
+	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/gitsrc"
+	"github.com/gate-ops/gate/internal/run"
 	"github.com/gate-ops/gate/internal/sandbox"
 )
 
@@ -115,82 +110,17 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 	return root
 }
 
-// repoRoot resolves --repo or the git top-level of the working directory.
-func (g *globals) repoRoot() (string, error) {
-	if g.repo != "" {
-		return filepath.Abs(g.repo)
-	}
-	out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
-	if err == nil {
-		return strings.TrimSpace(string(out)), nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	// Scanning the working directory would walk whatever lies below it
-	// (other checkouts, a home directory) and call it environments.
-	return "", usageErr("%s is not inside a git repository: run gate in the clone of your ops repo, or name the directory with --repo DIR", wd)
+// ws is the workspace of the flags (internal/run).
+func (g *globals) ws() *run.Workspace {
+	return &run.Workspace{Repo: g.repo, ConfigPath: g.configPath, MaxFile: g.maxFile, MaxFileSet: g.maxFileSet, Logger: g.log}
 }
 
 // openWorktree opens the work tree source and its gate.yaml.
 func (g *globals) openWorktree() (*source.Dir, *config.Config, error) {
-	root, err := g.repoRoot()
-	if err != nil {
-		return nil, nil, &exitCodeError{code: exitError, err: err}
-	}
-	src, err := source.OpenDir(root, g.maxFile)
-	if err != nil {
-		return nil, nil, &exitCodeError{code: exitError, err: err}
-	}
-	cfg, err := g.loadConfig(src)
-	if err != nil {
-		return nil, nil, err
-	}
-	if n := run.MaxFileSize(src, g.configPath, g.maxFile, g.maxFileSet, g.log); n != g.maxFile {
-		// gate.yaml sets limits.maxFileSize: open again with it.
-		_ = src.Close()
-		g.maxFile = n
-		return g.openWorktree()
-	}
-	return src, cfg, nil
-}
-
-func (g *globals) loadConfig(src source.Source) (*config.Config, error) {
-	cfg, _, err := config.Load(src, g.configPath)
-	if err != nil {
-		return nil, &exitCodeError{code: exitError, err: err}
-	}
-	cfg.Remotes = g.remoteURLs()
-	return cfg, nil
-}
-
-// remoteURLs are the git remotes of the checkout: a Flux GitRepository or
-// Argo CD Application naming one of them is this repository. Best effort:
-// outside a git repository there are none (gate.yaml repository.urls and
-// Flux's flux-system convention still apply).
-func (g *globals) remoteURLs() []string {
-	root, err := g.repoRoot()
-	if err != nil {
-		return nil
-	}
-	repo, err := gitsrc.Open(root)
-	if err != nil {
-		return nil
-	}
-	urls, err := gitsrc.RemoteURLs(repo)
-	if err != nil {
-		g.log.Debug("git remotes not read", "err", err)
-	}
-	return urls
+	w := g.ws()
+	src, cfg, err := w.OpenWorktree()
+	g.maxFile = w.MaxFile
+	return src, cfg, err
 }
 
 func (g *globals) isTTY(w io.Writer) bool {
@@ -199,47 +129,21 @@ func (g *globals) isTTY(w io.Writer) bool {
 }
 
 func (g *globals) renderOptions() render.Options {
-	opts := render.Options{Logger: g.log}
+	var iso render.Isolator
 	if g.isolate {
-		opts.Isolate = g.isolator()
+		iso = g.isolator()
 	}
-	// Charts not in the repo render from the chart cache (filled by
-	// gate charts pull); the engine never fetches them.
-	opts.Charts = charts.Open(g.chartCacheDir())
-	if g.cacheDir != "" {
-		c, err := render.OpenCache(g.cacheDir, cacheSalt())
-		if err != nil {
-			g.log.Warn("render cache disabled", "err", err)
-		} else {
-			opts.Cache = c
-		}
-	}
-	return opts
+	return run.LocalRender(g.log, g.cacheDir, cacheSalt(), iso)
 }
 
-// cacheSalt identifies this build of gate, so a cache never serves a
-// render made by a different renderer: the version, the VCS revision, and
-// for development builds the executable's size and time.
-func cacheSalt() string {
-	salt := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
-				salt += "/" + s.Value
-			}
-		}
-		for _, d := range bi.Deps {
-			if d.Path == "sigs.k8s.io/kustomize/api" || d.Path == "helm.sh/helm/v4" {
-				salt += "/" + d.Version
-			}
-		}
+// cacheSalt identifies this build of gate (run.CacheSalt).
+func cacheSalt() string { return run.CacheSalt(version) }
+
+// printFindings prints findings on stderr, one a line, in their order.
+func (g *globals) printFindings(finds []checks.Finding) {
+	for _, f := range finds {
+		fmt.Fprintln(g.stderr, escape.Terminal(f.String()))
 	}
-	if exe, err := os.Executable(); err == nil {
-		if fi, err := os.Stat(exe); err == nil {
-			salt += fmt.Sprintf("/%d-%d", fi.Size(), fi.ModTime().UnixNano())
-		}
-	}
-	return salt
 }
 
 func usageErr(format string, args ...any) error {

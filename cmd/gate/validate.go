@@ -1,15 +1,12 @@
 package main
 
 import (
-	"github.com/gate-ops/gate/internal/run"
-
 	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/report"
+	"github.com/gate-ops/gate/internal/run"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -38,10 +35,10 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
   gate validate -o sarif=schema.sarif`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var specs []outputSpec
+			var outs []run.Output
 			var err error
 			if len(outputs.outputs) > 0 || outputs.outputFile != "" {
-				if specs, err = outputs.parse("text"); err != nil {
+				if outs, err = outputs.parse("text"); err != nil {
 					return err
 				}
 			}
@@ -55,42 +52,27 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 			req, err := run.Request(cmd.Context(), run.Intent{Mode: run.Validate, Opened: &run.Opened{Head: src, Trusted: src, Config: cfg},
 				Envs: envNames, FailOn: failOn, Limits: g.limits, Render: g.renderOptions(), Logger: g.log})
 			if err != nil {
-				return &exitCodeError{code: exitError, err: err}
+				return err
 			}
 			rep, err := run.Run(cmd.Context(), req, g.limits)
 			if err != nil {
-				return usageErr("%v", err)
+				return err
+			}
+			finds := rep.AllFindings()
+			if outs != nil {
+				opts := report.Options{Color: true, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.ws().GitPrefix(g.formats, outs)}
+				if err := g.writeReports(outs, rep, opts); err != nil {
+					return err
+				}
+			} else {
+				report.FindingLines(g.stdout, finds, len(rep.Envs) > 1)
 			}
 			resources := 0
 			for _, er := range rep.Envs {
 				resources += er.Resources
 			}
-			results := rep.Envs
-			finds := rep.AllFindings()
-			if specs != nil {
-				opts := report.Options{Color: true, ToolVersion: version, Command: cmd.CommandPath(), URIPrefix: g.gitPrefix(specs)}
-				if err := g.writeReports(specs, rep, opts); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.stderr, "validated %s in %s: %s\n", plural(resources, "resource"), plural(len(results), "environment"), summary(finds))
-				if !rep.Pass {
-					return failGate()
-				}
-				return nil
-			}
-			checks.SortFindings(finds)
-			for _, f := range finds {
-				line := f.String()
-				if f.Env != "" && len(results) > 1 {
-					line = "[" + f.Env + "] " + line
-				}
-				fmt.Fprintln(g.stdout, escape.Terminal(line))
-			}
-			fmt.Fprintf(g.stderr, "validated %s in %s: %s\n", plural(resources, "resource"), plural(len(results), "environment"), summary(finds))
-			if !rep.Pass {
-				return failGate()
-			}
-			return nil
+			fmt.Fprintf(g.stderr, "validated %s in %s: %s\n", report.Plural(resources, "resource"), report.Plural(len(rep.Envs), "environment"), report.Summary(finds))
+			return verdict(rep.Pass)
 		},
 	}
 	f := cmd.Flags()
@@ -102,38 +84,4 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "notice"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
-}
-
-// plural says "1 resource", "3 resources".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// summary counts findings by severity: "2 errors, 1 warning".
-func summary(fs []checks.Finding) string {
-	n := map[checks.Severity]int{}
-	for _, f := range fs {
-		n[f.Severity]++
-	}
-	if len(fs) == 0 {
-		return "no findings"
-	}
-	out := ""
-	for _, s := range []checks.Severity{checks.SeverityError, checks.SeverityWarning, checks.SeverityNotice} {
-		if n[s] == 0 {
-			continue
-		}
-		if out != "" {
-			out += ", "
-		}
-		word := s.String()
-		if n[s] > 1 {
-			word += "s"
-		}
-		out += fmt.Sprintf("%d %s", n[s], word)
-	}
-	return out
 }

@@ -1,0 +1,76 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// fluxCatalogRepo is catalogRepo's apps and environments applied by Flux:
+// a cluster per environment whose Kustomizations build envs/<env> (as
+// written, or edited by spec.patches and targetNamespace on odd clusters),
+// a directory with no kustomization holding one with a kustomization (the
+// generated kustomization includes it), postBuild substitution and a
+// HelmRelease of a chart in the repo.
+func fluxCatalogRepo(envs, apps int) *source.Mem {
+	files := catalogFiles(envs, apps)
+	delete(files, "gate.yaml")
+	files["platform/namespace.yaml"] = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: platform\n  labels:\n    region: ${region:=none}\n"
+	files["platform/addons/kustomization.yaml"] = "resources:\n  - ../../apps/app00/overlay\nnamespace: platform\n"
+	files["charts/cache/Chart.yaml"] = "apiVersion: v2\nname: cache\nversion: 0.1.0\n"
+	files["charts/cache/values.yaml"] = "replicas: 1\n"
+	files["charts/cache/templates/sts.yaml"] = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  replicas: {{ .Values.replicas }}\n"
+	for e := 0; e < envs; e++ {
+		name := fmt.Sprintf("env%02d", e)
+		edits := ""
+		if e%2 == 1 {
+			edits = "  targetNamespace: " + name + "-t\n  patches:\n    - target: {kind: Deployment}\n      patch: |\n        - op: replace\n          path: /spec/replicas\n          value: 4\n"
+		}
+		files["clusters/"+name+"/apps.yaml"] = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  path: ./envs/" + name + "\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n" + edits
+		files["clusters/"+name+"/platform.yaml"] = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: platform\n  namespace: flux-system\nspec:\n  path: ./platform\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  postBuild:\n    substitute:\n      region: r" + fmt.Sprint(e%3) + "\n"
+		files["clusters/"+name+"/release.yaml"] = fmt.Sprintf("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cache\n  namespace: %s\nspec:\n  chart:\n    spec:\n      chart: ./charts/cache\n      sourceRef:\n        kind: GitRepository\n        name: flux-system\n        namespace: flux-system\n  values:\n    replicas: %d\n", name, 1+e%2)
+	}
+	return source.NewMem("flux-catalog", files)
+}
+
+// TestRenderAllSharesSubtreesFlux: the Kustomizations of Flux clusters
+// take the app overlays they share from RenderAll's memo, and every
+// cluster renders exactly as it does alone.
+func TestRenderAllSharesSubtreesFlux(t *testing.T) {
+	src := fluxCatalogRepo(4, 3)
+	all := sameAsAlone(t, src, nil)
+	if len(all) != 4 {
+		t.Fatalf("%d environments, want 4", len(all))
+	}
+	for _, res := range all {
+		if res.Env.Kind != KindFlux || len(res.Findings) > 0 {
+			t.Fatalf("%s: kind %s, findings %v", res.Env.Name, res.Env.Kind, res.Findings)
+		}
+	}
+	// The sharing is what makes it fast: an edited cluster (env01) and a
+	// plain one (env02) both take the overlays from the memo.
+	for _, i := range []int{1, 2} {
+		r := New(Options{})
+		m := newMemo(r, src)
+		r.Render(withMemo(context.Background(), m), src, all[i].Env)
+		built := 0
+		for dir, st := range m.subs {
+			if !st.ok {
+				t.Errorf("%s: subtree %s not usable", all[i].Env.Name, dir)
+			}
+			built++
+		}
+		if built != 3+1 { // the cluster's three app overlays and platform/addons' one
+			t.Errorf("%s: %d subtrees shared, want 4", all[i].Env.Name, built)
+		}
+	}
+}
+
+// TestRenderAllSharesSubtreesFluxCorpus: the same on the
+// flux2-kustomize-helm-example layout.
+func TestRenderAllSharesSubtreesFluxCorpus(t *testing.T) {
+	src, cfg := openFluxCorpus(t)
+	sameAsAlone(t, src, cfg)
+}

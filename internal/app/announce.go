@@ -3,14 +3,9 @@ package app
 import (
 	"context"
 	"sort"
-	"sync"
 	"time"
 
-	"github.com/google/go-github/v60/github"
-
 	"github.com/gate-ops/gate/checks"
-	"github.com/gate-ops/gate/checks/escape"
-	"github.com/gate-ops/gate/checks/report"
 )
 
 // Check runs created queued when the webhook arrives.
@@ -53,7 +48,7 @@ const maxAnnounced = 32
 
 // knownEnvs returns the environments of the repository's last plan (nil
 // when never planned or the database did not answer).
-func (a *App) knownEnvs(ctx context.Context, j *job) []string {
+func (a *App) knownEnvs(ctx context.Context, j *Job) []string {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	names, err := a.store.envNames(ctx, j.Repo)
@@ -80,81 +75,4 @@ func (a *App) rememberEnvs(ctx context.Context, repo string, envs []checks.Env) 
 	if err := a.store.putEnvNames(ctx, repo, names); err != nil {
 		a.log.Warn("could not remember the repository's environments", "repo", repo, "err", err)
 	}
-}
-
-// announce creates j's check runs queued for the environments names and
-// returns those GitHub confirmed, by check-run name.
-func (a *App) announce(ctx context.Context, j *job, names []string) map[string]int64 {
-	log := a.log.With("delivery", j.Delivery, "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA))
-	ctx, cancel := context.WithTimeout(ctx, announceBudget)
-	defer cancel()
-	ctx = context.WithValue(ctx, noRetry{}, true)
-	gh, err := a.client(j.Installation)
-	if err != nil {
-		log.Warn("no GitHub client for the installation; no check runs created at webhook time", "err", err)
-		return nil
-	}
-	var (
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		out    = map[string]int64{}
-		failed int
-	)
-	for _, env := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			name := report.CheckRunName(env)
-			cr, _, err := gh.Checks.CreateCheckRun(ctx, j.Owner, j.Name, github.CreateCheckRunOptions{
-				Name: name, HeadSHA: j.HeadSHA, Status: github.String("queued"),
-				ExternalID: github.String(j.externalID()), DetailsURL: github.String(a.detailsURL(j, env)),
-				Output: &github.CheckRunOutput{Title: github.String("Queued"),
-					Summary: github.String("gate will render and check environment " + escape.Code(env) + " once a worker takes this push.")},
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed++
-				return
-			}
-			out[name] = cr.GetID()
-		}()
-	}
-	wg.Wait()
-	a.m.queuedAtWebhook.WithLabelValues("created").Add(float64(len(out)))
-	if failed > 0 {
-		// The job creates what is missing (and takes over a create GitHub
-		// carried out with its answer lost).
-		a.m.queuedAtWebhook.WithLabelValues("failed").Add(float64(failed))
-		log.Warn("some check runs could not be created at webhook time; the run creates them", "created", len(out), "failed", failed)
-	} else {
-		log.Info("check runs created queued", "count", len(out))
-	}
-	return out
-}
-
-// withdraw completes the check runs announce created for a job that was
-// not committed: the webhook is answered 503 and nothing would ever take
-// them over. What GitHub does not take now is sent again later
-// (completions).
-func (a *App) withdraw(ctx context.Context, j *job, ids map[string]int64, cause error) {
-	log := a.log.With("delivery", j.Delivery, "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA))
-	log.Warn("the job was not committed; completing the check runs created for it", "err", cause)
-	gh, err := a.client(j.Installation)
-	if err != nil {
-		log.Error("no GitHub client for the installation", "err", err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	for name, id := range ids {
-		// The database error is not shown: it may name hosts.
-		cr := report.ErrorCheckRun(envOfCheckRun(name), report.ConclusionFailure,
-			"gate could not record this push in its queue (its database did not answer). Push again, redeliver the webhook or press Re-run.")
-		c := &completion{j: j, cr: cr, id: id, at: time.Now()}
-		if err := a.send(ctx, gh, c); err != nil {
-			a.completions.add(c, err, log)
-		}
-	}
-	a.m.queuedAtWebhook.WithLabelValues("withdrawn").Add(float64(len(ids)))
 }

@@ -14,9 +14,11 @@ import (
 	"github.com/riverqueue/river"
 )
 
-// job is one pull-request head to check. It travels as the River job's
-// arguments (JSON), so every field a run needs is exported.
-type job struct {
+// Job is one pull-request head to check, whichever forge sent it. It
+// travels as the River job's arguments (JSON), so every field a run needs
+// is exported. Installation is the forge's id of the App's access to the
+// repository (GitHub: the installation).
+type Job struct {
 	key          string
 	Repo         string // owner/name
 	Owner, Name  string
@@ -46,7 +48,7 @@ type job struct {
 // externalID is the check runs' external_id: the pull request and its
 // base branch, so a Re-run of a check run that GitHub sends without pull
 // requests (one from a fork) still finds what to check.
-func (j *job) externalID() string {
+func (j *Job) externalID() string {
 	return fmt.Sprintf("%s#%d@%s", j.Repo, j.PR, j.BaseRef)
 }
 
@@ -105,7 +107,7 @@ type checkArgs struct {
 	PR    int    `json:"pr" river:"unique"`
 	Head  string `json:"head" river:"unique"`
 	Nonce string `json:"nonce,omitempty" river:"unique"`
-	Job   job    `json:"job"`
+	Job   Job    `json:"job"`
 }
 
 // Kind implements river.JobArgs.
@@ -114,7 +116,7 @@ func (checkArgs) Kind() string { return "gate_check" }
 // enqueue commits j as a job (with its pull request's latest head in the
 // same transaction) and returns the outcome. The webhook is answered
 // only after it returns: a delivery answered 2xx is never lost.
-func (a *App) enqueue(ctx context.Context, j *job) (string, error) {
+func (a *App) enqueue(ctx context.Context, j *Job) (string, error) {
 	args := checkArgs{Repo: j.Repo, PR: j.PR, Head: j.HeadSHA, Job: *j}
 	if j.Force {
 		args.Nonce = j.Delivery
@@ -141,10 +143,10 @@ func (a *App) enqueue(ctx context.Context, j *job) (string, error) {
 	// "Expected"), for a new job only: never for a stale or duplicate
 	// head, which pre and River's uniqueness turn away first.
 	names := a.knownEnvs(ctx, j)
-	var queued map[string]int64
+	var withdraw func(context.Context, error)
 	post := func(ctx context.Context) error {
 		if len(names) > 0 {
-			queued = a.announce(ctx, j, names)
+			withdraw = a.forge.Announce(ctx, j, names)
 		}
 		if f := a.commitFault.Load(); f != nil {
 			return (*f)()
@@ -154,10 +156,10 @@ func (a *App) enqueue(ctx context.Context, j *job) (string, error) {
 	inserted, _, err := a.store.q.insert(ctx, args, opts, pre, post)
 	switch {
 	case err != nil:
-		if len(queued) > 0 {
+		if withdraw != nil {
 			// No job will take them over: complete them now (or they
 			// would stay queued forever).
-			a.withdraw(ctx, j, queued, err)
+			withdraw(ctx, err)
 		}
 		return "", err
 	case stale:
@@ -287,7 +289,7 @@ func rerun(rj *river.Job[checkArgs]) bool {
 
 // supersededBy says why j should no longer run (a newer head, the pull
 // request closed), or nil.
-func (a *App) supersededBy(ctx context.Context, j *job) error {
+func (a *App) supersededBy(ctx context.Context, j *Job) error {
 	latest, ok, err := a.store.latestHead(ctx, j.key)
 	if err != nil || !ok || latest == j.HeadSHA {
 		return nil // the database is unreachable: keep running

@@ -5,7 +5,7 @@ import (
 )
 
 func TestExternalIDRoundTrip(t *testing.T) {
-	j := &job{Repo: "gate-ops/shop-ops", PR: 12, BaseRef: "release/1.2"}
+	j := &Job{Repo: "gate-ops/shop-ops", PR: 12, BaseRef: "release/1.2"}
 	repo, pr, base, ok := parseExternalID(j.externalID())
 	if !ok || repo != j.Repo || pr != 12 || base != "release/1.2" {
 		t.Errorf("round trip of %q: %q %d %q %v", j.externalID(), repo, pr, base, ok)

@@ -38,11 +38,11 @@ func TestStoreOnSQLiteAndPostgres(t *testing.T) {
 			defer s.close()
 			a := &App{store: s, cfg: Config{JobAttempts: 3}}
 			now := time.Now()
-			j := func(head string, at time.Time, force bool, delivery string) *job {
-				return &job{key: "o/r#1", Repo: "o/r", PR: 1, HeadSHA: head, EventTime: at, Force: force, Delivery: delivery}
+			j := func(head string, at time.Time, force bool, delivery string) *Job {
+				return &Job{key: "o/r#1", Repo: "o/r", PR: 1, HeadSHA: head, EventTime: at, Force: force, Delivery: delivery}
 			}
 			steps := []struct {
-				j    *job
+				j    *Job
 				want string
 			}{
 				{j("aaa", now, false, "d1"), outcomeQueued},

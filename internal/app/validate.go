@@ -14,7 +14,7 @@ var (
 // needs. A signed delivery of the wrong shape ({"action":"opened"} and
 // nothing else) would otherwise be queued and fail later, against GitHub,
 // with an empty repository name; it is answered 400 instead.
-func (j *job) validate() error {
+func (j *Job) validate() error {
 	switch {
 	case !repoNameRe.MatchString(j.Repo) || j.Repo != j.Owner+"/"+j.Name:
 		return fmt.Errorf("invalid %s delivery: repository %q (owner %q, name %q) is not owner/name", j.Trigger, j.Repo, j.Owner, j.Name)

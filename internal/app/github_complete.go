@@ -21,7 +21,7 @@ import (
 // how far it got, so a retry never sends a batch twice (GitHub appends
 // annotations).
 type completion struct {
-	j       *job
+	j       *Job
 	cr      *report.CheckRun
 	details string
 	// id is the check run's id; 0 until a completed one is created.
@@ -39,7 +39,7 @@ type completion struct {
 // conclusion, output.annotations_count; the check run by external_id and
 // name) and only what is missing is sent again, so a lost answer never
 // doubles annotations or check runs.
-func (a *App) send(ctx context.Context, gh *github.Client, c *completion) error {
+func (a *githubForge) send(ctx context.Context, gh *github.Client, c *completion) error {
 	cr, j := c.cr, c.j
 	// expected is the annotation count once batch i is applied.
 	expected := func(i int) int {
@@ -158,7 +158,7 @@ type noRetry struct{}
 // retries; after a failure worth retrying it waits (Retry-After or
 // backoff), asks applied whether GitHub took it after all (a lost answer),
 // and sends it again only if not.
-func (a *App) write(ctx context.Context, do func(context.Context) error, applied func(context.Context) (bool, error)) error {
+func (a *githubForge) write(ctx context.Context, do func(context.Context) error, applied func(context.Context) (bool, error)) error {
 	attempts := max(a.cfg.Retries, 1)
 	for i := 0; ; i++ {
 		err := do(context.WithValue(ctx, noRetry{}, true))
@@ -191,7 +191,7 @@ func (a *App) write(ctx context.Context, do func(context.Context) error, applied
 
 // findRun returns the head's check run of j's pull request named name
 // that match accepts, or nil.
-func findRun(ctx context.Context, gh *github.Client, j *job, name string, match func(*github.CheckRun) bool) (*github.CheckRun, error) {
+func findRun(ctx context.Context, gh *github.Client, j *Job, name string, match func(*github.CheckRun) bool) (*github.CheckRun, error) {
 	ext := j.externalID()
 	opts := &github.ListCheckRunsOptions{CheckName: github.String(name), Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 100}}
 	for page := 0; page < 10; page++ {
@@ -284,7 +284,7 @@ func (cs *completions) len() int {
 }
 
 // retryCompletions sends the waiting completions every interval until ctx ends.
-func (a *App) retryCompletions(ctx context.Context) {
+func (a *githubForge) retryCompletions(ctx context.Context) {
 	t := time.NewTicker(a.cfg.CompletionRetryEvery)
 	defer t.Stop()
 	for {
@@ -298,7 +298,7 @@ func (a *App) retryCompletions(ctx context.Context) {
 }
 
 // flushCompletions tries every waiting completion once.
-func (a *App) flushCompletions(ctx context.Context) {
+func (a *githubForge) flushCompletions(ctx context.Context) {
 	list := a.completions.take()
 	for _, c := range list {
 		a.flushOne(ctx, c)
@@ -307,7 +307,7 @@ func (a *App) flushCompletions(ctx context.Context) {
 	a.m.pendingCompletions.Set(float64(a.completions.len()))
 }
 
-func (a *App) flushOne(ctx context.Context, c *completion) {
+func (a *githubForge) flushOne(ctx context.Context, c *completion) {
 	log := a.log.With("repo", c.j.Repo, "pr", c.j.PR, "head", short(c.j.HeadSHA), "check_run", c.cr.Name, "delivery", c.j.Delivery)
 	if time.Since(c.at) > a.cfg.CompletionRetryFor {
 		log.Error("giving up completing a check run", "tries", c.tries)
@@ -337,7 +337,7 @@ func (a *App) flushOne(ctx context.Context, c *completion) {
 // (a timed-out attempt the transport retried, a cut connection). They are
 // found by the run's external_id on the head commit and completed
 // cancelled, so none is left queued.
-func (p *publisher) sweep(ctx context.Context) {
+func (p *publisher) Done(ctx context.Context) {
 	if !p.attempted {
 		return
 	}

@@ -104,7 +104,7 @@ const rerunAction = "rerun"
 // handler routes one event type to the App; go-githubapp's dispatcher
 // calls it after checking the signature.
 type handler struct {
-	a      *App
+	a      *githubForge
 	events []string
 }
 
@@ -126,7 +126,7 @@ func parseTime(s string) time.Time {
 
 // handleEvent turns a verified delivery into queued jobs. It never blocks
 // on GitHub or git: the answer goes back within GitHub's 10 s.
-func (a *App) handleEvent(ctx context.Context, event, delivery string, payload []byte) error {
+func (a *githubForge) handleEvent(ctx context.Context, event, delivery string, payload []byte) error {
 	log := a.log.With("delivery", delivery, "event", event)
 	switch event {
 	case "pull_request":
@@ -151,11 +151,9 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 			j.Force = true
 			return a.submit(ctx, log, j, event, e.Action)
 		case "closed":
-			key := jobKey(e.Repository.FullName, e.PullRequest.Number)
-			if err := a.store.closePR(ctx, key); err != nil {
-				return fmt.Errorf("%w: %w", errQueue, err)
+			if err := a.Closed(ctx, e.Repository.FullName, e.PullRequest.Number); err != nil {
+				return err
 			}
-			a.local.supersede(key, "", errPRClosed)
 			a.m.webhooks.WithLabelValues(event, e.Action, "cancelled").Inc()
 		default:
 			a.m.webhooks.WithLabelValues(event, e.Action, "ignored").Inc()
@@ -218,7 +216,7 @@ func (a *App) handleEvent(ctx context.Context, event, delivery string, payload [
 
 // fromSuite queues the pull requests of a check suite. A suite with no
 // pull request (a push to a branch with none open) has nothing to gate.
-func (a *App) fromSuite(ctx context.Context, log *slog.Logger, repo repoPayload, inst int64, s checkSuitePayload, delivery, event, action string, force bool) error {
+func (a *githubForge) fromSuite(ctx context.Context, log *slog.Logger, repo repoPayload, inst int64, s checkSuitePayload, delivery, event, action string, force bool) error {
 	if len(s.PullRequests) == 0 && event == "check_suite" && force && shaRe.MatchString(s.HeadSHA) && inst > 0 &&
 		repoNameRe.MatchString(repo.FullName) && repo.FullName == repo.Owner.Login+"/"+repo.Name {
 		// "Re-run all checks" on a fork's head: GitHub lists no pull
@@ -257,10 +255,10 @@ func (a *App) fromSuite(ctx context.Context, log *slog.Logger, repo repoPayload,
 	return errors.Join(errs...)
 }
 
-func (a *App) newJob(repo repoPayload, inst int64, pr prPayload, delivery, trigger string) *job {
+func (a *githubForge) newJob(repo repoPayload, inst int64, pr prPayload, delivery, trigger string) *Job {
 	owner := repo.Owner.Login
 	name := repo.Name
-	return &job{
+	return &Job{
 		key:          jobKey(repo.FullName, pr.Number),
 		Repo:         repo.FullName,
 		Owner:        owner,
@@ -282,7 +280,7 @@ func jobKey(repo string, pr int) string { return fmt.Sprintf("%s#%d", repo, pr) 
 
 // resolver finds the pull requests of re-requested suites one at a time
 // until ctx ends.
-func (a *App) resolver(ctx context.Context) {
+func (a *githubForge) resolver(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -297,7 +295,7 @@ func (a *App) resolver(ctx context.Context) {
 // resolveSuite queues the pull requests named by the external_id of
 // gate's check runs on head: a re-requested suite of a fork's head comes
 // without pull requests.
-func (a *App) resolveSuite(ctx context.Context, log *slog.Logger, j *job) {
+func (a *githubForge) resolveSuite(ctx context.Context, log *slog.Logger, j *Job) {
 	repo := repoPayload{FullName: j.Repo, Name: j.Name, CloneURL: j.CloneURL, HTMLURL: j.HTMLURL}
 	repo.Owner.Login = j.Owner
 	inst, head, delivery := j.Installation, j.HeadSHA, j.Delivery

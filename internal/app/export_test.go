@@ -10,3 +10,12 @@ func FailCommits(a *App, f func() error) {
 	}
 	a.commitFault.Store(&f)
 }
+
+// ForgetRateLimits drops what the replica knows of the rate-limit budgets,
+// so the next GitHub request of each installation reads the database.
+func ForgetRateLimits(a *App) {
+	g := a.forge.(*githubForge)
+	g.limits.mu.Lock()
+	defer g.limits.mu.Unlock()
+	clear(g.limits.m)
+}

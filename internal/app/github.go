@@ -329,6 +329,11 @@ func (t *installTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return send()
 }
 
+// inTx marks requests sent while the job's insert transaction is open
+// (announce): they use the rate-limit budget this replica knows, never
+// the database's (with SQLite the transaction holds its one connection).
+type inTx struct{}
+
 // limits holds each installation's secondary-rate-limit end, shared
 // through the database (read at most once a second per installation).
 type limits struct {
@@ -345,7 +350,7 @@ func (l *limits) until(ctx context.Context, inst int64) time.Time {
 	l.mu.Lock()
 	e := l.m[inst]
 	l.mu.Unlock()
-	if l.s == nil || time.Since(e.read) < time.Second {
+	if l.s == nil || time.Since(e.read) < time.Second || ctx.Value(inTx{}) != nil {
 		return e.until
 	}
 	db, err := l.s.limitUntil(ctx, inst)
@@ -370,11 +375,25 @@ func (l *limits) set(ctx context.Context, inst int64, until time.Time, log *slog
 	}
 	l.m[inst] = e
 	l.mu.Unlock()
-	if l.s != nil {
-		if err := l.s.limit(context.WithoutCancel(ctx), inst, until); err != nil {
+	if l.s == nil {
+		return
+	}
+	share := func(ctx context.Context) {
+		if err := l.s.limit(ctx, inst, until); err != nil {
 			log.Warn("could not share a rate limit", "installation", inst, "err", err)
 		}
 	}
+	if ctx.Value(inTx{}) != nil {
+		// The job's insert transaction is open (with SQLite it holds the one
+		// connection): share it once the transaction ended.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			share(ctx)
+		}()
+		return
+	}
+	share(context.WithoutCancel(ctx))
 }
 
 // wait holds a request until the installation's limit ends (at most

@@ -17,7 +17,7 @@ func (a *githubForge) announce(ctx context.Context, j *Job, names []string) map[
 	log := a.log.With("delivery", j.Delivery, "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA))
 	ctx, cancel := context.WithTimeout(ctx, announceBudget)
 	defer cancel()
-	ctx = context.WithValue(ctx, noRetry{}, true)
+	ctx = context.WithValue(context.WithValue(ctx, noRetry{}, true), inTx{}, true)
 	gh, err := a.client(j.Installation)
 	if err != nil {
 		log.Warn("no GitHub client for the installation; no check runs created at webhook time", "err", err)

@@ -71,7 +71,10 @@ func TestCheckRunsAreQueuedWhenTheWebhookArrives(t *testing.T) {
 	}
 
 	// The repository is known now: dev, staging and prod are queued when
-	// the webhook is answered, while the worker waits at its Plan.
+	// the webhook is answered, while the worker waits at its Plan. (The
+	// replica has to read the rate-limit budget from the database again:
+	// with SQLite the open transaction must not wait for itself.)
+	app.ForgetRateLimits(w.App)
 	creates := w.Fake.Count("checks/create")
 	head2 := w.Repo.Commit(w.Repo.Main, replicas(w, 5), "prod: 5 replicas")
 	if code := deliver(31, head2); code/100 != 2 {
@@ -166,4 +169,54 @@ func latestRuns(f *githubfake.Fake, head string) map[string]githubfake.CheckRun 
 		}
 	}
 	return out
+}
+
+// TestRateLimitAtWebhookTime: GitHub answers one of the webhook's queued
+// creates with a secondary rate limit (429, Retry-After). The replica
+// records the limit without waiting for the database its own open
+// transaction holds (SQLite: one connection), answers the webhook, and
+// the run creates the missing check run: one per environment, all
+// completed.
+func TestRateLimitAtWebhookTime(t *testing.T) {
+	w := newWorld(t, triageRunner(), nil)
+	head1 := w.Repo.Commit(w.Repo.Main, replicas(w, 4), "prod: 4 replicas")
+	w.Repo.SetRef("refs/pull/33/head", head1)
+	w.Deliver("pull_request", w.PullRequest("opened", 33, head1, time.Now()), []byte(apptest.Secret))
+	w.WaitIdle(time.Minute)
+	first := w.Fake.Count("checks/create")
+	w.Fake.SetFaults(func(op string, n int) *githubfake.Fault {
+		if op == "checks/create" && n == first+1 {
+			return &githubfake.Fault{Status: 429, RetryAfter: time.Second}
+		}
+		return nil
+	})
+	app.ForgetRateLimits(w.App)
+	head2 := w.Repo.Commit(w.Repo.Main, replicas(w, 5), "prod: 5 replicas")
+	w.Repo.SetRef("refs/pull/34/head", head2)
+	answered := make(chan int, 1)
+	go func() {
+		answered <- w.Deliver("pull_request", w.PullRequest("opened", 34, head2, time.Now()), []byte(apptest.Secret)).StatusCode
+	}()
+	select {
+	case code := <-answered:
+		if code/100 != 2 {
+			t.Fatalf("webhook answered %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the webhook was not answered: the rate limit's write waits for the transaction that waits for it; log:\n%s", tailString(w.LogBuf.String(), 3000))
+	}
+	if n := len(w.RunsFor(head2)); n != 2 {
+		t.Errorf("%d check runs created at webhook time, want 2 (one create was rate limited)", n)
+	}
+	w.WaitIdle(time.Minute)
+	count := map[string]int{}
+	for _, cr := range w.Fake.CheckRuns() {
+		if cr.HeadSHA == head2 {
+			count[cr.Name]++
+		}
+	}
+	if len(count) != 3 || count["gate / dev"] != 1 || count["gate / staging"] != 1 || count["gate / prod"] != 1 {
+		t.Errorf("check runs per environment %v, want exactly one each", count)
+	}
+	assertCompleted(t, w.Fake)
 }

@@ -67,7 +67,7 @@ func (g *graph) chain(dir, file string, seen map[string]bool) ([]string, bool) {
 	defer delete(seen, dir)
 	comps := componentDirs(k)
 	var out []string
-	found := ownsFile(k, file)
+	found := g.owns(k, file)
 	if !found {
 		for _, b := range k.Bases {
 			if slices.Contains(comps, b) {
@@ -120,21 +120,31 @@ func componentDirs(k *Kustomization) []string {
 	return out
 }
 
-// ownsFile reports whether k itself brings in objects of file: one of its
-// resources, its own generators, or a chart it inflates.
-func ownsFile(k *Kustomization, file string) bool {
+// owns reports whether k itself brings in objects of file: one of its
+// resources, its own generators, or a chart it inflates (resources are
+// joined once per graph: chain asks for every kustomization on the way to
+// every file).
+func (g *graph) owns(k *Kustomization, file string) bool {
 	if file == k.File {
 		return true
 	}
 	if path.Dir(file) == k.Dir && strings.HasPrefix(path.Base(file), virtualPrefix) {
 		return true
 	}
-	for _, it := range seqItems(child(k.Root, "resources")) {
-		if p, err := source.Join(k.Dir, strings.TrimSpace(it.Value)); err == nil && p == file {
-			return true
+	set, ok := g.resFiles[k.Dir]
+	if !ok {
+		set = map[string]bool{}
+		for _, it := range seqItems(child(k.Root, "resources")) {
+			if p, err := source.Join(k.Dir, strings.TrimSpace(it.Value)); err == nil {
+				set[p] = true
+			}
 		}
+		if g.resFiles == nil {
+			g.resFiles = map[string]map[string]bool{}
+		}
+		g.resFiles[k.Dir] = set
 	}
-	return false
+	return set[file]
 }
 
 // kustRoot parses (once per Result) the kustomization file kf.

@@ -341,6 +341,10 @@ func (t *PatchTarget) selects(r *checks.Resource) bool {
 		if pattern == "" {
 			return true
 		}
+		if regexp.QuoteMeta(pattern) == pattern {
+			// A literal: the anchored pattern matches only itself.
+			return v == pattern || contains && strings.Contains(v, pattern)
+		}
 		if re, err := regexp.Compile("^(?:" + pattern + ")$"); err == nil && re.MatchString(v) {
 			return true
 		}

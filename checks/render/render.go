@@ -493,6 +493,8 @@ type graph struct {
 	byDir map[string]*Kustomization
 	order []string // DFS post-order: bases before users
 	reach map[string]map[string]bool
+	// resFiles are each kustomization's resource files (graph.owns).
+	resFiles map[string]map[string]bool
 }
 
 func (r *Renderer) scanGraph(src source.Source, rootDir string) (*graph, error) {

@@ -136,6 +136,8 @@ type App struct {
 	resolverDone chan struct{}
 	stop         context.CancelFunc
 	started      atomic.Bool
+	// commitFault, set by tests only, fails the commit of new jobs.
+	commitFault atomic.Pointer[func() error]
 }
 
 // New checks the configuration and builds the App; Start runs it.

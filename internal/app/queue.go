@@ -136,9 +136,29 @@ func (a *App) enqueue(ctx context.Context, j *job) (string, error) {
 		stale = n == 0
 		return !stale, nil
 	}
-	inserted, _, err := a.store.q.insert(ctx, args, opts, pre)
+	// The check runs of the environments known for the repository are
+	// created queued before the commit (required checks show pending, not
+	// "Expected"), for a new job only: never for a stale or duplicate
+	// head, which pre and River's uniqueness turn away first.
+	names := a.knownEnvs(ctx, j)
+	var queued map[string]int64
+	post := func(ctx context.Context) error {
+		if len(names) > 0 {
+			queued = a.announce(ctx, j, names)
+		}
+		if f := a.commitFault.Load(); f != nil {
+			return (*f)()
+		}
+		return nil
+	}
+	inserted, _, err := a.store.q.insert(ctx, args, opts, pre, post)
 	switch {
 	case err != nil:
+		if len(queued) > 0 {
+			// No job will take them over: complete them now (or they
+			// would stay queued forever).
+			a.withdraw(ctx, j, queued, err)
+		}
 		return "", err
 	case stale:
 		return outcomeStale, nil
@@ -199,11 +219,10 @@ func (w *checkWorker) Work(ctx context.Context, rj *river.Job[checkArgs]) error 
 	if reason := a.supersededBy(ctx, &j); reason != nil {
 		a.m.runs.WithLabelValues("superseded").Inc()
 		a.log.Info("job superseded before it ran", "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA), "reason", reason)
-		if j.rerun {
-			// An earlier attempt (one GitHub turned away, or one on a replica
-			// that died) may have left check runs open on this head.
-			a.closeLeftovers(ctx, &j, reason)
-		}
+		// The check runs created queued at webhook time, and those an
+		// earlier attempt (one GitHub turned away, or one on a replica that
+		// died) left open, end cancelled.
+		a.closeLeftovers(ctx, &j, reason)
 		return nil
 	}
 	watchDone := make(chan struct{})

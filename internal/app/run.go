@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/gitsrc"
@@ -153,6 +154,9 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 	rv, err := a.fetch(ctx, j, log)
 	if errors.Is(err, errStale) {
 		a.m.runs.WithLabelValues("stale").Inc()
+		// Check runs created queued at webhook time for this head: the
+		// moved head's job has its own.
+		a.closeLeftovers(ctx, j, errStale)
 		return nil
 	}
 	if err != nil {
@@ -166,6 +170,8 @@ func (a *App) process(ctx context.Context, j *job) (retry error) {
 		p.fail(ctx, fmt.Errorf("find the environments: %w", err))
 		return nil
 	}
+	// The next webhooks of the repository create these queued at once.
+	a.rememberEnvs(ctx, j.Repo, envs)
 	if err := p.create(ctx, envs, a.untouched(ctx, rv, envs, log)); err != nil {
 		return p.failOrRetry(ctx, err)
 	}
@@ -228,8 +234,9 @@ func cancelledWith(ctx context.Context, cause error) context.Context {
 	return c
 }
 
-// closeLeftovers completes, cancelled with reason, the check runs an
-// earlier attempt of j left open on its head.
+// closeLeftovers completes, cancelled with reason, the check runs left
+// open on j's head: created queued at webhook time, or by an earlier
+// attempt of j.
 func (a *App) closeLeftovers(ctx context.Context, j *job, reason error) {
 	log := a.log.With("repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA))
 	gh, err := a.client(j.Installation)
@@ -238,23 +245,9 @@ func (a *App) closeLeftovers(ctx context.Context, j *job, reason error) {
 		return
 	}
 	p := &publisher{a: a, j: j, gh: gh, log: log, ids: map[string]int64{}}
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.PublishTimeout)
-	open, err := p.openRuns(lctx)
-	cancel()
-	if err != nil {
-		log.Warn("could not list the check runs an earlier attempt left", "err", err)
+	if p.adoptOpen(ctx); len(p.envs) == 0 {
 		return
 	}
-	names := make([]string, 0, len(open))
-	for name, id := range open {
-		p.ids[name] = id
-		names = append(names, name)
-	}
-	if len(names) == 0 {
-		return
-	}
-	sort.Strings(names)
-	p.envs = names
 	p.fail(cancelledWith(ctx, reason), reason)
 }
 
@@ -498,6 +491,8 @@ type publisher struct {
 	// pre are the check runs of untouched environments, completed neutral
 	// when they were created: publish leaves them as they are.
 	pre map[string]bool
+	// adopted is set once the open check runs were taken over for fail.
+	adopted bool
 }
 
 func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *checks.Report) error {
@@ -523,10 +518,7 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *ch
 	// Touched environments first: once an untouched one is completed on
 	// GitHub, every touched one has its check run, so a re-run that finds
 	// only completed ones knows the verdict was published (published).
-	isIdle := func(e checks.Env) bool {
-		_, isOpen := open[report.CheckRunName(e.Name)]
-		return idle[e.Name] != nil && !isOpen
-	}
+	isIdle := func(e checks.Env) bool { return idle[e.Name] != nil }
 	ordered := make([]checks.Env, 0, len(envs))
 	for _, e := range envs {
 		if !isIdle(e) {
@@ -538,23 +530,24 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *ch
 			ordered = append(ordered, e)
 		}
 	}
+	planned := map[string]bool{}
 	for _, e := range ordered {
 		if err := run.Err(); err != nil {
 			return err
 		}
 		name := report.CheckRunName(e.Name)
-		if id, ok := open[name]; ok {
-			p.ids[name] = id
-			p.envs = append(p.envs, name)
-			continue
-		}
+		planned[name] = true
 		if er := idle[e.Name]; er != nil {
-			// Untouched: one request creates it completed neutral (an
-			// earlier attempt of this job may have done so already).
+			// Untouched: one request creates it completed neutral, or
+			// completes the one created queued at webhook time (an earlier
+			// attempt of this job may have done so already).
 			p.pre[name] = true
 			if id, ok := neutral[name]; ok {
 				p.ids[name] = id
 				continue
+			}
+			if id, ok := open[name]; ok {
+				p.ids[name] = id
 			}
 			url := p.a.detailsURL(p.j, e.Name)
 			cr := report.EnvCheckRun(untouched, er, report.CheckRunOptions{DetailsURL: url})
@@ -562,6 +555,11 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *ch
 			if err := p.complete(ctx, cr, url); err != nil {
 				p.log.Error("could not create the untouched environment's check run", "check_run", name, "err", err)
 			}
+			continue
+		}
+		if id, ok := open[name]; ok {
+			p.ids[name] = id
+			p.envs = append(p.envs, name)
 			continue
 		}
 		var id int64
@@ -585,6 +583,7 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *ch
 		p.ids[name] = id
 		p.envs = append(p.envs, name)
 	}
+	p.closeStrays(ctx, open, planned)
 	for _, name := range p.envs {
 		_, _, err := p.gh.Checks.UpdateCheckRun(ctx, p.j.Owner, p.j.Name, p.ids[name], github.UpdateCheckRunOptions{
 			Name: name, Status: github.String("in_progress"),
@@ -595,6 +594,26 @@ func (p *publisher) create(ctx context.Context, envs []checks.Env, untouched *ch
 		}
 	}
 	return run.Err()
+}
+
+// closeStrays completes, neutral, the open check runs of environments
+// the plan does not have: created queued at webhook time from the
+// repository's previous plan, for an environment this head removed or
+// renamed.
+func (p *publisher) closeStrays(ctx context.Context, open map[string]int64, planned map[string]bool) {
+	for name, id := range open {
+		if planned[name] {
+			continue
+		}
+		env := envOfCheckRun(name)
+		cr := &report.CheckRun{Name: name, Conclusion: report.ConclusionNeutral, Output: report.CheckRunOutput{Title: "Not an environment at this head",
+			Summary: "## Not an environment at this head\n\ngate created this check run when the push arrived, from the environments it last saw in this repository; " +
+				"this head does not have environment " + escape.Code(env) + ".\n"}}
+		p.ids[name] = id
+		if err := p.complete(ctx, cr, ""); err != nil {
+			p.log.Error("could not complete the check run of an environment this head does not have", "check_run", name, "err", err)
+		}
+	}
 }
 
 // openRuns lists the head's check runs of this pull request that are not
@@ -725,6 +744,9 @@ func (p *publisher) fail(ctx context.Context, err error) {
 	a.m.runs.WithLabelValues(outcome).Inc()
 	p.log.Warn("run did not finish", "outcome", outcome, "err", err)
 	reason := scrubToken(err.Error())
+	// Check runs created queued at webhook time (or by an earlier
+	// attempt) that this run did not take over yet end with the reason.
+	p.adoptOpen(ctx)
 	if len(p.envs) == 0 {
 		if conclusion == report.ConclusionCancelled {
 			return // nothing was shown on the pull request yet
@@ -743,6 +765,31 @@ func (p *publisher) fail(ctx context.Context, err error) {
 			p.log.Error("could not complete check run", "check_run", name, "err", e)
 		}
 	}
+}
+
+// adoptOpen takes over the head's open check runs of this pull request
+// (those created queued at webhook time) before the run has its own.
+func (p *publisher) adoptOpen(ctx context.Context) {
+	if p.adopted {
+		return
+	}
+	p.adopted = true
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.a.cfg.PublishTimeout)
+	defer cancel()
+	open, err := p.openRuns(lctx)
+	if err != nil {
+		p.log.Warn("could not list the head's open check runs", "err", err)
+		return
+	}
+	names := make([]string, 0, len(open))
+	for name, id := range open {
+		if _, known := p.ids[name]; !known {
+			p.ids[name] = id
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	p.envs = append(p.envs, names...)
 }
 
 // envOfCheckRun is the environment a check run is named after ("" for

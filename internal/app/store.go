@@ -43,8 +43,12 @@ type store struct {
 // queueClient is the River client whichever its driver's transaction type.
 type queueClient interface {
 	// insert runs pre and, when it says so, inserts args in one
-	// transaction: the job exists once insert returns without error.
-	insert(ctx context.Context, args checkArgs, opts *river.InsertOpts, pre func(context.Context, execer) (bool, error)) (inserted, duplicate bool, err error)
+	// transaction: the job exists once insert returns without error. When
+	// the job is new (not a duplicate), post runs before the commit (an
+	// error rolls the transaction back), while
+	// the transaction holds the pull request's row: no other delivery of
+	// it gets past pre until the commit.
+	insert(ctx context.Context, args checkArgs, opts *river.InsertOpts, pre func(context.Context, execer) (bool, error), post func(context.Context) error) (inserted, duplicate bool, err error)
 	start(ctx context.Context) error
 	stop(ctx context.Context) error
 	stopAndCancel(ctx context.Context) error
@@ -62,7 +66,7 @@ type riverClient[TTx any] struct {
 	rollback func(ctx context.Context, tx TTx)
 }
 
-func (r *riverClient[TTx]) insert(ctx context.Context, args checkArgs, opts *river.InsertOpts, pre func(context.Context, execer) (bool, error)) (bool, bool, error) {
+func (r *riverClient[TTx]) insert(ctx context.Context, args checkArgs, opts *river.InsertOpts, pre func(context.Context, execer) (bool, error), post func(context.Context) error) (bool, bool, error) {
 	tx, ex, err := r.begin(ctx)
 	if err != nil {
 		return false, false, fmt.Errorf("begin: %w", err)
@@ -77,6 +81,11 @@ func (r *riverClient[TTx]) insert(ctx context.Context, args checkArgs, opts *riv
 	res, err := r.c.InsertTx(ctx, tx, args, opts)
 	if err != nil {
 		return false, false, fmt.Errorf("insert the job: %w", err)
+	}
+	if post != nil && !res.UniqueSkippedAsDuplicate {
+		if err := post(ctx); err != nil {
+			return false, false, fmt.Errorf("commit the job: %w", err)
+		}
 	}
 	if err := r.commit(ctx, tx); err != nil {
 		return false, false, fmt.Errorf("commit the job: %w", err)
@@ -257,6 +266,11 @@ CREATE INDEX IF NOT EXISTS gate_reports_created ON gate_reports (created_ms);
 CREATE TABLE IF NOT EXISTS gate_limits (
 	installation BIGINT PRIMARY KEY,
 	until_ms     BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gate_envs (
+	repo       TEXT PRIMARY KEY,
+	names      TEXT NOT NULL,
+	updated_ms BIGINT NOT NULL
 );`
 
 func (s *store) migrate(ctx context.Context, drv any) error {
@@ -387,6 +401,9 @@ func (s *store) prune(ctx context.Context, maxAge time.Duration, maxBytes int64)
 	if _, err := s.db.ExecContext(ctx, s.rebind("DELETE FROM gate_heads WHERE updated_ms < $1"), cutoff); err != nil {
 		return fmt.Errorf("expire heads: %w", err)
 	}
+	if _, err := s.db.ExecContext(ctx, s.rebind("DELETE FROM gate_envs WHERE updated_ms < $1"), cutoff); err != nil {
+		return fmt.Errorf("expire environment lists: %w", err)
+	}
 	var total int64
 	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(SUM(size), 0) FROM gate_reports").Scan(&total); err != nil {
 		return fmt.Errorf("size the reports: %w", err)
@@ -444,6 +461,30 @@ ON CONFLICT (installation) DO UPDATE SET until_ms = CASE WHEN excluded.until_ms 
 	return err
 }
 
+// envNames returns the environments of the repository's last plan (nil:
+// never planned), newline-separated in the table.
+func (s *store) envNames(ctx context.Context, repo string) ([]string, error) {
+	var names string
+	err := s.db.QueryRowContext(ctx, s.rebind("SELECT names FROM gate_envs WHERE repo = $1"), repo).Scan(&names)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && names == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the environments of %s: %w", repo, err)
+	}
+	return strings.Split(names, "\n"), nil
+}
+
+// putEnvNames records the environments of the repository's last plan.
+func (s *store) putEnvNames(ctx context.Context, repo string, names []string) error {
+	q := `INSERT INTO gate_envs (repo, names, updated_ms) VALUES ($1, $2, $3)
+ON CONFLICT (repo) DO UPDATE SET names = excluded.names, updated_ms = excluded.updated_ms`
+	if _, err := s.db.ExecContext(ctx, s.rebind(q), repo, strings.Join(names, "\n"), time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("record the environments of %s: %w", repo, err)
+	}
+	return nil
+}
+
 func (s *store) close() {
 	s.db.Close()
 	if s.pool != nil {
@@ -453,7 +494,7 @@ func (s *store) close() {
 
 // reset empties the queue and gate's tables (tests).
 func (s *store) reset(ctx context.Context) error {
-	for _, t := range []string{"river_job", "gate_heads", "gate_reports", "gate_limits"} {
+	for _, t := range []string{"river_job", "gate_heads", "gate_reports", "gate_limits", "gate_envs"} {
 		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return err
 		}

@@ -35,10 +35,8 @@ var (
 		"checks/render/memo.go":        true,
 		"checks/render/origin.go":      true,
 		"checks/render/render.go":      true,
-		"cmd/gate-bench/main.go":       true,
 		"internal/app/app.go":          true,
 		"internal/app/run.go":          true,
-		"testdata/gen/main.go":         true,
 	}
 	oversizeFuncs = map[string]bool{
 		"checks/engine.Run":                      true,

@@ -44,8 +44,6 @@ var (
 		"checks/render.Renderer.renderArgoHelm":  true,
 		"checks/render.Renderer.renderKustomize": true,
 		"checks/render.Result.Locate":            true,
-		"checks/render.Result.fromKustomization": true,
-		"checks/render.discover":                 true,
 		"checks/render.fluxWalk.build":           true,
 		"checks/render.fluxWalk.helmRelease":     true,
 		"checks/render.helmReleaseFromKustomize": true,

@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -51,7 +52,12 @@ func (r *Renderer) renderArgoKustomize(ctx context.Context, src source.Source, a
 	}
 	env := checks.Env{Name: res.Env.Name, Path: dir, Kind: KindKustomize, KubernetesVersion: cfg.kubeVersion}
 	sub := newResult(env, rsrc, r.opts.Limits)
-	err := r.renderKustomize(withMemo(ctx, nil), rsrc, env, sub)
+	// Under RenderAll the bases Applications share are built once (memo.go).
+	err := r.renderKustomize(ctx, rsrc, env, sub)
+	if errors.Is(err, errMemoMiss) {
+		sub = newResult(env, rsrc, r.opts.Limits)
+		err = r.renderKustomize(withMemo(ctx, nil), rsrc, env, sub)
+	}
 	res.Files = append(res.Files, sub.Files...)
 	res.Findings = append(res.Findings, sub.Findings...)
 	if err != nil {

@@ -108,59 +108,13 @@ type kdir struct {
 }
 
 func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Finding) {
-	var dirs []kdir
 	// Argo CD Applications are environments; what they render is not
 	// listed again as an environment of its own.
 	argoEnvs, argoUsed, finds := discoverArgoEnvs(src, cfg)
-	excluded := func(p string) bool {
-		for _, x := range cfg.Discovery.Exclude {
-			x = strings.TrimSuffix(x, "/")
-			if p == x || strings.HasPrefix(p, x+"/") {
-				return true
-			}
-		}
-		return false
-	}
-	_ = fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p != "." {
-				finds = append(finds, checks.Finding{Check: "render", RuleID: "render/read-error", Severity: checks.SeverityWarning, Origin: checks.Origin{File: p}, Message: fmt.Sprintf("not searched for environments: %v", unwrapEscape(err))})
-			}
-			return nil
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		if p != "." && (strings.HasPrefix(d.Name(), ".") || skipDirs[d.Name()] || excluded(p)) {
-			return fs.SkipDir
-		}
-		if _, err := src.Stat(path.Join(p, "Chart.yaml")); err == nil {
-			return fs.SkipDir // a chart is rendered by whoever uses it
-		}
-		if f := FindKustomization(src, p); f != "" {
-			k, err := ScanKustomization(src, f, DefaultLimits())
-			kd := kdir{dir: p, k: k, err: err}
-			if k != nil {
-				kd.component = k.Component
-			}
-			dirs = append(dirs, kd)
-		}
-		return nil
-	})
-	used := map[string]bool{}
-	for _, d := range dirs {
-		if d.k == nil {
-			continue
-		}
-		for _, b := range d.k.Bases {
-			if b != d.dir { // a kustomization that includes itself is still an environment
-				used[b] = true
-			}
-		}
-	}
-	for _, d := range orphanCycles(dirs, used) {
-		used[d] = false
-	}
+	excluded := discoveryExcluded(cfg)
+	dirs, walkFinds := walkKustomizations(src, excluded)
+	finds = append(finds, walkFinds...)
+	used := usedBases(dirs)
 	var envs []checks.Env
 	names := map[string]int{}
 	// A Flux repo's environments are its clusters; the kustomizations
@@ -188,6 +142,85 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 		isEnvDir[d.dir] = true
 		add(checks.Env{Name: d.dir, Path: d.dir, Kind: KindKustomize, KubernetesVersion: cfg.Defaults.KubernetesVersion, Reason: reason})
 	}
+	skip := func(p string) bool { return isEnvDir[p] || used[p] || argoUsed[p] || excluded(p) }
+	for _, e := range conventionalEnvs(src, cfg, skip) {
+		add(e)
+	}
+	shortNames(envs, names)
+	envs = append(envs, argoEnvNames(argoEnvs, envs)...)
+	sort.Slice(envs, func(i, j int) bool { return envs[i].Name < envs[j].Name })
+	return envs, finds
+}
+
+// discoveryExcluded reports whether a directory is under discovery.exclude.
+func discoveryExcluded(cfg *config.Config) func(p string) bool {
+	return func(p string) bool {
+		for _, x := range cfg.Discovery.Exclude {
+			x = strings.TrimSuffix(x, "/")
+			if p == x || strings.HasPrefix(p, x+"/") {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// walkKustomizations scans every kustomization of src outside hidden,
+// skipped, excluded and chart directories.
+func walkKustomizations(src source.Source, excluded func(string) bool) (dirs []kdir, finds []checks.Finding) {
+	_ = fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p != "." {
+				finds = append(finds, checks.Finding{Check: "render", RuleID: "render/read-error", Severity: checks.SeverityWarning, Origin: checks.Origin{File: p}, Message: fmt.Sprintf("not searched for environments: %v", unwrapEscape(err))})
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != "." && (strings.HasPrefix(d.Name(), ".") || skipDirs[d.Name()] || excluded(p)) {
+			return fs.SkipDir
+		}
+		if _, err := src.Stat(path.Join(p, "Chart.yaml")); err == nil {
+			return fs.SkipDir // a chart is rendered by whoever uses it
+		}
+		if f := FindKustomization(src, p); f != "" {
+			k, err := ScanKustomization(src, f, DefaultLimits())
+			kd := kdir{dir: p, k: k, err: err}
+			if k != nil {
+				kd.component = k.Component
+			}
+			dirs = append(dirs, kd)
+		}
+		return nil
+	})
+	return dirs, finds
+}
+
+// usedBases are the directories another kustomization includes (not those
+// only a cycle of otherwise unused kustomizations includes).
+func usedBases(dirs []kdir) map[string]bool {
+	used := map[string]bool{}
+	for _, d := range dirs {
+		if d.k == nil {
+			continue
+		}
+		for _, b := range d.k.Bases {
+			if b != d.dir { // a kustomization that includes itself is still an environment
+				used[b] = true
+			}
+		}
+	}
+	for _, d := range orphanCycles(dirs, used) {
+		used[d] = false
+	}
+	return used
+}
+
+// conventionalEnvs are the chart and plain-YAML directories of the
+// conventional layouts (not kustomizations, not skipped).
+func conventionalEnvs(src source.Source, cfg *config.Config, skip func(string) bool) []checks.Env {
+	var envs []checks.Env
 	for _, parent := range conventionalParents {
 		ents, err := src.ReadDir(parent)
 		if err != nil {
@@ -195,7 +228,7 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 		}
 		for _, e := range ents {
 			p := path.Join(parent, e.Name())
-			if !e.IsDir() || isEnvDir[p] || used[p] || argoUsed[p] || excluded(p) || strings.HasPrefix(e.Name(), ".") {
+			if !e.IsDir() || skip(p) || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
 			if FindKustomization(src, p) != "" {
@@ -208,10 +241,15 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 			if kind == KindPlain && !hasYAML(src, p) {
 				continue
 			}
-			add(checks.Env{Name: p, Path: p, Kind: kind, KubernetesVersion: cfg.Defaults.KubernetesVersion, Reason: fmt.Sprintf("%s directory in the conventional %s/ layout", kindWord(kind), parent)})
+			envs = append(envs, checks.Env{Name: p, Path: p, Kind: kind, KubernetesVersion: cfg.Defaults.KubernetesVersion, Reason: fmt.Sprintf("%s directory in the conventional %s/ layout", kindWord(kind), parent)})
 		}
 	}
-	// Short names: the directory's base name when unique, else the path.
+	return envs
+}
+
+// shortNames names environments by the directory's base name when unique,
+// else by the path.
+func shortNames(envs []checks.Env, names map[string]int) {
 	for i := range envs {
 		if base := path.Base(envs[i].Path); names[base] == 1 && envs[i].Path != "." {
 			envs[i].Name = base
@@ -221,9 +259,6 @@ func discover(src source.Source, cfg *config.Config) ([]checks.Env, []checks.Fin
 			envs[i].Name = strings.ReplaceAll(envs[i].Path, "/", "-")
 		}
 	}
-	envs = append(envs, argoEnvNames(argoEnvs, envs)...)
-	sort.Slice(envs, func(i, j int) bool { return envs[i].Name < envs[j].Name })
-	return envs, finds
 }
 
 func kindWord(kind string) string {

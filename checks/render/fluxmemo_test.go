@@ -3,8 +3,10 @@ package render
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -73,4 +75,98 @@ func TestRenderAllSharesSubtreesFlux(t *testing.T) {
 func TestRenderAllSharesSubtreesFluxCorpus(t *testing.T) {
 	src, cfg := openFluxCorpus(t)
 	sameAsAlone(t, src, cfg)
+}
+
+// TestRenderAllSharesSubtreesArgo: the same for the Applications of the
+// Argo CD fixture (kustomize sources, edited by the Application or not).
+func TestRenderAllSharesSubtreesArgo(t *testing.T) {
+	src, err := source.OpenDir(argoExample, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsAlone(t, src, cfg)
+}
+
+// argoCatalogRepo is catalogRepo's environments as Argo CD Applications
+// of this repository, odd ones edited by the Application (kustomize
+// namespace and commonAnnotations).
+func argoCatalogRepo(envs, apps int) *source.Mem {
+	files := catalogFiles(envs, apps)
+	files["gate.yaml"] = "apiVersion: gate/v1\nrepository:\n  urls:\n    - https://github.com/acme/ops.git\n"
+	var b strings.Builder
+	for e := 0; e < envs; e++ {
+		name := fmt.Sprintf("env%02d", e)
+		fmt.Fprintf(&b, "---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: %s\n  namespace: argocd\nspec:\n  project: default\n  source:\n    repoURL: https://github.com/acme/ops.git\n    targetRevision: HEAD\n    path: envs/%s\n", name, name)
+		if e%2 == 1 {
+			b.WriteString("    kustomize:\n      namespace: edited\n      commonAnnotations:\n        team: a\n")
+		}
+		fmt.Fprintf(&b, "  destination:\n    server: https://kubernetes.default.svc\n    namespace: %s\n", name)
+	}
+	files["argocd/apps.yaml"] = b.String()
+	return source.NewMem("argo-catalog", files)
+}
+
+// TestRenderAllSharesSubtreesArgoCatalog: Applications over a catalog take
+// the app overlays from the memo, edited or not, and render as alone.
+func TestRenderAllSharesSubtreesArgoCatalog(t *testing.T) {
+	src := argoCatalogRepo(4, 3)
+	cfg, _, err := config.Load(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := sameAsAlone(t, src, cfg)
+	for _, i := range []int{0, 1} {
+		if all[i].Env.Kind != KindArgo || len(all[i].Findings) > 0 || len(all[i].Resources) != 3*3+1 {
+			t.Fatalf("%s: kind %s, %d objects, findings %v", all[i].Env.Name, all[i].Env.Kind, len(all[i].Resources), all[i].Findings)
+		}
+		r := New(Options{})
+		m := newMemo(r, src)
+		r.Render(withMemo(context.Background(), m), src, all[i].Env)
+		built := 0
+		for dir, st := range m.subs {
+			if !st.ok {
+				t.Errorf("%s: subtree %s not usable", all[i].Env.Name, dir)
+			}
+			built++
+		}
+		if built != 3 {
+			t.Errorf("%s: %d subtrees shared, want 3", all[i].Env.Name, built)
+		}
+	}
+}
+
+// BenchmarkFluxRender renders a Flux catalog repo (16 clusters of 12 app
+// overlays each, a generated kustomization, postBuild and a HelmRelease
+// per cluster) with RenderAll, which shares the overlays, and cluster by
+// cluster alone, on one core.
+func BenchmarkFluxRender(b *testing.B) {
+	src := fluxCatalogRepo(16, 12)
+	envs, _ := Discover(src, nil)
+	r := New(Options{Parallelism: 1})
+	b.Run("shared", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, res := range r.RenderAll(context.Background(), src, envs) {
+				if len(res.Findings) > 0 {
+					b.Fatal(res.Findings)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(envs)), "envs/op")
+	})
+	b.Run("alone", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, env := range envs {
+				if res := r.Render(context.Background(), src, env); len(res.Findings) > 0 {
+					b.Fatal(res.Findings)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(envs)), "envs/op")
+	})
 }

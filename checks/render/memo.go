@@ -89,11 +89,22 @@ func (m *memo) over(src source.Source) (files map[string][]byte, ok bool) {
 	if src == m.src {
 		return nil, true
 	}
-	if ov, isOv := src.(*overlaySrc); isOv && ov.Source == m.src {
-		return ov.files, true
+	if ov, isOv := src.(overlay); isOv {
+		if under, files := ov.overlayOf(); under == m.src {
+			return files, true
+		}
 	}
 	return nil, false
 }
+
+// overlay is a Source that serves a few virtual files over another: the
+// kustomization a Flux Kustomization or an Argo CD Application edits.
+type overlay interface {
+	overlayOf() (under source.Source, files map[string][]byte)
+}
+
+func (o *overlaySrc) overlayOf() (source.Source, map[string][]byte)    { return o.Source, o.files }
+func (o *overlaySource) overlayOf() (source.Source, map[string][]byte) { return o.Source, o.files }
 
 // overlaid reports whether a path of files is p or lies in directory p.
 func overlaid(files map[string][]byte, p string) bool {

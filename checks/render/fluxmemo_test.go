@@ -138,3 +138,35 @@ func TestRenderAllSharesSubtreesArgoCatalog(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFluxRender renders a Flux catalog repo (16 clusters of 12 app
+// overlays each, a generated kustomization, postBuild and a HelmRelease
+// per cluster) with RenderAll, which shares the overlays, and cluster by
+// cluster alone, on one core.
+func BenchmarkFluxRender(b *testing.B) {
+	src := fluxCatalogRepo(16, 12)
+	envs, _ := Discover(src, nil)
+	r := New(Options{Parallelism: 1})
+	b.Run("shared", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, res := range r.RenderAll(context.Background(), src, envs) {
+				if len(res.Findings) > 0 {
+					b.Fatal(res.Findings)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(envs)), "envs/op")
+	})
+	b.Run("alone", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, env := range envs {
+				if res := r.Render(context.Background(), src, env); len(res.Findings) > 0 {
+					b.Fatal(res.Findings)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(envs)), "envs/op")
+	})
+}

@@ -4,10 +4,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks/charts"
-	"github.com/gate-ops/gate/checks/config"
-	"github.com/gate-ops/gate/checks/source"
-	"github.com/gate-ops/gate/internal/chartpull"
-	"github.com/gate-ops/gate/internal/run"
 )
 
 func newChartsCmd(g *globals) *cobra.Command {
@@ -46,28 +42,15 @@ Exit codes: 0 every chart is cached, 1 some could not be pulled, 2 usage error.`
 			if (url == "") != (chart == "") {
 				return usageErr("--url and --chart go together")
 			}
-			var src source.Source
-			var cfg *config.Config
-			var err error
-			if base == "" {
-				src, cfg, err = g.openWorktree()
-			} else {
-				src, cfg, err = g.ws().RevisionTree(base)
+			var ref *charts.Ref
+			if url != "" {
+				ref = &charts.Ref{Repo: url, Chart: chart, Version: version}
 			}
+			ok, err := g.ws().PullCharts(cmd.Context(), g.stdout, base, ref, g.cacheDir)
 			if err != nil {
 				return err
 			}
-			var wants []chartpull.Want
-			if url != "" {
-				wants = []chartpull.Want{{Ref: charts.Ref{Repo: url, Chart: chart, Version: version}, File: "(command line)"}}
-			} else {
-				if wants, err = chartpull.Scan(src); err != nil {
-					return err
-				}
-			}
-			cache := charts.Open(run.ChartCacheDir(g.cacheDir))
-			res := chartpull.New(cache, cfg, g.log).Pull(cmd.Context(), wants)
-			return verdict(run.WritePull(g.stdout, res, len(wants), cache.Dir()) == 0)
+			return verdict(ok)
 		},
 	}
 	cmd.Flags().StringVar(&base, "base", "", "read the chart references and gate.yaml from this commit instead of the work tree")

@@ -61,9 +61,8 @@ Exit codes: 0 pass, 1 the gate fails (a finding at or above --fail-on),
 	fs.StringVar(&f.scope, "fail-on-scope", "", "which findings fail the gate: new (those the base or the baseline file does not have) or all (default from gate.yaml report.failOn.scope, else new)")
 	fs.StringVar(&f.baseline, "baseline", "", "baseline file (gate baseline) to judge against when there is no base, relative to the repo root (default gate-baseline.json when it exists)")
 	fs.BoolVar(&f.noBaseline, "no-baseline", false, "ignore the baseline file: every finding counts")
-	addOutputFlags(fs, &f.outputs, g.formats)
+	addOutputFlags(cmd, &f.outputs, g.formats)
 	addStageFlags(fs, &f.stages)
-	registerOutputCompletion(cmd, g.formats)
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "notice"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on-scope", cobra.FixedCompletions([]string{checks.ScopeNew, checks.ScopeAll}, cobra.ShellCompDirectiveNoFileComp))
@@ -101,8 +100,7 @@ Exit codes: 0 (also when there are changes, unless --exit-code), 1 with
 	fs.StringArrayVarP(&f.envs, "env", "e", nil, "environment to diff (repeatable; default all)")
 	fs.BoolVar(&exitCode, "exit-code", false, "exit 1 when any environment changes, like git diff --exit-code")
 	addLiveFlags(fs, &f.stages.Live)
-	addOutputFlags(fs, &f.outputs, g.formats)
-	registerOutputCompletion(cmd, g.formats)
+	addOutputFlags(cmd, &f.outputs, g.formats)
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 	return cmd
 }

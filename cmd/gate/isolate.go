@@ -1,11 +1,10 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/internal/run"
 	"github.com/gate-ops/gate/internal/sandbox"
 )
 
@@ -29,15 +28,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	}
 }
 
-// isolator returns the render sandbox: each environment rendered by a
-// worker process of this same executable, killed at the render deadline
-// or past its memory budget. nil when the executable cannot be found
-// (rendering then stays in process, with a warning).
+// isolator returns the render sandbox (run.Isolator) of this executable.
 func (g *globals) isolator() render.Isolator {
-	exe, err := os.Executable()
-	if err != nil {
-		g.log.Warn("render isolation off: cannot find gate's executable", "err", err)
-		return nil
-	}
-	return &sandbox.Runner{Command: []string{exe, workerCommand}, Memory: int64(g.renderMemoryMiB) << 20, Logger: g.log}
+	return run.Isolator([]string{workerCommand}, g.renderMemoryMiB, g.log)
 }

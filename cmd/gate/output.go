@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/report"
@@ -24,18 +23,17 @@ type outputFlags struct {
 	formats report.Registry
 }
 
-func addOutputFlags(fs *pflag.FlagSet, o *outputFlags, formats report.Registry) {
+// addOutputFlags binds --output and --output-file on cmd, completing
+// --output with the names of formats.
+func addOutputFlags(cmd *cobra.Command, o *outputFlags, formats report.Registry) {
 	o.formats = formats
 	var names []string
 	for _, f := range formats.Formats() {
 		names = append(names, f.Name+" ("+f.Help+")")
 	}
-	fs.StringArrayVarP(&o.outputs, "output", "o", nil,
+	cmd.Flags().StringArrayVarP(&o.outputs, "output", "o", nil,
 		"report format: "+strings.Join(names, ", ")+"; FORMAT=PATH writes it to a file (repeatable)")
-	fs.StringVar(&o.outputFile, "output-file", "", "write the format given without =PATH to this file instead of stdout")
-}
-
-func registerOutputCompletion(cmd *cobra.Command, formats report.Registry) {
+	cmd.Flags().StringVar(&o.outputFile, "output-file", "", "write the format given without =PATH to this file instead of stdout")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats.Names(), cobra.ShellCompDirectiveNoFileComp))
 }
 

@@ -55,23 +55,10 @@ Exit codes: 0 all tests pass, 1 a test fails or a policy does not load,
 			if output != "text" && output != "json" {
 				return usageErr("--output %q: want text or json", output)
 			}
-			dirs, err := run.PolicyTestDirs(args, g.maxFile)
+			opts := policy.TestOptions{Coverage: coverage, Builtin: builtin, Filter: filter}
+			dirs, err := g.ws().PolicyTests(args, data, &opts)
 			if err != nil {
 				return err
-			}
-			opts := policy.TestOptions{Coverage: coverage, Builtin: builtin, Filter: filter}
-			if opts.Data, err = run.PolicyTestData(data, g.maxFile); err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				src, cfg, err := g.openWorktree()
-				if err != nil {
-					return err
-				}
-				dirs = run.RepoPolicyTests(src, cfg, dirs, &opts)
-				if len(dirs) == 0 && !builtin {
-					return usageErr("no policy directory: create policy/ (or set policies.paths in gate.yaml), name one, or use --builtin")
-				}
 			}
 			rep := policy.RunTests(cmd.Context(), dirs, opts)
 			if output == "json" {

@@ -79,8 +79,7 @@ format (json, sarif, junit, markdown, text), like gate check. Exit codes: 0 pass
 	f.StringArrayVarP(&envNames, "env", "e", nil, "environment to validate (repeatable)")
 	f.BoolVar(&all, "all", false, "validate every environment (the default; kept for scripts)")
 	f.StringVar(&failOn, "fail-on", "error", "lowest severity that fails: error, warning or notice")
-	addOutputFlags(f, &outputs, g.formats)
-	registerOutputCompletion(cmd, g.formats)
+	addOutputFlags(cmd, &outputs, g.formats)
 	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "notice"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/escape"
 	"github.com/gate-ops/gate/checks/policy"
@@ -152,4 +153,57 @@ func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// PullCharts is gate charts pull: the chart references of the work tree,
+// or of the commit base names (what CI passes, so a pull request cannot
+// choose what is downloaded), or the one chart ref names, fetched into the
+// chart cache in cacheDir as that revision's gate.yaml allows. What each
+// did is written to out; ok says every chart is cached.
+func (w *Workspace) PullCharts(ctx context.Context, out io.Writer, base string, ref *charts.Ref, cacheDir string) (ok bool, err error) {
+	var src source.Source
+	var cfg *config.Config
+	if base == "" {
+		src, cfg, err = w.OpenWorktree()
+	} else {
+		src, cfg, err = w.RevisionTree(base)
+	}
+	if err != nil {
+		return false, err
+	}
+	var wants []chartpull.Want
+	if ref != nil {
+		wants = []chartpull.Want{{Ref: *ref, File: "(command line)"}}
+	} else if wants, err = chartpull.Scan(src); err != nil {
+		return false, err
+	}
+	cache := charts.Open(ChartCacheDir(cacheDir))
+	res := chartpull.New(cache, cfg, w.Logger).Pull(ctx, wants)
+	return WritePull(out, res, len(wants), cache.Dir()) == 0, nil
+}
+
+// PolicyTests are the policy directories gate policy test runs: those
+// args names (directories and bundles), else the repo's own with
+// gate.yaml's policies.data and policies.strict; data (--data) is loaded
+// under data.
+func (w *Workspace) PolicyTests(args, data []string, opts *policy.TestOptions) ([]policy.TestDir, error) {
+	dirs, err := PolicyTestDirs(args, w.MaxFile)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Data, err = PolicyTestData(data, w.MaxFile); err != nil {
+		return nil, err
+	}
+	if len(args) > 0 {
+		return dirs, nil
+	}
+	src, cfg, err := w.OpenWorktree()
+	if err != nil {
+		return nil, err
+	}
+	dirs = RepoPolicyTests(src, cfg, dirs, opts)
+	if len(dirs) == 0 && !opts.Builtin {
+		return nil, usage("no policy directory: create policy/ (or set policies.paths in gate.yaml), name one, or use --builtin")
+	}
+	return dirs, nil
 }

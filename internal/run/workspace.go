@@ -13,6 +13,7 @@ import (
 	"github.com/gate-ops/gate/checks/report"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/gitsrc"
+	"github.com/gate-ops/gate/internal/sandbox"
 )
 
 // Workspace is where a command of the CLI runs: the ops repo (Repo, else
@@ -204,4 +205,17 @@ func LocalRender(log *slog.Logger, cacheDir, salt string, iso render.Isolator) r
 		}
 	}
 	return opts
+}
+
+// Isolator returns the render sandbox: each environment rendered by a
+// worker process of this same executable (run with args), killed at the
+// render deadline or past memoryMiB. nil when the executable cannot be
+// found (rendering then stays in process, with a warning).
+func Isolator(args []string, memoryMiB int, log *slog.Logger) render.Isolator {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Warn("render isolation off: cannot find gate's executable", "err", err)
+		return nil
+	}
+	return &sandbox.Runner{Command: append([]string{exe}, args...), Memory: int64(memoryMiB) << 20, Logger: log}
 }

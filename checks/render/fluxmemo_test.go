@@ -12,7 +12,8 @@ import (
 
 // fluxCatalogRepo is catalogRepo's apps and environments applied by Flux:
 // a cluster per environment whose Kustomizations build envs/<env> (as
-// written, or edited by spec.patches and targetNamespace on odd clusters),
+// written, or edited by spec.patches and targetNamespace, with postBuild,
+// on odd clusters),
 // a directory with no kustomization holding one with a kustomization (the
 // generated kustomization includes it), postBuild substitution and a
 // HelmRelease of a chart in the repo.
@@ -28,7 +29,7 @@ func fluxCatalogRepo(envs, apps int) *source.Mem {
 		name := fmt.Sprintf("env%02d", e)
 		edits := ""
 		if e%2 == 1 {
-			edits = "  targetNamespace: " + name + "-t\n  patches:\n    - target: {kind: Deployment}\n      patch: |\n        - op: replace\n          path: /spec/replicas\n          value: 4\n"
+			edits = "  targetNamespace: " + name + "-t\n  postBuild:\n    substitute:\n      cluster: " + name + "\n  patches:\n    - target: {kind: Deployment}\n      patch: |\n        - op: replace\n          path: /spec/replicas\n          value: 4\n"
 		}
 		files["clusters/"+name+"/apps.yaml"] = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  path: ./envs/" + name + "\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n" + edits
 		files["clusters/"+name+"/platform.yaml"] = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: platform\n  namespace: flux-system\nspec:\n  path: ./platform\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  postBuild:\n    substitute:\n      region: r" + fmt.Sprint(e%3) + "\n"

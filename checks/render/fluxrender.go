@@ -728,7 +728,9 @@ func (w *fluxWalk) substitute(ks *fluxKustomization, decl *checks.Resource, ns s
 		md, _ := o.Object["metadata"].(map[string]any)
 		ann, _ := md["annotations"].(map[string]any)
 		lbl, _ := md["labels"].(map[string]any)
-		if ann[fluxSubstituteAnnotation] == "disabled" || lbl[fluxSubstituteAnnotation] == "disabled" {
+		if ann[fluxSubstituteAnnotation] == "disabled" || lbl[fluxSubstituteAnnotation] == "disabled" || !hasVarRef(o.Object) {
+			// (Without "${" in any key or string the text round trip
+			// below changes nothing and finds nothing.)
 			out = append(out, o)
 			continue
 		}
@@ -768,6 +770,29 @@ func (w *fluxWalk) substitute(ks *fluxKustomization, decl *checks.Resource, ns s
 		out = append(out, n)
 	}
 	return out
+}
+
+// hasVarRef reports whether a key or string of v contains "${": only
+// then can postBuild substitution change an object's YAML (a YAML
+// encoding never joins a "$" and a "{" the value keeps apart).
+func hasVarRef(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			if strings.Contains(k, "${") || hasVarRef(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if hasVarRef(x) {
+				return true
+			}
+		}
+	case string:
+		return strings.Contains(t, "${")
+	}
+	return false
 }
 
 func uniq(s []string) []string {

@@ -41,3 +41,23 @@ func TestFluxSubstitute(t *testing.T) {
 		}
 	}
 }
+
+// TestHasVarRef: postBuild substitution skips the YAML round trip of
+// objects without "${" in a key or a string; any such reference, however
+// deep, takes it.
+func TestHasVarRef(t *testing.T) {
+	for _, tc := range []struct {
+		obj  any
+		want bool
+	}{
+		{map[string]any{"a": "b", "n": int64(3), "x": []any{"$", "{", "$ {x}", map[string]any{"k": true}}}, false},
+		{map[string]any{"a": "$${escaped}"}, true},
+		{map[string]any{"spec": map[string]any{"list": []any{"ok", map[string]any{"v": "pre-${var}"}}}}, true},
+		{map[string]any{"data": map[string]any{"${key}": "v"}}, true},
+		{[]any{nil, 1.5, "${x:=1}"}, true},
+	} {
+		if got := hasVarRef(tc.obj); got != tc.want {
+			t.Errorf("hasVarRef(%v) = %v, want %v", tc.obj, got, tc.want)
+		}
+	}
+}

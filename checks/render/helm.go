@@ -66,30 +66,12 @@ type helmDoc struct {
 // Helm's engine does not watch the context, so it runs in a goroutine and a
 // template that loops past the deadline is abandoned with a timeout error.
 func renderHelm(ctx context.Context, src source.Source, rel HelmRelease, read func(string)) ([]helmDoc, error) {
-	type out struct {
-		docs []helmDoc
-		err  error
-	}
-	ch := make(chan out, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- out{err: fmt.Errorf("helm engine panicked: %v", p)}
-			}
-		}()
-		d, err := renderHelmSync(ctx, src, rel, read)
-		ch <- out{d, err}
-	}()
-	select {
-	case o := <-ch:
-		if o.err != nil && ctx.Err() != nil {
-			// A guarded template function saw the deadline first.
-			return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, ctx.Err())
-		}
-		return o.docs, o.err
-	case <-ctx.Done():
+	docs, err := bounded(ctx, "helm engine", func() ([]helmDoc, error) { return renderHelmSync(ctx, src, rel, read) })
+	if err != nil && ctx.Err() != nil {
+		// The deadline, or a guarded template function saw it first.
 		return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, ctx.Err())
 	}
+	return docs, err
 }
 
 func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, read func(string)) ([]helmDoc, error) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 
@@ -165,29 +164,9 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 		w.finding(checks.SeverityWarning, "render/flux-not-rendered", w.at(decl, c.Field...), "HelmRelease %s/%s not rendered: %s", ns, hr.Metadata.Name, c.Why)
 		return
 	}
-	var cached *charts.Chart
-	if c.Dir == "" {
-		ref := charts.Ref{Repo: c.RepoURL, Chart: c.Name, Version: c.Version}
-		cc, err := resolveChart(w.r.opts.Charts, ref)
-		w.chartDeps = append(w.chartDeps, ChartDep(ref, cc))
-		if err != nil {
-			node.NotRendered = "chart not cached"
-			rule, field := "render/flux", c.Field
-			if charts.IsNotCached(err) {
-				rule = charts.RuleNotCached
-				if c.VersionField != nil {
-					field = c.VersionField
-				}
-			}
-			w.finding(checks.SeverityError, rule, w.at(decl, field...), "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, err.Error())
-			return
-		}
-		cached = cc
-		node.Chart += " (cached: " + cc.Version + ")"
-		if w.charts {
-			at := w.at(decl, c.Field...)
-			w.res.Findings = append(w.res.Findings, ChartUsedFinding(w.env, at.File, at.Line, cc))
-		}
+	cached, ok := w.cachedChart(&hr, decl, c, ns, node)
+	if !ok {
+		return
 	}
 	if !w.charts {
 		return
@@ -212,30 +191,86 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 			}
 		}
 	}
-	var mu sync.Mutex
-	hdocs, err := renderHelm(w.ctx, w.src, rel, func(p string) {
-		mu.Lock()
-		w.files[p] = true
-		w.res.Files = appendUniq(w.res.Files, p)
-		mu.Unlock()
-	})
+	hdocs, err := renderHelm(w.ctx, w.src, rel, w.chartReads())
 	if err != nil {
 		node.NotRendered = "chart render failed"
-		if errors.Is(err, context.DeadlineExceeded) {
-			w.res.Findings = append(w.res.Findings, w.r.errFinding(w.env, err))
-			return
-		}
-		if re := (*RefError)(nil); errors.As(err, &re) {
-			w.finding(checks.SeverityError, re.Rule, checks.Origin{File: re.File, Line: re.Line}, "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, re.Msg)
-			return
-		}
-		w.finding(checks.SeverityError, "render/helm", decl.Origin, "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, err.Error())
+		w.helmError(err, decl, ns+"/"+hr.Metadata.Name)
 		return
 	}
 	vlocs := w.valueLocs(decl)
 	vsrc := w.valuesSources(&hr, decl, ns, c.Dir, rel.ValuesFiles)
-	var objs []*checks.Resource
-	ncrd := 0
+	objs, ncrd := w.helmObjects(decl, hdocs, crds, cached, vsrc, vlocs)
+	if ncrd > 0 {
+		if msg := crds.notice(ncrd); msg != "" {
+			w.finding(checks.SeverityNotice, RuleFluxCRDs, w.at(decl, crds.field...), "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, msg)
+		}
+	}
+	objs = w.postRender(&hr, decl, objs)
+	for _, o := range objs {
+		w.add(o)
+	}
+}
+
+// chartReads records each file a chart render reads (from Helm's
+// goroutine) as a file of the environment.
+func (w *fluxWalk) chartReads() func(string) {
+	var mu sync.Mutex
+	return func(p string) {
+		mu.Lock()
+		w.files[p] = true
+		w.res.Files = appendUniq(w.res.Files, p)
+		mu.Unlock()
+	}
+}
+
+// helmError is the finding of a HelmRelease (name, "ns/name") whose chart
+// did not render.
+func (w *fluxWalk) helmError(err error, decl *checks.Resource, name string) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		w.res.Findings = append(w.res.Findings, w.r.errFinding(w.env, err))
+		return
+	}
+	if re := (*RefError)(nil); errors.As(err, &re) {
+		w.finding(checks.SeverityError, re.Rule, checks.Origin{File: re.File, Line: re.Line}, "HelmRelease %s: %s", name, re.Msg)
+		return
+	}
+	w.finding(checks.SeverityError, "render/helm", decl.Origin, "HelmRelease %s: %s", name, err.Error())
+}
+
+// cachedChart is the chart of a HelmRelease that is not in the repo, from
+// the chart cache (nil for one in the repo); ok is false when it is not
+// cached (said on node and as a finding).
+func (w *fluxWalk) cachedChart(hr *fluxHelmRelease, decl *checks.Resource, c fluxChart, ns string, node *FluxNode) (cached *charts.Chart, ok bool) {
+	if c.Dir != "" {
+		return nil, true
+	}
+	ref := charts.Ref{Repo: c.RepoURL, Chart: c.Name, Version: c.Version}
+	cc, err := resolveChart(w.r.opts.Charts, ref)
+	w.chartDeps = append(w.chartDeps, ChartDep(ref, cc))
+	if err != nil {
+		node.NotRendered = "chart not cached"
+		rule, field := "render/flux", c.Field
+		if charts.IsNotCached(err) {
+			rule = charts.RuleNotCached
+			if c.VersionField != nil {
+				field = c.VersionField
+			}
+		}
+		w.finding(checks.SeverityError, rule, w.at(decl, field...), "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, err.Error())
+		return nil, false
+	}
+	node.Chart += " (cached: " + cc.Version + ")"
+	if w.charts {
+		at := w.at(decl, c.Field...)
+		w.res.Findings = append(w.res.Findings, ChartUsedFinding(w.env, at.File, at.Line, cc))
+	}
+	return cc, true
+}
+
+// helmObjects are the objects of the documents a HelmRelease's chart
+// rendered (CRDs as its policy says), each with where its values come
+// from; ncrd counts the chart's CRDs.
+func (w *fluxWalk) helmObjects(decl *checks.Resource, hdocs []helmDoc, crds crdPolicies, cached *charts.Chart, vsrc []valuesLoc, vlocs []valueLoc) (objs []*checks.Resource, ncrd int) {
 	for _, h := range hdocs {
 		if h.CRD {
 			ncrd++
@@ -268,15 +303,7 @@ func (w *fluxWalk) helmRelease(decl *checks.Resource, parent *FluxNode) {
 			objs = append(objs, rsc)
 		}
 	}
-	if ncrd > 0 {
-		if msg := crds.notice(ncrd); msg != "" {
-			w.finding(checks.SeverityNotice, RuleFluxCRDs, w.at(decl, crds.field...), "HelmRelease %s/%s: %s", ns, hr.Metadata.Name, msg)
-		}
-	}
-	objs = w.postRender(&hr, decl, objs)
-	for _, o := range objs {
-		w.add(o)
-	}
+	return objs, ncrd
 }
 
 // releaseName is the Helm release name helm-controller uses.
@@ -293,92 +320,6 @@ func releaseName(hr *fluxHelmRelease) string {
 		n = n[:40] + "-" + hex.EncodeToString(sum[:])[:12]
 	}
 	return n
-}
-
-// values merges valuesFrom (in order) and spec.values, as helm-controller does.
-func (w *fluxWalk) values(hr *fluxHelmRelease, decl *checks.Resource, ns string) (map[string]any, bool) {
-	out := map[string]any{}
-	ok := true
-	for i, vf := range hr.Spec.ValuesFrom {
-		o := w.lookup("", vf.Kind, ns, vf.Name)
-		if o == nil || (vf.Kind != "ConfigMap" && vf.Kind != "Secret") {
-			if !vf.Optional {
-				w.finding(checks.SeverityError, "render/flux-values", w.at(decl, "spec", "valuesFrom", fmt.Sprint(i)),
-					"HelmRelease %s/%s: valuesFrom %s %s/%s is not in what this cluster renders (helm-controller fails the release; mark it optional: true if it may be absent)", ns, hr.Metadata.Name, vf.Kind, ns, vf.Name)
-				ok = false
-			}
-			continue
-		}
-		key := vf.ValuesKey
-		if key == "" {
-			key = "values.yaml"
-		}
-		data, found := dataOf(o)[key]
-		if !found {
-			if !vf.Optional {
-				w.finding(checks.SeverityError, "render/flux-values", w.at(decl, "spec", "valuesFrom", fmt.Sprint(i)),
-					"HelmRelease %s/%s: %s %s/%s has no key %q", ns, hr.Metadata.Name, vf.Kind, ns, vf.Name, key)
-				ok = false
-			}
-			continue
-		}
-		if vf.TargetPath != "" {
-			if err := setTargetPath(out, vf.TargetPath, data); err != nil {
-				w.finding(checks.SeverityError, "render/flux-values", w.at(decl, "spec", "valuesFrom", fmt.Sprint(i), "targetPath"), "HelmRelease %s/%s: targetPath %q: %v", ns, hr.Metadata.Name, vf.TargetPath, err)
-				ok = false
-			}
-			continue
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(data), &m); err != nil {
-			w.finding(checks.SeverityError, "render/flux-values", w.at(o, "data", key), "HelmRelease %s/%s: %s %s key %q is not a YAML mapping of values: %v", ns, hr.Metadata.Name, vf.Kind, vf.Name, key, err)
-			ok = false
-			continue
-		}
-		out = mergeMaps(out, normalize(m).(map[string]any))
-	}
-	if hr.Spec.Values != nil {
-		out = mergeMaps(out, hr.Spec.Values)
-	}
-	return out, ok
-}
-
-// valueLocs lists the scalar leaves of a HelmRelease's spec.values with
-// the lines that set them, so a finding on a rendered field that carries
-// one of these values lands on the value's line.
-func (w *fluxWalk) valueLocs(decl *checks.Resource) []valueLoc {
-	spec, _ := decl.Object["spec"].(map[string]any)
-	values, _ := spec["values"].(map[string]any)
-	var out []valueLoc
-	var visit func(v any, p []string)
-	visit = func(v any, p []string) {
-		switch t := v.(type) {
-		case map[string]any:
-			keys := make([]string, 0, len(t))
-			for k := range t {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				visit(t[k], append(p, k))
-			}
-		case []any:
-			for i, x := range t {
-				visit(x, append(p, fmt.Sprint(i)))
-			}
-		default:
-			if len(out) >= 10000 {
-				return
-			}
-			full := append([]string{"spec", "values"}, p...)
-			o := w.res.Locate(decl, full)
-			out = append(out, valueLoc{Key: p[len(p)-1], Value: fmt.Sprint(t), File: o.File, Line: o.Line})
-		}
-	}
-	if values != nil {
-		visit(values, nil)
-	}
-	return out
 }
 
 // postRender applies a HelmRelease's postRenderers (kustomize patches and
@@ -435,106 +376,6 @@ func (w *fluxWalk) postRender(hr *fluxHelmRelease, decl *checks.Resource, objs [
 		objs = out
 	}
 	return objs
-}
-
-// valueLoc is one scalar a HelmRelease's values set, with its line.
-type valueLoc struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-	File  string `json:"file"`
-	Line  int    `json:"line"`
-}
-
-// locateValue finds the value that most likely set a field of chart
-// output: the rendered field's value equals the value, preferring one
-// whose key is the field's own name (replicaCount -> spec.replicas is
-// found by value; image.tag -> ...image by substring is not attempted).
-func locateValue(vals []valueLoc, obj map[string]any, fieldPath []string) (checks.Origin, bool) {
-	if len(vals) == 0 || len(fieldPath) == 0 {
-		return checks.Origin{}, false
-	}
-	var cur any = obj
-	for _, seg := range fieldPath {
-		switch t := cur.(type) {
-		case map[string]any:
-			cur = t[seg]
-		case []any:
-			var i int
-			if _, err := fmt.Sscan(seg, &i); err != nil || i < 0 || i >= len(t) {
-				return checks.Origin{}, false
-			}
-			cur = t[i]
-		default:
-			return checks.Origin{}, false
-		}
-	}
-	switch cur.(type) {
-	case map[string]any, []any, nil:
-		return checks.Origin{}, false
-	}
-	want := fmt.Sprint(cur)
-	last := fieldPath[len(fieldPath)-1]
-	var best *valueLoc
-	for i := range vals {
-		v := &vals[i]
-		if v.Value != want || v.File == "" {
-			continue
-		}
-		if best == nil || v.Key == last && best.Key != last {
-			best = v
-		}
-	}
-	if best == nil {
-		return checks.Origin{}, false
-	}
-	return checks.Origin{File: best.File, Line: best.Line}, true
-}
-
-// valuesSources lists where a HelmRelease's values come from, lowest
-// precedence first, as the Helm value locator (argo_locate.go) reads
-// them: the chart's values.yaml, its valuesFiles, valuesFrom ConfigMaps,
-// then spec.values in the HelmRelease's document and in every patch that
-// set it.
-func (w *fluxWalk) valuesSources(hr *fluxHelmRelease, decl *checks.Resource, ns, chartDir string, valuesFiles []string) []valuesLoc {
-	var out []valuesLoc
-	if chartDir != "" {
-		out = append(out, valuesLoc{File: path.Join(chartDir, "values.yaml"), Doc: 0})
-	}
-	for _, f := range valuesFiles {
-		out = append(out, valuesLoc{File: f, Doc: 0})
-	}
-	for _, vf := range hr.Spec.ValuesFrom {
-		if vf.Kind != "ConfigMap" || vf.TargetPath != "" {
-			continue
-		}
-		o := w.lookup("", "ConfigMap", ns, vf.Name)
-		if o == nil {
-			continue
-		}
-		key := vf.ValuesKey
-		if key == "" {
-			key = "values.yaml"
-		}
-		data, _ := o.Object["data"].(map[string]any)
-		text, _ := data[key].(string)
-		at := w.res.Locate(o, []string{"data", key})
-		if text != "" && at.Line > 0 {
-			out = append(out, valuesLoc{File: at.File, Doc: -1, Inline: text, Offset: at.Line, Line: at.Line})
-		}
-	}
-	info := w.res.loc[decl]
-	if info == nil {
-		return out
-	}
-	if info.Doc >= 0 && info.Item == 0 {
-		out = append(out, valuesLoc{File: info.File, Doc: info.Doc, Path: []string{"spec", "values"}})
-	}
-	for _, p := range info.Patches {
-		if p.Inline == "" && len(p.Ops) == 0 && p.Doc >= 0 {
-			out = append(out, valuesLoc{File: p.File, Doc: p.Doc, Path: []string{"spec", "values"}})
-		}
-	}
-	return out
 }
 
 // RuleFluxCRDs is the notice saying what helm-controller does with the

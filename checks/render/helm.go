@@ -66,30 +66,12 @@ type helmDoc struct {
 // Helm's engine does not watch the context, so it runs in a goroutine and a
 // template that loops past the deadline is abandoned with a timeout error.
 func renderHelm(ctx context.Context, src source.Source, rel HelmRelease, read func(string)) ([]helmDoc, error) {
-	type out struct {
-		docs []helmDoc
-		err  error
-	}
-	ch := make(chan out, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- out{err: fmt.Errorf("helm engine panicked: %v", p)}
-			}
-		}()
-		d, err := renderHelmSync(ctx, src, rel, read)
-		ch <- out{d, err}
-	}()
-	select {
-	case o := <-ch:
-		if o.err != nil && ctx.Err() != nil {
-			// A guarded template function saw the deadline first.
-			return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, ctx.Err())
-		}
-		return o.docs, o.err
-	case <-ctx.Done():
+	docs, err := bounded(ctx, "helm engine", func() ([]helmDoc, error) { return renderHelmSync(ctx, src, rel, read) })
+	if err != nil && ctx.Err() != nil {
+		// The deadline, or a guarded template function saw it first.
 		return nil, fmt.Errorf("render chart %s: %w", rel.ChartDir, ctx.Err())
 	}
+	return docs, err
 }
 
 func renderHelmSync(ctx context.Context, src source.Source, rel HelmRelease, read func(string)) ([]helmDoc, error) {
@@ -154,40 +136,11 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 	if rel.Chart != nil {
 		chartName = rel.Chart.Ref.Chart + " " + rel.Chart.Version
 	}
-	vals := map[string]any{}
-	if rel.ReplaceValues {
-		chrt.Values = map[string]any{}
+	vals, err := releaseValues(src, rel, chrt, read)
+	if err != nil {
+		return nil, err
 	}
-	for _, vf := range rel.ValuesFiles {
-		b, err := src.ReadFile(vf)
-		if err != nil {
-			return nil, fmt.Errorf("read values %s: %w", vf, err)
-		}
-		read(vf)
-		v, err := chartcommon.ReadValues(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", vf, err)
-		}
-		vals = mergeMaps(vals, v)
-	}
-	if rel.ValuesInline != nil {
-		vals = mergeMaps(vals, rel.ValuesInline)
-	}
-	caps := chartcommon.DefaultCapabilities.Copy()
-	if rel.KubeVersion != "" {
-		kv := rel.KubeVersion
-		if !strings.HasPrefix(kv, "v") {
-			kv = "v" + kv
-		}
-		if strings.Count(kv, ".") == 1 {
-			kv += ".0"
-		}
-		parts := strings.SplitN(strings.TrimPrefix(kv, "v"), ".", 3)
-		caps.KubeVersion = chartcommon.KubeVersion{Version: kv, Major: parts[0], Minor: parts[1]}
-	}
-	if len(rel.APIVersions) > 0 {
-		caps.APIVersions = append(caps.APIVersions, rel.APIVersions...)
-	}
+	caps := releaseCapabilities(rel)
 	// As helm install and template do: the chart's kubeVersion must
 	// admit the cluster's version, and dependencies switched off by their
 	// condition or tags are dropped (their templates never render), with
@@ -237,6 +190,59 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 		// scrub the secret-looking ones.
 		return nil, fmt.Errorf("render chart %s: %s", chartName, helmErrorText(err.Error(), chrt.Values, vals))
 	}
+	return chartDocs(rel, chrt, out), nil
+}
+
+// releaseValues are the release's values: its values files merged in
+// order, then its inline values (the chart's own unless ReplaceValues).
+func releaseValues(src source.Source, rel HelmRelease, chrt *chartv2.Chart, read func(string)) (map[string]any, error) {
+	vals := map[string]any{}
+	if rel.ReplaceValues {
+		chrt.Values = map[string]any{}
+	}
+	for _, vf := range rel.ValuesFiles {
+		b, err := src.ReadFile(vf)
+		if err != nil {
+			return nil, fmt.Errorf("read values %s: %w", vf, err)
+		}
+		read(vf)
+		v, err := chartcommon.ReadValues(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", vf, err)
+		}
+		vals = mergeMaps(vals, v)
+	}
+	if rel.ValuesInline != nil {
+		vals = mergeMaps(vals, rel.ValuesInline)
+	}
+	return vals, nil
+}
+
+// releaseCapabilities are Helm's default capabilities with the release's
+// Kubernetes version and extra API versions.
+func releaseCapabilities(rel HelmRelease) *chartcommon.Capabilities {
+	caps := chartcommon.DefaultCapabilities.Copy()
+	if rel.KubeVersion != "" {
+		kv := rel.KubeVersion
+		if !strings.HasPrefix(kv, "v") {
+			kv = "v" + kv
+		}
+		if strings.Count(kv, ".") == 1 {
+			kv += ".0"
+		}
+		parts := strings.SplitN(strings.TrimPrefix(kv, "v"), ".", 3)
+		caps.KubeVersion = chartcommon.KubeVersion{Version: kv, Major: parts[0], Minor: parts[1]}
+	}
+	if len(rel.APIVersions) > 0 {
+		caps.APIVersions = append(caps.APIVersions, rel.APIVersions...)
+	}
+	return caps
+}
+
+// chartDocs are the documents a chart rendered (out, by template), in
+// template order after its CRDs when included: partials, NOTES.txt, tests
+// when skipped and empty output left out.
+func chartDocs(rel HelmRelease, chrt *chartv2.Chart, out map[string]string) []helmDoc {
 	keys := make([]string, 0, len(out))
 	for k := range out {
 		keys = append(keys, k)
@@ -273,7 +279,7 @@ func renderLoadedChart(ctx context.Context, src source.Source, rel HelmRelease, 
 		cf := strings.SplitN(k, "/", 2)[1]
 		docs = append(docs, helmDoc{Template: docPath(cf), ChartFile: cf, Body: body})
 	}
-	return docs, nil
+	return docs
 }
 
 // mergeMaps deep-merges b into a, the way helm merges values files.
@@ -313,23 +319,9 @@ func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChart
 		return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helmGlobals.chartHome %q must be a path inside the repo", chartHome)}
 	}
 	version := scalar(n, "version")
-	var candidates []string
-	if version != "" {
-		candidates = append(candidates, path.Join(k.Dir, chartHome, name+"-"+version, name))
-	}
-	candidates = append(candidates, path.Join(k.Dir, chartHome, name))
-	var chartDir string
-	for _, c := range candidates {
-		cc, err := source.Clean(c)
-		if err != nil {
-			return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helm chart %q: %v", name, unwrapEscape(err))}
-		}
-		if _, err := src.Stat(path.Join(cc, "Chart.yaml")); err == nil {
-			chartDir = cc
-			break
-		} else if source.IsEscape(err) {
-			return HelmRelease{}, &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helm chart %q: %v", name, unwrapEscape(err))}
-		}
+	chartDir, err := vendoredChart(src, k, ref, name, chartHome, version)
+	if err != nil {
+		return HelmRelease{}, err
 	}
 	var cached *charts.Chart
 	if chartDir == "" {
@@ -361,6 +353,42 @@ func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChart
 	for _, a := range seqItems(child(n, "apiVersions")) {
 		rel.APIVersions = append(rel.APIVersions, a.Value)
 	}
+	if err := kustomizeChartValues(k, n, &rel); err != nil {
+		return rel, err
+	}
+	if scalar(n, "valuesMerge") == "replace" {
+		rel.ReplaceValues = true
+	}
+	return rel, nil
+}
+
+// vendoredChart is the directory of a helmCharts entry's chart under
+// chartHome ("" when it is not vendored there).
+func vendoredChart(src source.Source, k *Kustomization, ref HelmChartRef, name, chartHome, version string) (string, error) {
+	var candidates []string
+	if version != "" {
+		candidates = append(candidates, path.Join(k.Dir, chartHome, name+"-"+version, name))
+	}
+	candidates = append(candidates, path.Join(k.Dir, chartHome, name))
+	var chartDir string
+	for _, c := range candidates {
+		cc, err := source.Clean(c)
+		if err != nil {
+			return "", &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helm chart %q: %v", name, unwrapEscape(err))}
+		}
+		if _, err := src.Stat(path.Join(cc, "Chart.yaml")); err == nil {
+			chartDir = cc
+			break
+		} else if source.IsEscape(err) {
+			return "", &RefError{File: k.File, Line: ref.Line, Rule: "render/path-escape", Msg: fmt.Sprintf("helm chart %q: %v", name, unwrapEscape(err))}
+		}
+	}
+	return chartDir, nil
+}
+
+// kustomizeChartValues reads a helmCharts entry's values into rel: its
+// valuesFile, additionalValuesFiles and valuesInline.
+func kustomizeChartValues(k *Kustomization, n *yaml.Node, rel *HelmRelease) error {
 	addValues := func(vn *yaml.Node) error {
 		p, err := source.Join(k.Dir, vn.Value)
 		if err != nil || IsRemote(vn.Value) {
@@ -371,25 +399,22 @@ func helmReleaseFromKustomize(src source.Source, k *Kustomization, ref HelmChart
 	}
 	if vf := child(n, "valuesFile"); vf != nil && vf.Value != "" {
 		if err := addValues(vf); err != nil {
-			return rel, err
+			return err
 		}
 	}
 	for _, vf := range seqItems(child(n, "additionalValuesFiles")) {
 		if err := addValues(vf); err != nil {
-			return rel, err
+			return err
 		}
 	}
 	if vi := child(n, "valuesInline"); vi != nil {
 		var m map[string]any
 		if err := vi.Decode(&m); err != nil {
-			return rel, &RefError{File: k.File, Line: vi.Line, Rule: "render/helm", Msg: fmt.Sprintf("valuesInline: %v", err)}
+			return &RefError{File: k.File, Line: vi.Line, Rule: "render/helm", Msg: fmt.Sprintf("valuesInline: %v", err)}
 		}
 		rel.ValuesInline = m
 	}
-	if scalar(n, "valuesMerge") == "replace" {
-		rel.ReplaceValues = true
-	}
-	return rel, nil
+	return nil
 }
 
 // RuleChartVersion is the notice that names the chart version a reference

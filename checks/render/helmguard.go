@@ -28,117 +28,137 @@ const (
 	maxTemplateBytes = 64 << 20
 )
 
+// templateGuard is the budget of one render's guarded functions.
+type templateGuard struct {
+	ctx context.Context
+	// rnd, when set, makes the rand* functions deterministic (see helmRand).
+	rnd   *helmRand
+	spent atomic.Int64
+}
+
 // templateGuards returns the guarded functions for one render. rnd, when
 // set, makes the rand* functions deterministic (see helmRand).
 func templateGuards(ctx context.Context, rnd *helmRand) template.FuncMap {
-	var spent atomic.Int64
-	check := func(fn string, items, bytes int64) error {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%s: render deadline passed: %w", fn, err)
-		}
-		if items > maxTemplateItems {
-			return fmt.Errorf("%s would make %d items, over gate's limit of %d per call (a template loop bomb?)", fn, items, maxTemplateItems)
-		}
-		if bytes < 0 || spent.Add(bytes) > maxTemplateBytes {
-			return fmt.Errorf("%s: templates built more than %d MiB of text (a template allocation bomb?)", fn, maxTemplateBytes>>20)
-		}
-		return nil
-	}
-	untilStep := func(start, stop, step int) ([]int, error) {
-		n := int64(0)
-		switch {
-		case stop < start && step < 0:
-			n = (int64(start) - int64(stop) + int64(-step) - 1) / int64(-step)
-		case stop > start && step > 0:
-			n = (int64(stop) - int64(start) + int64(step) - 1) / int64(step)
-		}
-		if err := check("untilStep", n, 0); err != nil {
-			return nil, err
-		}
-		v := make([]int, 0, n)
-		for i := int64(0); i < n; i++ {
-			v = append(v, start+int(i)*step)
-		}
-		return v, nil
-	}
-	strBytes := func(fn string, count, size int) error {
-		if count < 0 {
-			count = 0
-		}
-		return check(fn, 0, int64(count)*int64(size))
-	}
-	indent := func(fn string, spaces int, s string) (string, error) {
-		if err := strBytes(fn, spaces, strings.Count(s, "\n")+1); err != nil {
-			return "", err
-		}
-		pad := strings.Repeat(" ", max(spaces, 0))
-		return pad + strings.ReplaceAll(s, "\n", "\n"+pad), nil
-	}
-	randGuard := func(fn, set string) func(int) (string, error) {
-		orig := sprigFunc(fn)
-		return func(n int) (string, error) {
-			if err := strBytes(fn, n, 1); err != nil {
-				return "", err
-			}
-			if rnd != nil {
-				return rnd.str(fn, set, n), nil
-			}
-			return orig(n), nil
-		}
-	}
+	g := &templateGuard{ctx: ctx, rnd: rnd}
 	return template.FuncMap{
 		"until": func(count int) ([]int, error) {
 			if count < 0 {
-				return untilStep(0, count, -1)
+				return g.untilStep(0, count, -1)
 			}
-			return untilStep(0, count, 1)
+			return g.untilStep(0, count, 1)
 		},
-		"untilStep": untilStep,
-		"seq": func(params ...int) (string, error) {
-			// Bound the count the way sprig's seq reads its arguments
-			// (end, start end, or start step end), then let sprig do it.
-			n := int64(0)
-			switch len(params) {
-			case 1:
-				n = absInt(int64(params[0])-1) + 1
-			case 2:
-				n = absInt(int64(params[1])-int64(params[0])) + 1
-			case 3:
-				if params[1] != 0 {
-					n = absInt(int64(params[2])-int64(params[0]))/absInt(int64(params[1])) + 1
-				}
-			}
-			if err := check("seq", n, 0); err != nil {
-				return "", err
-			}
-			return seq(params...), nil
-		},
+		"untilStep": g.untilStep,
+		"seq":       g.seq,
 		"repeat": func(count int, s string) (string, error) {
-			if err := strBytes("repeat", count, len(s)); err != nil {
+			if err := g.strBytes("repeat", count, len(s)); err != nil {
 				return "", err
 			}
 			return strings.Repeat(s, max(count, 0)), nil
 		},
-		"indent": func(spaces int, s string) (string, error) { return indent("indent", spaces, s) },
+		"indent": func(spaces int, s string) (string, error) { return g.indent("indent", spaces, s) },
 		"nindent": func(spaces int, s string) (string, error) {
-			out, err := indent("nindent", spaces, s)
+			out, err := g.indent("nindent", spaces, s)
 			return "\n" + out, err
 		},
-		"randAlpha":    randGuard("randAlpha", alphaChars),
-		"randAlphaNum": randGuard("randAlphaNum", alphaNumChars),
-		"randAscii":    randGuard("randAscii", ""),
-		"randNumeric":  randGuard("randNumeric", numericChars),
-		"randBytes": func(n int) (string, error) {
-			if err := strBytes("randBytes", n, 2); err != nil {
-				return "", err
-			}
-			if rnd != nil {
-				return rnd.randBytes(n), nil
-			}
-			f, _ := sprig.TxtFuncMap()["randBytes"].(func(int) (string, error))
-			return f(n)
-		},
+		"randAlpha":    g.rand("randAlpha", alphaChars),
+		"randAlphaNum": g.rand("randAlphaNum", alphaNumChars),
+		"randAscii":    g.rand("randAscii", ""),
+		"randNumeric":  g.rand("randNumeric", numericChars),
+		"randBytes":    g.randBytes,
 	}
+}
+
+// check fails a call past the deadline, one making more than
+// maxTemplateItems items, or one taking the render's text past
+// maxTemplateBytes.
+func (g *templateGuard) check(fn string, items, bytes int64) error {
+	if err := g.ctx.Err(); err != nil {
+		return fmt.Errorf("%s: render deadline passed: %w", fn, err)
+	}
+	if items > maxTemplateItems {
+		return fmt.Errorf("%s would make %d items, over gate's limit of %d per call (a template loop bomb?)", fn, items, maxTemplateItems)
+	}
+	if bytes < 0 || g.spent.Add(bytes) > maxTemplateBytes {
+		return fmt.Errorf("%s: templates built more than %d MiB of text (a template allocation bomb?)", fn, maxTemplateBytes>>20)
+	}
+	return nil
+}
+
+func (g *templateGuard) untilStep(start, stop, step int) ([]int, error) {
+	n := int64(0)
+	switch {
+	case stop < start && step < 0:
+		n = (int64(start) - int64(stop) + int64(-step) - 1) / int64(-step)
+	case stop > start && step > 0:
+		n = (int64(stop) - int64(start) + int64(step) - 1) / int64(step)
+	}
+	if err := g.check("untilStep", n, 0); err != nil {
+		return nil, err
+	}
+	v := make([]int, 0, n)
+	for i := int64(0); i < n; i++ {
+		v = append(v, start+int(i)*step)
+	}
+	return v, nil
+}
+
+// seq bounds the count the way sprig's seq reads its arguments (end, start
+// end, or start step end), then lets sprig do it.
+func (g *templateGuard) seq(params ...int) (string, error) {
+	n := int64(0)
+	switch len(params) {
+	case 1:
+		n = absInt(int64(params[0])-1) + 1
+	case 2:
+		n = absInt(int64(params[1])-int64(params[0])) + 1
+	case 3:
+		if params[1] != 0 {
+			n = absInt(int64(params[2])-int64(params[0]))/absInt(int64(params[1])) + 1
+		}
+	}
+	if err := g.check("seq", n, 0); err != nil {
+		return "", err
+	}
+	return seq(params...), nil
+}
+
+func (g *templateGuard) strBytes(fn string, count, size int) error {
+	if count < 0 {
+		count = 0
+	}
+	return g.check(fn, 0, int64(count)*int64(size))
+}
+
+func (g *templateGuard) indent(fn string, spaces int, s string) (string, error) {
+	if err := g.strBytes(fn, spaces, strings.Count(s, "\n")+1); err != nil {
+		return "", err
+	}
+	pad := strings.Repeat(" ", max(spaces, 0))
+	return pad + strings.ReplaceAll(s, "\n", "\n"+pad), nil
+}
+
+func (g *templateGuard) rand(fn, set string) func(int) (string, error) {
+	orig := sprigFunc(fn)
+	return func(n int) (string, error) {
+		if err := g.strBytes(fn, n, 1); err != nil {
+			return "", err
+		}
+		if g.rnd != nil {
+			return g.rnd.str(fn, set, n), nil
+		}
+		return orig(n), nil
+	}
+}
+
+func (g *templateGuard) randBytes(n int) (string, error) {
+	if err := g.strBytes("randBytes", n, 2); err != nil {
+		return "", err
+	}
+	if g.rnd != nil {
+		return g.rnd.randBytes(n), nil
+	}
+	f, _ := sprig.TxtFuncMap()["randBytes"].(func(int) (string, error))
+	return f(n)
 }
 
 func absInt(v int64) int64 {

@@ -11,10 +11,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"runtime"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gate-ops/gate/checks"
@@ -180,10 +178,6 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	failOn := req.FailOn
-	if failOn == checks.SeverityNone {
-		failOn = checks.SeverityError
-	}
 	envs, finds, err := Plan(req)
 	if err != nil {
 		return nil, err
@@ -192,29 +186,9 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	for i, e := range envs {
 		order[e.Name] = i
 	}
-	var untouched []checks.Env
-	var because map[string][]string
-	if req.Incremental {
-		if req.ChangedFiles == nil && req.Base != nil {
-			changed, err := ChangedFiles(req.Base, req.Head)
-			if err != nil {
-				return nil, fmt.Errorf("list the files the change touches: %w", err)
-			}
-			req.ChangedFiles = changed
-		}
-		if req.ChangedFiles != nil {
-			because = affectedEnvs(req, envs, req.ChangedFiles)
-			var keep []checks.Env
-			for _, e := range envs {
-				if _, ok := because[e.Name]; ok {
-					keep = append(keep, e)
-				} else {
-					untouched = append(untouched, e)
-				}
-			}
-			envs = keep
-			req.progress("%d of %d environments touched by %d changed files", len(envs), len(envs)+len(untouched), len(req.ChangedFiles))
-		}
+	envs, untouched, because, err := touched(req, envs)
+	if err != nil {
+		return nil, err
 	}
 	// Head and base render at once: a change touching one environment is
 	// two single-environment renders, which would otherwise leave a core
@@ -234,6 +208,70 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
+	rep := newReport(req, finds)
+	c := newChecker(req, heads, bases, because, log)
+	checked, err := c.checkAll(ctx, &sides)
+	if err != nil {
+		return nil, err
+	}
+	rep.Envs = append(rep.Envs, checked...)
+	for _, e := range untouched {
+		rep.Envs = append(rep.Envs, checks.EnvReport{Env: e, Status: checks.EnvUntouched, Findings: []checks.Finding{},
+			NotRendered: NotRenderedReason})
+	}
+	sort.SliceStable(rep.Envs, func(i, j int) bool { return order[rep.Envs[i].Env.Name] < order[rep.Envs[j].Env.Name] })
+	for _, st := range req.Stages {
+		if r, ok := st.(Reporter); ok && ctx.Err() == nil {
+			r.Report(ctx, req, heads, rep)
+		}
+	}
+	if pi := rep.PolicyImpact; pi != nil {
+		c.scrubFor(pi.NewlyFlagged)
+		c.scrubFor(pi.Cleared)
+	}
+	c.scrub.ScrubFindings(rep.Findings)
+	rep.Duration = time.Since(start)
+	rep.Finalize()
+	return rep, nil
+}
+
+// touched splits envs, for an incremental run, into those the change
+// touches (with the files that make each touched: because) and the
+// untouched rest. Other runs keep every environment (because is nil).
+func touched(req *Request, envs []checks.Env) (keep, untouched []checks.Env, because map[string][]string, err error) {
+	if !req.Incremental {
+		return envs, nil, nil, nil
+	}
+	if req.ChangedFiles == nil && req.Base != nil {
+		changed, err := ChangedFiles(req.Base, req.Head)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("list the files the change touches: %w", err)
+		}
+		req.ChangedFiles = changed
+	}
+	if req.ChangedFiles == nil {
+		return envs, nil, nil, nil
+	}
+	because = affectedEnvs(req, envs, req.ChangedFiles)
+	for _, e := range envs {
+		if _, ok := because[e.Name]; ok {
+			keep = append(keep, e)
+		} else {
+			untouched = append(untouched, e)
+		}
+	}
+	req.progress("%d of %d environments touched by %d changed files", len(keep), len(keep)+len(untouched), len(req.ChangedFiles))
+	return keep, untouched, because, nil
+}
+
+// newReport is the report of req before any environment is checked: the
+// revisions, failOn and its scope, the stages that run, the run's own
+// findings (finds: planning's).
+func newReport(req *Request, finds []checks.Finding) *checks.Report {
+	failOn := req.FailOn
+	if failOn == checks.SeverityNone {
+		failOn = checks.SeverityError
+	}
 	scope := req.FailOnScope
 	if scope == "" {
 		scope = checks.ScopeNew
@@ -252,153 +290,7 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 		// The scope only means something when findings were compared.
 		rep.FailOnScope = scope
 	}
-	comparable := map[string]bool{"render": true}
-	for _, st := range req.Stages {
-		if renderOnly(st) {
-			comparable[st.Name()] = true
-		}
-	}
-	// Each environment's findings and diffs are scrubbed of the Secret
-	// values of that environment (head and base): a Secret value "root" in
-	// one environment must not redact the word in another's messages.
-	// Report-wide findings are scrubbed of every environment's values.
-	var secretVals []string
-	envScrub := make([]*diff.Scrubber, len(heads))
-	byEnv := map[string]*diff.Scrubber{}
-	for i := range heads {
-		vals := diff.SecretValues(heads[i].Resources)
-		if bases != nil {
-			vals = append(vals, diff.SecretValues(bases[i].Resources)...)
-		}
-		secretVals = append(secretVals, vals...)
-		envScrub[i] = diff.NewScrubber(vals)
-		byEnv[heads[i].Env.Name] = envScrub[i]
-	}
-	scrub := diff.NewScrubber(secretVals)
-	scrubFor := func(fs []checks.Finding) {
-		for i := range fs {
-			sc, ok := byEnv[fs[i].Env]
-			if !ok {
-				sc = scrub
-			}
-			sc.ScrubFindings(fs[i : i+1])
-		}
-	}
-	var dopts diff.Options
-	if req.Config != nil {
-		dopts = diff.FromConfig(req.Config.Diff)
-	}
-	changed := changedSet(req.ChangedFiles)
-	checkOne := func(i int) checks.EnvReport {
-		res := heads[i]
-		er := checks.EnvReport{Env: res.Env, Status: checks.EnvChecked, Resources: len(res.Resources)}
-		if because != nil {
-			er.Because = because[res.Env.Name]
-		}
-		er.Findings = append(er.Findings, res.Findings...)
-		in := &Input{Env: res.Env, Head: res, All: heads, DiffOptions: dopts, PullRequest: req.Base != nil}
-		if bases != nil {
-			base := bases[i]
-			in.Base = base
-			er.Because = sourceFiles(req, changed, base, res)
-			if because != nil {
-				er.Because = because[res.Env.Name]
-			}
-			if !req.NoDiff {
-				er.Diff, er.Findings = envDiff(base, res, dopts, er.Because, er.Findings)
-				in.Diff = er.Diff
-				if er.Diff != nil && len(er.Diff.Changes) == 0 && len(er.Because) == 0 {
-					er.Status = checks.EnvUntouched
-				}
-			}
-		}
-		for _, st := range req.Stages {
-			got, err := runStage(ctx, st, in)
-			if err != nil {
-				er.Findings = append(er.Findings, checks.Finding{
-					Check: st.Name(), RuleID: st.Name() + "/stage-error", Severity: checks.SeverityError, Env: res.Env.Name,
-					Message: fmt.Sprintf("%s stage could not run: %v", st.Name(), err), Origin: checks.Origin{File: res.Env.Path},
-				})
-			}
-			er.Findings = append(er.Findings, got...)
-			if a, ok := st.(Annotator); ok {
-				a.Annotate(ctx, in, &er)
-			}
-		}
-		switch {
-		case bases != nil:
-			var baseFinds []checks.Finding
-			if er.Status == checks.EnvUntouched {
-				// Neither the rendering nor any file it reads changed:
-				// the base has exactly these findings.
-				baseFinds = comparableOf(er.Findings, comparable)
-			} else {
-				baseFinds = checkBase(ctx, req, bases, i, dopts, comparable)
-			}
-			er.Fixed = compare(er.Findings, baseFinds, comparable)
-		case req.Baseline != nil:
-			er.Fixed = compare(er.Findings, baselineOf(req.Baseline, res.Env.Name), comparable)
-		}
-		envScrub[i].ScrubFindings(er.Findings)
-		envScrub[i].ScrubFindings(er.Fixed)
-		envScrub[i].ScrubDiff(er.Diff)
-		envScrub[i].ScrubDiff(er.Live)
-		envScrub[i].ScrubDiff(er.Drift)
-		if er.Findings == nil {
-			er.Findings = []checks.Finding{}
-		}
-		er.Duration = res.Duration
-		log.Debug("environment checked", "env", res.Env.Name, "resources", len(res.Resources), "findings", len(er.Findings))
-		return er
-	}
-	checked := make([]checks.EnvReport, len(heads))
-	workers := 1
-	if concurrent(req.Stages) {
-		workers = req.Render.Parallelism
-		if workers <= 0 {
-			workers = runtime.GOMAXPROCS(0)
-		}
-	}
-	var (
-		next atomic.Int64
-		done atomic.Int64
-		cw   sync.WaitGroup
-	)
-	for range min(workers, len(heads)) {
-		cw.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(heads) || ctx.Err() != nil {
-					return
-				}
-				checked[i] = checkOne(i)
-				sides.progress("checked %s (%d/%d)", heads[i].Env.Name, done.Add(1), len(heads))
-			}
-		})
-	}
-	cw.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("check: %w", err)
-	}
-	rep.Envs = append(rep.Envs, checked...)
-	for _, e := range untouched {
-		rep.Envs = append(rep.Envs, checks.EnvReport{Env: e, Status: checks.EnvUntouched, Findings: []checks.Finding{},
-			NotRendered: NotRenderedReason})
-	}
-	sort.SliceStable(rep.Envs, func(i, j int) bool { return order[rep.Envs[i].Env.Name] < order[rep.Envs[j].Env.Name] })
-	for _, st := range req.Stages {
-		if r, ok := st.(Reporter); ok && ctx.Err() == nil {
-			r.Report(ctx, req, heads, rep)
-		}
-	}
-	if pi := rep.PolicyImpact; pi != nil {
-		scrubFor(pi.NewlyFlagged)
-		scrubFor(pi.Cleared)
-	}
-	scrub.ScrubFindings(rep.Findings)
-	rep.Duration = time.Since(start)
-	rep.Finalize()
-	return rep, nil
+	return rep
 }
 
 // checkBase computes the findings of environment i at the base: its render

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 
-	"go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
 
@@ -202,115 +200,6 @@ type memoPlan struct {
 	renamed map[string]bool
 }
 
-// Fields a shared subtree's kustomizations may use: what acts only on the
-// subtree's own objects.
-var memoSubtreeKeys = keySet("apiVersion", "kind", "metadata", "resources", "components", "namespace",
-	"commonLabels", "labels", "commonAnnotations", "images", "replicas", "patches", "patchesStrategicMerge",
-	"patchesJson6902", "configMapGenerator", "secretGenerator", "generatorOptions", "replacements")
-
-// Fields the kustomizations around shared subtrees may use: what acts on
-// objects the same way whether they were built here or read from a file.
-// (helmCharts are rendered by gate into resource files before kustomize
-// runs.)
-var memoOutsideKeys = keySet("apiVersion", "kind", "metadata", "resources", "bases", "components", "namespace",
-	"commonLabels", "labels", "commonAnnotations", "images", "replicas", "patches", "patchesStrategicMerge",
-	"patchesJson6902", "configMapGenerator", "secretGenerator", "generatorOptions", "helmCharts", "helmGlobals", "sortOptions")
-
-func keySet(ks ...string) map[string]bool {
-	m := make(map[string]bool, len(ks))
-	for _, k := range ks {
-		m[k] = true
-	}
-	return m
-}
-
-func keysWithin(k *Kustomization, allowed map[string]bool) bool {
-	if k.Root == nil || k.Root.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(k.Root.Content); i += 2 {
-		if !allowed[k.Root.Content[i].Value] {
-			return false
-		}
-	}
-	return true
-}
-
-// plainKindRe is a kind that is not a pattern (patch targets are regexps).
-var plainKindRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*$`)
-
-func kindSafe(kind string) bool {
-	return plainKindRe.MatchString(kind) && kind != "ConfigMap" && kind != "Secret"
-}
-
-// patchesSafe reports whether every patch of an outside kustomization
-// targets a known kind other than ConfigMap and Secret (whose content
-// decides the hash a subtree's generators computed).
-func patchesSafe(src source.Source, k *Kustomization, docs *docCache, lim Limits) bool {
-	bodyKinds := func(it *yaml.Node) bool {
-		var ds []Doc
-		var err error
-		if p := scalar(it, "path"); p != "" {
-			f, jerr := source.Join(k.Dir, strings.TrimSpace(p))
-			if jerr != nil {
-				return false
-			}
-			ds, err = docs.get(src, f)
-		} else if it.Kind == yaml.ScalarNode {
-			v := strings.TrimSpace(it.Value)
-			if strings.Contains(v, "\n") || strings.Contains(v, ":") && !strings.HasSuffix(v, ".yaml") && !strings.HasSuffix(v, ".yml") {
-				ds, err = ParseDocs(k.File, []byte(it.Value), lim)
-			} else {
-				f, jerr := source.Join(k.Dir, v)
-				if jerr != nil {
-					return false
-				}
-				ds, err = docs.get(src, f)
-			}
-		} else if inl := scalar(it, "patch"); inl != "" {
-			ds, err = ParseDocs(k.File, []byte(inl), lim)
-		}
-		if err != nil || len(ds) == 0 {
-			return false
-		}
-		for _, d := range ds {
-			if d.Node == nil || d.Node.Kind != yaml.MappingNode || !kindSafe(d.Kind) {
-				return false
-			}
-		}
-		return true
-	}
-	for _, key := range []string{"patches", "patchesJson6902", "patchesStrategicMerge"} {
-		for _, it := range seqItems(child(k.Root, key)) {
-			if t := child(it, "target"); t != nil {
-				if !kindSafe(scalar(t, "kind")) {
-					return false
-				}
-				continue
-			}
-			if key == "patchesJson6902" || !bodyKinds(it) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// generatorNames lists "Kind/name" of k's generators; ok is false when
-// one merges into or replaces an object built elsewhere.
-func generatorNames(k *Kustomization) (names []string, createOnly bool) {
-	createOnly = true
-	for key, kind := range map[string]string{"configMapGenerator": "ConfigMap", "secretGenerator": "Secret"} {
-		for _, it := range seqItems(child(k.Root, key)) {
-			if b := scalar(it, "behavior"); b != "" && b != "create" {
-				createOnly = false
-			}
-			names = append(names, kind+"/"+scalar(it, "name"))
-		}
-	}
-	return names, createOnly
-}
-
 // plan decides which subtrees of g this environment takes from the memo,
 // building them on first use. nil means render the ordinary way.
 func (m *memo) plan(ctx context.Context, src source.Source, g *graph, root string, docs *docCache) *memoPlan {
@@ -321,6 +210,31 @@ func (m *memo) plan(ctx context.Context, src source.Source, g *graph, root strin
 	if !same {
 		return nil
 	}
+	p, outside := m.members(g, root, docs)
+	if p == nil || !p.disjoint(g, outside, over) {
+		return nil
+	}
+	sort.Strings(p.members)
+	for _, mem := range p.members {
+		st := m.subtree(ctx, g, mem)
+		if !st.ok {
+			return nil
+		}
+		p.subs[mem] = st
+		for _, n := range st.renamed {
+			p.renamed[n] = true
+		}
+	}
+	m.shareDocs(p, g, docs)
+	return p
+}
+
+// members finds the subtrees root's environment can take from the memo:
+// kustomizations included once, through resources, by kustomizations
+// whose fields and patches act the same on built and read objects
+// (outside), and that use only fields acting on their own objects. nil
+// when there are none or an outside kustomization is not safe.
+func (m *memo) members(g *graph, root string, docs *docCache) (*memoPlan, map[string]bool) {
 	refs := map[string]int{}
 	for _, dir := range g.order {
 		for _, b := range g.byDir[dir].Bases {
@@ -373,8 +287,16 @@ func (m *memo) plan(ctx context.Context, src source.Source, g *graph, root strin
 		return true
 	}
 	if !walk(root) || len(p.members) == 0 {
-		return nil
+		return nil, nil
 	}
+	return p, outside
+}
+
+// disjoint fills p.inside with every kustomization below a member, and
+// reports whether the members are disjoint from each other and from the
+// outside, none holds a virtual file of over, and no generator name is
+// shared between two of those groups.
+func (p *memoPlan) disjoint(g *graph, outside map[string]bool, over map[string][]byte) bool {
 	// Members are disjoint from each other and from the outside, and no
 	// generator name is shared between two of those groups.
 	group := map[string]string{} // Kind/name -> member ("" outside)
@@ -397,33 +319,26 @@ func (m *memo) plan(ctx context.Context, src source.Source, g *graph, root strin
 			if p.inside[d] || outside[d] || overlaid(over, d) || readsAny(g.byDir[d], over) {
 				// (Members are built from the memo's source: none may
 				// hold a virtual file.)
-				return nil
+				return false
 			}
 			p.inside[d] = true
 			if !addNames(g.byDir[d], mem) {
-				return nil
+				return false
 			}
 		}
 	}
 	for d := range outside {
 		if !addNames(g.byDir[d], "") {
-			return nil
+			return false
 		}
 	}
-	sort.Strings(p.members)
-	for _, mem := range p.members {
-		st := m.subtree(ctx, g, mem)
-		if !st.ok {
-			return nil
-		}
-		p.subs[mem] = st
-		for _, n := range st.renamed {
-			p.renamed[n] = true
-		}
-	}
-	// Locating a finding reads the members' parsed sources from the
-	// environment's cache, as after an ordinary build. Parsed documents
-	// are never changed, so they are shared, not copied.
+	return true
+}
+
+// shareDocs puts the members' parsed sources in the environment's cache:
+// locating a finding reads them there, as after an ordinary build. Parsed
+// documents are never changed, so they are shared, not copied.
+func (m *memo) shareDocs(p *memoPlan, g *graph, docs *docCache) {
 	for d := range p.inside {
 		for _, f := range g.byDir[d].Files {
 			if ds := m.docs.cached(f); ds != nil {
@@ -435,7 +350,6 @@ func (m *memo) plan(ctx context.Context, src source.Source, g *graph, root strin
 			}
 		}
 	}
-	return p
 }
 
 // subtree returns dir built on its own, building it on first use.
@@ -489,31 +403,13 @@ func (m *memo) build(ctx context.Context, g *graph, dir string, st *subtree) (er
 		return err
 	}
 	// The environment's deadline bounds the build, as it bounds its own.
-	type built struct {
-		rm  resmap.ResMap
-		err error
-	}
-	ch := make(chan built, 1)
 	initKustomize()
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- built{err: fmt.Errorf("kustomize panicked: %v", p)}
-			}
-		}()
-		rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/"+dir)
-		ch <- built{rm, err}
-	}()
-	var b built
-	select {
-	case b = <-ch:
-	case <-ctx.Done():
-		return ctx.Err()
+	rm, err := bounded(ctx, "kustomize", func() (resmap.ResMap, error) {
+		return krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/"+dir)
+	})
+	if err != nil {
+		return err
 	}
-	if b.err != nil {
-		return b.err
-	}
-	rm := b.rm
 	st.out, err = rm.AsYaml()
 	if err != nil {
 		return err
@@ -582,150 +478,4 @@ func generatorInputs(k *Kustomization) map[string]bool {
 		}
 	}
 	return in
-}
-
-// outside returns the directories of order that are not below a member.
-func (p *memoPlan) outside(order []string) []string {
-	if p == nil {
-		return order
-	}
-	var out []string
-	for _, d := range order {
-		if !p.inside[d] {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// outsideGraph is g without the members' kustomizations.
-func (p *memoPlan) outsideGraph(g *graph) *graph {
-	if p == nil {
-		return g
-	}
-	og := &graph{byDir: map[string]*Kustomization{}, reach: g.reach}
-	for _, d := range p.outside(g.order) {
-		og.byDir[d] = g.byDir[d]
-		og.order = append(og.order, d)
-	}
-	return og
-}
-
-// apply puts each member's output in fsys as a resource file next to the
-// kustomization that includes it, in place of the directory.
-func (p *memoPlan) apply(g *graph, fsys *kfs) error {
-	if p == nil {
-		return nil
-	}
-	n := 0
-	for _, dir := range p.outside(g.order) {
-		k := g.byDir[dir]
-		if hasFolded(k.Root) {
-			// yaml.v3 does not write folded scalars back byte for byte.
-			return errMemoMiss
-		}
-		var root *yaml.Node
-		for _, it := range seqItems(child(k.Root, "resources")) {
-			b, err := source.Join(k.Dir, strings.TrimSpace(it.Value))
-			if err != nil || p.subs[b] == nil {
-				continue
-			}
-			if root == nil {
-				root = deepCopy(k.Root)
-				if prev, ok := fsys.overrides[k.File]; ok {
-					// Already rewritten (helmCharts): edit that.
-					var doc yaml.Node
-					if err := yaml.Unmarshal(prev, &doc); err != nil || len(doc.Content) != 1 {
-						return fmt.Errorf("re-read rewritten %s: %v", k.File, err)
-					}
-					root = doc.Content[0]
-				}
-			}
-			vname := fmt.Sprintf("%s%d.yaml", memoPrefix, n)
-			n++
-			fsys.overrides[path.Join(k.Dir, vname)] = p.subs[b].out
-			replaceSeqValue(child(root, "resources"), it.Value, vname)
-		}
-		if root != nil {
-			b, err := yaml.Marshal(root)
-			if err != nil {
-				return fmt.Errorf("rewrite kustomization: %w", err)
-			}
-			fsys.overrides[k.File] = b
-		}
-	}
-	return nil
-}
-
-func hasFolded(n *yaml.Node) bool {
-	if n == nil {
-		return false
-	}
-	if n.Style&yaml.FoldedStyle != 0 {
-		return true
-	}
-	for _, c := range n.Content {
-		if hasFolded(c) {
-			return true
-		}
-	}
-	return false
-}
-
-func replaceSeqValue(seq *yaml.Node, old, repl string) {
-	for _, it := range seqItems(seq) {
-		if it.Kind == yaml.ScalarNode && it.Value == old {
-			it.Value = repl
-			it.Style = 0
-			it.Tag = "!!str"
-			return
-		}
-	}
-}
-
-// reads adds the members' reads to the environment's own.
-func (p *memoPlan) reads(own []string) []string {
-	if p == nil {
-		return own
-	}
-	set := map[string]bool{}
-	for _, f := range own {
-		set[f] = true
-	}
-	for _, st := range p.subs {
-		for _, f := range st.reads {
-			set[f] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for f := range set {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// stale reports whether a rendered object still holds a name a member
-// renamed: a reference kustomize would have rewritten in a whole build.
-func (p *memoPlan) stale(v any) bool {
-	if p == nil || len(p.renamed) == 0 {
-		return false
-	}
-	switch t := v.(type) {
-	case string:
-		return p.renamed[t]
-	case map[string]any:
-		for _, x := range t {
-			if p.stale(x) {
-				return true
-			}
-		}
-	case []any:
-		for _, x := range t {
-			if p.stale(x) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -170,4 +171,23 @@ func BenchmarkFluxRender(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(envs)), "envs/op")
 	})
+}
+
+// TestFluxTreesMatchFluxTree: gate envs' trees, built with the clusters'
+// shared kustomizations built once, are each cluster's tree alone.
+func TestFluxTreesMatchFluxTree(t *testing.T) {
+	for name, src := range map[string]source.Source{"catalog": fluxCatalogRepo(4, 3), "corpus": func() source.Source { s, _ := openFluxCorpus(t); return s }()} {
+		envs, _ := Discover(src, nil)
+		if len(envs) < 2 {
+			t.Fatalf("%s: %d environments", name, len(envs))
+		}
+		r := New(Options{})
+		trees, finds := r.FluxTrees(context.Background(), src, envs)
+		for i, e := range envs {
+			tree, fs := New(Options{}).FluxTree(context.Background(), src, e)
+			if !reflect.DeepEqual(trees[i], tree) || !reflect.DeepEqual(finds[i], fs) {
+				t.Errorf("%s %s: FluxTrees differs from FluxTree alone:\n%v %v\n%v %v", name, e.Name, FlattenFluxTree(trees[i]), finds[i], FlattenFluxTree(tree), fs)
+			}
+		}
+	}
 }

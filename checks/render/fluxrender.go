@@ -68,6 +68,19 @@ func (r *Renderer) FluxTree(ctx context.Context, src source.Source, env checks.E
 	return w.root, res.Findings
 }
 
+// FluxTrees is FluxTree for each of envs (nil for those not Flux), with
+// the kustomizations the clusters share built once, as RenderAll does.
+func (r *Renderer) FluxTrees(ctx context.Context, src source.Source, envs []checks.Env) ([]*FluxNode, [][]checks.Finding) {
+	trees, finds := make([]*FluxNode, len(envs)), make([][]checks.Finding, len(envs))
+	ctx = withMemo(ctx, newMemo(r, src))
+	for i, e := range envs {
+		if e.Kind == KindFlux {
+			trees[i], finds[i] = r.FluxTree(ctx, src, e)
+		}
+	}
+	return trees, finds
+}
+
 func (r *Renderer) newFluxWalk(ctx context.Context, src source.Source, env checks.Env, res *Result, charts bool) *fluxWalk {
 	return &fluxWalk{r: r, ctx: ctx, src: src, env: env, res: res, match: reporef.New(env.Repos...), charts: charts,
 		seen: map[string]bool{}, files: map[string]bool{}}

@@ -24,15 +24,14 @@ import (
 // once (a file two clusters share gives the same finding in each).
 func Envs(ctx context.Context, src source.Source, cfg *config.Config, opts render.Options) (envs []checks.Env, finds, treeFinds []checks.Finding) {
 	envs, finds = render.Discover(src, cfg)
-	r := render.New(opts)
 	said := map[string]bool{}
+	trees, tfs := render.New(opts).FluxTrees(ctx, src, envs)
 	for i, e := range envs {
 		if e.Kind != render.KindFlux {
 			continue
 		}
-		tree, tf := r.FluxTree(ctx, src, e)
-		envs[i].Tree = render.FlattenFluxTree(tree)
-		for _, f := range tf {
+		envs[i].Tree = render.FlattenFluxTree(trees[i])
+		for _, f := range tfs[i] {
 			if line := f.String(); !said[line] {
 				said[line] = true
 				treeFinds = append(treeFinds, f)

@@ -72,7 +72,9 @@ func (r *Renderer) FluxTree(ctx context.Context, src source.Source, env checks.E
 // the kustomizations the clusters share built once, as RenderAll does.
 func (r *Renderer) FluxTrees(ctx context.Context, src source.Source, envs []checks.Env) ([]*FluxNode, [][]checks.Finding) {
 	trees, finds := make([]*FluxNode, len(envs)), make([][]checks.Finding, len(envs))
-	ctx = withMemo(ctx, newMemo(r, src))
+	if !r.opts.NoShare {
+		ctx = withMemo(ctx, newMemo(r, src))
+	}
 	for i, e := range envs {
 		if e.Kind == KindFlux {
 			trees[i], finds[i] = r.FluxTree(ctx, src, e)

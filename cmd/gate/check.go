@@ -146,3 +146,19 @@ func (g *globals) runCheck(cmd *cobra.Command, f *runFlags, diffOnly, exitCode b
 	}
 	return verdict(rep.Pass)
 }
+
+// openRevs opens the revisions a run compares (internal/run): the head,
+// the base read from the object store, and gate.yaml from the base.
+func (g *globals) openRevs(r *revFlags) (*run.Opened, error) {
+	rv := r.Revisions
+	if r.changedFiles != "" {
+		var err error
+		if rv.Changed, err = run.ReadChangedFiles(g.stdin, r.changedFiles); err != nil {
+			return nil, usageErr("--changed-files: %v", err)
+		}
+	}
+	w := g.ws()
+	o, err := w.Open(rv)
+	g.maxFile = w.MaxFile
+	return o, err
+}

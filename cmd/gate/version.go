@@ -7,6 +7,7 @@ import (
 
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/render"
+	"github.com/gate-ops/gate/internal/cluster"
 	"github.com/gate-ops/gate/internal/run"
 )
 
@@ -50,5 +51,13 @@ func newConfigCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	})
+	return cmd
+}
+
+// newLiveCmd groups the helpers of --live: gate live rbac prints the
+// ClusterRoles documenting the access --live needs.
+func newLiveCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "live", Short: "Helpers for comparing with live clusters (see gate diff --live)", Args: cobra.NoArgs}
+	cmd.AddCommand(g.printCmd("rbac", "Print the ClusterRoles gate needs for --live (read-only, plus optional dry-run)", cluster.RBAC))
 	return cmd
 }

@@ -17,9 +17,6 @@ import (
 //go:embed lib/*.rego */policy.rego */policy_test.rego */allowed.yaml */denied.yaml
 var files embed.FS
 
-// FS returns the embedded library.
-func FS() fs.FS { return files }
-
 // Dir is the prefix built-in files carry in findings, so a finding about a
 // built-in rule never looks like a file of the ops repo.
 const Dir = "builtin:policies"

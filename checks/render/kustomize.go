@@ -24,11 +24,7 @@ type graph struct {
 	resFiles map[string]map[string]bool
 }
 
-func (r *Renderer) scanGraph(src source.Source, rootDir string) (*graph, error) {
-	return r.scanGraphWith(src, rootDir, nil)
-}
-
-// scanGraphWith is scanGraph taking scanned kustomizations from m, when
+// scanGraphWith scans the kustomization graph under rootDir, taking scanned kustomizations from m, when
 // set, which RenderAll shares between environments.
 func (r *Renderer) scanGraphWith(src source.Source, rootDir string, m *memo) (*graph, error) {
 	g := &graph{byDir: map[string]*Kustomization{}, reach: map[string]map[string]bool{}}

@@ -142,7 +142,7 @@ func TestRenderAllSharesSubtrees(t *testing.T) {
 			envs, _ := Discover(src, cfg)
 			r := New(Options{})
 			m := newMemo(r, src)
-			g, err := r.scanGraph(src, envs[0].Path)
+			g, err := r.scanGraphWith(src, envs[0].Path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

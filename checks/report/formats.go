@@ -83,20 +83,11 @@ func (r Registry) Write(w io.Writer, format string, rep *checks.Report, opts Opt
 	return f.Write(w, rep, opts)
 }
 
-// Formats lists the built-in formats in the order help text gives them.
-func Formats() []Format { return Default().Formats() }
-
 // FormatNames are the names of the built-in formats, without aliases.
 func FormatNames() []string { return Default().Names() }
 
 // Lookup finds a built-in format by name or alias.
 func Lookup(name string) (Format, bool) { return Default().Lookup(name) }
-
-// ValidFormat reports whether name is a built-in format or an alias of one.
-func ValidFormat(name string) bool {
-	_, ok := Lookup(name)
-	return ok
-}
 
 // Write writes rep in a built-in format to w.
 func Write(w io.Writer, format string, rep *checks.Report, opts Options) error {

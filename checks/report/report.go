@@ -251,11 +251,3 @@ func failsOn(rep *checks.Report) string {
 	}
 	return rep.FailOn.String()
 }
-
-// baselineTag is "new", "existing" or "fixed" in brackets, or "".
-func baselineTag(f checks.Finding) string {
-	if f.Baseline == "" {
-		return ""
-	}
-	return " [" + f.Baseline + "]"
-}

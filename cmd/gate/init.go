@@ -43,6 +43,3 @@ or internal error.`,
 	cmd.Flags().BoolVar(&baseline, "baseline", false, "also write today's findings to "+baselinefile.DefaultPath)
 	return cmd
 }
-
-// yamlString writes s as a YAML scalar (run.YAMLString).
-func yamlString(s string) string { return run.YAMLString(s) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/schema"
+	"github.com/gate-ops/gate/internal/run"
 	"github.com/gate-ops/gate/internal/testing/gittest"
 )
 
@@ -168,12 +169,12 @@ func TestInitArgoCD(t *testing.T) {
 func TestYAMLString(t *testing.T) {
 	for _, s := range []string{"prod", "overlays/prod", "true", "no", "1.35", "", "a: b", "#x", "- x", "x\ny", "\x1b[31mred", "it's \"q\"", "\u202eevil", "~", "null", "*ref", "&a", "{a}", "%x", "@x", "`x"} {
 		var got string
-		if err := yaml.Unmarshal([]byte("v: "+yamlString(s)+"\n"), &struct{ V *string }{&got}); err != nil {
-			t.Errorf("%q as %s: %v", s, yamlString(s), err)
+		if err := yaml.Unmarshal([]byte("v: "+run.YAMLString(s)+"\n"), &struct{ V *string }{&got}); err != nil {
+			t.Errorf("%q as %s: %v", s, run.YAMLString(s), err)
 			continue
 		}
 		if got != s {
-			t.Errorf("%q as %s reads back %q", s, yamlString(s), got)
+			t.Errorf("%q as %s reads back %q", s, run.YAMLString(s), got)
 		}
 	}
 }

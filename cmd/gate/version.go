@@ -26,11 +26,6 @@ func newVersionCmd(g *globals) *cobra.Command {
 	}
 }
 
-// kustomizeReleases and kustomizeLine: see run.KustomizeReleases.
-var kustomizeReleases = run.KustomizeReleases
-
-func kustomizeLine(api string) string { return run.KustomizeLine(api) }
-
 func newConfigCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with gate.yaml"}
 	cmd.AddCommand(g.printCmd("schema", "Print the JSON schema of gate.yaml (for editors)", config.Schema), &cobra.Command{

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gate-ops/gate/internal/run"
 )
 
 func TestKustomizeLine(t *testing.T) {
@@ -14,7 +16,7 @@ func TestKustomizeLine(t *testing.T) {
 		{"v0.99.0", "kustomize api v0.99.0 (no kustomize release known for it)"},
 	}
 	for _, tt := range tests {
-		if got := kustomizeLine(tt.api); got != tt.want {
+		if got := run.KustomizeLine(tt.api); got != tt.want {
 			t.Errorf("kustomizeLine(%s) = %q, want %q", tt.api, got, tt.want)
 		}
 	}
@@ -33,7 +35,7 @@ func TestKustomizeReleaseOfGoMod(t *testing.T) {
 		t.Fatal("go.mod does not require sigs.k8s.io/kustomize/api")
 	}
 	api := string(m[1])
-	rel, ok := kustomizeReleases[api]
+	rel, ok := run.KustomizeReleases[api]
 	if !ok {
 		t.Fatalf("go.mod requires kustomize api %s: add the kustomize/v5 release whose go.mod requires it to kustomizeReleases", api)
 	}

@@ -223,9 +223,6 @@ func localRef(remote string) plumbing.ReferenceName {
 	return plumbing.ReferenceName("refs/remotes/origin/" + strings.TrimPrefix(remote, "refs/"))
 }
 
-// LocalRef is the name under which a fetched remote ref is kept.
-func LocalRef(remote string) string { return localRef(remote).String() }
-
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -186,7 +186,7 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	for i, e := range envs {
 		order[e.Name] = i
 	}
-	envs, untouched, because, err := touched(req, envs)
+	envs, untouched, because, err := touched(ctx, req, envs)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 // touched splits envs, for an incremental run, into those the change
 // touches (with the files that make each touched: because) and the
 // untouched rest. Other runs keep every environment (because is nil).
-func touched(req *Request, envs []checks.Env) (keep, untouched []checks.Env, because map[string][]string, err error) {
+func touched(ctx context.Context, req *Request, envs []checks.Env) (keep, untouched []checks.Env, because map[string][]string, err error) {
 	if !req.Incremental {
 		return envs, nil, nil, nil
 	}
@@ -252,7 +252,7 @@ func touched(req *Request, envs []checks.Env) (keep, untouched []checks.Env, bec
 	if req.ChangedFiles == nil {
 		return envs, nil, nil, nil
 	}
-	because = affectedEnvs(req, envs, req.ChangedFiles)
+	because = affectedEnvs(ctx, req, envs, req.ChangedFiles)
 	for _, e := range envs {
 		if _, ok := because[e.Name]; ok {
 			keep = append(keep, e)

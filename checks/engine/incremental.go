@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"path"
@@ -130,58 +131,223 @@ func globalFiles(req *Request) func(string) bool {
 	}
 }
 
-// affectedEnvs decides which environments a change touches: those whose
-// render (at the base or at the head) reads a changed file, and all of them
-// when gate.yaml or the policies change. It returns the reasons per env.
+// affectedEnvs decides which environments a change touches, and why.
 //
-// The base is scanned for every environment; the head only for those the
-// base scan cannot vouch for. An environment's deps are a function of the
-// content of the files they list (unless Partial), so when no changed file
-// is among its base deps, and no changed path is or passes through a
-// symlink, its head scan would list the same files: scanning the head of
-// all fifty environments for a change to one was most of a warm run.
-func affectedEnvs(req *Request, envs []checks.Env, changed []string) map[string][]string {
+// An environment is untouched only when no probe its render made at the
+// base (a file read, a path stat'ed, a directory listed, a path found
+// missing) is answered differently at the head: the render is a function
+// of those answers, so the head renders exactly as the base. Its probes
+// come from the render cache (a base is rendered for them once) or from
+// rendering it at the base now. The scan (Renderer.DepsAll) only finds
+// environments that are certainly touched, which render anyway; it never
+// declares one untouched. gate.yaml and the stages' inputs touch every
+// environment, an environment the base lacks is touched.
+func affectedEnvs(ctx context.Context, req *Request, envs []checks.Env, changed []string) map[string][]string {
+	out := map[string][]string{}
+	global := globalFiles(req)
+	var globals []string
+	for _, c := range changed {
+		if global(c) {
+			globals = append(globals, c)
+		}
+	}
+	if len(globals) > 0 {
+		for _, e := range envs {
+			out[e.Name] = globals
+		}
+		return out
+	}
+	if len(changed) == 0 {
+		return out
+	}
 	r := render.New(req.Render)
-	deps := map[string]render.Deps{}
-	var onBase []checks.Env
+	var onBase, scanned, added []checks.Env
 	for _, e := range envs {
-		if req.Base != nil {
-			if _, err := fs.Stat(req.Base, e.Path); err == nil {
-				onBase = append(onBase, e)
+		if req.Base == nil {
+			out[e.Name] = append([]string(nil), changed...)
+			continue
+		}
+		if _, err := fs.Stat(req.Base, e.Path); err != nil {
+			added = append(added, e)
+			out[e.Name] = nil
+			continue
+		}
+		onBase = append(onBase, e)
+		if e.Kind != render.KindFlux {
+			scanned = append(scanned, e)
+		}
+	}
+	// Certainly touched: the scan of the base names a changed file.
+	if len(scanned) > 0 {
+		for i, d := range r.DepsAll(req.Base, scanned) {
+			if d.Partial && len(d.Files) == 0 {
+				continue
+			}
+			var why []string
+			for _, c := range changed {
+				if d.Touches(c) {
+					why = append(why, c)
+				}
+			}
+			if len(why) > 0 {
+				out[scanned[i].Name] = why
 			}
 		}
 	}
-	bases := map[string]render.Deps{}
-	if len(onBase) > 0 {
-		for i, b := range r.DepsAll(req.Base, onBase) {
-			bases[onBase[i].Name] = b
+	var rest []checks.Env
+	for _, e := range onBase {
+		if _, ok := out[e.Name]; !ok {
+			rest = append(rest, e)
 		}
 	}
-	plain := req.Base != nil && noSymlinks(changed, req.Base, req.Head)
-	var scan []checks.Env
-	for _, e := range envs {
-		b, ok := bases[e.Name]
-		if !ok || !plain || b.Partial || touchesAny(b, changed) {
-			scan = append(scan, e)
+	if len(rest) > 0 {
+		recs := r.Records(ctx, req.Base, rest)
+		cmp := newProbeCompare(req.Base, req.Head, changed, req.Render.Cache)
+		for i, e := range rest {
+			if why := cmp.touched(recs[i]); len(why) > 0 {
+				out[e.Name] = why
+			}
 		}
 	}
-	heads := map[string]render.Deps{}
-	for i, d := range r.DepsAll(req.Head, scan) {
-		heads[scan[i].Name] = d
-	}
-	for _, e := range envs {
-		d, ok := heads[e.Name]
-		if !ok {
-			d = bases[e.Name] // the same files as the head's (see above)
+	var nonFlux []checks.Env
+	for _, e := range added {
+		if e.Kind != render.KindFlux {
+			nonFlux = append(nonFlux, e)
 		}
-		if b, ok := bases[e.Name]; ok {
-			d.Files = append(append([]string(nil), d.Files...), b.Files...)
-			d.Dirs = append(append([]string(nil), d.Dirs...), b.Dirs...)
-			sort.Strings(d.Files)
-		}
-		deps[e.Name] = d
 	}
-	return render.Affected(deps, changed, globalFiles(req))
+	headReasons(r, req.Head, append(scanned, nonFlux...), changed, out)
+	for _, e := range added {
+		if len(out[e.Name]) == 0 {
+			out[e.Name] = addedEnvReasons(e, changed)
+		}
+	}
+	return out
+}
+
+// headReasons adds to each touched environment the changed files its
+// head's scan names (a file only the head reads), as the reasons a
+// report gives.
+func headReasons(r *render.Renderer, head source.Source, scanned []checks.Env, changed []string, out map[string][]string) {
+	var touched []checks.Env
+	for _, e := range scanned {
+		if _, ok := out[e.Name]; ok {
+			touched = append(touched, e)
+		}
+	}
+	if len(touched) == 0 {
+		return
+	}
+	for i, d := range r.DepsAll(head, touched) {
+		name := touched[i].Name
+		set := map[string]bool{}
+		for _, c := range out[name] {
+			set[c] = true
+		}
+		for _, c := range changed {
+			if !set[c] && d.Touches(c) {
+				set[c] = true
+				out[name] = append(out[name], c)
+			}
+		}
+		sort.Strings(out[name])
+	}
+}
+
+// addedEnvReasons are the changed files under an environment the base
+// does not have (or its path, when none is).
+func addedEnvReasons(e checks.Env, changed []string) []string {
+	var why []string
+	for _, c := range changed {
+		if e.Path == "." || c == e.Path || strings.HasPrefix(c, e.Path+"/") {
+			why = append(why, c)
+		}
+	}
+	if len(why) == 0 {
+		why = []string{e.Path}
+	}
+	return why
+}
+
+// probeCompare answers probes at the base and head of a change.
+type probeCompare struct {
+	base, head source.Source
+	changed    []string
+	cache      *render.Cache
+	// all is set when a changed path is or passes through a symlink: a
+	// probe's answer may then change with no changed path near it, so
+	// every probe is asked again.
+	all bool
+}
+
+func newProbeCompare(base, head source.Source, changed []string, c *render.Cache) *probeCompare {
+	if c == nil {
+		c = &render.Cache{} // answers memoised for this comparison
+	}
+	return &probeCompare{base: base, head: head, changed: changed, cache: c, all: !noSymlinks(changed, base, head)}
+}
+
+// touched returns the changed paths that change an answer of rec (the
+// probed paths themselves when none is near), or nil when the head
+// answers every probe as the base did.
+func (pc *probeCompare) touched(rec render.Record) []string {
+	why := map[string]bool{}
+	for i, p := range rec.Probes {
+		near := pc.near(p.Path)
+		if len(near) == 0 && !pc.all {
+			if rp := pc.resolved(p.Path); rp != p.Path {
+				near = pc.near(rp)
+			}
+		}
+		if len(near) == 0 && !pc.all {
+			continue
+		}
+		if i < len(rec.Answers) && pc.cache.Answer(pc.head, p) == rec.Answers[i] {
+			continue
+		}
+		if len(near) == 0 {
+			near = []string{p.Path}
+		}
+		for _, c := range near {
+			why[c] = true
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(why))
+	for c := range why {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// near lists the changed paths that are p, lie under p or are above it.
+func (pc *probeCompare) near(p string) []string {
+	var out []string
+	for _, c := range pc.changed {
+		if c == p || p == "." || strings.HasPrefix(c, p+"/") || strings.HasPrefix(p, c+"/") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// resolved is where p leads at the base once symlinks are followed: an
+// unchanged symlink to a changed file changes what p reads.
+func (pc *probeCompare) resolved(p string) string {
+	res, ok := pc.base.(resolver)
+	if !ok {
+		return p
+	}
+	if _, err := pc.base.Stat(p); err != nil {
+		return p // nothing there to lead anywhere
+	}
+	rp, err := res.Resolve(p)
+	if err != nil {
+		return p
+	}
+	return rp
 }
 
 func touchesAny(d render.Deps, changed []string) bool {

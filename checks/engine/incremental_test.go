@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/engine"
+	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/gitsrc"
 	"github.com/gate-ops/gate/internal/testing/gittest"
@@ -175,4 +178,59 @@ func read(t *testing.T, r *gittest.Repo, rel string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestIncrementalSymlinkTarget: an environment reads a file through an
+// in-repo symlink that the pull request leaves alone, and the pull request
+// edits the symlink's target. Between two commits the diff names only the
+// target, never the path the environment reads; the environment's render
+// probed that path, its answer changed, so it is checked.
+func TestIncrementalSymlinkTarget(t *testing.T) {
+	r := gittest.New(t)
+	r.CopyTree("../../testdata/example")
+	r.Write("overlays/dev/kustomization.yaml", strings.Replace(read(t, r, "overlays/dev/kustomization.yaml"), "  - sa-token.yaml\n", "  - sa-token.yaml\n  - shared-cm.yaml\n", 1))
+	r.Write("shared/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  a: \"1\"\n")
+	if err := os.Symlink("../../shared/cm.yaml", filepath.Join(r.Dir, "overlays/dev/shared-cm.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	base := r.Commit("base")
+	r.Write("shared/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  a: \"2\"\n")
+	head := r.Commit("change")
+	repo, err := gitsrc.Open(r.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err := gitsrc.FromRev(repo, base, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ht, err := gitsrc.FromRev(repo, head, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Load(bt, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cache := range []bool{false, true} {
+		req := &engine.Request{Head: ht, Base: bt, Config: cfg, Incremental: true}
+		if cache {
+			c, err := render.OpenCache(t.TempDir(), "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Render.Cache = c
+		}
+		rep, err := engine.Run(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, e := range rep.Envs {
+			got[e.Env.Name] = string(e.Status) + " " + strings.Join(e.Because, ",")
+		}
+		if got["dev"] != string(checks.EnvChecked)+" shared/cm.yaml" || !strings.HasPrefix(got["prod"], string(checks.EnvUntouched)) {
+			t.Errorf("cache %v: %v, want dev checked because of shared/cm.yaml and prod untouched", cache, got)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/gate-ops/gate/checks"
@@ -26,7 +27,7 @@ func Untouched(req *Request, envs []checks.Env) ([]string, error) {
 	if changed == nil {
 		return nil, nil
 	}
-	because := affectedEnvs(req, envs, changed)
+	because := affectedEnvs(context.Background(), req, envs, changed)
 	var out []string
 	for _, e := range envs {
 		if _, ok := because[e.Name]; !ok {

@@ -4,23 +4,21 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"sync"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
 )
 
 // cacheFormat versions the cache entries; bump when Result changes shape.
-const cacheFormat = "gate-render-cache/2"
+const cacheFormat = "gate-render-cache/3"
 
-// Cache stores renders on disk, keyed by the content of every file the
-// render can read (its Deps) and the environment's definition. The base
+// Cache stores renders on disk, found by what the render probed (see
+// probecache.go) and the environment's definition. The base
 // side of a pull request, and any environment a change does not touch, is
 // then loaded instead of rendered. Entries hold rendered manifests, so the
 // directory is created private (0700).
@@ -28,6 +26,9 @@ type Cache struct {
 	dir string
 	// salt separates builds of gate whose output may differ.
 	salt string
+	// answers memoises source.Answer per source and probe for one run:
+	// fifty environments share most of their probes.
+	answers sync.Map // answerKey -> string
 }
 
 // OpenCache opens (creating) a cache directory. salt should identify the
@@ -45,56 +46,13 @@ type cacheEntry struct {
 	Resources []cachedResource `json:"resources"`
 	Findings  []checks.Finding `json:"findings"`
 	Files     []string         `json:"files"`
+	Probes    []source.Probe   `json:"probes,omitempty"`
 }
 
 type cachedResource struct {
 	Resource *checks.Resource `json:"resource"`
 	YAML     string           `json:"yaml"`
 	Loc      *locInfo         `json:"loc,omitempty"`
-}
-
-// key hashes the environment, the renderer's limits and the content of
-// every dependency. It returns "" when a dependency cannot be hashed.
-func (c *Cache) key(src source.Source, env checks.Env, deps Deps, lim Limits) string {
-	h := sha256.New()
-	envJSON, _ := json.Marshal(env)
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%+v\x00", cacheFormat, c.salt, envJSON, lim)
-	for _, c := range deps.Charts {
-		fmt.Fprintf(h, "c\x00%s\x00", c)
-	}
-	for _, f := range deps.Files {
-		v, err := source.FileHash(src, f)
-		if errors.Is(err, fs.ErrNotExist) {
-			v = "absent"
-		} else if err != nil {
-			return ""
-		}
-		fmt.Fprintf(h, "f\x00%s\x00%s\x00", f, v)
-	}
-	for _, d := range deps.Dirs {
-		var files []string
-		err := fs.WalkDir(src, d, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !e.IsDir() {
-				files = append(files, p)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return ""
-		}
-		sort.Strings(files)
-		for _, f := range files {
-			v, err := source.FileHash(src, f)
-			if err != nil {
-				return ""
-			}
-			fmt.Fprintf(h, "d\x00%s\x00%s\x00", f, v)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // depsFormat versions the dependency index entries.
@@ -175,7 +133,7 @@ func (c *Cache) load(key string, src source.Source, lim Limits) (*Result, bool) 
 // resultOf rebuilds a Result from its encoded form.
 func resultOf(e *cacheEntry, src source.Source, lim Limits) *Result {
 	res := newResult(e.Env, src, lim)
-	res.Findings, res.Files = e.Findings, e.Files
+	res.Findings, res.Files, res.Probes = e.Findings, e.Files, e.Probes
 	for _, cr := range e.Resources {
 		r := cr.Resource
 		r.Object = fixNumbers(r.Object).(map[string]any)
@@ -190,7 +148,7 @@ func resultOf(e *cacheEntry, src source.Source, lim Limits) *Result {
 
 // entryOf is the encoded form of a Result.
 func entryOf(res *Result) cacheEntry {
-	e := cacheEntry{Format: cacheFormat, Env: res.Env, Findings: res.Findings, Files: res.Files}
+	e := cacheEntry{Format: cacheFormat, Env: res.Env, Findings: res.Findings, Files: res.Files, Probes: res.Probes}
 	for _, r := range res.Resources {
 		e.Resources = append(e.Resources, cachedResource{Resource: r, YAML: string(r.YAML), Loc: res.loc[r]})
 	}

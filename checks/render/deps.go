@@ -102,7 +102,9 @@ func (r *Renderer) deps(src source.Source, env checks.Env, m *memo) Deps {
 	case KindPlain:
 		dirs = append(dirs, env.Path)
 	case KindFlux:
-		return r.fluxDeps(src, env)
+		// No scan: what a cluster reads is what its render probed
+		// (Result.Probes, Renderer.Records). As a scan, everything.
+		return Deps{Dirs: []string{"."}, Partial: true}
 	case KindArgo:
 		return r.argoDeps(src, env, m)
 	default:

@@ -528,14 +528,21 @@ func TestFluxDepsFollowTheFilesRead(t *testing.T) {
 	src := source.NewMem("head", files)
 	cfg := &config.Config{Remotes: []string{"https://github.com/acme/ops.git"}}
 	envs, _ := Discover(src, cfg)
-	d := New(Options{}).Deps(src, envs[0])
+	// A cluster's dependencies are what its render probed (no scan).
+	res := New(Options{}).Render(context.Background(), src, envs[0])
+	probed := map[string]bool{}
+	for _, p := range res.Probes {
+		probed[p.Path] = true
+	}
 	for _, p := range []string{"clusters/prod/sync.yaml", "apps/deploy.yaml", "apps/nested/script.yaml", "releases/release.yaml", "charts/api/values.yaml"} {
-		if !d.Touches(p) {
-			t.Errorf("deps do not include %s: %+v", p, d)
+		if !probed[p] {
+			t.Errorf("probes do not include %s: %+v", p, res.Probes)
 		}
 	}
-	if d.Touches("unrelated/kustomization.yaml") {
-		t.Errorf("deps include a file no Kustomization reaches: %+v", d)
+	for p := range probed {
+		if strings.HasPrefix(p, "unrelated/") {
+			t.Errorf("probes include %s, a file no Kustomization reaches", p)
+		}
 	}
 }
 

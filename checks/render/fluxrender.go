@@ -95,28 +95,6 @@ func (r *Renderer) renderFlux(ctx context.Context, src source.Source, env checks
 	return ctx.Err()
 }
 
-// fluxDeps lists what a Flux environment's render reads: the walk's reads
-// plus every chart directory it renders from the repo.
-func (r *Renderer) fluxDeps(src source.Source, env checks.Env) Deps {
-	res := newResult(env, src, r.opts.Limits)
-	w := r.newFluxWalk(context.Background(), src, env, res, false)
-	w.run()
-	// Partial: the Flux objects a revision declares decide what the walk
-	// reads, so another revision's walk can read other files.
-	d := Deps{Dirs: []string{}, Partial: true}
-	for f := range w.files {
-		d.Files = append(d.Files, f)
-	}
-	for _, dir := range w.chartDirs() {
-		d.Dirs = append(d.Dirs, dir)
-	}
-	d.Charts = append(d.Charts, w.chartDeps...)
-	sort.Strings(d.Files)
-	sort.Strings(d.Dirs)
-	sort.Strings(d.Charts)
-	return d
-}
-
 func (w *fluxWalk) finding(sev checks.Severity, rule string, o checks.Origin, format string, args ...any) {
 	w.res.Findings = append(w.res.Findings, checks.Finding{Check: "render", RuleID: rule, Severity: sev, Env: w.env.Name, Origin: o, Message: fmt.Sprintf(format, args...)})
 }

@@ -68,27 +68,36 @@ type memo struct {
 	// never changed after, so environments share them.
 	scans map[string]scanned
 	// found are FindKustomization's results by directory.
-	found map[string]string
+	found map[string]found
 }
 
+// Shared results keep the probes that made them (source.Capture) and
+// replay them into every render that reuses them, so a render's record
+// (Result.Probes) is what it would have probed alone.
 type scanned struct {
-	k   *Kustomization
-	err error
+	k      *Kustomization
+	err    error
+	probes []source.Probe
+}
+
+type found struct {
+	file   string
+	probes []source.Probe
 }
 
 func newMemo(r *Renderer, src source.Source) *memo {
-	return &memo{r: r, src: src, docs: newDocCache(r.opts.Limits), subs: map[string]*subtree{}, scans: map[string]scanned{}, found: map[string]string{}}
+	return &memo{r: r, src: src, docs: newDocCache(r.opts.Limits), subs: map[string]*subtree{}, scans: map[string]scanned{}, found: map[string]found{}}
 }
 
 // over returns the virtual files src serves over the memo's source (a
 // Flux Kustomization's generated or edited kustomization), and ok false
 // when src is not the memo's source at all: then nothing is shared.
 func (m *memo) over(src source.Source) (files map[string][]byte, ok bool) {
-	if src == m.src {
+	if source.Unwrap(src) == m.src {
 		return nil, true
 	}
 	if ov, isOv := src.(overlay); isOv {
-		if under, files := ov.overlayOf(); under == m.src {
+		if under, files := ov.overlayOf(); source.Unwrap(under) == m.src {
 			return files, true
 		}
 	}
@@ -103,6 +112,11 @@ type overlay interface {
 
 func (o *overlaySrc) overlayOf() (source.Source, map[string][]byte)    { return o.Source, o.files }
 func (o *overlaySource) overlayOf() (source.Source, map[string][]byte) { return o.Source, o.files }
+
+// Underlying implements source.Wrapper: probes of shared results replay
+// into the record of the render an overlay serves.
+func (o *overlaySrc) Underlying() source.Source    { return o.Source }
+func (o *overlaySource) Underlying() source.Source { return o.Source }
 
 // overlaid reports whether a path of files is p or lies in directory p.
 func overlaid(files map[string][]byte, p string) bool {
@@ -139,12 +153,14 @@ func (m *memo) find(src source.Source, dir string) string {
 	f, ok := m.found[dir]
 	m.mu.Unlock()
 	if !ok {
-		f = FindKustomization(src, dir)
+		f.probes = source.Capture(src, func(s source.Source) { f.file = FindKustomization(s, dir) })
 		m.mu.Lock()
 		m.found[dir] = f
 		m.mu.Unlock()
+		return f.file
 	}
-	return f
+	source.Replay(src, f.probes)
+	return f.file
 }
 
 // scan is ScanKustomization, once per file. src is the memo's source:
@@ -161,7 +177,7 @@ func (m *memo) scan(src source.Source, file string, lim Limits) (*Kustomization,
 	s, ok := m.scans[file]
 	m.mu.Unlock()
 	if !ok {
-		s.k, s.err = ScanKustomization(m.src, file, lim)
+		s.probes = source.Capture(m.src, func(ms source.Source) { s.k, s.err = ScanKustomization(ms, file, lim) })
 		m.mu.Lock()
 		m.scans[file] = s
 		m.mu.Unlock()
@@ -174,6 +190,7 @@ func (m *memo) scan(src source.Source, file string, lim Limits) (*Kustomization,
 			}
 		}
 	}
+	source.Replay(src, s.probes)
 	return s.k, s.err
 }
 
@@ -185,6 +202,8 @@ type subtree struct {
 	out []byte
 	// reads are the files the build read.
 	reads []string
+	// probes are everything the build probed (see scanned).
+	probes []source.Probe
 	// renamed are names the subtree's objects had in their sources (or
 	// generators) and no longer have in out.
 	renamed []string
@@ -221,6 +240,7 @@ func (m *memo) plan(ctx context.Context, src source.Source, g *graph, root strin
 			return nil
 		}
 		p.subs[mem] = st
+		source.Replay(src, st.probes)
 		for _, n := range st.renamed {
 			p.renamed[n] = true
 		}
@@ -383,23 +403,29 @@ func (m *memo) build(ctx context.Context, g *graph, dir string, st *subtree) (er
 			sub.order = append(sub.order, d)
 		}
 	}
-	fsys := newKFS(m.src)
+	// Everything the build probes is replayed into each render using it;
+	// the members' files are named too, as parsed documents are shared.
+	rec := source.Record(m.src)
+	defer func() { st.probes = rec.Probes() }()
+	fsys := newKFS(rec)
 	// The same limits as an environment's own render: a file that breaks
 	// them makes the environment render the ordinary way and report it.
 	for _, d := range sub.order {
 		k := sub.byDir[d]
 		fsys.record(k.File)
+		rec.Add([]source.Probe{{Op: source.ProbeFile, Path: k.File}})
 		inputs := generatorInputs(k)
 		for _, f := range k.Files {
+			rec.Add([]source.Probe{{Op: source.ProbeFile, Path: f}})
 			if inputs[f] || !isYAMLFile(f) {
 				continue
 			}
-			if _, err := m.docs.get(m.src, f); err != nil {
+			if _, err := m.docs.get(rec, f); err != nil {
 				return err
 			}
 		}
 	}
-	if err := markSources(m.src, sub, m.docs, fsys, nil); err != nil {
+	if err := markSources(rec, sub, m.docs, fsys, nil); err != nil {
 		return err
 	}
 	// The environment's deadline bounds the build, as it bounds its own.

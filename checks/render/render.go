@@ -73,6 +73,9 @@ type Renderer struct {
 	openapiMu sync.Mutex
 	// argo scans each source's Argo CD objects once (see argo.go).
 	argo argoIndex
+	// charts is the chart cache's state, for the render cache's keys.
+	chartsOnce sync.Once
+	charts     string
 }
 
 // kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before the first
@@ -116,7 +119,11 @@ type Result struct {
 	Findings []checks.Finding
 	// Files are the repo-relative files the render read, sorted: what the
 	// environment depends on.
-	Files    []string
+	Files []string
+	// Probes are every question the render asked its Source (files read,
+	// paths stat'ed, directories listed, including paths that did not
+	// exist), sorted: the environment's dependencies, by construction.
+	Probes   []source.Probe
 	Duration time.Duration
 	// Cached is true when the result was loaded from the render cache.
 	Cached bool
@@ -179,43 +186,18 @@ func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env
 	if r.opts.Cache == nil {
 		return r.render(ctx, src, env)
 	}
-	start := time.Now()
-	deps := r.deps(src, env, memoFrom(ctx))
-	key := r.opts.Cache.key(src, env, deps, r.opts.Limits)
-	if key != "" {
-		if res, ok := r.opts.Cache.load(key, src, r.opts.Limits); ok {
-			res.Duration = time.Since(start)
-			r.opts.Logger.Debug("render cache hit", "env", env.Name, "key", key[:12])
-			return res
-		}
-	}
-	res := r.render(ctx, src, env)
-	if key == "" || errors.Is(ctx.Err(), context.Canceled) {
-		return res
-	}
-	for _, f := range res.Files {
-		if !deps.Touches(f) {
-			// The scan missed a file kustomize read: never cache what
-			// could go stale.
-			r.opts.Logger.Debug("render not cached: read outside its scanned deps", "env", env.Name, "file", f)
-			return res
-		}
-	}
-	for _, f := range res.Findings {
-		if f.RuleID == "render/timeout" || f.RuleID == "render/internal" {
-			return res
-		}
-	}
-	if err := r.opts.Cache.store(key, res); err != nil {
-		r.opts.Logger.Warn("render cache write failed", "env", env.Name, "err", err)
-	}
-	return res
+	return r.cachedRender(ctx, src, env)
 }
 
 func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env) (res *Result) {
 	start := time.Now()
+	// Every probe of every renderer goes through this one recorder.
+	rec := source.Record(src)
+	src = rec
 	res = newResult(env, src, r.opts.Limits)
 	defer func() {
+		rec.Add(res.Probes) // an isolated worker's
+		res.Probes = rec.Probes()
 		if p := recover(); p != nil {
 			res.Findings = append(res.Findings, r.finding(env, "render/internal", env.Path, 0, fmt.Sprintf("renderer crashed on this environment: %v (please report this)", p)))
 		}

@@ -275,9 +275,10 @@ func cacheEntries(t *testing.T, dir string) int {
 			}
 			return err
 		}
-		// Renders only: the base's dependency index (deps-*.json) is a
-		// cache of its own.
-		if !d.IsDir() && strings.HasSuffix(p, ".json") && !strings.HasPrefix(d.Name(), "deps-") {
+		// Renders only (r-*.json): an environment's manifest (m-*.json,
+		// the probe records that find its renders) and the base's scan
+		// index (deps-*.json) are not renders.
+		if !d.IsDir() && strings.HasSuffix(p, ".json") && strings.HasPrefix(d.Name(), "r-") {
 			n++
 		}
 		return nil
@@ -317,8 +318,11 @@ func TestServeChecksTouchedEnvsWithRenderCache(t *testing.T) {
 		}
 	}
 	first := cacheEntries(t, renders)
-	if first != 2 {
-		t.Errorf("render cache holds %d entries after the first pull request, want 2 (prod at base and head)", first)
+	// prod at base and head, and dev and staging at the base: the first
+	// run on a base renders it once for what each environment reads (its
+	// probes decide that dev and staging are untouched).
+	if first != 4 {
+		t.Errorf("render cache holds %d entries after the first pull request, want 4 (prod at base and head, dev and staging at the base)", first)
 	}
 	push(32, 5)
 	if n := cacheEntries(t, renders); n != first+1 {

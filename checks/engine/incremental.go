@@ -161,6 +161,16 @@ func affectedEnvs(ctx context.Context, req *Request, envs []checks.Env, changed 
 		return out
 	}
 	r := render.New(req.Render)
+	if req.Base == nil {
+		// A list of changed files and no base to render (--changed-files):
+		// the head's scan is all there is. Flux clusters have no scan and
+		// are all touched.
+		deps := map[string]render.Deps{}
+		for i, d := range r.DepsAll(req.Head, envs) {
+			deps[envs[i].Name] = d
+		}
+		return render.Affected(deps, changed, nil)
+	}
 	var onBase, scanned, added []checks.Env
 	for _, e := range envs {
 		if req.Base == nil {

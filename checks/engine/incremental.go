@@ -187,23 +187,7 @@ func affectedEnvs(ctx context.Context, req *Request, envs []checks.Env, changed 
 			scanned = append(scanned, e)
 		}
 	}
-	// Certainly touched: the scan of the base names a changed file.
-	if len(scanned) > 0 {
-		for i, d := range r.DepsAll(req.Base, scanned) {
-			if d.Partial && len(d.Files) == 0 {
-				continue
-			}
-			var why []string
-			for _, c := range changed {
-				if d.Touches(c) {
-					why = append(why, c)
-				}
-			}
-			if len(why) > 0 {
-				out[scanned[i].Name] = why
-			}
-		}
-	}
+	certainlyTouched(r, req.Base, scanned, changed, out)
 	var rest []checks.Env
 	for _, e := range onBase {
 		if _, ok := out[e.Name]; !ok {
@@ -260,6 +244,28 @@ func headReasons(r *render.Renderer, head source.Source, scanned []checks.Env, c
 			}
 		}
 		sort.Strings(out[name])
+	}
+}
+
+// certainlyTouched marks the environments whose base scan names a
+// changed file: they render anyway, so their base needs no probing.
+func certainlyTouched(r *render.Renderer, base source.Source, scanned []checks.Env, changed []string, out map[string][]string) {
+	if len(scanned) == 0 {
+		return
+	}
+	for i, d := range r.DepsAll(base, scanned) {
+		if d.Partial && len(d.Files) == 0 {
+			continue
+		}
+		var why []string
+		for _, c := range changed {
+			if d.Touches(c) {
+				why = append(why, c)
+			}
+		}
+		if len(why) > 0 {
+			out[scanned[i].Name] = why
+		}
 	}
 }
 

@@ -193,4 +193,3 @@ func TestUntouchedRendersTheSameCorpus(t *testing.T) {
 		t.Errorf("only %d untouched and %d touched verdicts", untouched, touched)
 	}
 }
-

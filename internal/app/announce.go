@@ -25,7 +25,8 @@ import (
 //   - best effort: one attempt per check run (no retries), all within
 //     announceBudget; a GitHub outage costs the queued check runs, never
 //     the webhook (the job is committed either way and creates what is
-//     missing);
+//     missing); after a webhook whose creates all failed that way, the
+//     next ones skip them for announceCooloff;
 //   - the job takes them over by external_id (it lists the head's open
 //     check runs before creating any) and completes those of untouched
 //     environments neutral in one request; those of environments its plan
@@ -41,6 +42,11 @@ import (
 // announceBudget bounds the queued creates of one webhook (they run in
 // parallel, one attempt each).
 const announceBudget = 2 * time.Second
+
+// announceCooloff is how long webhooks skip the queued creates after
+// GitHub failed all of one webhook's (5xx, timeouts, rate limits): during
+// an outage a webhook does not hold its transaction for announceBudget.
+const announceCooloff = 30 * time.Second
 
 // maxAnnounced bounds the environments remembered for a repository: the
 // plan comes from a pull request's head, whose gate.yaml is the author's.

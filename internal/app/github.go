@@ -43,6 +43,9 @@ type githubForge struct {
 	// looked up (bounded); resolving counts them until done.
 	resolveQ  chan *Job
 	resolving atomic.Int32
+	// announceOff is when (Unix ns) webhooks create check runs queued
+	// again after one whose creates all failed (0: now).
+	announceOff atomic.Int64
 }
 
 var (

@@ -15,6 +15,14 @@ import (
 // returns those GitHub confirmed, by check-run name.
 func (a *githubForge) announce(ctx context.Context, j *Job, names []string) map[string]int64 {
 	log := a.log.With("delivery", j.Delivery, "repo", j.Repo, "pr", j.PR, "head", short(j.HeadSHA))
+	if off := a.announceOff.Load(); off != 0 && time.Now().UnixNano() < off {
+		// GitHub did not take the last webhook's creates at all (an outage,
+		// a rate limit): do not hold this webhook's transaction (with SQLite,
+		// the whole database) for the budget again.
+		a.m.queuedAtWebhook.WithLabelValues("skipped").Add(float64(len(names)))
+		log.Info("GitHub was unavailable at the last webhook; its check runs are created by the run")
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, announceBudget)
 	defer cancel()
 	ctx = context.WithValue(context.WithValue(ctx, noRetry{}, true), inTx{}, true)
@@ -28,6 +36,9 @@ func (a *githubForge) announce(ctx context.Context, j *Job, names []string) map[
 		wg     sync.WaitGroup
 		out    = map[string]int64{}
 		failed int
+		// unavailable counts failures GitHub may get over (5xx, rate
+		// limits, timeouts), as opposed to refusals.
+		unavailable int
 	)
 	for _, env := range names {
 		wg.Add(1)
@@ -44,6 +55,9 @@ func (a *githubForge) announce(ctx context.Context, j *Job, names []string) map[
 			defer mu.Unlock()
 			if err != nil {
 				failed++
+				if worthRetrying(err) {
+					unavailable++
+				}
 				return
 			}
 			out[name] = cr.GetID()
@@ -51,6 +65,11 @@ func (a *githubForge) announce(ctx context.Context, j *Job, names []string) map[
 	}
 	wg.Wait()
 	a.m.queuedAtWebhook.WithLabelValues("created").Add(float64(len(out)))
+	if len(out) == 0 && unavailable == len(names) {
+		a.announceOff.Store(time.Now().Add(announceCooloff).UnixNano())
+	} else if len(out) > 0 {
+		a.announceOff.Store(0)
+	}
 	if failed > 0 {
 		// The job creates what is missing (and takes over a create GitHub
 		// carried out with its answer lost).

@@ -50,7 +50,7 @@ func newMetrics() *metrics {
 	m.pendingCompletions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "gate_check_run_completions_waiting", Help: "Check-run completions GitHub did not take yet, waiting to be sent again."})
 	m.lateCompletions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gate_check_run_late_completions_total", Help: "Check-run completions sent again after a failure, by outcome (completed, given_up, dropped, refused)."}, []string{"outcome"})
 	m.lostCheckRuns = prometheus.NewCounter(prometheus.CounterOpts{Name: "gate_check_runs_lost_total", Help: "Check runs found on GitHub that gate lost track of (a create whose answer was lost), completed as cancelled."})
-	m.queuedAtWebhook = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gate_check_runs_queued_at_webhook_total", Help: "Check runs the webhook handler created queued, by outcome (created, failed: left to the run, withdrawn: the job was not committed)."}, []string{"outcome"})
+	m.queuedAtWebhook = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gate_check_runs_queued_at_webhook_total", Help: "Check runs the webhook handler created queued, by outcome (created, failed: left to the run, skipped: GitHub failed all of the last webhook's, withdrawn: the job was not committed)."}, []string{"outcome"})
 	m.reg.MustRegister(m.pendingCompletions, m.lateCompletions, m.lostCheckRuns, m.queuedAtWebhook)
 	m.reg.MustRegister(m.webhooks, m.runs, m.runDuration, m.checkRuns, m.queueDepth, m.running, m.superseded,
 		m.apiCalls, m.apiErrors, m.apiRetries, m.apiDuration, m.fetches, m.fetchSeconds,

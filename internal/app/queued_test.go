@@ -220,3 +220,51 @@ func TestRateLimitAtWebhookTime(t *testing.T) {
 	}
 	assertCompleted(t, w.Fake)
 }
+
+// TestOutageAtWebhookTimeSkipsTheQueuedCreates: GitHub fails every create
+// of a webhook (502): the next webhook does not try again (its
+// transaction is not held for the budget during an outage); both are
+// answered 2xx, their runs create the check runs once GitHub is back.
+func TestOutageAtWebhookTimeSkipsTheQueuedCreates(t *testing.T) {
+	r, g := gatedRunner()
+	w := newWorld(t, r, nil)
+	head1 := w.Repo.Commit(w.Repo.Main, replicas(w, 4), "prod: 4 replicas")
+	w.Repo.SetRef("refs/pull/41/head", head1)
+	w.Deliver("pull_request", w.PullRequest("opened", 41, head1, time.Now()), []byte(apptest.Secret))
+	<-g.started
+	g.release <- struct{}{}
+	w.WaitIdle(time.Minute)
+
+	w.Fake.SetFaults(func(op string, _ int) *githubfake.Fault {
+		if op == "checks/create" {
+			return &githubfake.Fault{Status: 502}
+		}
+		return nil
+	})
+	before := w.Fake.Count("checks/create")
+	var heads []string
+	for i, pr := range []int{42, 43} {
+		head := w.Repo.Commit(w.Repo.Main, replicas(w, 5+i), "prod")
+		w.Repo.SetRef("refs/pull/"+strconv.Itoa(pr)+"/head", head)
+		if code := w.Deliver("pull_request", w.PullRequest("opened", pr, head, time.Now()), []byte(apptest.Secret)).StatusCode; code/100 != 2 {
+			t.Fatalf("webhook %d answered %d", pr, code)
+		}
+		heads = append(heads, head)
+		want := 3 // the first webhook tries its 3 creates, the second none
+		if got := w.Fake.Count("checks/create") - before; got != want {
+			t.Errorf("after webhook %d: %d creates, want %d", pr, got, want)
+		}
+	}
+	w.Fake.SetFaults(nil)
+	for range heads {
+		<-g.started
+		g.release <- struct{}{}
+	}
+	w.WaitIdle(time.Minute)
+	for _, head := range heads {
+		if runs := latestRuns(w.Fake, head); len(runs) != 3 || runs["gate / prod"].Conclusion != "success" {
+			t.Errorf("head %s: %d check runs, prod %q; want 3 and success", head[:8], len(runs), runs["gate / prod"].Conclusion)
+		}
+	}
+	assertCompleted(t, w.Fake)
+}

@@ -149,28 +149,7 @@ func BenchmarkFluxRender(b *testing.B) {
 	src := fluxCatalogRepo(16, 12)
 	envs, _ := Discover(src, nil)
 	r := New(Options{Parallelism: 1})
-	b.Run("shared", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			for _, res := range r.RenderAll(context.Background(), src, envs) {
-				if len(res.Findings) > 0 {
-					b.Fatal(res.Findings)
-				}
-			}
-		}
-		b.ReportMetric(float64(len(envs)), "envs/op")
-	})
-	b.Run("alone", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			for _, env := range envs {
-				if res := r.Render(context.Background(), src, env); len(res.Findings) > 0 {
-					b.Fatal(res.Findings)
-				}
-			}
-		}
-		b.ReportMetric(float64(len(envs)), "envs/op")
-	})
+	benchSharedVsAlone(b, r, src, envs)
 }
 
 // TestFluxTreesMatchFluxTree: gate envs' trees, built with the clusters'

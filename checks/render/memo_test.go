@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
 )
@@ -214,6 +215,12 @@ func BenchmarkRenderCatalog(b *testing.B) {
 	}
 	envs, _ := Discover(src, cfg)
 	r := New(Options{Parallelism: 1})
+	benchSharedVsAlone(b, r, src, envs)
+}
+
+// benchSharedVsAlone measures RenderAll (shared subtrees) against
+// rendering each environment alone, both on r.
+func benchSharedVsAlone(b *testing.B, r *Renderer, src source.Source, envs []checks.Env) {
 	b.Run("shared", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -133,15 +133,14 @@ func globalFiles(req *Request) func(string) bool {
 
 // affectedEnvs decides which environments a change touches, and why.
 //
-// An environment is untouched only when no probe its render made at the
-// base (a file read, a path stat'ed, a directory listed, a path found
-// missing) is answered differently at the head: the render is a function
-// of those answers, so the head renders exactly as the base. Its probes
-// come from the render cache (a base is rendered for them once) or from
-// rendering it at the base now. The scan (Renderer.DepsAll) only finds
-// environments that are certainly touched, which render anyway; it never
-// declares one untouched. gate.yaml and the stages' inputs touch every
-// environment, an environment the base lacks is touched.
+// An environment is untouched when no changed file reaches its closure at
+// the base or at the head (render.Closure): its renders are confined to
+// the closure, so the head renders exactly as the base, whatever way of
+// reading a library has, without rendering either. A finer second proof
+// is kept where the render cache has a record of the environment's base
+// render: the same closure at both sides and every probe of that record
+// answered at the head as at the base. gate.yaml and the stages' inputs
+// touch every environment; an environment the base lacks is touched.
 func affectedEnvs(ctx context.Context, req *Request, envs []checks.Env, changed []string) map[string][]string {
 	out := map[string][]string{}
 	global := globalFiles(req)
@@ -162,109 +161,90 @@ func affectedEnvs(ctx context.Context, req *Request, envs []checks.Env, changed 
 	}
 	r := render.New(req.Render)
 	if req.Base == nil {
-		// A list of changed files and no base to render (--changed-files):
-		// the head's scan is all there is. Flux clusters have no scan and
-		// are all touched.
-		deps := map[string]render.Deps{}
-		for i, d := range r.DepsAll(req.Head, envs) {
-			deps[envs[i].Name] = d
+		// A list of changed files and no base (--changed-files): the
+		// head's closures, which the base's equal when nothing changed
+		// reaches them.
+		for i, c := range r.Closures(req.Head, envs) {
+			if why := closureReasons(changed, c); len(why) > 0 {
+				out[envs[i].Name] = why
+			}
 		}
-		return render.Affected(deps, changed, nil)
+		return out
 	}
-	var onBase, scanned, added []checks.Env
+	var onBase []checks.Env
 	for _, e := range envs {
-		if req.Base == nil {
-			out[e.Name] = append([]string(nil), changed...)
-			continue
-		}
 		if _, err := fs.Stat(req.Base, e.Path); err != nil {
-			added = append(added, e)
-			out[e.Name] = nil
+			why := closureReasons(changed, r.Closures(req.Head, []checks.Env{e})[0])
+			if len(why) == 0 {
+				why = addedEnvReasons(e, changed)
+			}
+			out[e.Name] = why
 			continue
 		}
 		onBase = append(onBase, e)
-		if e.Kind != render.KindFlux {
-			scanned = append(scanned, e)
-		}
 	}
-	certainlyTouched(r, req.Base, scanned, changed, out)
+	// The head's closure is only needed where the base's is reached: when
+	// no changed file reaches the base's, every answer its computation got
+	// is the same at the head (it reads only files in it, tries only named
+	// paths, lists only its directories), so the head's is the same.
 	var rest []checks.Env
-	for _, e := range onBase {
-		if _, ok := out[e.Name]; !ok {
-			rest = append(rest, e)
+	var restBase []*render.Closure
+	for i, c := range r.Closures(req.Base, onBase) {
+		if closureTouched(changed, c) {
+			rest = append(rest, onBase[i])
+			restBase = append(restBase, c)
 		}
 	}
-	if len(rest) > 0 {
-		recs := r.Records(ctx, req.Base, rest)
-		cmp := newProbeCompare(req.Base, req.Head, changed, req.Render.Cache)
-		for i, e := range rest {
-			if why := cmp.touched(recs[i]); len(why) > 0 {
-				out[e.Name] = why
-			}
-		}
+	same := make([]bool, len(rest))
+	for i, hc := range r.Closures(req.Head, rest) {
+		out[rest[i].Name] = closureReasons(changed, restBase[i], hc)
+		same[i] = restBase[i].Digest() == hc.Digest()
 	}
-	var nonFlux []checks.Env
-	for _, e := range added {
-		if e.Kind != render.KindFlux {
-			nonFlux = append(nonFlux, e)
-		}
-	}
-	headReasons(r, req.Head, append(scanned, nonFlux...), changed, out)
-	for _, e := range added {
-		if len(out[e.Name]) == 0 {
-			out[e.Name] = addedEnvReasons(e, changed)
-		}
-	}
+	probeUntouched(ctx, req, r, rest, same, changed, out)
 	return out
 }
 
-// headReasons adds to each touched environment the changed files its
-// head's scan names (a file only the head reads), as the reasons a
-// report gives.
-func headReasons(r *render.Renderer, head source.Source, scanned []checks.Env, changed []string, out map[string][]string) {
-	var touched []checks.Env
-	for _, e := range scanned {
-		if _, ok := out[e.Name]; ok {
-			touched = append(touched, e)
+func closureTouched(changed []string, c *render.Closure) bool {
+	for _, p := range changed {
+		if c.Touches(p) {
+			return true
 		}
 	}
-	if len(touched) == 0 {
-		return
-	}
-	for i, d := range r.DepsAll(head, touched) {
-		name := touched[i].Name
-		set := map[string]bool{}
-		for _, c := range out[name] {
-			set[c] = true
-		}
-		for _, c := range changed {
-			if !set[c] && d.Touches(c) {
-				set[c] = true
-				out[name] = append(out[name], c)
-			}
-		}
-		sort.Strings(out[name])
-	}
+	return false
 }
 
-// certainlyTouched marks the environments whose base scan names a
-// changed file: they render anyway, so their base needs no probing.
-func certainlyTouched(r *render.Renderer, base source.Source, scanned []checks.Env, changed []string, out map[string][]string) {
-	if len(scanned) == 0 {
-		return
-	}
-	for i, d := range r.DepsAll(base, scanned) {
-		if d.Partial && len(d.Files) == 0 {
-			continue
-		}
-		var why []string
-		for _, c := range changed {
-			if d.Touches(c) {
+// closureReasons are the changed files that reach any of cls.
+func closureReasons(changed []string, cls ...*render.Closure) []string {
+	var why []string
+	for _, c := range changed {
+		for _, cl := range cls {
+			if cl.Touches(c) {
 				why = append(why, c)
+				break
 			}
 		}
-		if len(why) > 0 {
-			out[scanned[i].Name] = why
+	}
+	return why
+}
+
+// probeUntouched is the second proof: an environment whose closure is the
+// same at both sides, with a cached record of its base render that the
+// head answers probe for probe, renders the same (render.Record). Only
+// records already in the cache are used: nothing is rendered for it.
+func probeUntouched(ctx context.Context, req *Request, r *render.Renderer, envs []checks.Env, same []bool, changed []string, out map[string][]string) {
+	if req.Render.Cache == nil || len(envs) == 0 || ctx.Err() != nil {
+		return
+	}
+	var cmp *probeCompare
+	for i, rec := range r.CachedRecords(req.Base, envs) {
+		if rec == nil || !same[i] {
+			continue
+		}
+		if cmp == nil {
+			cmp = newProbeCompare(req.Base, req.Head, changed, req.Render.Cache)
+		}
+		if len(cmp.touched(*rec)) == 0 {
+			delete(out, envs[i].Name)
 		}
 	}
 }
@@ -364,15 +344,6 @@ func (pc *probeCompare) resolved(p string) string {
 		return p
 	}
 	return rp
-}
-
-func touchesAny(d render.Deps, changed []string) bool {
-	for _, c := range changed {
-		if d.Touches(c) {
-			return true
-		}
-	}
-	return false
 }
 
 // resolver is implemented by sources that follow symlinks inside the repo.

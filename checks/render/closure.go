@@ -257,12 +257,8 @@ func (st *closureState) addPath(p string) {
 	fi, ok := st.x.stat(p)
 	if !ok {
 		// A name through a symlink reads what the link leads to.
-		if a, rest := st.x.existingAncestor(p); a != "" {
-			if to := st.x.resolve(a); to != a {
-				if j, err := source.Join(to, rest); err == nil {
-					st.addPath(j)
-				}
-			}
+		if to := st.x.resolveMissing(p); to != "" {
+			st.addPath(to)
 		}
 		return
 	}

@@ -114,6 +114,28 @@ func (x *closureIndex) resolve(p string) string {
 	return to
 }
 
+// resolveMissing is where a path that does not exist would lead through
+// symlinks on its way ("" when it leads nowhere else).
+func (x *closureIndex) resolveMissing(p string) string {
+	if x.res != nil {
+		// A work tree resolves the existing part of a missing path.
+		if to, err := x.res.Resolve(p); err == nil {
+			if to == p {
+				return ""
+			}
+			return to
+		}
+	}
+	if a, rest := x.existingAncestor(p); a != "" {
+		if to := x.resolve(a); to != a {
+			if j, err := source.Join(to, rest); err == nil {
+				return j
+			}
+		}
+	}
+	return ""
+}
+
 // existingAncestor is p's nearest existing proper ancestor below the root
 // and the rest of p under it ("" when there is none).
 func (x *closureIndex) existingAncestor(p string) (string, string) {
@@ -215,7 +237,8 @@ var pathKeys = map[string]bool{
 	"path": true, "paths": true, "resources": true, "bases": true, "components": true, "files": true, "envs": true,
 	"env": true, "valueFiles": true, "valuesFile": true, "additionalValuesFiles": true, "chartHome": true,
 	"patchesStrategicMerge": true, "crds": true, "configurations": true, "generators": true, "transformers": true,
-	"validators": true, "repository": true, "directories": true,
+	"validators": true, "repository": true, "directories": true, "chart": true, "valuesFiles": true,
+	"patchesJson6902": true,
 }
 
 // add resolves one string s of file f (under key) into candidates.
@@ -233,7 +256,17 @@ func (out *closureFile) add(f, key, s string, seen map[string]bool) bool {
 		return true
 	}
 	if rest, ok := strings.CutPrefix(s, "$values/"); ok {
-		out.cand(rest)
+		out.cand(rest) // an Argo CD ref source: this repo's root
+		return true
+	}
+	if i := strings.IndexByte(s, '/'); strings.HasPrefix(s, "@") && i > 1 {
+		// A Flux ArtifactGenerator's "@source/path/**": from the root.
+		if rest := s[i+1:]; !strings.HasPrefix(rest, "/") {
+			if g := strings.IndexAny(rest, "*?["); g >= 0 {
+				rest = path.Dir(rest[:g] + "x")
+			}
+			out.cand(rest)
+		}
 		return true
 	}
 	s = strings.TrimPrefix(s, "file://")
@@ -255,19 +288,29 @@ func (out *closureFile) add(f, key, s string, seen map[string]bool) bool {
 				return false
 			}
 		}
-		out.resolve(f, path.Clean(v))
+		out.resolve(f, path.Clean(v), pathKeys[key])
 	}
 	return true
 }
 
 // resolve adds the candidates of the clean relative path v named in f:
-// v from f's directory and each ancestor ("." and climbing paths: from
-// f's directory and the root only, else every ancestor would be whole).
-func (out *closureFile) resolve(f, v string) {
+// v from f's directory and, under a key that names paths, from each
+// ancestor ("." and climbing paths: from f's directory and the root only,
+// else every ancestor would be whole). A string under any other key (a
+// name, an image, a label) is tried from f's directory only: Flux and
+// Argo CD objects are often named after the directories they render,
+// which would bring in every sibling's tree.
+func (out *closureFile) resolve(f, v string, named bool) {
 	dir := path.Dir(f)
 	climbs := v == ".." || strings.HasPrefix(v, "../")
 	if climbs {
 		out.ups = append(out.ups, v)
+	}
+	if !named {
+		if strings.ContainsAny(v, "./") {
+			out.join(dir, v) // file-like: tried where a kustomization would read it
+		}
+		return
 	}
 	if v == "." || climbs || strings.HasSuffix(v, "/..") {
 		out.join(dir, v)

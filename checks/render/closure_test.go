@@ -72,3 +72,43 @@ func TestClosureCoversProbesCorpus(t *testing.T) {
 	}
 	t.Logf("%d probes of %d environments checked; %d closures are the whole repo", checked, envsSeen, whole)
 }
+
+// TestConfinementRendersTheSame renders every repo of the corpora (the
+// testdata repos with a gate.yaml, the hostile corpus, the shared corpus)
+// confined to each environment's closure and unconfined, sharing
+// subtrees and alone, and fails on any difference a user could see: the
+// confinement refuses nothing an honest (or hostile corpus) render reads.
+func TestConfinementRendersTheSame(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders every repo four times")
+	}
+	seen := map[string]bool{}
+	var repos []string
+	for _, d := range append(testdataRepos(t), probeCorpus(t)...) {
+		if a, err := filepath.Abs(d); err == nil && !seen[a] {
+			seen[a] = true
+			repos = append(repos, d)
+		}
+	}
+	for _, dir := range repos {
+		t.Run(dir, func(t *testing.T) {
+			src, err := source.OpenDir(dir, 0)
+			if err != nil {
+				t.Skipf("not a repo: %v", err)
+			}
+			defer src.Close()
+			cfg, _, err := config.Load(src, "")
+			if err != nil {
+				t.Skipf("gate.yaml does not load (a test of that): %v", err)
+			}
+			envs, _ := Discover(src, cfg)
+			for _, noShare := range []bool{false, true} {
+				opts := Options{Timeout: caseTimeout(t, dir), NoShare: noShare}
+				confined := New(opts).RenderAll(context.Background(), src, envs)
+				free := New(opts)
+				free.unconfined = true
+				sameRenders(t, confined, free.RenderAll(context.Background(), src, envs))
+			}
+		})
+	}
+}

@@ -159,6 +159,9 @@ func (m *memo) find(src source.Source, dir string) string {
 		m.mu.Unlock()
 		return f.file
 	}
+	if !source.AllowsAll(src, f.probes) {
+		return FindKustomization(src, dir) // as its confinement answers
+	}
 	source.Replay(src, f.probes)
 	return f.file
 }
@@ -189,6 +192,9 @@ func (m *memo) scan(src source.Source, file string, lim Limits) (*Kustomization,
 				return ScanKustomization(src, file, lim)
 			}
 		}
+	}
+	if !source.AllowsAll(src, s.probes) {
+		return ScanKustomization(src, file, lim) // as its confinement answers
 	}
 	source.Replay(src, s.probes)
 	return s.k, s.err
@@ -236,8 +242,8 @@ func (m *memo) plan(ctx context.Context, src source.Source, g *graph, root strin
 	sort.Strings(p.members)
 	for _, mem := range p.members {
 		st := m.subtree(ctx, g, mem)
-		if !st.ok {
-			return nil
+		if !st.ok || !source.AllowsAll(src, st.probes) {
+			return nil // built alone, as its confinement answers
 		}
 		p.subs[mem] = st
 		source.Replay(src, st.probes)

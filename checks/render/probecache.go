@@ -145,6 +145,12 @@ func (c *Cache) storeRender(src source.Source, mkey string, res *Result) error {
 	return c.write(mkey, b)
 }
 
+// manifestKeyOf keys env's manifest at src: a confined render is a
+// function of its probes' answers and of its closure (what it may probe).
+func (r *Renderer) manifestKeyOf(src source.Source, env checks.Env) string {
+	return r.opts.Cache.manifestKey(env, r.opts.Limits, r.chartState()+"\x00"+r.closureFor(src, env).Digest())
+}
+
 // chartState digests the chart cache's files (names, sizes, times): a
 // pull changes it, and every render made before is looked up afresh.
 func (r *Renderer) chartState() string {
@@ -179,7 +185,7 @@ func (r *Renderer) chartState() string {
 func (r *Renderer) cachedRender(ctx context.Context, src source.Source, env checks.Env) *Result {
 	c := r.opts.Cache
 	start := time.Now()
-	mkey := c.manifestKey(env, r.opts.Limits, r.chartState())
+	mkey := r.manifestKeyOf(src, env)
 	if rec, ok := c.lookup(src, mkey); ok {
 		if res, ok := c.load(rec.Result, src, r.opts.Limits); ok {
 			res.Duration = time.Since(start)
@@ -214,7 +220,7 @@ func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks
 	c := r.opts.Cache
 	for i, e := range envs {
 		if c != nil {
-			if rec, ok := c.lookup(src, c.manifestKey(e, r.opts.Limits, r.chartState())); ok {
+			if rec, ok := c.lookup(src, r.manifestKeyOf(src, e)); ok {
 				out[i] = rec
 				continue
 			}
@@ -231,6 +237,22 @@ func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks
 	}
 	for j, res := range r.RenderAll(ctx, src, missing) {
 		out[idx[j]] = c.RecordOf(src, res)
+	}
+	return out
+}
+
+// CachedRecords returns, for each of envs, the cached record of its render
+// that src answers, or nil: a lookup only, nothing is rendered.
+func (r *Renderer) CachedRecords(src source.Source, envs []checks.Env) []*Record {
+	out := make([]*Record, len(envs))
+	c := r.opts.Cache
+	if c == nil {
+		return out
+	}
+	for i, e := range envs {
+		if rec, ok := c.lookup(src, r.manifestKeyOf(src, e)); ok {
+			out[i] = &rec
+		}
 	}
 	return out
 }

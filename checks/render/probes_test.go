@@ -131,6 +131,9 @@ func TestProbesCoverReadsCorpus(t *testing.T) {
 			envs, _ := Discover(d, cfg)
 			spy := newSpy(d)
 			r := New(Options{})
+			// The closures a render is confined to are computed once per
+			// source, not probed (the render cache keys them by digest).
+			r.Closures(spy, envs)
 			for _, e := range envs {
 				spy.taken()
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

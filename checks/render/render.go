@@ -78,6 +78,9 @@ type Renderer struct {
 	charts     string
 	// closureIdx indexes the sources closures are computed on (closure.go).
 	closureIdx closureIndexes
+	// unconfined renders without the closure's confinement: only tests
+	// set it, to show the confinement changes no honest render.
+	unconfined bool
 }
 
 // kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before the first
@@ -193,8 +196,14 @@ func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env
 
 func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env) (res *Result) {
 	start := time.Now()
-	// Every probe of every renderer goes through this one recorder.
-	rec := source.Record(src)
+	// Every probe of every renderer goes through this one recorder, and
+	// reaches only the environment's closure (closure.go).
+	var rec *source.Recorder
+	if r.unconfined {
+		rec = source.Record(src)
+	} else {
+		rec = source.Record(source.Confine(src, env.Name, r.closureFor(src, env)))
+	}
 	src = rec
 	res = newResult(env, src, r.opts.Limits)
 	defer func() {

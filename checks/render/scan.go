@@ -170,6 +170,10 @@ func (s *scanner) local(n *yaml.Node, field, ref, want string) (string, bool, er
 		if source.IsEscape(err) {
 			return "", false, s.errf(n, "render/path-escape", "%s: %q refused: %v", field, ref, unwrapEscape(err))
 		}
+		var ce *source.ConfineError
+		if errors.As(err, &ce) {
+			return "", false, s.errf(n, "render/outside-closure", "%s: %q refused: %v", field, ref, ce)
+		}
 		var le *source.LimitError
 		if errors.As(err, &le) {
 			return "", false, s.errf(n, "render/limit", "%s: %v", field, le)

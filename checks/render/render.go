@@ -75,6 +75,8 @@ type Renderer struct {
 	// charts is the chart cache's state, for the render cache's keys.
 	chartsOnce sync.Once
 	charts     string
+	// closureIdx indexes the sources closures are computed on (closure.go).
+	closureIdx closureIndexes
 }
 
 // kyamlSchemaOnce parses kyaml's built-in OpenAPI schema before the first

@@ -45,6 +45,11 @@ type Tree struct {
 
 	mu    sync.Mutex
 	blobs map[plumbing.Hash][]byte
+	// sizes memoises blob sizes read from object headers: a blob's hash
+	// names its content, so its size never changes. Probing every
+	// environment's base records stats the shared files of all of them,
+	// and a loose object's header costs an open and an inflate.
+	sizes map[plumbing.Hash]int64
 }
 
 // Open opens the repository that contains dir (searching parents).
@@ -151,7 +156,7 @@ func newTree(repo *git.Repository, rev string, maxSize int64) *Tree {
 	if maxSize <= 0 {
 		maxSize = source.DefaultMaxFileSize
 	}
-	return &Tree{rev: rev, repo: repo, files: map[string]entry{}, dirs: map[string][]string{}, maxSize: maxSize, blobs: map[plumbing.Hash][]byte{}}
+	return &Tree{rev: rev, repo: repo, files: map[string]entry{}, dirs: map[string][]string{}, maxSize: maxSize, blobs: map[plumbing.Hash][]byte{}, sizes: map[plumbing.Hash]int64{}}
 }
 
 func (t *Tree) add(name string, e entry) {
@@ -251,10 +256,14 @@ func (t *Tree) size(h plumbing.Hash, name string) (int64, error) {
 		t.mu.Unlock()
 		return int64(len(b)), nil
 	}
-	var n int64
+	n, known := t.sizes[h]
 	err := errors.New("no object sizes")
-	if s, ok := t.repo.Storer.(objectSizer); ok {
-		n, err = s.EncodedObjectSize(h)
+	if known {
+		err = nil
+	} else if s, ok := t.repo.Storer.(objectSizer); ok {
+		if n, err = s.EncodedObjectSize(h); err == nil {
+			t.sizes[h] = n
+		}
 	}
 	t.mu.Unlock()
 	if err != nil {

@@ -50,6 +50,15 @@ type Tree struct {
 	// environment's base records stats the shared files of all of them,
 	// and a loose object's header costs an open and an inflate.
 	sizes map[plumbing.Hash]int64
+	// resolved memoises resolve by name (the tree never changes): fifty
+	// environments' probes ask the same shared paths again and again.
+	resolved sync.Map // string -> resolution
+}
+
+type resolution struct {
+	p     string
+	isDir bool
+	err   error
 }
 
 // Open opens the repository that contains dir (searching parents).
@@ -280,7 +289,19 @@ func (t *Tree) size(h plumbing.Hash, name string) (int64, error) {
 
 // resolve follows symlinks inside the tree. It returns the final file path,
 // or a directory path with isDir set.
-func (t *Tree) resolve(name string) (p string, isDir bool, err error) {
+func (t *Tree) resolve(name string) (string, bool, error) {
+	if r, ok := t.resolved.Load(name); ok {
+		r := r.(resolution)
+		return r.p, r.isDir, r.err
+	}
+	p, isDir, err := t.resolveUncached(name)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.resolved.Store(name, resolution{p, isDir, err})
+	}
+	return p, isDir, err
+}
+
+func (t *Tree) resolveUncached(name string) (p string, isDir bool, err error) {
 	c, err := source.Clean(name)
 	if err != nil {
 		return "", false, err

@@ -365,15 +365,6 @@ func (pc *probeCompare) resolved(p string) string {
 	return rp
 }
 
-func touchesAny(d render.Deps, changed []string) bool {
-	for _, c := range changed {
-		if d.Touches(c) {
-			return true
-		}
-	}
-	return false
-}
-
 // resolver is implemented by sources that follow symlinks inside the repo.
 type resolver interface {
 	Resolve(name string) (string, error)

@@ -43,19 +43,6 @@ const memoPrefix = "__gate_memo_"
 // environment.
 var errMemoMiss = errors.New("shared subtree not usable for this environment")
 
-type memoCtxKey struct{}
-
-// withMemo returns ctx carrying m (nil switches sharing off). RenderAll
-// sets it; a single Render never shares.
-func withMemo(ctx context.Context, m *memo) context.Context {
-	return context.WithValue(ctx, memoCtxKey{}, m)
-}
-
-func memoFrom(ctx context.Context) *memo {
-	m, _ := ctx.Value(memoCtxKey{}).(*memo)
-	return m
-}
-
 // memo holds the subtrees one RenderAll has built, for one source.
 type memo struct {
 	r    *Renderer

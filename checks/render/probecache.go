@@ -174,9 +174,9 @@ func (r *Renderer) chartState() string {
 	return r.charts
 }
 
-// cachedRender is Render with the cache: a hit when src answers a stored
+// cachedRender is renderWith with the cache: a hit when src answers a stored
 // record, else a render that is stored under its own record.
-func (r *Renderer) cachedRender(ctx context.Context, src source.Source, env checks.Env) *Result {
+func (r *Renderer) cachedRender(ctx context.Context, m *memo, src source.Source, env checks.Env) *Result {
 	c := r.opts.Cache
 	start := time.Now()
 	mkey := c.manifestKey(env, r.opts.Limits, r.chartState())
@@ -187,7 +187,7 @@ func (r *Renderer) cachedRender(ctx context.Context, src source.Source, env chec
 			return res
 		}
 	}
-	res := r.render(ctx, src, env)
+	res := r.render(ctx, m, src, env)
 	if !storable(ctx, res) {
 		return res
 	}

@@ -57,14 +57,17 @@ func Record(src Source) *Recorder {
 	return r
 }
 
-// Unwrap returns the Source a chain of Recorders wraps.
+// Unwrap returns the Source a chain of Recorders and confinements wraps.
 func Unwrap(src Source) Source {
 	for {
-		r, ok := src.(*Recorder)
-		if !ok {
+		switch s := src.(type) {
+		case *Recorder:
+			src = s.src
+		case *Confined:
+			src = s.src
+		default:
 			return src
 		}
-		src = r.src
 	}
 }
 

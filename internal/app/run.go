@@ -49,8 +49,8 @@ type Revisions struct {
 
 // Runner is the engine as the App sees it. Plan names the environments
 // (one check run each) before the work starts; Run produces the report.
-// cmd/gate wires it to checks/engine, so the App runs exactly what
-// `gate check --base` runs.
+// internal/run wires it to checks/engine (run.AppRunner), so the App runs
+// exactly what `gate check --base` runs.
 type Runner interface {
 	Plan(ctx context.Context, rv *Revisions) ([]checks.Env, error)
 	Run(ctx context.Context, rv *Revisions) (*checks.Report, error)

@@ -1,0 +1,371 @@
+package render
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// Closure is the set of repo paths an environment's render may read: a
+// generous over-approximation computed without rendering, which the
+// render is then confined to (source.Confine in render()). Confinement
+// is what makes it sound, whatever way of reading a library has.
+//
+// The argument. A confined render asks its Source questions (probes);
+// every probe outside the closure gets one fixed error that depends only
+// on the path, so the render is a function of the closure and of the
+// answers to allowed probes. An allowed probe of p is answered from the
+// files at p, under p (a listing) or, for a stat, from whether p is a
+// directory; symlinks on the way lead inside the closure too (the closure
+// adds every symlink target it meets, and the confinement refuses a name
+// whose resolution leads outside). So if no changed file
+//   - lies in a closure directory, is a closure file or a named path, or
+//     lies under a named path,
+//   - or is a proper ancestor of a closure path (a file or symlink that
+//     becomes, or stops being, a directory on the way),
+//
+// every allowed probe gets the same answer at base and head. The closure
+// itself is computed only from such answers (the files it parses lie in
+// it, every candidate path it tries is named, whether existing or not),
+// so the head's closure is the base's, and the head renders exactly as
+// the base. Stats of ancestors are allowed only above existing closure
+// paths (directories at both revisions while nothing above changed); the
+// closure never lists an ancestor.
+//
+// How it grows (a least fixpoint from the environment's seeds: its path,
+// the values files of a Helm environment, a Flux cluster's directory):
+// every directory in it brings its whole subtree; every symlink met brings
+// its in-repo target; every kustomization, Chart.yaml and YAML or JSON
+// file that names a kustomize builtin, Argo CD or Flux object brings every
+// string scalar it holds (map keys aside), resolved as a repo path
+// relative to the file's directory and each of its ancestors (so the repo
+// root), and, for a path climbing up (../), relative to every directory of
+// the closure and of a file it parsed (kustomize resolves a plugin
+// config's paths from the kustomization using it): an existing path joins
+// the closure, every candidate is named. A templated path (${, {{) under
+// a key that names files, or an Argo CD environment (its render scans the
+// whole repo for Applications), makes the closure the whole repo.
+type Closure struct {
+	Env string `json:"env"`
+	// Whole is why the closure is the whole repo ("" when it is not).
+	Whole string `json:"whole,omitempty"`
+	// Dirs are whole subtrees, none under another.
+	Dirs []string `json:"dirs,omitempty"`
+	// Files are single files outside Dirs.
+	Files []string `json:"files,omitempty"`
+	// Named are every path the closure tried, existing or not.
+	Named []string `json:"named,omitempty"`
+
+	dirs, files, named map[string]bool
+	// above are the proper ancestors of Dirs and Files (stat only);
+	// aboveAny adds those of Named (what a changed file may not be).
+	above, aboveAny map[string]bool
+}
+
+func (c *Closure) index() {
+	c.dirs, c.files, c.named = setOf(c.Dirs), setOf(c.Files), setOf(c.Named)
+	c.above, c.aboveAny = map[string]bool{}, map[string]bool{}
+	for _, l := range [][]string{c.Dirs, c.Files} {
+		for _, p := range l {
+			addAncestors(c.above, p)
+		}
+	}
+	for _, l := range [][]string{c.Dirs, c.Files, c.Named} {
+		for _, p := range l {
+			addAncestors(c.aboveAny, p)
+		}
+	}
+}
+
+func setOf(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, p := range l {
+		m[p] = true
+	}
+	return m
+}
+
+func addAncestors(m map[string]bool, p string) {
+	for p != "." {
+		p = path.Dir(p)
+		if m[p] {
+			return
+		}
+		m[p] = true
+	}
+}
+
+// within reports whether p is or lies under a path of set.
+func within(set map[string]bool, p string) bool {
+	for {
+		if set[p] {
+			return true
+		}
+		if p == "." {
+			return false
+		}
+		p = path.Dir(p)
+	}
+}
+
+// Allows implements source.Allower.
+func (c *Closure) Allows(op, p string) bool {
+	if c.Whole != "" || within(c.dirs, p) || c.files[p] || within(c.named, p) {
+		return true
+	}
+	return (op == source.ProbeStat || op == source.ProbeResolve) && c.above[p]
+}
+
+// Touches reports whether a changed file can change what a render
+// confined to c reads (see Closure).
+func (c *Closure) Touches(changed string) bool {
+	return c.Whole != "" || within(c.dirs, changed) || c.files[changed] || within(c.named, changed) || c.aboveAny[changed]
+}
+
+// Digest identifies the closure, for the render cache's keys: a render
+// is a function of its probes' answers and of what it may probe.
+func (c *Closure) Digest() string {
+	h := sha256.New()
+	h.Write([]byte(c.Whole + "\x00"))
+	for _, l := range [][]string{c.Dirs, c.Files, c.Named} {
+		for _, p := range l {
+			h.Write([]byte(p + "\x00"))
+		}
+		h.Write([]byte{1})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// closureMarkers are what a YAML or JSON file must contain for its
+// strings to be followed: kustomize builtins and kustomizations, Argo CD
+// and Flux objects. A file without one names no file a renderer reads
+// (a render reading one anyway meets the confinement).
+var closureMarkers = [][]byte{[]byte("builtin"), []byte("kustomize.config.k8s.io"), []byte("argoproj.io"), []byte("fluxcd.io")}
+
+// parsedAlways are files whose strings are followed whatever they hold.
+func parsedAlways(name string) bool {
+	switch name {
+	case "kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml", "requirements.yaml":
+		return true
+	}
+	return false
+}
+
+func closureCandidate(name string) bool {
+	if parsedAlways(name) {
+		return true
+	}
+	switch strings.ToLower(path.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// closureSeeds are where an environment's closure starts, or why it is
+// the whole repo.
+func closureSeeds(env checks.Env) ([]string, string) {
+	switch env.Kind {
+	case KindKustomize, "", KindPlain, KindFlux:
+		return []string{env.Path}, ""
+	case KindHelm:
+		return append([]string{env.Path}, env.ValuesFiles...), ""
+	case KindArgo:
+		return nil, "an Argo CD environment's render scans the whole repo for its Application"
+	}
+	return nil, "environment kind " + env.Kind + " has no closure"
+}
+
+// closureOf computes env's closure over the index's source.
+func (x *closureIndex) closureOf(env checks.Env) *Closure {
+	seeds, whole := closureSeeds(env)
+	st := &closureState{x: x, dirs: map[string]bool{}, files: map[string]bool{}, named: map[string]bool{},
+		parsed: map[string]bool{}, bases: map[string]bool{}, ups: map[string]bool{}, tried: map[[2]string]bool{}, whole: whole}
+	for _, s := range seeds {
+		if c, err := source.Clean(s); err == nil {
+			st.addPath(c)
+		}
+	}
+	for st.whole == "" {
+		n := len(st.named)
+		for _, u := range keysOf(st.ups) {
+			for _, b := range keysOf(st.bases) {
+				if k := [2]string{b, u}; !st.tried[k] {
+					st.tried[k] = true
+					if c, err := source.Join(b, u); err == nil {
+						st.addPath(c)
+					}
+				}
+			}
+		}
+		if len(st.named) == n {
+			break
+		}
+	}
+	c := &Closure{Env: env.Name, Whole: st.whole}
+	if c.Whole == "" {
+		for _, d := range keysOf(st.dirs) {
+			if !underAny(st.dirs, d) {
+				c.Dirs = append(c.Dirs, d)
+			}
+		}
+		for _, f := range keysOf(st.files) {
+			if !within(st.dirs, f) {
+				c.Files = append(c.Files, f)
+			}
+		}
+		c.Named = keysOf(st.named)
+	}
+	c.index()
+	return c
+}
+
+func underAny(dirs map[string]bool, d string) bool {
+	return d != "." && within(dirs, path.Dir(d))
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// closureState is one environment's fixpoint in progress.
+type closureState struct {
+	x                  *closureIndex
+	dirs, files, named map[string]bool
+	parsed, bases, ups map[string]bool
+	tried              map[[2]string]bool
+	whole              string
+}
+
+// addPath names p and adds what is there (with where its symlinks lead).
+func (st *closureState) addPath(p string) {
+	if st.whole != "" || st.named[p] {
+		return
+	}
+	st.named[p] = true
+	fi, ok := st.x.stat(p)
+	if !ok {
+		// A name through a symlink reads what the link leads to.
+		if a, rest := st.x.existingAncestor(p); a != "" {
+			if to := st.x.resolve(a); to != a {
+				if j, err := source.Join(to, rest); err == nil {
+					st.addPath(j)
+				}
+			}
+		}
+		return
+	}
+	if to := st.x.resolve(p); to != p {
+		st.addPath(to)
+	}
+	if fi {
+		st.addDir(p)
+	} else {
+		st.addFile(p)
+	}
+}
+
+func (st *closureState) addDir(d string) {
+	if st.whole != "" || st.dirs[d] {
+		return
+	}
+	st.dirs[d] = true
+	st.bases[d] = true
+	e := st.x.dir(d)
+	for _, f := range e.files {
+		st.parse(f)
+	}
+	for _, l := range e.links {
+		st.addPath(l)
+	}
+	for _, c := range e.children {
+		st.addDir(c)
+	}
+}
+
+func (st *closureState) addFile(f string) {
+	if st.files[f] {
+		return
+	}
+	st.files[f] = true
+	if closureCandidate(path.Base(f)) {
+		st.parse(f)
+	}
+}
+
+func (st *closureState) parse(f string) {
+	if st.parsed[f] || st.whole != "" {
+		return
+	}
+	st.parsed[f] = true
+	e := st.x.file(f)
+	if e.whole != "" {
+		st.whole = f + ": " + e.whole
+		return
+	}
+	if len(e.cands) == 0 && len(e.ups) == 0 {
+		return
+	}
+	st.bases[path.Dir(f)] = true
+	for _, u := range e.ups {
+		st.ups[u] = true
+	}
+	for _, c := range e.cands {
+		st.addPath(c)
+	}
+}
+
+// Closures returns the closure of each of envs at src (in order). Files
+// are parsed and directories listed once for all of them.
+func (r *Renderer) Closures(src source.Source, envs []checks.Env) []*Closure {
+	x := r.closureIndexOf(src)
+	out := make([]*Closure, len(envs))
+	for i, e := range envs {
+		out[i] = x.closure(e)
+	}
+	return out
+}
+
+// closureFiles holds a file's contribution to closures.
+type closureFile struct {
+	cands []string // repo paths its strings name
+	ups   []string // its strings that climb (../), cleaned
+	whole string   // why it makes closures the whole repo
+}
+
+// readClosureFile parses f (when it should be) and resolves its strings.
+func readClosureFile(src source.Source, f string) closureFile {
+	b, err := src.ReadFile(f)
+	if err != nil {
+		return closureFile{}
+	}
+	if !parsedAlways(path.Base(f)) && !hasMarker(b) {
+		return closureFile{}
+	}
+	var out closureFile
+	seen := map[string]bool{}
+	walkStrings(b, 0, func(key, s string) bool {
+		return out.add(f, key, s, seen)
+	})
+	return out
+}
+
+func hasMarker(b []byte) bool {
+	for _, m := range closureMarkers {
+		if bytes.Contains(b, m) {
+			return true
+		}
+	}
+	return false
+}

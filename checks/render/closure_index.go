@@ -1,0 +1,291 @@
+package render
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/source"
+)
+
+// closureIndex memoises, for one source, what closures are made of: each
+// file's strings, each directory's entries, stats and symlinks. Fifty
+// environments sharing bases parse each file once.
+type closureIndex struct {
+	src source.Source
+	res interface{ Resolve(string) (string, error) }
+
+	mu       sync.Mutex
+	stats    map[string]int8 // 1 file, 2 directory, -1 nothing usable
+	resolves map[string]string
+	dirs     map[string]*closureDir
+	files    map[string]*closureFile
+	closures map[string]*Closure
+}
+
+// closureDir is one directory's entries, as closures use them.
+type closureDir struct {
+	children []string // subdirectories
+	files    []string // files whose strings may be followed
+	links    []string // where its symlinks lead
+}
+
+// closureIndexes keeps the indexes of the last few sources a Renderer
+// saw (a run has a base and a head).
+type closureIndexes struct {
+	mu   sync.Mutex
+	list []*closureIndex
+}
+
+const closureIndexesKept = 4
+
+func (r *Renderer) closureIndexOf(src source.Source) *closureIndex {
+	src = source.Unwrap(src)
+	ci := &r.closureIdx
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	for _, x := range ci.list {
+		if x.src == src {
+			return x
+		}
+	}
+	x := &closureIndex{src: src, stats: map[string]int8{}, resolves: map[string]string{}, dirs: map[string]*closureDir{},
+		files: map[string]*closureFile{}, closures: map[string]*Closure{}}
+	x.res, _ = src.(interface{ Resolve(string) (string, error) })
+	ci.list = append(ci.list, x)
+	if len(ci.list) > closureIndexesKept {
+		ci.list = ci.list[1:]
+	}
+	return x
+}
+
+// closureFor is env's closure at src, computed once per source.
+func (r *Renderer) closureFor(src source.Source, env checks.Env) *Closure {
+	return r.closureIndexOf(src).closure(env)
+}
+
+func (x *closureIndex) closure(env checks.Env) *Closure {
+	key := strings.Join(append([]string{env.Name, env.Path, env.Kind}, env.ValuesFiles...), "\x00")
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if c, ok := x.closures[key]; ok {
+		return c
+	}
+	c := x.closureOf(env)
+	x.closures[key] = c
+	return c
+}
+
+// stat reports whether p exists and is a directory (isDir, ok). The
+// index's lock is held.
+func (x *closureIndex) stat(p string) (bool, bool) {
+	v, ok := x.stats[p]
+	if !ok {
+		v = -1
+		if fi, err := x.src.Stat(p); err == nil {
+			if fi.IsDir() {
+				v = 2
+			} else if fi.Mode().IsRegular() {
+				v = 1
+			}
+		}
+		x.stats[p] = v
+	}
+	return v == 2, v > 0
+}
+
+// resolve is where p leads once symlinks are followed (p when nowhere else).
+func (x *closureIndex) resolve(p string) string {
+	if x.res == nil {
+		return p
+	}
+	to, ok := x.resolves[p]
+	if !ok {
+		to = p
+		if t, err := x.res.Resolve(p); err == nil {
+			to = t
+		}
+		x.resolves[p] = to
+	}
+	return to
+}
+
+// existingAncestor is p's nearest existing proper ancestor below the root
+// and the rest of p under it ("" when there is none).
+func (x *closureIndex) existingAncestor(p string) (string, string) {
+	for a := path.Dir(p); a != "."; a = path.Dir(a) {
+		if _, ok := x.stat(a); ok {
+			return a, p[len(a)+1:]
+		}
+	}
+	return "", ""
+}
+
+func (x *closureIndex) dir(d string) *closureDir {
+	if e, ok := x.dirs[d]; ok {
+		return e
+	}
+	e := &closureDir{}
+	ents, _ := x.src.ReadDir(d)
+	for _, en := range ents {
+		if en.Name() == ".git" {
+			continue
+		}
+		p := path.Join(d, en.Name())
+		if en.IsDir() {
+			e.children = append(e.children, p)
+			continue
+		}
+		if to := x.resolve(p); to != p {
+			e.links = append(e.links, to)
+		}
+		if closureCandidate(en.Name()) {
+			e.files = append(e.files, p)
+		}
+	}
+	x.dirs[d] = e
+	return e
+}
+
+func (x *closureIndex) file(f string) *closureFile {
+	if e, ok := x.files[f]; ok {
+		return e
+	}
+	e := readClosureFile(x.src, f)
+	x.files[f] = &e
+	return &e
+}
+
+// walkStrings calls fn with every string scalar of the YAML (or JSON)
+// documents in b that is a map value or a list item, with the key it
+// sits under; a multi-line string that is YAML itself (an inline plugin
+// config) is walked too. fn returns false to stop. Parse errors end the
+// walk of that text.
+func walkStrings(b []byte, depth int, fn func(key, s string) bool) bool {
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	for docs := 0; docs < 10000; docs++ {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			return true
+		}
+		if !walkNode(&n, "", depth, fn) {
+			return false
+		}
+	}
+	return true
+}
+
+func walkNode(n *yaml.Node, key string, depth int, fn func(key, s string) bool) bool {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			if !walkNode(c, key, depth, fn) {
+				return false
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if !walkNode(n.Content[i+1], n.Content[i].Value, depth, fn) {
+				return false
+			}
+		}
+	case yaml.ScalarNode:
+		if n.Tag != "!!str" && n.Tag != "" {
+			return true
+		}
+		if strings.Contains(n.Value, "\n") {
+			if depth < 3 && strings.Contains(n.Value, ":") {
+				return walkStrings([]byte(n.Value), depth+1, fn)
+			}
+			return true
+		}
+		return fn(key, n.Value)
+	}
+	return true
+}
+
+// pathKeys are the keys under which kustomize, Helm, Argo CD and Flux
+// name files and directories: a templated or globbed string there is a
+// path the closure cannot follow.
+var pathKeys = map[string]bool{
+	"path": true, "paths": true, "resources": true, "bases": true, "components": true, "files": true, "envs": true,
+	"env": true, "valueFiles": true, "valuesFile": true, "additionalValuesFiles": true, "chartHome": true,
+	"patchesStrategicMerge": true, "crds": true, "configurations": true, "generators": true, "transformers": true,
+	"validators": true, "repository": true, "directories": true,
+}
+
+// add resolves one string s of file f (under key) into candidates.
+func (out *closureFile) add(f, key, s string, seen map[string]bool) bool {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 4096 || seen[key+"\x00"+s] {
+		return true
+	}
+	seen[key+"\x00"+s] = true
+	if strings.Contains(s, "${") || strings.Contains(s, "{{") {
+		if pathKeys[key] {
+			out.whole = fmt.Sprintf("%q (under %s:) is templated; the closure cannot follow it", s, key)
+			return false
+		}
+		return true
+	}
+	if rest, ok := strings.CutPrefix(s, "$values/"); ok {
+		out.cand(rest)
+		return true
+	}
+	s = strings.TrimPrefix(s, "file://")
+	if strings.Contains(s, "://") || IsRemote(s) || strings.HasPrefix(s, "/") {
+		return true
+	}
+	vs := []string{s}
+	if i := strings.IndexByte(s, '='); i > 0 {
+		vs = append(vs, s[i+1:])
+	}
+	for _, v := range vs {
+		if i := strings.IndexAny(v, "*?["); i >= 0 {
+			if !pathKeys[key] {
+				continue
+			}
+			v = path.Dir(v[:i] + "x")
+			if path.Clean(v) == "." {
+				out.whole = fmt.Sprintf("%q (under %s:) globs the repo root", s, key)
+				return false
+			}
+		}
+		out.resolve(f, path.Clean(v))
+	}
+	return true
+}
+
+// resolve adds the candidates of the clean relative path v named in f:
+// v from f's directory and each ancestor ("." and climbing paths: from
+// f's directory and the root only, else every ancestor would be whole).
+func (out *closureFile) resolve(f, v string) {
+	dir := path.Dir(f)
+	climbs := v == ".." || strings.HasPrefix(v, "../")
+	if climbs {
+		out.ups = append(out.ups, v)
+	}
+	if v == "." || climbs || strings.HasSuffix(v, "/..") {
+		out.join(dir, v)
+		out.join(".", v)
+		return
+	}
+	for a := dir; ; a = path.Dir(a) {
+		out.join(a, v)
+		if a == "." {
+			return
+		}
+	}
+}
+
+func (out *closureFile) join(dir, v string) {
+	if c, err := source.Join(dir, v); err == nil {
+		out.cands = append(out.cands, c)
+	}
+}
+
+func (out *closureFile) cand(v string) { out.join(".", path.Clean(v)) }

@@ -372,7 +372,8 @@ type resolver interface {
 
 // noSymlinks reports whether every changed path names itself on both
 // sides: no symlink at it or above it. A changed symlink changes what a
-// path means without changing the files the scan lists.
+// path means, so a probe far from every changed path can get another
+// answer (probeCompare.all).
 func noSymlinks(changed []string, srcs ...source.Source) bool {
 	for _, s := range srcs {
 		res, ok := s.(resolver)

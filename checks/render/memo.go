@@ -150,8 +150,9 @@ func (m *memo) find(src source.Source, dir string) string {
 	return f.file
 }
 
-// scan is ScanKustomization, once per file. src is the memo's source:
-// only RenderAll puts a memo in the context, for the source it renders.
+// scan is ScanKustomization, once per file. src is the memo's source or an
+// overlay over it (m.over): a memo is made for the one source a RenderAll,
+// FluxTrees or DepsAll works on, and handed down as an argument.
 func (m *memo) scan(src source.Source, file string, lim Limits) (*Kustomization, error) {
 	if m == nil {
 		return ScanKustomization(src, file, lim)

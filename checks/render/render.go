@@ -7,6 +7,14 @@
 // escaping paths, exec functions and plugins are refused with a finding on
 // the line that asked for them. Helm charts that live in the repo render in
 // process with Helm's engine; plain YAML directories are read as they are.
+// Flux clusters and Argo CD Applications render as their controllers
+// would, from this repository only.
+//
+// Every render reads through a recording Source (source.Record): its
+// probes (Result.Probes) are what it depends on, which is how an
+// incremental run proves an environment untouched and how the render
+// cache finds a render again. RenderAll builds the kustomizations several
+// environments include once (memo.go) unless Options.NoShare.
 package render
 
 import (

@@ -356,9 +356,8 @@ func (pc *probeCompare) resolved(p string) string {
 	if !ok {
 		return p
 	}
-	if _, err := pc.base.Stat(p); err != nil {
-		return p // nothing there to lead anywhere
-	}
+	// Resolve fails where nothing is there to lead anywhere; no Stat
+	// first (it reads a blob's size for every probe of every record).
 	rp, err := res.Resolve(p)
 	if err != nil {
 		return p

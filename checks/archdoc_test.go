@@ -98,4 +98,47 @@ func TestArchitectureDocument(t *testing.T) {
 			t.Errorf("the diagram's arrow %s --> %s is not an import", from, to)
 		}
 	}
+	// And the converse: every import between the packages the diagram
+	// draws is an arrow or a path of arrows, except the vocabulary
+	// package's and those of programs and test support (the document says
+	// it leaves them out).
+	next := map[string][]string{}
+	for _, m := range arrows {
+		next[names[m[1]]] = append(next[names[m[1]]], names[m[2]])
+	}
+	for from, tos := range imports {
+		if diagramSkips(from) {
+			continue
+		}
+		for _, to := range tos {
+			if !diagramSkips(to) && !reaches(next, from, to) {
+				t.Errorf("%s imports %s, and no arrow or path of arrows of the diagram says so", from, to)
+			}
+		}
+	}
+}
+
+// diagramSkips names the packages whose imports the diagram leaves out.
+func diagramSkips(p string) bool {
+	return p == "checks" || strings.HasPrefix(p, "cmd/") || strings.HasPrefix(p, "internal/testing/")
+}
+
+// reaches reports whether a path of arrows leads from a to b.
+func reaches(next map[string][]string, a, b string) bool {
+	seen := map[string]bool{a: true}
+	queue := []string{a}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, m := range next[n] {
+			if m == b {
+				return true
+			}
+			if !seen[m] {
+				seen[m] = true
+				queue = append(queue, m)
+			}
+		}
+	}
+	return false
 }

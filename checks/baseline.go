@@ -74,8 +74,9 @@ func StableName(kind, name string) string {
 	return generatorSuffix.ReplaceAllString(name, "")
 }
 
-// stableText replaces generator-suffixed names inside a message, so the
-// fallback match of two findings survives a renamed ConfigMap too.
+// generatorSuffixInText finds generator-suffixed names inside a message
+// (stableMessage drops the suffix), so the fallback match of two findings
+// survives a renamed ConfigMap too.
 var generatorSuffixInText = regexp.MustCompile(`-[2456789bcdfghkmt]{10}\b`)
 
 // FingerprintOf identifies a finding across revisions without its line, so

@@ -23,7 +23,8 @@ import (
 )
 
 // Stage checks one rendered environment. Stages are independent: adding a
-// check is a new package implementing Stage and one line in Stages.
+// check is a new package implementing Stage and one block in the front
+// doors' stage list (internal/run's BuildStages).
 type Stage interface {
 	// Name is the check name on findings ("schema", "policy").
 	Name() string

@@ -336,9 +336,8 @@ func (pc *probeCompare) resolved(p string) string {
 	if !ok {
 		return p
 	}
-	if _, err := pc.base.Stat(p); err != nil {
-		return p // nothing there to lead anywhere
-	}
+	// Resolve fails where nothing is there to lead anywhere; no Stat
+	// first (it reads a blob's size for every probe of every record).
 	rp, err := res.Resolve(p)
 	if err != nil {
 		return p
@@ -353,7 +352,8 @@ type resolver interface {
 
 // noSymlinks reports whether every changed path names itself on both
 // sides: no symlink at it or above it. A changed symlink changes what a
-// path means without changing the files the scan lists.
+// path means, so a probe far from every changed path can get another
+// answer (probeCompare.all).
 func noSymlinks(changed []string, srcs ...source.Source) bool {
 	for _, s := range srcs {
 		res, ok := s.(resolver)

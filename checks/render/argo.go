@@ -292,6 +292,9 @@ type argoConfig struct {
 	clusters    []argoCluster
 	// discovery is set while environments are found (no chart cache).
 	discovery bool
+	// memo is the RenderAll's (nil: none): kustomize sources take the
+	// bases several Applications include from it (memo.go).
+	memo *memo
 }
 
 func (c argoConfig) excluded(p string) bool {

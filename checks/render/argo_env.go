@@ -49,12 +49,12 @@ func (x *argoIndex) scan(src source.Source, cfg argoConfig) *argoScan {
 // those of a cluster), finding each again in src (the base of a pull
 // request has its own version of it): the roots are scanned, then each
 // parent on the chain renders to give the next.
-func (r *Renderer) renderArgoEnv(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
+func (r *Renderer) renderArgoEnv(ctx context.Context, m *memo, src source.Source, env checks.Env, res *Result) error {
 	segs := argoSegments(env.Tree)
 	if len(segs) == 0 {
 		return fmt.Errorf("environment %s names no Application", env.Name)
 	}
-	cfg := argoConfig{lim: r.opts.Limits, repos: env.Repos, kubeVersion: env.KubernetesVersion, clusters: argoClustersOf(env.Tree)}
+	cfg := argoConfig{lim: r.opts.Limits, repos: env.Repos, kubeVersion: env.KubernetesVersion, clusters: argoClustersOf(env.Tree), memo: m}
 	scan := r.argo.scan(src, cfg)
 	files := map[string]bool{}
 	for _, seg := range segs {

@@ -2,7 +2,6 @@ package render
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -53,11 +52,7 @@ func (r *Renderer) renderArgoKustomize(ctx context.Context, src source.Source, a
 	env := checks.Env{Name: res.Env.Name, Path: dir, Kind: KindKustomize, KubernetesVersion: cfg.kubeVersion}
 	sub := newResult(env, rsrc, r.opts.Limits)
 	// Under RenderAll the bases Applications share are built once (memo.go).
-	err := r.renderKustomize(ctx, rsrc, env, sub)
-	if errors.Is(err, errMemoMiss) {
-		sub = newResult(env, rsrc, r.opts.Limits)
-		err = r.renderKustomize(withMemo(ctx, nil), rsrc, env, sub)
-	}
+	err := r.renderKustomize(ctx, cfg.memo, rsrc, env, sub)
 	res.Files = append(res.Files, sub.Files...)
 	res.Findings = append(res.Findings, sub.Findings...)
 	if err != nil {

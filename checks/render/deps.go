@@ -10,11 +10,14 @@ import (
 	"github.com/gate-ops/gate/checks/source"
 )
 
-// Deps is everything an environment's render can read, found by scanning
-// its kustomizations without rendering: exact files, and whole directories
-// for charts and plain YAML environments. It is what makes gate
-// incremental: a change that touches none of an environment's deps cannot
-// change its rendering.
+// Deps is what an environment's render reads as far as a scan of its
+// kustomizations, without rendering, can tell: exact files, and whole
+// directories for charts and plain YAML environments. A change that
+// touches one of them certainly touches the environment; one that touches
+// none proves nothing (a scan can miss a way of reading): whether an
+// environment is untouched is decided from the probes of its base render
+// (Result.Probes, checks/engine). The scan alone selects environments only
+// when there is no base to render (--changed-files).
 type Deps struct {
 	Files []string `json:"files"`
 	Dirs  []string `json:"dirs,omitempty"`
@@ -26,8 +29,9 @@ type Deps struct {
 	// revision that changes none of them has the same deps.
 	Partial bool `json:"partial,omitempty"`
 	// Charts are the charts from the chart cache the render uses, as
-	// ChartDep strings (reference and digest, or "missing"): they key the
-	// render cache, so a pull or a new digest renders again.
+	// ChartDep strings (reference and digest, or "missing"). The chart
+	// cache is not part of the tree: DepsAll stores no index that has
+	// them. (The render cache keys on the chart cache's whole state.)
 	Charts []string `json:"charts,omitempty"`
 }
 

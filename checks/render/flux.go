@@ -137,7 +137,7 @@ type fluxHelmRelease struct {
 	} `json:"spec"`
 }
 
-// isFluxGroup reports whether apiVersion is one of Flux's groups.
+// isFluxAPIVersion reports whether apiVersion is one of Flux's groups.
 func isFluxAPIVersion(apiVersion string) bool {
 	g, _, _ := strings.Cut(apiVersion, "/")
 	return strings.HasSuffix(g, ".toolkit.fluxcd.io") || strings.HasSuffix(g, ".extensions.fluxcd.io")

@@ -27,11 +27,7 @@ func (w *fluxWalk) build(ks *fluxKustomization, decl *checks.Resource, dir strin
 	sub := newResult(subEnv, ov, w.r.opts.Limits)
 	// Under RenderAll the app overlays every cluster includes are built
 	// once (memo.go), as for kustomize environments.
-	err := w.r.renderKustomize(w.ctx, ov, subEnv, sub)
-	if errors.Is(err, errMemoMiss) {
-		sub = newResult(subEnv, ov, w.r.opts.Limits)
-		err = w.r.renderKustomize(withMemo(w.ctx, nil), ov, subEnv, sub)
-	}
+	err := w.r.renderKustomize(w.ctx, w.memo, ov, subEnv, sub)
 	for _, f := range sub.Files {
 		if _, v := ov.files[f]; !v {
 			w.files[f] = true

@@ -36,21 +36,6 @@ type fluxChart struct {
 	Why string
 }
 
-// chartDirs lists the in-repo chart directories the walk's HelmReleases use.
-func (w *fluxWalk) chartDirs() []string {
-	var out []string
-	for _, p := range w.helm {
-		var hr fluxHelmRelease
-		if decodeObject(p.rsc.Object, &hr) != nil {
-			continue
-		}
-		if c := w.chartOf(&hr, p.rsc); c.Dir != "" {
-			out = append(out, c.Dir)
-		}
-	}
-	return out
-}
-
 // chartOf resolves a HelmRelease's chart.
 func (w *fluxWalk) chartOf(hr *fluxHelmRelease, decl *checks.Resource) fluxChart {
 	ns := nsOr(hr.Metadata.Namespace, "default")

@@ -58,7 +58,7 @@ func TestRenderAllSharesSubtreesFlux(t *testing.T) {
 	for _, i := range []int{1, 2} {
 		r := New(Options{})
 		m := newMemo(r, src)
-		r.Render(withMemo(context.Background(), m), src, all[i].Env)
+		r.renderWith(context.Background(), m, src, all[i].Env)
 		built := 0
 		for dir, st := range m.subs {
 			if !st.ok {
@@ -127,7 +127,7 @@ func TestRenderAllSharesSubtreesArgoCatalog(t *testing.T) {
 		}
 		r := New(Options{})
 		m := newMemo(r, src)
-		r.Render(withMemo(context.Background(), m), src, all[i].Env)
+		r.renderWith(context.Background(), m, src, all[i].Env)
 		built := 0
 		for dir, st := range m.subs {
 			if !st.ok {

@@ -35,8 +35,11 @@ type FluxNode struct {
 
 // fluxWalk renders one Flux environment.
 type fluxWalk struct {
-	r      *Renderer
-	ctx    context.Context
+	r   *Renderer
+	ctx context.Context
+	// memo is the RenderAll's (nil: none): the app overlays several
+	// clusters include are built once (memo.go).
+	memo   *memo
 	src    source.Source
 	env    checks.Env
 	res    *Result
@@ -61,8 +64,12 @@ type fluxPending struct {
 // FluxTree walks a Flux environment without rendering charts: the tree
 // `gate envs` shows and the problems met on the way.
 func (r *Renderer) FluxTree(ctx context.Context, src source.Source, env checks.Env) (*FluxNode, []checks.Finding) {
+	return r.fluxTree(ctx, nil, src, env)
+}
+
+func (r *Renderer) fluxTree(ctx context.Context, m *memo, src source.Source, env checks.Env) (*FluxNode, []checks.Finding) {
 	res := newResult(env, src, r.opts.Limits)
-	w := r.newFluxWalk(ctx, src, env, res, false)
+	w := r.newFluxWalk(ctx, m, src, env, res, false)
 	w.run()
 	checks.SortFindings(res.Findings)
 	return w.root, res.Findings
@@ -72,25 +79,27 @@ func (r *Renderer) FluxTree(ctx context.Context, src source.Source, env checks.E
 // the kustomizations the clusters share built once, as RenderAll does.
 func (r *Renderer) FluxTrees(ctx context.Context, src source.Source, envs []checks.Env) ([]*FluxNode, [][]checks.Finding) {
 	trees, finds := make([]*FluxNode, len(envs)), make([][]checks.Finding, len(envs))
+	var m *memo
 	if !r.opts.NoShare {
-		ctx = withMemo(ctx, newMemo(r, src))
+		m = newMemo(r, src)
 	}
 	for i, e := range envs {
 		if e.Kind == KindFlux {
-			trees[i], finds[i] = r.FluxTree(ctx, src, e)
+			trees[i], finds[i] = r.fluxTree(ctx, m, src, e)
 		}
 	}
 	return trees, finds
 }
 
-func (r *Renderer) newFluxWalk(ctx context.Context, src source.Source, env checks.Env, res *Result, charts bool) *fluxWalk {
-	return &fluxWalk{r: r, ctx: ctx, src: src, env: env, res: res, match: reporef.New(env.Repos...), charts: charts,
+func (r *Renderer) newFluxWalk(ctx context.Context, m *memo, src source.Source, env checks.Env, res *Result, charts bool) *fluxWalk {
+	return &fluxWalk{r: r, ctx: ctx, memo: m, src: src, env: env, res: res, match: reporef.New(env.Repos...), charts: charts,
 		seen: map[string]bool{}, files: map[string]bool{}}
 }
 
-// renderFlux renders a Flux environment into res.
-func (r *Renderer) renderFlux(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
-	w := r.newFluxWalk(ctx, src, env, res, true)
+// renderFlux renders a Flux environment into res, with the subtrees m
+// shares (nil: none).
+func (r *Renderer) renderFlux(ctx context.Context, m *memo, src source.Source, env checks.Env, res *Result) error {
+	w := r.newFluxWalk(ctx, m, src, env, res, true)
 	w.run()
 	return ctx.Err()
 }

@@ -108,14 +108,30 @@ func isYAMLFile(p string) bool {
 	return false
 }
 
-func (r *Renderer) renderKustomize(ctx context.Context, src source.Source, env checks.Env, res *Result) error {
-	g, err := r.scanGraphWith(src, env.Path, memoFrom(ctx))
+// renderKustomize renders the kustomization in env.Path into res. m is
+// the memo of a RenderAll (nil: none): the subtrees it can stand in for
+// are taken from it (memo.go). When the shared build cannot be used for
+// env, res is the ordinary build's, so findings and errors are the same
+// either way.
+func (r *Renderer) renderKustomize(ctx context.Context, m *memo, src source.Source, env checks.Env, res *Result) error {
+	err := r.buildKustomize(ctx, m, src, env, res)
+	if errors.Is(err, errMemoMiss) {
+		*res = *newResult(env, src, r.opts.Limits)
+		err = r.buildKustomize(ctx, nil, src, env, res)
+	}
+	return err
+}
+
+// buildKustomize is renderKustomize with the plan mem makes for env,
+// without the fallback: errMemoMiss when the plan cannot be used.
+func (r *Renderer) buildKustomize(ctx context.Context, mem *memo, src source.Source, env checks.Env, res *Result) error {
+	g, err := r.scanGraphWith(src, env.Path, mem)
 	if err != nil {
 		return err
 	}
 	fsys := newKFS(src)
 	docs := res.docs
-	mp := memoFrom(ctx).plan(ctx, src, g, env.Path, docs)
+	mp := mem.plan(ctx, src, g, env.Path, docs)
 	usesOpenAPI, err := preparse(src, g, mp, docs, fsys)
 	if err != nil {
 		return err

@@ -43,19 +43,6 @@ const memoPrefix = "__gate_memo_"
 // environment.
 var errMemoMiss = errors.New("shared subtree not usable for this environment")
 
-type memoCtxKey struct{}
-
-// withMemo returns ctx carrying m (nil switches sharing off). RenderAll
-// sets it; a single Render never shares.
-func withMemo(ctx context.Context, m *memo) context.Context {
-	return context.WithValue(ctx, memoCtxKey{}, m)
-}
-
-func memoFrom(ctx context.Context) *memo {
-	m, _ := ctx.Value(memoCtxKey{}).(*memo)
-	return m
-}
-
 // memo holds the subtrees one RenderAll has built, for one source.
 type memo struct {
 	r    *Renderer
@@ -166,8 +153,9 @@ func (m *memo) find(src source.Source, dir string) string {
 	return f.file
 }
 
-// scan is ScanKustomization, once per file. src is the memo's source:
-// only RenderAll puts a memo in the context, for the source it renders.
+// scan is ScanKustomization, once per file. src is the memo's source or an
+// overlay over it (m.over): a memo is made for the one source a RenderAll,
+// FluxTrees or DepsAll works on, and handed down as an argument.
 func (m *memo) scan(src source.Source, file string, lim Limits) (*Kustomization, error) {
 	if m == nil {
 		return ScanKustomization(src, file, lim)

@@ -100,10 +100,10 @@ func TestNoShareAttachesNoMemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, _ := Discover(src, cfg)
-	if memoFrom(New(Options{}).sharing(context.Background(), src, all)) == nil {
+	if New(Options{}).sharing(src, all) == nil {
 		t.Error("RenderAll of two environments shares no subtree")
 	}
-	if memoFrom(New(Options{NoShare: true}).sharing(context.Background(), src, all)) != nil {
+	if New(Options{NoShare: true}).sharing(src, all) != nil {
 		t.Error("NoShare: RenderAll still shares subtrees")
 	}
 }

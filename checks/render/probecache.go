@@ -180,9 +180,9 @@ func (r *Renderer) chartState() string {
 	return r.charts
 }
 
-// cachedRender is Render with the cache: a hit when src answers a stored
+// cachedRender is renderWith with the cache: a hit when src answers a stored
 // record, else a render that is stored under its own record.
-func (r *Renderer) cachedRender(ctx context.Context, src source.Source, env checks.Env) *Result {
+func (r *Renderer) cachedRender(ctx context.Context, m *memo, src source.Source, env checks.Env) *Result {
 	c := r.opts.Cache
 	start := time.Now()
 	mkey := r.manifestKeyOf(src, env)
@@ -193,14 +193,9 @@ func (r *Renderer) cachedRender(ctx context.Context, src source.Source, env chec
 			return res
 		}
 	}
-	res := r.render(ctx, src, env)
-	if errors.Is(ctx.Err(), context.Canceled) {
+	res := r.render(ctx, m, src, env)
+	if !storable(ctx, res) {
 		return res
-	}
-	for _, f := range res.Findings {
-		if f.RuleID == "render/timeout" || f.RuleID == "render/internal" {
-			return res
-		}
 	}
 	if err := c.storeRender(src, mkey, res); err != nil {
 		r.opts.Logger.Warn("render cache write failed", "env", env.Name, "err", err)
@@ -213,32 +208,66 @@ func (r *Renderer) cachedRender(ctx context.Context, src source.Source, env chec
 // environments (concurrently, sharing subtrees, and storing them). It is
 // what an incremental run knows of the base: the environment's
 // dependencies are exactly what its render probed.
+//
+// A source a content ID names whole (a commit's tree) also has a records
+// index: one file, keyed by the gate build and the tree's ID, mapping each
+// environment's manifest key to its record there. The ID proves every
+// answer a record holds, so a warm run reads that one file and asks no
+// probe of the base; environments it lacks are looked up (and added) as
+// above.
 func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks.Env) []Record {
 	out := make([]Record, len(envs))
 	var missing []checks.Env
 	var idx []int
 	c := r.opts.Cache
+	ix := c.openRecordsIndex(src)
 	for i, e := range envs {
 		if c != nil {
-			if rec, ok := c.lookup(src, r.manifestKeyOf(src, e)); ok {
+			mkey := r.manifestKeyOf(src, e)
+			if rec, ok := ix.get(mkey); ok {
 				out[i] = rec
+				continue
+			}
+			if rec, ok := c.lookup(src, mkey); ok {
+				out[i] = rec
+				ix.add(mkey, rec)
 				continue
 			}
 		}
 		missing = append(missing, e)
 		idx = append(idx, i)
 	}
-	if len(missing) == 0 {
-		return out
+	if len(missing) > 0 {
+		rc := c
+		if rc == nil {
+			// Answers memoised for this call only.
+			rc = &Cache{}
+		}
+		for j, res := range r.RenderAll(ctx, src, missing) {
+			out[idx[j]] = rc.RecordOf(src, res)
+			if c != nil && storable(ctx, res) {
+				ix.add(r.manifestKeyOf(src, missing[j]), out[idx[j]])
+			}
+		}
 	}
-	if c == nil {
-		// Answers memoised for this call only.
-		c = &Cache{}
-	}
-	for j, res := range r.RenderAll(ctx, src, missing) {
-		out[idx[j]] = c.RecordOf(src, res)
+	if err := ix.save(); err != nil {
+		r.opts.Logger.Warn("render cache: records index write failed", "err", err)
 	}
 	return out
+}
+
+// storable reports whether res may be stored: a cancelled or cut-short
+// render probed less than a whole one would.
+func storable(ctx context.Context, res *Result) bool {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	for _, f := range res.Findings {
+		if f.RuleID == "render/timeout" || f.RuleID == "render/internal" {
+			return false
+		}
+	}
+	return true
 }
 
 // CachedRecords returns, for each of envs, the cached record of its render
@@ -249,10 +278,20 @@ func (r *Renderer) CachedRecords(src source.Source, envs []checks.Env) []*Record
 	if c == nil {
 		return out
 	}
+	ix := c.openRecordsIndex(src)
 	for i, e := range envs {
-		if rec, ok := c.lookup(src, r.manifestKeyOf(src, e)); ok {
+		mkey := r.manifestKeyOf(src, e)
+		if rec, ok := ix.get(mkey); ok {
 			out[i] = &rec
+			continue
 		}
+		if rec, ok := c.lookup(src, mkey); ok {
+			out[i] = &rec
+			ix.add(mkey, rec)
+		}
+	}
+	if err := ix.save(); err != nil {
+		r.opts.Logger.Warn("render cache: records index write failed", "err", err)
 	}
 	return out
 }

@@ -7,11 +7,18 @@
 // escaping paths, exec functions and plugins are refused with a finding on
 // the line that asked for them. Helm charts that live in the repo render in
 // process with Helm's engine; plain YAML directories are read as they are.
+// Flux clusters and Argo CD Applications render as their controllers
+// would, from this repository only.
+//
+// Every render reads through a recording Source (source.Record): its
+// probes (Result.Probes) are what it depends on, which is how an
+// incremental run proves an environment untouched and how the render
+// cache finds a render again. RenderAll builds the kustomizations several
+// environments include once (memo.go) unless Options.NoShare.
 package render
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -150,19 +157,23 @@ func (r *Result) Failed() bool {
 
 // RenderAll renders envs in parallel, results in the order of envs.
 func (r *Renderer) RenderAll(ctx context.Context, src source.Source, envs []checks.Env) []*Result {
+	return r.renderAll(ctx, r.sharing(src, envs), src, envs)
+}
+
+// renderAll is RenderAll with the memo m (nil: each environment alone).
+func (r *Renderer) renderAll(ctx context.Context, m *memo, src source.Source, envs []checks.Env) []*Result {
 	out := make([]*Result, len(envs))
 	sem := make(chan struct{}, r.opts.Parallelism)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	done := 0
-	ctx = r.sharing(ctx, src, envs)
 	for i, env := range envs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = r.Render(ctx, src, env)
+			out[i] = r.renderWith(ctx, m, src, env)
 			if r.opts.Progress != nil {
 				mu.Lock()
 				done++
@@ -175,26 +186,32 @@ func (r *Renderer) RenderAll(ctx context.Context, src source.Source, envs []chec
 	return out
 }
 
-// sharing returns ctx carrying the memo through which the environments of
-// one RenderAll build the kustomizations several of them include once
-// (memo.go): none for a single environment or with Options.NoShare.
-func (r *Renderer) sharing(ctx context.Context, src source.Source, envs []checks.Env) context.Context {
+// sharing returns the memo through which the environments of one
+// RenderAll build the kustomizations several of them include once
+// (memo.go): nil for a single environment or with Options.NoShare.
+func (r *Renderer) sharing(src source.Source, envs []checks.Env) *memo {
 	if len(envs) < 2 || r.opts.NoShare {
-		return ctx
+		return nil
 	}
-	return withMemo(ctx, newMemo(r, src))
+	return newMemo(r, src)
 }
 
 // Render renders one environment. It never panics on bad input: problems
-// become findings on the Result.
+// become findings on the Result. A single Render never shares subtrees.
 func (r *Renderer) Render(ctx context.Context, src source.Source, env checks.Env) *Result {
-	if r.opts.Cache == nil {
-		return r.render(ctx, src, env)
-	}
-	return r.cachedRender(ctx, src, env)
+	return r.renderWith(ctx, nil, src, env)
 }
 
-func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env) (res *Result) {
+// renderWith is Render taking the kustomizations it includes from m, the
+// memo of a RenderAll (nil: builds everything itself).
+func (r *Renderer) renderWith(ctx context.Context, m *memo, src source.Source, env checks.Env) *Result {
+	if r.opts.Cache == nil {
+		return r.render(ctx, m, src, env)
+	}
+	return r.cachedRender(ctx, m, src, env)
+}
+
+func (r *Renderer) render(ctx context.Context, m *memo, src source.Source, env checks.Env) (res *Result) {
 	start := time.Now()
 	// Every probe of every renderer goes through this one recorder, and
 	// reaches only the environment's closure (closure.go).
@@ -226,19 +243,15 @@ func (r *Renderer) render(ctx context.Context, src source.Source, env checks.Env
 	var err error
 	switch env.Kind {
 	case KindKustomize, "":
-		err = r.renderKustomize(ctx, src, env, res)
-		if errors.Is(err, errMemoMiss) {
-			*res = *newResult(env, src, r.opts.Limits)
-			err = r.renderKustomize(withMemo(ctx, nil), src, env, res)
-		}
+		err = r.renderKustomize(ctx, m, src, env, res)
 	case KindHelm:
 		err = r.renderHelmEnv(ctx, src, env, res)
 	case KindPlain:
 		err = r.renderPlain(src, env, res)
 	case KindFlux:
-		err = r.renderFlux(ctx, src, env, res)
+		err = r.renderFlux(ctx, m, src, env, res)
 	case KindArgo:
-		err = r.renderArgoEnv(ctx, src, env, res)
+		err = r.renderArgoEnv(ctx, m, src, env, res)
 	default:
 		err = fmt.Errorf("unknown environment kind %q", env.Kind)
 	}

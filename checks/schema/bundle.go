@@ -27,15 +27,19 @@ const bundleFormat = 1
 //go:embed bundles/*.json.gz
 var embedded embed.FS
 
-// bundleFile is the layout cmd/schemagen writes.
+// bundleFile is the layout cmd/schemagen writes. Definitions stay raw:
+// a run decodes only those the kinds it validates reach.
 type bundleFile struct {
-	Format            int               `json:"gateBundleFormat"`
-	KubernetesVersion string            `json:"kubernetesVersion"`
-	Kinds             map[string]string `json:"kinds"`
+	Format            int                        `json:"gateBundleFormat"`
+	KubernetesVersion string                     `json:"kubernetesVersion"`
+	Schema            string                     `json:"$schema"`
+	Kinds             map[string]string          `json:"kinds"`
+	Definitions       map[string]json.RawMessage `json:"definitions"`
 }
 
-// k8sVersion is one embedded Kubernetes minor version: its kinds and a
-// compiler that compiles each kind's schema once, on first use.
+// k8sVersion is one embedded Kubernetes minor version: its kinds, and
+// each kind's schema compiled once, on first use, from the definitions it
+// reaches.
 type k8sVersion struct {
 	minor string // "1.35"
 	file  string
@@ -46,11 +50,17 @@ type k8sVersion struct {
 	full   string            // v1.35.4
 	kinds  map[string]string // apiVersion/Kind -> definition
 	groups map[string]bool
-	doc    any
+	draft  string // the bundle's $schema
+	// defs maps each definition to its undecoded schema; read from rest
+	// (the document after its "definitions" key) on first compile: the
+	// versions a run only asks which kinds they serve never read them.
+	defsOnce sync.Once
+	defsErr  error
+	defs     map[string]json.RawMessage
+	rest     *json.Decoder
 
-	mu       sync.Mutex // guards compiler: jsonschema compilers are not concurrency-safe
-	compiler *jsonschema.Compiler
-	compiled sync.Map // apiVersion/Kind -> *jsonschema.Schema
+	mu       sync.Mutex // guards compiles of one kind at a time
+	compiled sync.Map   // apiVersion/Kind -> *jsonschema.Schema
 	// compiles counts schema compilations, to prove each kind compiles once.
 	compiles atomic.Int64
 }
@@ -76,8 +86,8 @@ func (v *k8sVersion) load() error {
 			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
 			return
 		}
-		var meta bundleFile
-		if err := json.Unmarshal(raw, &meta); err != nil {
+		meta, rest, err := decodeHead(raw)
+		if err != nil {
 			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
 			return
 		}
@@ -89,24 +99,54 @@ func (v *k8sVersion) load() error {
 			v.err = fmt.Errorf("schema bundle %s declares no kinds", v.file)
 			return
 		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-		if err != nil {
-			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
-			return
-		}
-		v.full, v.kinds, v.doc = meta.KubernetesVersion, meta.Kinds, doc
+		v.rest = rest
+		v.full, v.kinds, v.draft, v.defs = meta.KubernetesVersion, meta.Kinds, meta.Schema, meta.Definitions
 		v.groups = map[string]bool{}
 		for k := range meta.Kinds {
 			v.groups[groupOf(k)] = true
 		}
-		c := newCompiler()
-		if err := c.AddResource(v.url(), doc); err != nil {
-			v.err = fmt.Errorf("schema bundle %s: %w", v.file, err)
-			return
-		}
-		v.compiler = c
 	})
 	return v.err
+}
+
+// decodeHead decodes the bundle's keys up to "definitions" and returns a
+// decoder standing at that key's value (nil when the document has none or
+// had them before its kinds, then decoded into meta).
+func decodeHead(raw []byte) (bundleFile, *json.Decoder, error) {
+	var meta bundleFile
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return meta, nil, fmt.Errorf("not a JSON object (%v)", err)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return meta, nil, err
+		}
+		key, _ := t.(string)
+		var dst any
+		switch key {
+		case "gateBundleFormat":
+			dst = &meta.Format
+		case "kubernetesVersion":
+			dst = &meta.KubernetesVersion
+		case "$schema":
+			dst = &meta.Schema
+		case "kinds":
+			dst = &meta.Kinds
+		case "definitions":
+			if meta.Kinds != nil && meta.Format != 0 {
+				return meta, dec, nil
+			}
+			dst = &meta.Definitions
+		default:
+			dst = new(json.RawMessage)
+		}
+		if err := dec.Decode(dst); err != nil {
+			return meta, nil, fmt.Errorf("key %q: %w", key, err)
+		}
+	}
+	return meta, nil, nil
 }
 
 // groupOf returns the API group of an "apiVersion/Kind" key.
@@ -135,12 +175,87 @@ func (v *k8sVersion) schemaFor(apiVersion, kind string) (*jsonschema.Schema, err
 		return s.(*jsonschema.Schema), nil
 	}
 	v.compiles.Add(1)
-	s, err := v.compiler.Compile(v.url() + "#/definitions/" + escapePointer(def))
+	doc, err := v.docFor(def)
+	if err != nil {
+		return nil, fmt.Errorf("schema of %s for Kubernetes %s: %w", key, v.minor, err)
+	}
+	c := newCompiler()
+	if err := c.AddResource(v.url(), doc); err != nil {
+		return nil, fmt.Errorf("schema of %s for Kubernetes %s: %w", key, v.minor, err)
+	}
+	s, err := c.Compile(v.url() + "#/definitions/" + escapePointer(def))
 	if err != nil {
 		return nil, fmt.Errorf("compile schema of %s for Kubernetes %s: %w", key, v.minor, err)
 	}
 	v.compiled.Store(key, s)
 	return s, nil
+}
+
+// refRe finds the references of a definition's raw schema. A quote inside
+// a JSON string is escaped, so the pattern only matches a real "$ref" key.
+var refRe = regexp.MustCompile(`"\$ref"\s*:\s*("(?:[^"\\]|\\.)*")`)
+
+// docFor is the bundle document cut down to def and the definitions it
+// reaches: the same URL and pointers as the whole document, so a schema
+// compiled from it validates and reports exactly as one compiled from
+// the whole, and a run decodes a few dozen definitions, not 700. A
+// reference outside #/definitions/ keeps the whole document.
+func (v *k8sVersion) docFor(def string) (any, error) {
+	v.defsOnce.Do(func() {
+		if v.rest != nil {
+			v.defsErr = v.rest.Decode(&v.defs)
+			v.rest = nil
+		}
+	})
+	if v.defsErr != nil {
+		return nil, fmt.Errorf("read definitions of %s: %w", v.file, v.defsErr)
+	}
+	need := map[string]bool{def: true}
+	queue := []string{def}
+	whole := false
+	for len(queue) > 0 && !whole {
+		d := queue[0]
+		queue = queue[1:]
+		raw, ok := v.defs[d]
+		if !ok {
+			continue // the compiler reports the missing definition
+		}
+		for _, m := range refRe.FindAllSubmatch(raw, -1) {
+			var ref string
+			if err := json.Unmarshal(m[1], &ref); err != nil {
+				return nil, fmt.Errorf("definition %s: %w", d, err)
+			}
+			name, ok := strings.CutPrefix(ref, "#/definitions/")
+			if !ok || strings.Contains(name, "/") {
+				whole = true
+				break
+			}
+			name = strings.ReplaceAll(strings.ReplaceAll(name, "~1", "/"), "~0", "~")
+			if !need[name] {
+				need[name] = true
+				queue = append(queue, name)
+			}
+		}
+	}
+	if whole {
+		need = nil
+	}
+	defs := map[string]any{}
+	for name, raw := range v.defs {
+		if need != nil && !need[name] {
+			continue
+		}
+		d, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("definition %s: %w", name, err)
+		}
+		defs[name] = d
+	}
+	doc := map[string]any{"definitions": defs}
+	if v.draft != "" {
+		doc["$schema"] = v.draft
+	}
+	return doc, nil
 }
 
 func escapePointer(s string) string {

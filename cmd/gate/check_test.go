@@ -95,7 +95,7 @@ func TestCheckCLI(t *testing.T) {
 	}
 }
 
-// readOutputs runs gate with every format, text on stdout and the others
+// allFormats runs gate with every format, text on stdout and the others
 // in files, and returns all of it keyed by format.
 func allFormats(t *testing.T, args ...string) (map[string]string, int) {
 	t.Helper()

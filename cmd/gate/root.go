@@ -36,9 +36,9 @@ type globals struct {
 	stdin      io.Reader
 	// cacheDir holds the render cache ("" disables it).
 	cacheDir string
-	// limits bound what one run may cost (limits.go).
+	// limits bound what one run may cost (internal/run/limits.go).
 	limits run.Limits
-	// isolate renders each environment in a worker process (isolate.go).
+	// isolate renders each environment in a worker process (isolator).
 	isolate bool
 	// renderMemoryMiB is each render worker's memory budget.
 	renderMemoryMiB int

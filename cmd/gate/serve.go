@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/gate-ops/gate/internal/run"
-
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,9 +15,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/gate-ops/gate/checks/charts"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/internal/app"
+	"github.com/gate-ops/gate/internal/run"
 )
 
 // serveFlags configure `gate serve`. Every flag can also be set by an
@@ -189,62 +186,20 @@ func (g *globals) serve(ctx context.Context, f *serveFlags) error {
 	return a.Shutdown(sctx)
 }
 
-// serveConfig turns flags into the App's config; the runner is the engine
-// with the stages registered in stages.go.
-func (g *globals) serveConfig(f *serveFlags) (app.Config, error) {
-	cfg := app.Config{AppID: f.appID, GitHubURL: f.githubURL, PublicURL: f.publicURL, CacheDir: f.cacheDir,
+// serveConfig turns flags into the App's config (run.ServeConfig); the
+// runner is the engine with the stages of internal/run/stages.go.
+func (g *globals) serveConfig(f *serveFlags) (cfg app.Config, err error) {
+	cfg = app.Config{AppID: f.appID, GitHubURL: f.githubURL, PublicURL: f.publicURL, CacheDir: f.cacheDir,
 		Workers: f.workers, RunTimeout: f.runTimeout, MaxFileSize: g.maxFile,
 		DatabaseURL: f.databaseURL, JobRetryBase: f.jobRetryBase, JobRetryMax: f.jobRetryMax, JobAttempts: f.jobAttempts,
 		RescueAfter: f.rescueAfter, PollInterval: f.pollInterval, ShutdownGrace: f.shutdownGrace,
 		Retries: f.apiRetries, RetryBase: f.apiRetryBase, MaxRetryWait: f.apiMaxWait, AttemptTimeout: f.attemptTimeout,
 		PublishTimeout: f.publishTimeout}
-	if f.privateKeyFile == "" {
-		return cfg, errors.New("--private-key-file (or GATE_PRIVATE_KEY_FILE) is required")
-	}
-	key, err := os.ReadFile(f.privateKeyFile)
-	if err != nil {
-		return cfg, fmt.Errorf("read the App private key: %w", err)
-	}
-	cfg.PrivateKey = key
-	secret := os.Getenv("GATE_WEBHOOK_SECRET")
-	if f.secretFile != "" {
-		b, err := os.ReadFile(f.secretFile)
-		if err != nil {
-			return cfg, fmt.Errorf("read the webhook secret: %w", err)
-		}
-		secret = strings.TrimRight(string(b), "\r\n")
-	}
-	if secret == "" {
-		return cfg, errors.New("a webhook secret is required: --webhook-secret-file or GATE_WEBHOOK_SECRET")
-	}
-	cfg.WebhookSecret = secret
-	root := f.cacheDir
-	if root == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		root = filepath.Join(dir, "gate")
-	}
-	cfg.CacheDir = filepath.Join(root, "repos")
-	if cfg.DatabaseURL == "" {
-		cfg.DatabaseURL = "sqlite://" + filepath.Join(root, "gate.db")
-	}
-	// Charts not in the repos: pulled before each run from the base's
-	// references (see pullCharts), rendered from <root>/charts.
-	ropts := render.Options{Logger: g.log, Charts: charts.Open(root)}
+	s := run.Serve{PrivateKeyFile: f.privateKeyFile, SecretFile: f.secretFile, CacheRoot: f.cacheDir, NoRenderCache: f.noRenderCache,
+		CacheSalt: cacheSalt(), Stages: f.stages, Limits: g.limits, ConfigPath: g.configPath, Logger: g.log}
 	if !f.noIsolate {
-		ropts.Isolate = g.isolator()
+		s.Isolate = g.isolator()
 	}
-	f.renderDir = ""
-	if !f.noRenderCache {
-		f.renderDir = filepath.Join(root, "render")
-		c, err := render.OpenCache(f.renderDir, cacheSalt())
-		if err != nil {
-			return cfg, err
-		}
-		ropts.Cache = c
-	}
-	cfg.Runner = run.AppRunner(f.stages, g.limits, ropts, g.configPath)
-	return cfg, nil
+	cfg, f.renderDir, err = run.ServeConfig(cfg, s)
+	return cfg, err
 }

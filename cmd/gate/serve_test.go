@@ -21,7 +21,7 @@ import (
 )
 
 // serveWorld is the App's end-to-end world wired with the runner
-// `gate serve` uses: the engine with the stages of stages.go, incremental,
+// `gate serve` uses: the engine with the stages of internal/run/stages.go, incremental,
 // with a render cache.
 func serveWorld(t *testing.T) *apptest.World {
 	t.Helper()

@@ -17,7 +17,7 @@ import (
 	"github.com/gate-ops/gate/internal/testing/kerneltrace"
 )
 
-// sideDoorCases are the hostile cases that try to make gate read a file
+// sideDoorPrefixes name the hostile cases that try to make gate read a file
 // outside the repo or reach the network: through a symlink, a path, a
 // remote base, a Helm values.schema.json $ref, an OPA METADATA schema,
 // http.send, a Helm lookup or Files.Get.

@@ -50,6 +50,15 @@ type Tree struct {
 	// environment's base records stats the shared files of all of them,
 	// and a loose object's header costs an open and an inflate.
 	sizes map[plumbing.Hash]int64
+	// resolved memoises resolve by name (the tree never changes): fifty
+	// environments' probes ask the same shared paths again and again.
+	resolved sync.Map // string -> resolution
+}
+
+type resolution struct {
+	p     string
+	isDir bool
+	err   error
 }
 
 // Open opens the repository that contains dir (searching parents).
@@ -280,23 +289,38 @@ func (t *Tree) size(h plumbing.Hash, name string) (int64, error) {
 
 // resolve follows symlinks inside the tree. It returns the final file path,
 // or a directory path with isDir set.
-func (t *Tree) resolve(name string) (p string, isDir bool, err error) {
+func (t *Tree) resolve(name string) (string, bool, error) {
+	if r, ok := t.resolved.Load(name); ok {
+		r := r.(resolution)
+		return r.p, r.isDir, r.err
+	}
+	p, isDir, err := t.resolveUncached(name)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.resolved.Store(name, resolution{p, isDir, err})
+	}
+	return p, isDir, err
+}
+
+func (t *Tree) resolveUncached(name string) (p string, isDir bool, err error) {
 	c, err := source.Clean(name)
 	if err != nil {
 		return "", false, err
 	}
 	for hop := 0; hop <= maxSymlinkHops; hop++ {
-		// Resolve symlinks in parent components first.
-		parts := strings.Split(c, "/")
+		// Resolve symlinks in parent components first: each prefix of c
+		// ending at a slash or at its end, shortest first.
 		restarted := false
-		for i := 1; i <= len(parts) && c != "."; i++ {
-			prefix := strings.Join(parts[:i], "/")
+		for end := 0; end < len(c) && c != "."; end++ {
+			if end = nextSlash(c, end); end < 0 {
+				end = len(c)
+			}
+			prefix := c[:end]
 			e, ok := t.files[prefix]
 			if !ok {
 				continue
 			}
 			if e.mode != filemode.Symlink {
-				if i < len(parts) {
+				if end < len(c) {
 					return "", false, fs.ErrNotExist // file used as dir
 				}
 				return prefix, false, nil
@@ -313,8 +337,7 @@ func (t *Tree) resolve(name string) (p string, isDir bool, err error) {
 			if err != nil {
 				return "", false, &source.EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root or enters .git", tgt)}
 			}
-			rest := strings.Join(parts[i:], "/")
-			c = path.Join(joined, rest)
+			c = path.Join(joined, strings.TrimPrefix(c[end:], "/"))
 			restarted = true
 			break
 		}
@@ -326,6 +349,14 @@ func (t *Tree) resolve(name string) (p string, isDir bool, err error) {
 		}
 	}
 	return "", false, &source.EscapeError{Path: name, Reason: "too many levels of symbolic links"}
+}
+
+// nextSlash is the index of the first "/" of c at or after from, or -1.
+func nextSlash(c string, from int) int {
+	if i := strings.IndexByte(c[from:], '/'); i >= 0 {
+		return from + i
+	}
+	return -1
 }
 
 // Resolve returns the path name resolves to once symlinks inside the tree

@@ -100,3 +100,33 @@ func BenchmarkStatSharedBlobs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResolveDeep resolves paths five directories deep, as every
+// probe of a base record is.
+func BenchmarkResolveDeep(b *testing.B) {
+	r := gittest.New(b)
+	for f := range 20 {
+		r.Write(fmt.Sprintf("apps/team/a%02d/base/config/file.yaml", f), "kind: ConfigMap\n")
+	}
+	r.Commit("apps")
+	repo, err := Open(r.Dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tree, err := FromRev(repo, "HEAD", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, 20)
+	for f := range names {
+		names[f] = fmt.Sprintf("apps/team/a%02d/base/config/file.yaml", f)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, n := range names {
+			if _, err := tree.Resolve(n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

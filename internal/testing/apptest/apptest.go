@@ -1,5 +1,5 @@
 // Package apptest stands up the App's whole world for tests: a fake GitHub
-// (internal/githubfake) that validates every request against GitHub's
+// (internal/testing/githubfake) that validates every request against GitHub's
 // OpenAPI description, a real git server (git http-backend) serving a test
 // ops repo built with git from testdata, the App itself on loopback, and
 // GitHub's real webhook payloads (testdata/webhooks, from octokit/webhooks,

@@ -157,13 +157,3 @@ func (s *Serve) Logs() string {
 	b, _ := os.ReadFile(s.Log)
 	return string(b)
 }
-
-// Exited reports whether the process ended.
-func (s *Serve) Exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}

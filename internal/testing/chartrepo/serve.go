@@ -44,13 +44,6 @@ func ServeHelm(t testing.TB, cs ...Chart) *HelmRepo {
 	return r
 }
 
-// Add publishes another chart version.
-func (r *HelmRepo) Add(c Chart) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cs = append(r.cs, c)
-}
-
 // Hits is how many times a path was requested.
 func (r *HelmRepo) Hits(p string) int {
 	r.mu.Lock()

@@ -6,10 +6,7 @@
 package gitserver
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/cgi"
 	"os/exec"
@@ -137,24 +134,4 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(b)
 	c.n += int64(n)
 	return n, err
-}
-
-// Listen serves s on a loopback port until ctx ends and returns the base
-// URL (http://127.0.0.1:port).
-func Listen(ctx context.Context, h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("listen on loopback: %w", err)
-	}
-	srv := &http.Server{Handler: h}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	return "http://" + ln.Addr().String(), nil
 }

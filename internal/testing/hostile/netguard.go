@@ -127,10 +127,6 @@ func (g *NetGuard) record(format string, args ...any) {
 	g.mu.Unlock()
 }
 
-// Record notes an event seen by another guard (an App pointed at the
-// listener, for one).
-func (g *NetGuard) Record(event string) { g.record("%s", event) }
-
 // Events returns, and forgets, everything recorded since the last call:
 // connections, lookups, dials and programs run.
 func (g *NetGuard) Events() []string {

@@ -71,7 +71,7 @@ type Options struct {
 	// BinDir holds kube-apiserver and etcd; default from BinDir().
 	BinDir string
 	// Users are extra token users to create (name -> groups); tests use
-	// them to check RBAC. Their tokens come from Server.Token.
+	// them to check RBAC through Server.ConfigFor.
 	Users map[string][]string
 	// ReadyTimeout bounds the wait for /readyz; default 60s.
 	ReadyTimeout time.Duration
@@ -298,9 +298,6 @@ func Start(ctx context.Context, dir string, opts Options) (s *Server, err error)
 	s.Config = s.ConfigFor(AdminUser)
 	return s, nil
 }
-
-// Token returns the bearer token of a user created by Options.Users.
-func (s *Server) Token(user string) string { return s.tokens[user] }
 
 // ConfigFor returns a rest.Config authenticating as user.
 func (s *Server) ConfigFor(user string) *rest.Config {

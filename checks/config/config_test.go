@@ -64,9 +64,6 @@ func TestParseExample(t *testing.T) {
 	}
 }
 
-// TestSchemaMatchesStruct keeps the published JSON schema and the Go
-// struct in step: every field the decoder accepts is in the schema, and
-// the schema accepts a config that uses every field.
 // TestFailOnSpellings: report.failOn is a severity alone (scope stays the
 // default) or a mapping with severity and scope.
 func TestFailOnSpellings(t *testing.T) {
@@ -85,6 +82,9 @@ func TestFailOnSpellings(t *testing.T) {
 	}
 }
 
+// TestSchemaMatchesStruct keeps the published JSON schema and the Go
+// struct in step: every field the decoder accepts is in the schema, and
+// the schema accepts a config that uses every field.
 func TestSchemaMatchesStruct(t *testing.T) {
 	var doc any
 	if err := json.Unmarshal(Schema, &doc); err != nil {

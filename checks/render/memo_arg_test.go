@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -9,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gate-ops/gate/checks/config"
+	"github.com/gate-ops/gate/checks/source"
 )
 
 // TestNoContextValues keeps the memo (and anything else) out of
@@ -93,4 +97,42 @@ func namesContext(x ast.Expr) bool {
 		return ok && sel.Sel.Name == "Context"
 	}
 	return false
+}
+
+// TestRenderAllPassesItsMemo: the memo RenderAll makes reaches every
+// kind of environment that shares through it (kustomize, Flux, Argo CD),
+// so each builds its shared subtrees there, usable. (That sharing renders
+// the same as alone is TestNoShareRendersTheSame's.)
+func TestRenderAllPassesItsMemo(t *testing.T) {
+	for name, src := range map[string]*source.Mem{
+		"kustomize": memoRepo(nil),
+		"flux":      fluxCatalogRepo(3, 2),
+		"argo":      argoCatalogRepo(3, 2),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, _, err := config.Load(src, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			envs, finds := Discover(src, cfg)
+			if len(envs) < 2 || len(finds) > 0 {
+				t.Fatalf("%d environments, findings %v", len(envs), finds)
+			}
+			r := New(Options{})
+			m := r.sharing(src, envs)
+			for _, res := range r.renderAll(context.Background(), m, src, envs) {
+				if len(res.Findings) > 0 {
+					t.Errorf("%s: %v", res.Env.Name, res.Findings)
+				}
+			}
+			if len(m.subs) == 0 {
+				t.Fatal("no subtree was built in RenderAll's memo")
+			}
+			for dir, st := range m.subs {
+				if !st.ok {
+					t.Errorf("subtree %s not usable", dir)
+				}
+			}
+		})
+	}
 }

@@ -136,12 +136,49 @@ type originAnn struct {
 	} `json:"configuredBy"`
 }
 
+// parseOriginAnn reads an origin annotation. The two forms markedOrigin
+// writes for every rendered object are read directly when their quoted
+// path holds no escape (then the YAML value is the text between the
+// quotes); anything else is read as YAML.
+func parseOriginAnn(ann string) originAnn {
+	var oa originAnn
+	if rest, ok := strings.CutPrefix(ann, "path: "); ok {
+		if p, ok := plainQuoted(rest, "\n"); ok {
+			oa.Path = p
+			return oa
+		}
+	}
+	if rest, ok := strings.CutPrefix(ann, "configuredIn: "); ok {
+		for _, by := range []string{"ConfigMapGenerator", "SecretGenerator"} {
+			if p, ok := plainQuoted(rest, "\nconfiguredBy:\n  kind: "+by+"\n"); ok {
+				oa.ConfiguredIn, oa.ConfiguredBy.Kind = p, by
+				return oa
+			}
+		}
+	}
+	_ = sigsyaml.Unmarshal([]byte(ann), &oa)
+	return oa
+}
+
+// plainQuoted returns the text of s = `"text"` + tail when text holds no
+// quote or backslash.
+func plainQuoted(s, tail string) (string, bool) {
+	q, ok := strings.CutSuffix(s, tail)
+	if !ok || len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return "", false
+	}
+	text := q[1 : len(q)-1]
+	if strings.ContainsAny(text, "\"\\") {
+		return "", false
+	}
+	return text, true
+}
+
 // origin resolves kustomize's origin annotation to a file and line, and
 // finds the patches that apply to the resource.
 func (lc *locContext) origin(r *checks.Resource, ann string) (checks.Origin, *locInfo) {
 	info := &locInfo{Doc: -1}
-	var oa originAnn
-	_ = sigsyaml.Unmarshal([]byte(ann), &oa)
+	oa := parseOriginAnn(ann)
 	var o checks.Origin
 	switch {
 	case oa.Path != "":

@@ -154,12 +154,16 @@ func (r *Result) Failed() bool {
 
 // RenderAll renders envs in parallel, results in the order of envs.
 func (r *Renderer) RenderAll(ctx context.Context, src source.Source, envs []checks.Env) []*Result {
+	return r.renderAll(ctx, r.sharing(src, envs), src, envs)
+}
+
+// renderAll is RenderAll with the memo m (nil: each environment alone).
+func (r *Renderer) renderAll(ctx context.Context, m *memo, src source.Source, envs []checks.Env) []*Result {
 	out := make([]*Result, len(envs))
 	sem := make(chan struct{}, r.opts.Parallelism)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	done := 0
-	m := r.sharing(src, envs)
 	for i, env := range envs {
 		wg.Add(1)
 		go func() {

@@ -21,6 +21,9 @@ func marshalObject(obj map[string]any) ([]byte, error) {
 	if !jsonStable(obj) {
 		return sigsyaml.Marshal(obj)
 	}
+	if b, ok := emitObject(obj); ok {
+		return b, nil
+	}
 	return yamlv2.Marshal(obj)
 }
 

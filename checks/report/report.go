@@ -169,7 +169,6 @@ func actionMark(action string) string {
 	return "~"
 }
 
-// failedEnvs counts environments that fail the gate.
 // changedEnvs counts environments whose rendering differs from the base.
 func changedEnvs(rep *checks.Report) int {
 	n := 0
@@ -181,6 +180,7 @@ func changedEnvs(rep *checks.Report) int {
 	return n
 }
 
+// failedEnvs counts environments that fail the gate.
 func failedEnvs(rep *checks.Report) int {
 	n := 0
 	for _, e := range rep.Envs {
@@ -191,7 +191,6 @@ func failedEnvs(rep *checks.Report) int {
 	return n
 }
 
-// fieldLine renders one field change: "path: old → new".
 // fieldAt is where a changed field was set, when that is known (not
 // approximate: a generated name's hash, a removed field) and is not the
 // line the whole change is shown at: " (set at file:line)", "" otherwise.
@@ -203,6 +202,7 @@ func fieldAt(c checks.ResourceChange, f checks.FieldChange) string {
 	return " (set at " + f.Origin.String() + ")"
 }
 
+// fieldLine renders one field change: "path: old → new".
 func fieldLine(f checks.FieldChange) string {
 	switch {
 	case f.Old == "" && f.New != "":

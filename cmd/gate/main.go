@@ -29,7 +29,7 @@ const (
 	exitError    = 2
 )
 
-// exitError carries an exit code through cobra.
+// exitCodeError carries an exit code through cobra.
 type exitCodeError struct {
 	code int
 	err  error

@@ -96,7 +96,7 @@ var errStale = errors.New("the pull request head moved on")
 
 // process runs one job. Whatever happens, every check run it created ends
 // completed: with the verdict, or cancelled, timed out or failed with the
-// reason. It returns an *errRetry when GitHub or git could not be reached
+// reason. It returns an *errRetry when the forge or git could not be reached
 // and River should run the job again later (not on its last attempt: then
 // the check runs say why).
 func (a *App) process(ctx context.Context, j *Job) (retry error) {
@@ -330,7 +330,7 @@ func (a *App) fetch(ctx context.Context, j *Job, log *slog.Logger) (*Revisions, 
 		a.m.fetches.WithLabelValues("cached").Inc()
 	}
 	if tip, ok := res.Tips[pullRef]; ok && res.Fetched && tip != j.HeadSHA {
-		// GitHub's ref is the truth: check the head it points at instead.
+		// The forge's ref is the truth: check the head it points at instead.
 		log.Info("pull request head moved; checking the new head", "new_head", short(tip))
 		nj := *j
 		nj.HeadSHA, nj.EventTime, nj.Force, nj.Trigger = tip, time.Time{}, false, j.Trigger+" (moved head)"

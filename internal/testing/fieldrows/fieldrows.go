@@ -209,7 +209,7 @@ var Rows = []Row{
 		SchemaPath: "spec.template.spec.containers[0].stdin", SchemaAt: "env/values-env.yaml:1", PolicyPath: "spec.template.spec.containers[0].image", PolicyAt: "env/values-env.yaml:3", DiffAt: "env/values-env.yaml:3"},
 }
 
-// rowSources builds the head (the row's feature) and the base (the same
+// Sources builds the head (the row's feature) and the base (the same
 // with every "flagged" a "normal" and 77 a 3): the diff between them is the
 // feature's value.
 func Sources(row Row) (head, base map[string]string) {

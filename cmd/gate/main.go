@@ -96,8 +96,9 @@ func executeWith(ctx context.Context, formats report.Registry, args []string, st
 // limit makes the collector work harder instead of letting the heap grow
 // past it: 768 MiB for gate serve (README "sizing"), 288 MiB for a CLI
 // command, where the 10,000-resource bench check (live heap ~125 MiB)
-// peaked at 545 MiB RSS with 768 and peaks at ~365 MiB with no CPU
-// change. GOGC and GOMEMLIMIT in the environment override both, as usual.
+// peaked at 545-605 MiB RSS with 768 and peaks at ~365 MiB (a lower
+// GOGC cost CPU; the limit showed no CPU change beyond the noise of the
+// runs measured). GOGC and GOMEMLIMIT in the environment override both.
 const (
 	gcPercent        = 300
 	serveMemoryLimit = 768 << 20

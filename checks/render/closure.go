@@ -324,11 +324,25 @@ func (st *closureState) parse(f string) {
 
 // Closures returns the closure of each of envs at src (in order). Files
 // are parsed and directories listed once for all of them.
+// With a cache and a source a content ID names (a commit's tree), they
+// are stored and read back: a base is closed once, not on every run.
 func (r *Renderer) Closures(src source.Source, envs []checks.Env) []*Closure {
 	x := r.closureIndexOf(src)
+	key := r.opts.Cache.closuresKey(src, envs)
+	if key != "" {
+		if out, ok := r.opts.Cache.loadClosures(key, envs); ok {
+			x.adopt(envs, out)
+			return out
+		}
+	}
 	out := make([]*Closure, len(envs))
 	for i, e := range envs {
 		out[i] = x.closure(e)
+	}
+	if key != "" {
+		if err := r.opts.Cache.storeClosures(key, out); err != nil {
+			r.opts.Logger.Warn("render cache: closures not stored", "err", err)
+		}
 	}
 	return out
 }

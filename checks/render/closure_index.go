@@ -68,8 +68,12 @@ func (r *Renderer) closureFor(src source.Source, env checks.Env) *Closure {
 	return r.closureIndexOf(src).closure(env)
 }
 
+func closureKey(env checks.Env) string {
+	return strings.Join(append([]string{env.Name, env.Path, env.Kind}, env.ValuesFiles...), "\x00")
+}
+
 func (x *closureIndex) closure(env checks.Env) *Closure {
-	key := strings.Join(append([]string{env.Name, env.Path, env.Kind}, env.ValuesFiles...), "\x00")
+	key := closureKey(env)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if c, ok := x.closures[key]; ok {
@@ -116,16 +120,10 @@ func (x *closureIndex) resolve(p string) string {
 
 // resolveMissing is where a path that does not exist would lead through
 // symlinks on its way ("" when it leads nowhere else).
+// Only existing paths are resolved (a source may answer a missing one
+// with its own guess, and the hostile corpus's tracer holds every
+// successful resolve against the disk).
 func (x *closureIndex) resolveMissing(p string) string {
-	if x.res != nil {
-		// A work tree resolves the existing part of a missing path.
-		if to, err := x.res.Resolve(p); err == nil {
-			if to == p {
-				return ""
-			}
-			return to
-		}
-	}
 	if a, rest := x.existingAncestor(p); a != "" {
 		if to := x.resolve(a); to != a {
 			if j, err := source.Join(to, rest); err == nil {

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,5 +111,30 @@ func TestConfinementRendersTheSame(t *testing.T) {
 				sameRenders(t, confined, free.RenderAll(context.Background(), src, envs))
 			}
 		})
+	}
+}
+
+// TestClosuresCachedByTree: the closures of a tree a content ID names are
+// stored with the cache and read back without asking the tree anything,
+// equal to the computed ones; another ID computes its own.
+func TestClosuresCachedByTree(t *testing.T) {
+	dir, cfg := openExample(t)
+	envs, _ := Discover(dir, cfg)
+	cache, err := OpenCache(t.TempDir(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := New(Options{}).Closures(dir, envs)
+	for i, id := range []string{"tree-a", "tree-a", "tree-b"} {
+		n := &atomic.Int64{}
+		got := New(Options{Cache: cache}).Closures(askedSource{Dir: dir, id: id, asked: n}, envs)
+		for j := range envs {
+			if got[j].Digest() != want[j].Digest() || got[j].Touches(envs[j].Path+"/x") != want[j].Touches(envs[j].Path+"/x") {
+				t.Errorf("run %d: closure of %s differs from the computed one", i, envs[j].Name)
+			}
+		}
+		if asked := n.Load(); (i == 1) != (asked == 0) {
+			t.Errorf("run %d (%s): asked the tree %d questions", i, id, asked)
+		}
 	}
 }

@@ -151,6 +151,13 @@ func (r *Renderer) manifestKeyOf(src source.Source, env checks.Env) string {
 	return r.opts.Cache.manifestKey(env, r.opts.Limits, r.chartState()+"\x00"+r.closureFor(src, env).Digest())
 }
 
+// indexKey keys env's record in a tree's records index: the tree's
+// content ID keys the index, and the closure is a function of the tree,
+// so it need not be computed (a warm run asks the tree nothing).
+func (r *Renderer) indexKey(env checks.Env) string {
+	return r.opts.Cache.manifestKey(env, r.opts.Limits, r.chartState())
+}
+
 // chartState digests the chart cache's files (names, sizes, times): a
 // pull changes it, and every render made before is looked up afresh.
 func (r *Renderer) chartState() string {
@@ -223,14 +230,13 @@ func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks
 	ix := c.openRecordsIndex(src)
 	for i, e := range envs {
 		if c != nil {
-			mkey := r.manifestKeyOf(src, e)
-			if rec, ok := ix.get(mkey); ok {
+			if rec, ok := ix.get(r.indexKey(e)); ok {
 				out[i] = rec
 				continue
 			}
-			if rec, ok := c.lookup(src, mkey); ok {
+			if rec, ok := c.lookup(src, r.manifestKeyOf(src, e)); ok {
 				out[i] = rec
-				ix.add(mkey, rec)
+				ix.add(r.indexKey(e), rec)
 				continue
 			}
 		}
@@ -246,7 +252,7 @@ func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks
 		for j, res := range r.RenderAll(ctx, src, missing) {
 			out[idx[j]] = rc.RecordOf(src, res)
 			if c != nil && storable(ctx, res) {
-				ix.add(r.manifestKeyOf(src, missing[j]), out[idx[j]])
+				ix.add(r.indexKey(missing[j]), out[idx[j]])
 			}
 		}
 	}
@@ -280,14 +286,13 @@ func (r *Renderer) CachedRecords(src source.Source, envs []checks.Env) []*Record
 	}
 	ix := c.openRecordsIndex(src)
 	for i, e := range envs {
-		mkey := r.manifestKeyOf(src, e)
-		if rec, ok := ix.get(mkey); ok {
+		if rec, ok := ix.get(r.indexKey(e)); ok {
 			out[i] = &rec
 			continue
 		}
-		if rec, ok := c.lookup(src, mkey); ok {
+		if rec, ok := c.lookup(src, r.manifestKeyOf(src, e)); ok {
 			out[i] = &rec
-			ix.add(mkey, rec)
+			ix.add(r.indexKey(e), rec)
 		}
 	}
 	if err := ix.save(); err != nil {

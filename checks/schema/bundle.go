@@ -195,12 +195,12 @@ func (v *k8sVersion) schemaFor(apiVersion, kind string) (*jsonschema.Schema, err
 // a JSON string is escaped, so the pattern only matches a real "$ref" key.
 var refRe = regexp.MustCompile(`"\$ref"\s*:\s*("(?:[^"\\]|\\.)*")`)
 
-// docFor is the bundle document cut down to def and the definitions it
+// docFor is the bundle document cut down to roots and the definitions they
 // reaches: the same URL and pointers as the whole document, so a schema
 // compiled from it validates and reports exactly as one compiled from
 // the whole, and a run decodes a few dozen definitions, not 700. A
 // reference outside #/definitions/ keeps the whole document.
-func (v *k8sVersion) docFor(def string) (any, error) {
+func (v *k8sVersion) docFor(roots ...string) (any, error) {
 	v.defsOnce.Do(func() {
 		if v.rest != nil {
 			v.defsErr = v.rest.Decode(&v.defs)
@@ -210,8 +210,11 @@ func (v *k8sVersion) docFor(def string) (any, error) {
 	if v.defsErr != nil {
 		return nil, fmt.Errorf("read definitions of %s: %w", v.file, v.defsErr)
 	}
-	need := map[string]bool{def: true}
-	queue := []string{def}
+	need := map[string]bool{}
+	for _, d := range roots {
+		need[d] = true
+	}
+	queue := append([]string(nil), roots...)
 	whole := false
 	for len(queue) > 0 && !whole {
 		d := queue[0]
@@ -256,6 +259,40 @@ func (v *k8sVersion) docFor(def string) (any, error) {
 		doc["$schema"] = v.draft
 	}
 	return doc, nil
+}
+
+// prepare compiles the kinds of keys ("apiVersion/Kind") not compiled
+// yet with one compiler over the definitions they reach together: kinds
+// share most of theirs (ObjectMeta, PodSpec), which one compiler collects
+// and checks against the metaschema once. Anything that fails here is
+// left to schemaFor, which compiles and reports kind by kind.
+func (v *k8sVersion) prepare(keys []string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var todo, defs []string
+	for _, key := range keys {
+		def, ok := v.kinds[key]
+		if _, done := v.compiled.Load(key); ok && !done {
+			todo, defs = append(todo, key), append(defs, def)
+		}
+	}
+	if len(todo) < 2 {
+		return
+	}
+	doc, err := v.docFor(defs...)
+	if err != nil {
+		return
+	}
+	c := newCompiler()
+	if c.AddResource(v.url(), doc) != nil {
+		return
+	}
+	for i, key := range todo {
+		if s, err := c.Compile(v.url() + "#/definitions/" + escapePointer(defs[i])); err == nil {
+			v.compiles.Add(1)
+			v.compiled.Store(key, s)
+		}
+	}
 }
 
 func escapePointer(s string) string {

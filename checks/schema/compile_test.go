@@ -3,6 +3,8 @@ package schema
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -77,4 +79,54 @@ func TestDefaultKubernetesVersion(t *testing.T) {
 	if got := DefaultKubernetesVersion(); got != b.Newest() || got != "1.37" {
 		t.Errorf("DefaultKubernetesVersion() = %q, newest bundle %q", got, b.Newest())
 	}
+}
+
+// Kinds compiled together (prepare) and kind by kind (schemaFor) judge
+// every object alike, and what prepare compiled is never compiled again.
+func TestPreparedKindsValidateAsKindByKind(t *testing.T) {
+	fresh := func() *k8sVersion {
+		b, err := LoadBundles(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := b.Resolve("1.35")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	keys := []string{"apps/v1/Deployment", "v1/Service", "v1/ConfigMap", "batch/v1/CronJob", "networking.k8s.io/v1/Ingress"}
+	together, alone := fresh(), fresh()
+	together.prepare(keys)
+	if n := together.compiles.Load(); n != int64(len(keys)) {
+		t.Fatalf("prepare compiled %d kinds, want %d", n, len(keys))
+	}
+	bad := map[string]any{"apiVersion": "x", "kind": "y", "metadata": map[string]any{"name": 7, "labels": []any{"a"}},
+		"spec": map[string]any{"replicas": "two"}, "data": []any{1}}
+	for _, key := range keys {
+		i := strings.LastIndex(key, "/")
+		a, err := together.schemaFor(key[:i], key[i+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := alone.schemaFor(key[:i], key[i+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ea, eb := a.Validate(bad), b.Validate(bad)
+		if ea == nil || eb == nil || sortedLines(ea.Error()) != sortedLines(eb.Error()) {
+			t.Errorf("%s: prepared %v\nkind by kind %v", key, ea, eb)
+		}
+	}
+	if n := together.compiles.Load(); n != int64(len(keys)) {
+		t.Errorf("%d compilations after schemaFor, want the %d prepare made", n, len(keys))
+	}
+}
+
+// sortedLines is s's lines sorted: the validator walks properties in map
+// order.
+func sortedLines(s string) string {
+	lines := strings.Split(s, "\n")
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }

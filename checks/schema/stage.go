@@ -180,6 +180,7 @@ func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, 
 	}
 	crds, finds := s.collectCRDs(in)
 	rs := in.Head.Resources
+	v.prepare(s.kindsOf(rs))
 	out := make([][]checks.Finding, len(rs))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -207,6 +208,24 @@ func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, 
 		finds = append(finds, f...)
 	}
 	return groupMissing(finds), nil
+}
+
+// kindsOf lists the distinct "apiVersion/Kind" keys of rs that
+// validation compiles a built-in schema for (not skipped or rejected).
+func (s *Stage) kindsOf(rs []*checks.Resource) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range rs {
+		av, _ := r.Object["apiVersion"].(string)
+		kind, _ := r.Object["kind"].(string)
+		key := av + "/" + kind
+		if seen[key] || s.skip[kind] || s.skip[key] || s.reject[kind] || s.reject[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, key)
+	}
+	return out
 }
 
 // groupMissing folds the missing-schema findings of one kind into one: a

@@ -90,28 +90,34 @@ func executeWith(ctx context.Context, formats report.Registry, args []string, st
 }
 
 // GC settings for gate's workload: a run allocates a lot of short-lived
-// YAML trees (kustomize re-encodes every object many times) over a live
-// heap of a few hundred MiB at most. With Go's default GOGC=100 the
-// collector took about a fifth of a 50-environment check; 300 roughly
-// halves that, and the soft memory limit makes the collector work harder
-// instead of letting the heap grow past it, keeping peak memory well under
-// 1 GiB. GOGC and GOMEMLIMIT in the environment override both, as usual.
+// YAML trees (kustomize re-encodes every object many times) over a small
+// live heap. With Go's default GOGC=100 the collector took about a fifth
+// of a 50-environment check; 300 roughly halves that. The soft memory
+// limit makes the collector work harder instead of letting the heap grow
+// past it: 768 MiB for gate serve (README "sizing"), 288 MiB for a CLI
+// command, where the 10,000-resource bench check (live heap ~125 MiB)
+// peaked at 545-605 MiB RSS with 768 and peaks at ~365 MiB (a lower
+// GOGC cost CPU; the limit showed no CPU change beyond the noise of the
+// runs measured). GOGC and GOMEMLIMIT in the environment override both.
 const (
-	gcPercent   = 300
-	memoryLimit = 768 << 20
+	gcPercent        = 300
+	serveMemoryLimit = 768 << 20
+	cliMemoryLimit   = 288 << 20
 )
 
-func init() { tuneGC(os.Getenv) }
-
-func tuneGC(getenv func(string) string) (percent int, limit int64) {
+// tuneGC applies the GC settings for a command (serve or not).
+func tuneGC(getenv func(string) string, serve bool) (percent int, limit int64) {
 	percent, limit = -2, -1 // unchanged
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 		percent = gcPercent
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
-		limit = memoryLimit
+		limit = cliMemoryLimit
+		if serve {
+			limit = serveMemoryLimit
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	return percent, limit
 }

@@ -61,6 +61,7 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC(os.Getenv, cmd.Name() == "serve")
 			g.stdin = cmd.InOrStdin()
 			g.maxFileSet = cmd.Flags().Changed("max-file-size")
 			level := slog.LevelWarn

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/resource"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -33,4 +34,72 @@ func appliedObject(kr *resource.Resource) (map[string]any, error) {
 		return nil, fmt.Errorf("read back what kustomize writes: %w", err)
 	}
 	return n.Map()
+}
+
+// resMapYAML is rm.AsYaml(), kustomize's text of a build: each object
+// written as JSON and turned into YAML by sigs.k8s.io/yaml, "---" between
+// them. That text is yaml.v2's Marshal of the object's value as written
+// (appliedObject) when the value is one marshalObject vouches for
+// (jsonStable), so such objects are written by emitObject directly, without
+// the JSON and YAML detour (a third of a shared subtree's build); any
+// other object is written by kustomize. TestResMapYAMLSameAsAsYaml
+// compares the two over every kustomization under testdata.
+func resMapYAML(rm resmap.ResMap) ([]byte, error) {
+	var buf []byte
+	for i, r := range rm.Resources() {
+		if i > 0 {
+			buf = append(buf, "---\n"...)
+		}
+		out, err := resourceYAML(r)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, out...)
+	}
+	return buf, nil
+}
+
+// resourceYAML is r.AsYAML() (see resMapYAML).
+func resourceYAML(r *resource.Resource) ([]byte, error) {
+	if !atRisk(r.YNode()) {
+		if obj, err := r.Map(); err == nil && decodedStable(obj) {
+			if out, ok := emitObject(normalize(obj).(map[string]any)); ok {
+				return out, nil
+			}
+		}
+	}
+	return r.AsYAML()
+}
+
+// decodedStable reports whether a decoded value becomes, normalized, one
+// jsonStable accepts with the same JSON: ints (not uint64, which normalize
+// would wrap), strings, bools, nulls, maps and lists of them.
+func decodedStable(v any) bool {
+	switch t := v.(type) {
+	case nil, bool, int, int64:
+		return true
+	case string:
+		return plainText(t)
+	case map[string]any:
+		if t == nil {
+			return false
+		}
+		for k, x := range t {
+			if !plainText(k) || !decodedStable(x) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		if t == nil {
+			return false
+		}
+		for _, x := range t {
+			if !decodedStable(x) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -430,7 +430,7 @@ func (m *memo) build(ctx context.Context, g *graph, dir string, st *subtree) (er
 	if err != nil {
 		return err
 	}
-	st.out, err = rm.AsYaml()
+	st.out, err = resMapYAML(rm)
 	if err != nil {
 		return err
 	}

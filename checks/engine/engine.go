@@ -175,6 +175,12 @@ func (req *Request) progress(format string, args ...any) {
 // in either rendering are scrubbed from every finding and diff.
 func Run(ctx context.Context, req *Request) (*checks.Report, error) {
 	start := time.Now()
+	if req.Render.Closures == nil {
+		// The change selection and the renders close each source once.
+		cp := *req
+		cp.Render.Closures = render.NewClosureMemo()
+		req = &cp
+	}
 	log := req.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -336,8 +336,15 @@ func (pc *probeCompare) resolved(p string) string {
 	if !ok {
 		return p
 	}
-	// Resolve fails where nothing is there to lead anywhere; no Stat
-	// first (it reads a blob's size for every probe of every record).
+	// A git tree's Resolve fails where nothing is there to lead anywhere
+	// (no Stat first: it reads a blob's size for every probe of every
+	// record); a work tree's answers a missing name with a guess, so only
+	// an existing one is resolved there.
+	if _, tree := pc.base.(lister); !tree {
+		if _, err := pc.base.Stat(p); err != nil {
+			return p
+		}
+	}
 	rp, err := res.Resolve(p)
 	if err != nil {
 		return p

@@ -43,9 +43,19 @@ type closureIndexes struct {
 
 const closureIndexesKept = 4
 
+// ClosureMemo holds the closures computed on the last few sources, for
+// the Renderers that share it (Options.Closures).
+type ClosureMemo struct{ ix closureIndexes }
+
+// NewClosureMemo returns an empty ClosureMemo.
+func NewClosureMemo() *ClosureMemo { return &ClosureMemo{} }
+
 func (r *Renderer) closureIndexOf(src source.Source) *closureIndex {
 	src = source.Unwrap(src)
 	ci := &r.closureIdx
+	if r.opts.Closures != nil {
+		ci = &r.opts.Closures.ix
+	}
 	ci.mu.Lock()
 	defer ci.mu.Unlock()
 	for _, x := range ci.list {

@@ -70,6 +70,9 @@ type Options struct {
 	// (memo.go). The output is the same (TestNoShareRendersTheSame); the
 	// switch is there to compare with and to rule the sharing out.
 	NoShare bool
+	// Closures, when set, shares the closures computed on a source between
+	// the Renderers of one run (the change selection's and the renders').
+	Closures *ClosureMemo
 }
 
 // Renderer renders environments. It is safe for concurrent use.

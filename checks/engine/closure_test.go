@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -66,9 +67,7 @@ func TestClosureUntouchedRendersTheSameCorpus(t *testing.T) {
 					if b, h := r.Closures(base, envs[i:i+1])[0], r.Closures(head, envs[i:i+1])[0]; b.Digest() != h.Digest() {
 						t.Errorf("%s: env %s called untouched, but its closure differs at the head: %+v vs %+v", m.name, e.Name, b, h)
 					}
-					if got := renderBytes(render.New(opts).Render(ctx, head, e)); got != want[e.Name] {
-						t.Errorf("%s: env %s called untouched by its closure, but its head render differs from its base render", m.name, e.Name)
-					}
+					checkSameRender(t, fmt.Sprintf("%s: env %s called untouched by its closure", m.name, e.Name), renderBytes(render.New(opts).Render(ctx, head, e)), want[e.Name])
 				}
 			}
 		})

@@ -72,34 +72,6 @@ func resourceYAML(r *resource.Resource) ([]byte, error) {
 }
 
 // decodedStable reports whether a decoded value becomes, normalized, one
-// jsonStable accepts with the same JSON: ints (not uint64, which normalize
-// would wrap), strings, bools, nulls, maps and lists of them.
-func decodedStable(v any) bool {
-	switch t := v.(type) {
-	case nil, bool, int, int64:
-		return true
-	case string:
-		return plainText(t)
-	case map[string]any:
-		if t == nil {
-			return false
-		}
-		for k, x := range t {
-			if !plainText(k) || !decodedStable(x) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		if t == nil {
-			return false
-		}
-		for _, x := range t {
-			if !decodedStable(x) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
+// jsonStable accepts with the same JSON: jsonStable's values, with Go ints
+// too (not uint64, which normalize would wrap).
+func decodedStable(v any) bool { return stableValue(v, true) }

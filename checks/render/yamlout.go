@@ -29,10 +29,16 @@ func marshalObject(obj map[string]any) ([]byte, error) {
 
 // jsonStable reports whether v comes back from a JSON round trip as the
 // same yaml.v2 value.
-func jsonStable(v any) bool {
+func jsonStable(v any) bool { return stableValue(v, false) }
+
+// stableValue is jsonStable, admitting Go ints as well when withInt (a
+// value kustomize decoded, before normalization).
+func stableValue(v any, withInt bool) bool {
 	switch t := v.(type) {
 	case nil, bool, int64:
 		return true
+	case int:
+		return withInt
 	case string:
 		return plainText(t)
 	case map[string]any:
@@ -40,7 +46,7 @@ func jsonStable(v any) bool {
 			return false
 		}
 		for k, x := range t {
-			if !plainText(k) || !jsonStable(x) {
+			if !plainText(k) || !stableValue(x, withInt) {
 				return false
 			}
 		}
@@ -50,7 +56,7 @@ func jsonStable(v any) bool {
 			return false
 		}
 		for _, x := range t {
-			if !jsonStable(x) {
+			if !stableValue(x, withInt) {
 				return false
 			}
 		}

@@ -30,12 +30,6 @@ func (e *ConfineError) Error() string {
 // for fs.ErrNotExist.
 func (e *ConfineError) Is(target error) bool { return target == fs.ErrNotExist }
 
-// IsConfined reports whether err is (or wraps) a *ConfineError.
-func IsConfined(err error) bool {
-	var e *ConfineError
-	return errors.As(err, &e)
-}
-
 // Confined is a Source that answers only the probes its Allower allows;
 // every other probe gets the same *ConfineError whether or not the path
 // exists. A render given a Confined source is a function of the allowed

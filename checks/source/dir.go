@@ -30,6 +30,8 @@ type Dir struct {
 	// walks counts lookups that went through the root component by
 	// component (tests).
 	walks atomic.Int64
+	// lookups counts the calls made for names (tests).
+	lookups atomic.Int64
 }
 
 // maxDirRoots bounds the directory handles a Dir keeps open.
@@ -73,6 +75,7 @@ func (d *Dir) Close() error {
 // last component when that directory is known plain and has a handle,
 // else the root and c.
 func (d *Dir) at(c string) (*os.Root, string) {
+	d.lookups.Add(1)
 	if c == "." {
 		return d.root, c
 	}
@@ -126,9 +129,26 @@ const maxSymlinkHops = 40
 // link that stays inside the root but points into .git is refused too
 // (os.Root alone would follow it).
 func (d *Dir) clean(op, name string) (string, error) {
+	c, _, err := d.resolve(op, name)
+	return c, err
+}
+
+// lastLookup is what resolve's Lstat of the resolved path's last
+// component found: a file or directory (no symlink, which resolve
+// follows), or the error, which a Stat of the same name gets too.
+type lastLookup struct {
+	fi  fs.FileInfo
+	err error
+	rc  string
+}
+
+// resolve is clean, also returning its lookup of the last component
+// when it made one (nil when the name is ".", a known directory, or a
+// component before the last was missing).
+func (d *Dir) resolve(op, name string) (string, *lastLookup, error) {
 	c, err := Clean(name)
 	if err != nil {
-		return "", &fs.PathError{Op: op, Path: name, Err: err}
+		return "", nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	hops := 0
 	parts := strings.Split(c, "/")
@@ -140,34 +160,40 @@ func (d *Dir) clean(op, name string) (string, error) {
 		r, rp := d.at(prefix)
 		fi, err := r.Lstat(rp)
 		if err != nil {
-			return c, nil // let the real operation report it
+			if i == len(parts)-1 {
+				return c, &lastLookup{err: err, rc: rp}, nil
+			}
+			return c, nil, nil // let the real operation report it
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			if fi.IsDir() {
 				d.plain(prefix)
 			}
+			if i == len(parts)-1 {
+				return c, &lastLookup{fi: fi, rc: rp}, nil
+			}
 			continue
 		}
 		hops++
 		if hops > maxSymlinkHops {
-			return "", &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: name, Reason: "too many levels of symbolic links"}}
+			return "", nil, &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: name, Reason: "too many levels of symbolic links"}}
 		}
 		target, err := r.Readlink(rp)
 		if err = full(err, rp, prefix); err != nil {
-			return "", &fs.PathError{Op: op, Path: name, Err: err}
+			return "", nil, &fs.PathError{Op: op, Path: name, Err: err}
 		}
 		if strings.HasPrefix(target, "/") {
-			return "", &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root", target)}}
+			return "", nil, &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root", target)}}
 		}
 		joined, err := Join(path.Dir(prefix), target)
 		if err != nil {
-			return "", &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root or enters .git", target)}}
+			return "", nil, &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: prefix, Reason: fmt.Sprintf("symlink to %q leaves the repo root or enters .git", target)}}
 		}
 		c = path.Join(append([]string{joined}, parts[i+1:]...)...)
 		parts = strings.Split(c, "/")
 		i = -1
 	}
-	return c, nil
+	return c, nil, nil
 }
 
 func wrapRootErr(op, name string, err error) error {
@@ -221,9 +247,14 @@ func (d *Dir) open(op, name, c string) (*os.File, fs.FileInfo, error) {
 
 // Stat implements fs.StatFS, following symlinks inside the root.
 func (d *Dir) Stat(name string) (fs.FileInfo, error) {
-	c, err := d.clean("stat", name)
+	c, last, err := d.resolve("stat", name)
 	if err != nil {
 		return nil, err
+	}
+	if last != nil {
+		// The Lstat of a name that is no symlink is its Stat (os.Root
+		// reports both as statat).
+		return last.fi, wrapRootErr("stat", name, full(last.err, last.rc, c))
 	}
 	r, rc := d.at(c)
 	fi, err := r.Stat(rc)

@@ -95,3 +95,47 @@ func TestDirHandleErrorsNameTheFullPath(t *testing.T) {
 		}
 	}
 }
+
+// A Stat costs one lookup: the Lstat that resolves the name's last
+// component is its Stat when that is no symlink, found or missing, and
+// answers as os.Root's own Stat.
+func TestDirStatIsOneLookup(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(root, "a", "b", fmt.Sprint(i)), []byte("z"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d, err := OpenDir(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.ReadDir("a/b"); err != nil {
+		t.Fatal(err)
+	}
+	before := d.lookups.Load()
+	for i := range 20 {
+		for _, p := range []string{fmt.Sprintf("a/b/%d", i), fmt.Sprintf("a/b/missing%d", i)} {
+			got, gerr := d.Stat(p)
+			want, werr := r.Stat(p)
+			if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() {
+				t.Fatalf("Stat(%s) error %v, os.Root's %v", p, gerr, werr)
+			}
+			if gerr == nil && (got.Name() != want.Name() || got.Size() != want.Size() || got.Mode() != want.Mode() || !got.ModTime().Equal(want.ModTime())) {
+				t.Fatalf("Stat(%s) = %v, os.Root's %v", p, got, want)
+			}
+		}
+	}
+	if n := d.lookups.Load() - before; n != 40 {
+		t.Errorf("40 stats made %d lookups, want 40", n)
+	}
+}

@@ -38,6 +38,7 @@ func corpusRepos(t *testing.T) []string {
 // change selection uses for it. A file outside it is a change gate would
 // call "untouched, not rendered" although it changes the render.
 func TestDepsCoverReadsCorpus(t *testing.T) {
+	corpusWide(t)
 	checked := 0
 	for _, dir := range corpusRepos(t) {
 		name, _ := filepath.Rel(filepath.Join("..", "..", "testdata"), dir)

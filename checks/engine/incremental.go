@@ -205,23 +205,21 @@ func affectedEnvs(ctx context.Context, req *Request, envs []checks.Env, changed 
 }
 
 func closureTouched(changed []string, c *render.Closure) bool {
-	for _, p := range changed {
-		if c.Touches(p) {
-			return true
-		}
-	}
-	return false
+	return len(c.TouchedBy(changed)) > 0
 }
 
 // closureReasons are the changed files that reach any of cls.
 func closureReasons(changed []string, cls ...*render.Closure) []string {
+	reach := map[string]bool{}
+	for _, cl := range cls {
+		for _, c := range cl.TouchedBy(changed) {
+			reach[c] = true
+		}
+	}
 	var why []string
 	for _, c := range changed {
-		for _, cl := range cls {
-			if cl.Touches(c) {
-				why = append(why, c)
-				break
-			}
+		if reach[c] {
+			why = append(why, c)
 		}
 	}
 	return why

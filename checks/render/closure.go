@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
@@ -62,13 +63,17 @@ type Closure struct {
 	// Named are every path the closure tried, existing or not.
 	Named []string `json:"named,omitempty"`
 
+	once               sync.Once
 	dirs, files, named map[string]bool
 	// above are the proper ancestors of Dirs and Files (stat only);
 	// aboveAny adds those of Named (what a changed file may not be).
 	above, aboveAny map[string]bool
 }
 
-func (c *Closure) index() {
+// index builds the sets Allows and Touches ask, once.
+func (c *Closure) index() { c.once.Do(c.build) }
+
+func (c *Closure) build() {
 	c.dirs, c.files, c.named = setOf(c.Dirs), setOf(c.Files), setOf(c.Named)
 	c.above, c.aboveAny = map[string]bool{}, map[string]bool{}
 	for _, l := range [][]string{c.Dirs, c.Files} {
@@ -116,6 +121,7 @@ func within(set map[string]bool, p string) bool {
 
 // Allows implements source.Allower.
 func (c *Closure) Allows(op, p string) bool {
+	c.index()
 	if c.Whole != "" || within(c.dirs, p) || c.files[p] || within(c.named, p) {
 		return true
 	}
@@ -125,7 +131,57 @@ func (c *Closure) Allows(op, p string) bool {
 // Touches reports whether a changed file can change what a render
 // confined to c reads (see Closure).
 func (c *Closure) Touches(changed string) bool {
+	c.index()
 	return c.Whole != "" || within(c.dirs, changed) || c.files[changed] || within(c.named, changed) || c.aboveAny[changed]
+}
+
+// fewChanged is how many changed paths TouchedBy matches against a
+// closure's lists directly rather than indexing it.
+const fewChanged = 16
+
+// TouchedBy returns the paths of changed that reach c (Touches), in
+// their order. A few are matched against c's lists directly: a closure
+// read from the cache is then not indexed only to be asked about them.
+func (c *Closure) TouchedBy(changed []string) []string {
+	var out []string
+	for _, p := range changed {
+		if len(changed) > fewChanged && c.Touches(p) || len(changed) <= fewChanged && c.touchesListed(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// touchesListed is Touches(p) asked of the lists: p is or lies under a
+// dir or named path, is a file, or is a proper ancestor of any of them.
+func (c *Closure) touchesListed(p string) bool {
+	if c.Whole != "" {
+		return true
+	}
+	for _, l := range [][]string{c.Dirs, c.Files, c.Named} {
+		for _, s := range l {
+			if s == p || properAncestor(p, s) {
+				return true
+			}
+		}
+	}
+	for _, l := range [][]string{c.Dirs, c.Named} {
+		for _, s := range l {
+			if s == "." || properAncestor(s, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// properAncestor reports whether a is a proper ancestor of p ("." of
+// every path but itself).
+func properAncestor(a, p string) bool {
+	if a == "." {
+		return p != "."
+	}
+	return len(p) > len(a) && p[len(a)] == '/' && p[:len(a)] == a
 }
 
 // Digest identifies the closure, for the render cache's keys: a render

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -19,9 +21,19 @@ type Dir struct {
 	abs     string
 	maxSize int64
 	// plainDirs caches the directories known not to be symlinks, so a
-	// path's parents are not checked again on every read.
+	// path's parents are not checked again on every read. Its values are
+	// the directories' handles (*os.Root, nil past maxDirRoots): a name
+	// in a known directory is then looked up with one call relative to
+	// the handle, where the root would open every directory on the way.
 	plainDirs sync.Map
+	handles   atomic.Int64
+	// walks counts lookups that went through the root component by
+	// component (tests).
+	walks atomic.Int64
 }
+
+// maxDirRoots bounds the directory handles a Dir keeps open.
+const maxDirRoots = 256
 
 // OpenDir opens a work-tree Source rooted at dir. maxSize <= 0 means
 // DefaultMaxFileSize.
@@ -47,7 +59,65 @@ func (d *Dir) Rev() string { return "worktree" }
 func (d *Dir) Root() string { return d.abs }
 
 // Close releases the directory handle.
-func (d *Dir) Close() error { return d.root.Close() }
+func (d *Dir) Close() error {
+	d.plainDirs.Range(func(_, v any) bool {
+		if r, ok := v.(*os.Root); ok && r != nil {
+			r.Close()
+		}
+		return true
+	})
+	return d.root.Close()
+}
+
+// at is where a lookup of c starts: the handle of c's directory and c's
+// last component when that directory is known plain and has a handle,
+// else the root and c.
+func (d *Dir) at(c string) (*os.Root, string) {
+	if c == "." {
+		return d.root, c
+	}
+	dir, base := path.Split(c)
+	if dir == "" {
+		return d.root, c
+	}
+	dir = dir[:len(dir)-1]
+	if v, ok := d.plainDirs.Load(dir); ok {
+		if r, _ := v.(*os.Root); r != nil {
+			return r, base
+		}
+	}
+	d.walks.Add(1)
+	return d.root, c
+}
+
+// full names c in an error of a lookup of rc made from c's directory
+// handle, as the root's own lookup of c would.
+func full(err error, rc, c string) error {
+	var pe *fs.PathError
+	if rc != c && errors.As(err, &pe) && pe.Path == rc {
+		return &fs.PathError{Op: pe.Op, Path: c, Err: pe.Err}
+	}
+	return err
+}
+
+// plain records prefix as a directory that is no symlink, with a handle
+// while fewer than maxDirRoots are open. The handle is opened through
+// the root, so it stays inside the repo whatever later becomes of its
+// name.
+func (d *Dir) plain(prefix string) {
+	var v any = (*os.Root)(nil)
+	if d.handles.Add(1) <= maxDirRoots {
+		r, dr := d.at(prefix)
+		if h, err := r.OpenRoot(dr); err == nil {
+			v = h
+		}
+	}
+	if _, loaded := d.plainDirs.LoadOrStore(prefix, v); loaded {
+		if h, ok := v.(*os.Root); ok && h != nil {
+			h.Close()
+		}
+	}
+}
 
 // maxSymlinkHops bounds symlink chains, like the kernel's ELOOP.
 const maxSymlinkHops = 40
@@ -67,13 +137,14 @@ func (d *Dir) clean(op, name string) (string, error) {
 		if _, ok := d.plainDirs.Load(prefix); ok {
 			continue
 		}
-		fi, err := d.root.Lstat(prefix)
+		r, rp := d.at(prefix)
+		fi, err := r.Lstat(rp)
 		if err != nil {
 			return c, nil // let the real operation report it
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			if fi.IsDir() {
-				d.plainDirs.Store(prefix, struct{}{})
+				d.plain(prefix)
 			}
 			continue
 		}
@@ -81,8 +152,8 @@ func (d *Dir) clean(op, name string) (string, error) {
 		if hops > maxSymlinkHops {
 			return "", &fs.PathError{Op: op, Path: name, Err: &EscapeError{Path: name, Reason: "too many levels of symbolic links"}}
 		}
-		target, err := d.root.Readlink(prefix)
-		if err != nil {
+		target, err := r.Readlink(rp)
+		if err = full(err, rp, prefix); err != nil {
 			return "", &fs.PathError{Op: op, Path: name, Err: err}
 		}
 		if strings.HasPrefix(target, "/") {
@@ -131,8 +202,9 @@ func (d *Dir) Open(name string) (fs.File, error) {
 // of an ops repo either. The check is on the opened handle, so it costs no
 // extra lookup.
 func (d *Dir) open(op, name, c string) (*os.File, fs.FileInfo, error) {
-	f, err := d.root.OpenFile(c, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
+	r, rc := d.at(c)
+	f, err := r.OpenFile(rc, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err = full(err, rc, c); err != nil {
 		return nil, nil, wrapRootErr(op, name, err)
 	}
 	fi, err := f.Stat()
@@ -153,8 +225,9 @@ func (d *Dir) Stat(name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := d.root.Stat(c)
-	return fi, wrapRootErr("stat", name, err)
+	r, rc := d.at(c)
+	fi, err := r.Stat(rc)
+	return fi, wrapRootErr("stat", name, full(err, rc, c))
 }
 
 // ReadFile implements fs.ReadFileFS with the size limit.
@@ -188,8 +261,9 @@ func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := d.root.Open(c)
-	if err != nil {
+	r, rc := d.at(c)
+	f, err := r.Open(rc)
+	if err = full(err, rc, c); err != nil {
 		return nil, wrapRootErr("readdir", name, err)
 	}
 	defer f.Close()

@@ -21,9 +21,7 @@ import (
 // byte, and its closure at the head is the base's (affectedEnvs computes
 // the head's only where the base's is reached). Touched verdicts are counted, so both answers are exercised.
 func TestClosureUntouchedRendersTheSameCorpus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("renders the corpus under mutations")
-	}
+	corpusWide(t)
 	untouched, touched := 0, 0
 	for _, dir := range mutationCorpus(t) {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)

@@ -164,9 +164,7 @@ func mutationsOf(files map[string]string, global func(string) bool) []mutation {
 // findings). Environments found touched are counted, so the test shows it
 // exercised both answers.
 func TestUntouchedRendersTheSameCorpus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("renders the corpus under mutations")
-	}
+	corpusWide(t)
 	untouched, touched := 0, 0
 	for _, dir := range mutationCorpus(t) {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
@@ -204,7 +202,14 @@ func TestUntouchedRendersTheSameCorpus(t *testing.T) {
 				cmp := newProbeCompare(base, head, m.changed, nil)
 				cmp.all = false // in-memory trees have no symlinks
 				for i, e := range envs {
-					if why := cmp.touched(recs[i]); len(why) > 0 {
+					if recs[i] == nil {
+						// Its base render was cut short (the race
+						// detector on a loaded machine): no record, so
+						// the engine would call it touched.
+						touched++
+						continue
+					}
+					if why := cmp.touched(*recs[i]); len(why) > 0 {
 						touched++
 						continue
 					}

@@ -42,7 +42,7 @@ func appliedObject(kr *resource.Resource) (map[string]any, error) {
 // (appliedObject) when the value is one marshalObject vouches for
 // (jsonStable), so such objects are written by emitObject directly, without
 // the JSON and YAML detour (a third of a shared subtree's build); any
-// other object is written by kustomize. TestResMapYAMLSameAsAsYaml
+// other object is written by kustomize. TestResMapYAMLSameAsAsYamlCorpus
 // compares the two over every kustomization under testdata.
 func resMapYAML(rm resmap.ResMap) ([]byte, error) {
 	var buf []byte

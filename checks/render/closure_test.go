@@ -31,9 +31,7 @@ func closureAllows(src source.Source, c *Closure, p source.Probe) bool {
 // at a time and all together) lies in that environment's closure: the
 // confinement never refuses an honest render.
 func TestClosureCoversProbesCorpus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("renders the whole corpus")
-	}
+	corpusWide(t)
 	checked, whole, envsSeen := 0, 0, 0
 	for _, dir := range probeCorpus(t) {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
@@ -74,15 +72,16 @@ func TestClosureCoversProbesCorpus(t *testing.T) {
 	t.Logf("%d probes of %d environments checked; %d closures are the whole repo", checked, envsSeen, whole)
 }
 
-// TestConfinementRendersTheSame renders every repo of the corpora (the
-// testdata repos with a gate.yaml, the hostile corpus, the shared corpus)
-// confined to each environment's closure and unconfined, sharing
-// subtrees and alone, and fails on any difference a user could see: the
-// confinement refuses nothing an honest (or hostile corpus) render reads.
-func TestConfinementRendersTheSame(t *testing.T) {
-	if testing.Short() {
-		t.Skip("renders every repo four times")
-	}
+// TestSharingAndConfinementRenderTheSameCorpus renders every repo of the
+// corpora (the testdata repos with a gate.yaml, the hostile corpus, the
+// shared corpus) three ways and fails on any difference a user could see:
+// as gate renders (confined to each environment's closure, sharing
+// subtrees), with Options.NoShare (each environment alone), and alone
+// with no confinement. The first pair proves the shared-subtree memo
+// (memo.go) changes nothing; the second, that the confinement refuses
+// nothing an honest (or hostile corpus) render reads.
+func TestSharingAndConfinementRenderTheSameCorpus(t *testing.T) {
+	corpusWide(t)
 	seen := map[string]bool{}
 	var repos []string
 	for _, d := range append(testdataRepos(t), probeCorpus(t)...) {
@@ -90,6 +89,9 @@ func TestConfinementRendersTheSame(t *testing.T) {
 			seen[a] = true
 			repos = append(repos, d)
 		}
+	}
+	if len(repos) < 20 {
+		t.Fatalf("found %d repos", len(repos))
 	}
 	for _, dir := range repos {
 		t.Run(dir, func(t *testing.T) {
@@ -103,13 +105,15 @@ func TestConfinementRendersTheSame(t *testing.T) {
 				t.Skipf("gate.yaml does not load (a test of that): %v", err)
 			}
 			envs, _ := Discover(src, cfg)
-			for _, noShare := range []bool{false, true} {
-				opts := Options{Timeout: caseTimeout(t, dir), NoShare: noShare}
-				confined := New(opts).RenderAll(context.Background(), src, envs)
-				free := New(opts)
-				free.unconfined = true
-				sameRenders(t, confined, free.RenderAll(context.Background(), src, envs))
-			}
+			ctx := context.Background()
+			opts := Options{Timeout: caseTimeout(t, dir)}
+			shared := New(opts).RenderAll(ctx, src, envs)
+			opts.NoShare = true
+			alone := New(opts).RenderAll(ctx, src, envs)
+			free := New(opts)
+			free.unconfined = true
+			t.Run("shared-vs-alone", func(t *testing.T) { sameRenders(t, shared, alone) })
+			t.Run("confined-vs-free", func(t *testing.T) { sameRenders(t, alone, free.RenderAll(ctx, src, envs)) })
 		})
 	}
 }

@@ -102,7 +102,7 @@ func namesContext(x ast.Expr) bool {
 // TestRenderAllPassesItsMemo: the memo RenderAll makes reaches every
 // kind of environment that shares through it (kustomize, Flux, Argo CD),
 // so each builds its shared subtrees there, usable. (That sharing renders
-// the same as alone is TestNoShareRendersTheSame's.)
+// the same as alone is TestSharingAndConfinementRenderTheSameCorpus's.)
 func TestRenderAllPassesItsMemo(t *testing.T) {
 	for name, src := range map[string]*source.Mem{
 		"kustomize": memoRepo(nil),

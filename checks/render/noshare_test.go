@@ -1,7 +1,6 @@
 package render
 
 import (
-	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gate-ops/gate/checks/config"
-	"github.com/gate-ops/gate/checks/source"
 )
 
 // testdataRepos are the ops repos under the repository's testdata/ (every
@@ -38,38 +36,6 @@ func testdataRepos(t *testing.T) []string {
 	}
 	sort.Strings(repos)
 	return append(repos, fluxCorpus(t))
-}
-
-// TestNoShareRendersTheSame renders every testdata repo with subtree
-// sharing (RenderAll's default, memo.go) and with Options.NoShare, and
-// fails on any difference a user could see.
-func TestNoShareRendersTheSame(t *testing.T) {
-	if testing.Short() {
-		t.Skip("renders every testdata repo twice")
-	}
-	repos := testdataRepos(t)
-	if len(repos) < 20 {
-		t.Fatalf("found %d testdata repos", len(repos))
-	}
-	for _, dir := range repos {
-		t.Run(dir, func(t *testing.T) {
-			src, err := source.OpenDir(dir, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			cfg, _, err := config.Load(src, "")
-			if err != nil {
-				t.Skipf("gate.yaml does not load (a test of that): %v", err)
-			}
-			envs, _ := Discover(src, cfg)
-			opts := Options{Timeout: caseTimeout(t, dir)}
-			shared := New(opts).RenderAll(context.Background(), src, envs)
-			opts.NoShare = true
-			alone := New(opts).RenderAll(context.Background(), src, envs)
-			sameRenders(t, shared, alone)
-		})
-	}
 }
 
 // caseTimeout is the render timeout a hostile case sets for its repo

@@ -222,8 +222,12 @@ func (r *Renderer) cachedRender(ctx context.Context, m *memo, src source.Source,
 // answer a record holds, so a warm run reads that one file and asks no
 // probe of the base; environments it lacks are looked up (and added) as
 // above.
-func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks.Env) []Record {
-	out := make([]Record, len(envs))
+//
+// An environment whose render was cut short (timeout, internal error,
+// cancellation) gets nil, as in CachedRecords: it probed less than a whole
+// render would, so its record proves nothing untouched.
+func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks.Env) []*Record {
+	out := make([]*Record, len(envs))
 	var missing []checks.Env
 	var idx []int
 	c := r.opts.Cache
@@ -231,11 +235,11 @@ func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks
 	for i, e := range envs {
 		if c != nil {
 			if rec, ok := ix.get(r.indexKey(e)); ok {
-				out[i] = rec
+				out[i] = &rec
 				continue
 			}
 			if rec, ok := c.lookup(src, r.manifestKeyOf(src, e)); ok {
-				out[i] = rec
+				out[i] = &rec
 				ix.add(r.indexKey(e), rec)
 				continue
 			}
@@ -250,9 +254,13 @@ func (r *Renderer) Records(ctx context.Context, src source.Source, envs []checks
 			rc = &Cache{}
 		}
 		for j, res := range r.RenderAll(ctx, src, missing) {
-			out[idx[j]] = rc.RecordOf(src, res)
-			if c != nil && storable(ctx, res) {
-				ix.add(r.indexKey(missing[j]), out[idx[j]])
+			if !storable(ctx, res) {
+				continue
+			}
+			rec := rc.RecordOf(src, res)
+			out[idx[j]] = &rec
+			if c != nil {
+				ix.add(r.indexKey(missing[j]), rec)
 			}
 		}
 	}

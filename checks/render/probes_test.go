@@ -112,9 +112,7 @@ func sharedCorpusDir(name string) string {
 // at a time the attribution is exact; rendered together (shared subtrees,
 // memoised scans) the union still is.
 func TestProbesCoverReadsCorpus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("renders the whole corpus")
-	}
+	corpusWide(t)
 	checked := 0
 	for _, dir := range probeCorpus(t) {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)

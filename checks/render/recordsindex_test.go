@@ -9,7 +9,9 @@ import (
 	"reflect"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -109,10 +111,43 @@ func TestRecordsIndexServesATreeWithoutAskingIt(t *testing.T) {
 }
 
 // probesOf is what the engine compares of records: probes and answers.
-func probesOf(recs []Record) [][2]any {
+func probesOf(recs []*Record) [][2]any {
 	out := make([][2]any, len(recs))
 	for i, r := range recs {
-		out[i] = [2]any{r.Probes, r.Answers}
+		if r != nil {
+			out[i] = [2]any{r.Probes, r.Answers}
+		}
 	}
 	return out
+}
+
+// TestRecordsOfACutRenderAreNone: a render cut by its deadline probed less
+// than a whole one, so Records gives no record for it (a record would call
+// the environment untouched by a change to a file it never got to read),
+// while the environment beside it, whole, gets its record.
+func TestRecordsOfACutRenderAreNone(t *testing.T) {
+	src := source.NewMem("test", map[string]string{
+		"loop/Chart.yaml":          "apiVersion: v2\nname: loop\nversion: 0.1.0\n",
+		"loop/templates/cm.yaml":   "{{- range $i := until 1000000 }}{{- range $j := until 1000000 }}x{{ end }}{{ end }}\n",
+		"plain/kustomization.yaml": "resources: [cm.yaml]\n",
+		"plain/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+	})
+	envs := []checks.Env{{Name: "loop", Path: "loop", Kind: KindHelm}, {Name: "plain", Path: "plain", Kind: KindKustomize}}
+	for _, cached := range []bool{false, true} {
+		opts := Options{Timeout: 300 * time.Millisecond}
+		if cached {
+			c, err := OpenCache(t.TempDir(), "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Cache = c
+		}
+		recs := New(opts).Records(context.Background(), src, envs)
+		if recs[0] != nil {
+			t.Errorf("cache %v: the timed-out render has a record of %d probes", cached, len(recs[0].Probes))
+		}
+		if recs[1] == nil || len(recs[1].Probes) == 0 {
+			t.Errorf("cache %v: the whole render has no record", cached)
+		}
+	}
 }

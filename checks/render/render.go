@@ -67,8 +67,9 @@ type Options struct {
 	Isolate Isolator
 	// NoShare renders every environment of RenderAll on its own: no
 	// kustomization several environments include is built once for all
-	// (memo.go). The output is the same (TestNoShareRendersTheSame); the
-	// switch is there to compare with and to rule the sharing out.
+	// (memo.go). The output is the same
+	// (TestSharingAndConfinementRenderTheSameCorpus); the switch is there
+	// to compare with and to rule the sharing out.
 	NoShare bool
 	// Closures, when set, shares the closures computed on a source between
 	// the Renderers of one run (the change selection's and the renders').

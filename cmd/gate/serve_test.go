@@ -291,8 +291,8 @@ func cacheEntries(t *testing.T, dir string) int {
 
 // TestServeChecksTouchedEnvsWithRenderCache: with the runner `gate serve`
 // builds from its flags (no cache flag given), a pull request changing
-// prod renders only prod, completes dev and staging neutral as not
-// rendered, and the render cache is on: a second pull request on the same
+// prod renders only prod (at base and head), completes dev and staging
+// neutral as not rendered, and the render cache is on: a second pull request on the same
 // base renders only its own head, and a Re-run renders nothing.
 func TestServeChecksTouchedEnvsWithRenderCache(t *testing.T) {
 	r, root := serveConfigRunner(t)
@@ -318,11 +318,11 @@ func TestServeChecksTouchedEnvsWithRenderCache(t *testing.T) {
 		}
 	}
 	first := cacheEntries(t, renders)
-	// prod at base and head, and dev and staging at the base: the first
-	// run on a base renders it once for what each environment reads (its
-	// probes decide that dev and staging are untouched).
-	if first != 4 {
-		t.Errorf("render cache holds %d entries after the first pull request, want 4 (prod at base and head, dev and staging at the base)", first)
+	// prod at base and head only: no changed file reaches the closures of
+	// dev and staging, which proves them untouched without rendering them
+	// at either revision.
+	if first != 2 {
+		t.Errorf("render cache holds %d entries after the first pull request, want 2 (prod at base and head; dev and staging decided by their closures)", first)
 	}
 	push(32, 5)
 	if n := cacheEntries(t, renders); n != first+1 {

@@ -51,16 +51,15 @@ func TestIncremental(t *testing.T) {
 		{"docs only", nil, func(r *gittest.Repo) {
 			r.Write("docs/README.md", "hello\n")
 		}, map[string][]string{}},
-		// The base of dev does not scan (a missing directory), so its deps
-		// are its own directory; the head adds the directory elsewhere,
-		// and only the head's scan names its files.
+		// The base of dev names a directory it lacks; the head adds it
+		// outside the environment, and only dev's closure names it.
 		{"base broken, fixed outside the env", func(r *gittest.Repo) {
 			r.Write("overlays/dev/kustomization.yaml", strings.Replace(read(t, r, "overlays/dev/kustomization.yaml"), "  - sa-token.yaml\n", "  - sa-token.yaml\n  - ../../extra\n", 1))
 		}, func(r *gittest.Repo) {
 			r.Write("extra/kustomization.yaml", "resources:\n  - cm.yaml\n")
 			r.Write("extra/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n")
 		}, map[string][]string{"dev": {"extra/cm.yaml", "extra/kustomization.yaml"}}},
-		// Files only the head's scan reaches: a new base of one environment.
+		// Files only the head's closure reaches: a new base of one environment.
 		{"new base", nil, func(r *gittest.Repo) {
 			r.Write("extra/kustomization.yaml", "resources:\n  - cm.yaml\n")
 			r.Write("extra/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n")

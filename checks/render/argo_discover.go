@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"sort"
-	"strings"
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
@@ -37,13 +35,7 @@ func discoverArgoEnvs(src source.Source, cfg *config.Config) ([]checks.Env, map[
 	}
 	used := map[string]bool{}
 	for _, e := range envs {
-		d := r.argoDeps(src, e, nil)
-		for _, dir := range d.Dirs {
-			used[dir] = true
-		}
-		for _, f := range d.Files {
-			used[path.Dir(f)] = true
-		}
+		r.argoUsedDirs(src, e, used)
 	}
 	return envs, used, finds
 }
@@ -58,57 +50,6 @@ func chainDepth(parents []checks.Node) int {
 			d = n.Depth + 1
 		}
 	}
-	return d
-}
-
-// argoDeps is what an Argo CD environment's render reads, from the tree
-// discovery recorded: the files that declare its Applications, the
-// directories of the sources (the kustomizations they reach for
-// kustomize sources and the components an Application adds) and its
-// values files.
-func (r *Renderer) argoDeps(src source.Source, env checks.Env, m *memo) Deps {
-	files := map[string]bool{}
-	var dirs, chartDeps []string
-	for _, n := range env.Tree {
-		switch {
-		case n.Kind == "Application" || n.Kind == "ApplicationSet":
-			files[n.Origin.File] = true
-		case n.Kind == "values":
-			files[n.Name] = true
-		case n.Kind == "source/chart":
-			// Detail is "repoURL@targetRevision[ chart version]".
-			repo, rev, _ := strings.Cut(strings.SplitN(n.Detail, " ", 2)[0], "@")
-			ref := argoChartRef(argoSource{RepoURL: repo, Chart: n.Name, TargetRevision: rev})
-			c, _ := resolveChart(r.opts.Charts, ref)
-			chartDeps = append(chartDeps, ChartDep(ref, c))
-		case n.Kind == "source/kustomize" && n.NotRendered == "", n.Kind == "component":
-			sub := r.deps(src, checks.Env{Kind: KindKustomize, Path: n.Name}, m)
-			for _, f := range sub.Files {
-				files[f] = true
-			}
-			dirs = append(dirs, sub.Dirs...)
-		case strings.HasPrefix(n.Kind, "source/") && n.Kind != "source/ref" && n.Kind != "source/chart" && n.NotRendered == "":
-			dirs = append(dirs, n.Name)
-		}
-		if n.Kind == "Application" && n.Origin.File != "" {
-			// A parent that is a chart renders this Application from its
-			// templates and values: the chart is a dependency too.
-			if dir := chartDirOf(src, n.Origin.File); dir != "" {
-				dirs = append(dirs, dir)
-			}
-		}
-	}
-	// Partial: what discovery found of the Applications decides what
-	// is read, and another revision's discovery can find other ones.
-	d := Deps{Dirs: dirs, Charts: chartDeps, Partial: true}
-	sort.Strings(d.Charts)
-	for f := range files {
-		if f != "" {
-			d.Files = append(d.Files, f)
-		}
-	}
-	sort.Strings(d.Files)
-	sort.Strings(d.Dirs)
 	return d
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"github.com/gate-ops/gate/checks/charts"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -84,46 +83,6 @@ func TestArgoNotRendered(t *testing.T) {
 	}
 }
 
-// A change touches exactly the Argo CD environments whose render reads it:
-// a values file only the multi-source app uses, a base two ApplicationSet
-// overlays and the kustomize app build on, the chart of the app of apps
-// (which renders its child Applications).
-func TestArgoAffected(t *testing.T) {
-	src, cfg := openArgo(t)
-	envs, _ := Discover(src, cfg)
-	r := New(Options{})
-	deps := map[string]Deps{}
-	for i, d := range r.DepsAll(src, envs) {
-		deps[envs[i].Name] = d
-	}
-	tests := []struct {
-		changed string
-		want    []string
-	}{
-		{"values/prod/guestbook.yaml", []string{"multi-source"}},
-		{"kustomize-guestbook/guestbook-ui-svc.yaml", []string{"guestbook-prod", "guestbook-staging", "kustomize-guestbook"}},
-		{"helm-guestbook/templates/service.yaml", []string{"helm-guestbook", "helm-inline", "multi-source"}},
-		{"argocd/helm-values.yaml", []string{"helm-inline"}},
-		{"apps/values.yaml", []string{"applications", "directory-recurse", "guestbook", "helm-guestbook", "kustomize-guestbook"}},
-		{"cluster-addons/metrics/deployment.yaml", []string{"addon-metrics"}},
-		{"directory-recurse/sub/nested/kept.json", []string{"directory-recurse"}},
-		{"README.md", nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.changed, func(t *testing.T) {
-			aff := Affected(deps, []string{tc.changed}, nil)
-			var got []string
-			for e := range aff {
-				got = append(got, e)
-			}
-			sort.Strings(got)
-			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
-				t.Errorf("affected by %s: %v, want %v", tc.changed, got, tc.want)
-			}
-		})
-	}
-}
-
 // Argo CD environments go through the render cache like the others: the
 // second run loads every one, with the same objects and findings.
 func TestArgoRenderCache(t *testing.T) {
@@ -146,8 +105,7 @@ func TestArgoRenderCache(t *testing.T) {
 }
 
 // An Application whose source is a chart of a Helm repository renders from
-// the chart cache, with values from a $ref source of this repo; the
-// version the cache resolved keys the render cache.
+// the chart cache, with values from a $ref source of this repo.
 func TestArgoChartFromCache(t *testing.T) {
 	src := source.NewMem("head", map[string]string{
 		"apps/app.yaml": `apiVersion: argoproj.io/v1alpha1
@@ -204,10 +162,6 @@ spec:
 	data := cm.Object["data"].(map[string]any)
 	if cm.ID.Name != "web-demo" || data["version"] != "1.1.0" || data["greeting"] != "hi" || cm.Origin.String() != "apps/app.yaml:11" {
 		t.Fatalf("rendered %v %v at %s", cm.ID, data, cm.Origin)
-	}
-	d := r.Deps(src, sel[0])
-	if len(d.Charts) != 1 || !strings.Contains(d.Charts[0], " 1.1.0 sha256:") || !d.Touches("values/demo.yaml") {
-		t.Fatalf("deps: %+v", d)
 	}
 }
 
@@ -453,5 +407,36 @@ spec:
 		if got := res.Locate(d, strings.Split(path, ".")).String(); got != want {
 			t.Errorf("Locate(%s) = %s, want %s", path, got, want)
 		}
+	}
+}
+
+// TestArgoSourceChartIsNotAnEnv: a chart that only an Argo CD kustomize
+// source's kustomization inflates (helmCharts, chartHome outside its
+// directory: argoUsedDirs) is part of that Application, not a Helm
+// environment of the conventional layout; a chart nothing uses is one.
+func TestArgoSourceChartIsNotAnEnv(t *testing.T) {
+	chart := func(name string) map[string]string {
+		return map[string]string{
+			"environments/" + name + "/Chart.yaml":        "apiVersion: v2\nname: " + name + "\nversion: 0.1.0\n",
+			"environments/" + name + "/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n",
+		}
+	}
+	files := map[string]string{
+		"apps/app.yaml":          "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: app\n  namespace: argocd\nspec:\n  destination:\n    namespace: web\n  source:\n    repoURL: " + thisRepo + "\n    path: app\n",
+		"app/kustomization.yaml": "helmGlobals:\n  chartHome: ../environments\nhelmCharts:\n  - name: shared\n    releaseName: shared\n",
+	}
+	for _, n := range []string{"shared", "unused"} {
+		for k, v := range chart(n) {
+			files[k] = v
+		}
+	}
+	cfg := &config.Config{Repository: config.Repository{URLs: []string{thisRepo}}}
+	envs, _ := Discover(source.NewMem("head", files), cfg)
+	var got []string
+	for _, e := range envs {
+		got = append(got, e.Name+":"+e.Kind)
+	}
+	if strings.Join(got, ",") != "app:"+KindArgo+",unused:"+KindHelm {
+		t.Fatalf("environments %v, want the Application and the unused chart", got)
 	}
 }

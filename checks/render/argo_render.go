@@ -232,7 +232,8 @@ func (r *Renderer) renderArgoSource(ctx context.Context, src source.Source, app 
 	case "kustomize":
 		err = r.renderArgoKustomize(ctx, src, app, s, at, dir, cfg, sub)
 		// The components the Application adds are read like the source's
-		// own bases: nodes of the tree, and so dependencies (argoDeps).
+		// own bases: nodes of the tree, whose directories discovery
+		// then counts as used (argoUsedDirs).
 		if s.Kustomize != nil {
 			for i, c := range s.Kustomize.Components {
 				if p, jerr := source.Join(dir, c); jerr == nil && !IsRemote(c) {

@@ -1,8 +1,6 @@
 package render
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -55,61 +53,10 @@ type cachedResource struct {
 	Loc      *locInfo         `json:"loc,omitempty"`
 }
 
-// depsFormat versions the dependency index entries.
-const depsFormat = "gate-deps-index/1"
-
 // contentIDer is implemented by sources a short string identifies whole
 // (a git commit's tree): same ID, same files.
 type contentIDer interface {
 	ContentID() string
-}
-
-// depsKey keys the dependency index of envs in src; "" when there is no
-// cache or src has no content ID (the work tree, the index).
-func (c *Cache) depsKey(src source.Source, envs []checks.Env, lim Limits) string {
-	if c == nil {
-		return ""
-	}
-	ider, ok := src.(contentIDer)
-	if !ok {
-		return ""
-	}
-	id := ider.ContentID()
-	if id == "" {
-		return ""
-	}
-	envJSON, err := json.Marshal(envs)
-	if err != nil {
-		return ""
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%+v\x00%s", depsFormat, c.salt, id, lim, envJSON)
-	return "deps-" + hex.EncodeToString(h.Sum(nil))
-}
-
-type depsEntry struct {
-	Format string `json:"format"`
-	Deps   []Deps `json:"deps"`
-}
-
-func (c *Cache) loadDeps(key string, n int) ([]Deps, bool) {
-	b, err := os.ReadFile(c.path(key))
-	if err != nil {
-		return nil, false
-	}
-	var e depsEntry
-	if err := json.Unmarshal(b, &e); err != nil || e.Format != depsFormat || len(e.Deps) != n {
-		return nil, false
-	}
-	return e.Deps, true
-}
-
-func (c *Cache) storeDeps(key string, deps []Deps) error {
-	b, err := json.Marshal(depsEntry{Format: depsFormat, Deps: deps})
-	if err != nil {
-		return fmt.Errorf("encode dependency index: %w", err)
-	}
-	return c.write(key, b)
 }
 
 func (c *Cache) path(key string) string {

@@ -57,7 +57,7 @@ func TestFluxCorpusTreeGolden(t *testing.T) {
 	r := New(Options{})
 	var b strings.Builder
 	for _, e := range envs {
-		tree, finds := r.FluxTree(context.Background(), src, e)
+		tree, finds := r.fluxTree(context.Background(), nil, src, e)
 		j, err := json.MarshalIndent(tree, "", "  ")
 		if err != nil {
 			t.Fatal(err)
@@ -514,7 +514,7 @@ func TestFluxTreeShowsWhatRendersAndWhatNot(t *testing.T) {
 	src := source.NewMem("head", fluxRepo())
 	cfg := &config.Config{Remotes: []string{"https://github.com/acme/ops.git"}}
 	envs, _ := Discover(src, cfg)
-	tree, _ := New(Options{}).FluxTree(context.Background(), src, envs[0])
+	tree, _ := New(Options{}).fluxTree(context.Background(), nil, src, envs[0])
 	j, err := json.MarshalIndent(tree, "", "  ")
 	if err != nil {
 		t.Fatal(err)

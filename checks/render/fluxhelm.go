@@ -231,7 +231,6 @@ func (w *fluxWalk) cachedChart(hr *fluxHelmRelease, decl *checks.Resource, c flu
 	}
 	ref := charts.Ref{Repo: c.RepoURL, Chart: c.Name, Version: c.Version}
 	cc, err := resolveChart(w.r.opts.Charts, ref)
-	w.chartDeps = append(w.chartDeps, ChartDep(ref, cc))
 	if err != nil {
 		node.NotRendered = "chart not cached"
 		rule, field := "render/flux", c.Field

@@ -152,7 +152,7 @@ func BenchmarkFluxRender(b *testing.B) {
 	benchSharedVsAlone(b, r, src, envs)
 }
 
-// TestFluxTreesMatchFluxTree: gate envs' trees, built with the clusters'
+// TestFluxTreesMatchFluxTree: gate envs' trees (FluxTrees), built with the clusters'
 // shared kustomizations built once, are each cluster's tree alone.
 func TestFluxTreesMatchFluxTree(t *testing.T) {
 	for name, src := range map[string]source.Source{"catalog": fluxCatalogRepo(4, 3), "corpus": func() source.Source { s, _ := openFluxCorpus(t); return s }()} {
@@ -163,9 +163,9 @@ func TestFluxTreesMatchFluxTree(t *testing.T) {
 		r := New(Options{})
 		trees, finds := r.FluxTrees(context.Background(), src, envs)
 		for i, e := range envs {
-			tree, fs := New(Options{}).FluxTree(context.Background(), src, e)
+			tree, fs := New(Options{}).fluxTree(context.Background(), nil, src, e)
 			if !reflect.DeepEqual(trees[i], tree) || !reflect.DeepEqual(finds[i], fs) {
-				t.Errorf("%s %s: FluxTrees differs from FluxTree alone:\n%v %v\n%v %v", name, e.Name, FlattenFluxTree(trees[i]), finds[i], FlattenFluxTree(tree), fs)
+				t.Errorf("%s %s: FluxTrees differs from fluxTree alone:\n%v %v\n%v %v", name, e.Name, FlattenFluxTree(trees[i]), finds[i], FlattenFluxTree(tree), fs)
 			}
 		}
 	}

@@ -51,9 +51,7 @@ type fluxWalk struct {
 	files   map[string]bool
 	pending []fluxPending
 	helm    []fluxPending
-	// chartDeps are the cached charts the HelmReleases asked for (ChartDep).
-	chartDeps []string
-	root      *FluxNode
+	root    *FluxNode
 }
 
 type fluxPending struct {
@@ -61,12 +59,9 @@ type fluxPending struct {
 	parent *FluxNode
 }
 
-// FluxTree walks a Flux environment without rendering charts: the tree
-// `gate envs` shows and the problems met on the way.
-func (r *Renderer) FluxTree(ctx context.Context, src source.Source, env checks.Env) (*FluxNode, []checks.Finding) {
-	return r.fluxTree(ctx, nil, src, env)
-}
-
+// fluxTree walks a Flux environment without rendering charts, with the
+// subtrees m shares (nil: none): the tree `gate envs` shows and the
+// problems met on the way.
 func (r *Renderer) fluxTree(ctx context.Context, m *memo, src source.Source, env checks.Env) (*FluxNode, []checks.Finding) {
 	res := newResult(env, src, r.opts.Limits)
 	w := r.newFluxWalk(ctx, m, src, env, res, false)
@@ -75,7 +70,7 @@ func (r *Renderer) fluxTree(ctx context.Context, m *memo, src source.Source, env
 	return w.root, res.Findings
 }
 
-// FluxTrees is FluxTree for each of envs (nil for those not Flux), with
+// FluxTrees is fluxTree for each of envs (nil for those not Flux), with
 // the kustomizations the clusters share built once, as RenderAll does.
 func (r *Renderer) FluxTrees(ctx context.Context, src source.Source, envs []checks.Env) ([]*FluxNode, [][]checks.Finding) {
 	trees, finds := make([]*FluxNode, len(envs)), make([][]checks.Finding, len(envs))

@@ -12,14 +12,15 @@ import (
 	"github.com/gate-ops/gate/checks/source"
 )
 
-func TestAffected(t *testing.T) {
+// TestClosureTouches: which environments of the example a changed file
+// reaches through their closures (what the engine's change selection
+// uses): those whose render reads it, including a file added to a chart's
+// templates and a kustomization file added next to the one in use
+// (kustomize would pick another), and none for a file outside them all.
+func TestClosureTouches(t *testing.T) {
 	src, cfg := openExample(t)
 	envs, _ := Discover(src, cfg)
-	r := New(Options{})
-	deps := map[string]Deps{}
-	for _, e := range envs {
-		deps[e.Name] = r.Deps(src, e)
-	}
+	cls := New(Options{}).Closures(src, envs)
 	tests := []struct {
 		changed string
 		want    []string
@@ -35,40 +36,20 @@ func TestAffected(t *testing.T) {
 		{"overlays/prod/cache-values.yaml", []string{"prod"}},
 		{"overlays/dev/kustomization.yml", []string{"dev"}},
 		{"README.md", nil},
-		{"overlays/prod/unreferenced.yaml", nil},
-		{"gate.yaml", []string{"dev", "prod", "staging"}},
+		// A closure is generous (render.Closure): a file of prod's own
+		// directory that no kustomization names still reaches prod.
+		{"overlays/prod/unreferenced.yaml", []string{"prod"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.changed, func(t *testing.T) {
-			aff := Affected(deps, []string{tt.changed}, func(p string) bool { return p == "gate.yaml" })
-			var got []string
-			for env, why := range aff {
-				got = append(got, env)
-				if len(why) != 1 || why[0] != tt.changed {
-					t.Errorf("%s: because %v", env, why)
-				}
+		var got []string
+		for i, c := range cls {
+			if c.Touches(tt.changed) {
+				got = append(got, envs[i].Name)
 			}
-			sort.Strings(got)
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("affected %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-// TestDepsCoverReads: everything a render actually reads is in its scanned
-// deps, so the cache and the incremental engine never miss a change.
-func TestDepsCoverReads(t *testing.T) {
-	src, cfg := openExample(t)
-	envs, _ := Discover(src, cfg)
-	r := New(Options{})
-	for _, e := range envs {
-		d := r.Deps(src, e)
-		res := r.Render(context.Background(), src, e)
-		for _, f := range res.Files {
-			if !d.Touches(f) {
-				t.Errorf("%s read %s, not in its deps", e.Name, f)
-			}
+		}
+		sort.Strings(got)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s reaches %v, want %v", tt.changed, got, tt.want)
 		}
 	}
 }
@@ -127,52 +108,5 @@ func TestRenderCache(t *testing.T) {
 	}
 	if !r.Render(context.Background(), open(), sel[0]).Cached {
 		t.Error("an unrelated file change missed the cache")
-	}
-}
-
-// idSource is the example repo under a content ID, as a git commit's tree
-// is; reads fail once broken is set.
-type idSource struct {
-	*source.Dir
-	id     string
-	broken bool
-}
-
-func (s *idSource) ContentID() string { return s.id }
-func (s *idSource) ReadFile(name string) ([]byte, error) {
-	if s.broken {
-		return nil, os.ErrPermission
-	}
-	return s.Dir.ReadFile(name)
-}
-
-// The dependency index of a tree with a content ID is scanned once: a later
-// run reads it back without reading the tree, and gets the same deps.
-// Another ID, or no cache, scans.
-func TestDepsIndexCache(t *testing.T) {
-	src, cfg := openExample(t)
-	envs, _ := Discover(src, cfg)
-	want := New(Options{}).DepsAll(src, envs)
-	cache, err := OpenCache(t.TempDir(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New(Options{Cache: cache})
-	s := &idSource{Dir: src, id: "tree-1"}
-	if got := r.DepsAll(s, envs); !reflect.DeepEqual(got, want) {
-		t.Fatalf("first scan with a cache differs:\n%+v\nwant\n%+v", got, want)
-	}
-	s.broken = true
-	if got := r.DepsAll(s, envs); !reflect.DeepEqual(got, want) {
-		t.Errorf("index read back differs:\n%+v\nwant\n%+v", got, want)
-	}
-	// Another tree: scanned (and the broken reads show in its deps).
-	other := &idSource{Dir: src, id: "tree-2", broken: true}
-	if got := r.DepsAll(other, envs); reflect.DeepEqual(got, want) {
-		t.Error("a tree with another ID was served the first tree's index")
-	}
-	// Another selection of environments of the same tree: its own entry.
-	if got := r.DepsAll(s, envs[:1]); len(got) != 1 || reflect.DeepEqual(got[0], want[0]) {
-		t.Errorf("a different environment list was served a stored index: %+v", got)
 	}
 }

@@ -154,8 +154,8 @@ func (m *memo) find(src source.Source, dir string) string {
 }
 
 // scan is ScanKustomization, once per file. src is the memo's source or an
-// overlay over it (m.over): a memo is made for the one source a RenderAll,
-// FluxTrees or DepsAll works on, and handed down as an argument.
+// overlay over it (m.over): a memo is made for the one source a RenderAll
+// or FluxTrees works on, and handed down as an argument.
 func (m *memo) scan(src source.Source, file string, lim Limits) (*Kustomization, error) {
 	if m == nil {
 		return ScanKustomization(src, file, lim)

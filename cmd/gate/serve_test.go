@@ -276,8 +276,8 @@ func cacheEntries(t *testing.T, dir string) int {
 			return err
 		}
 		// Renders only (r-*.json): an environment's manifest (m-*.json,
-		// the probe records that find its renders) and the base's scan
-		// index (deps-*.json) are not renders.
+		// the probe records that find its renders), the records index and
+		// the closures are not renders.
 		if !d.IsDir() && strings.HasSuffix(p, ".json") && strings.HasPrefix(d.Name(), "r-") {
 			n++
 		}

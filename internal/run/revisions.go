@@ -1,7 +1,6 @@
 package run
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -14,22 +13,11 @@ import (
 	"github.com/gate-ops/gate/internal/gitsrc"
 )
 
-// UsageError is an error in what the caller asked (a revision that does
-// not resolve, two options that exclude each other), as opposed to a
-// failure while doing it.
-type UsageError struct{ err error }
-
-func (e *UsageError) Error() string { return e.err.Error() }
-func (e *UsageError) Unwrap() error { return e.err }
-
-// IsUsage reports whether err is the caller's mistake.
-func IsUsage(err error) bool {
-	var u *UsageError
-	return errors.As(err, &u)
-}
-
+// usage is an error in what the caller asked (a revision that does not
+// resolve, two options that exclude each other). The CLI exits 2 on it
+// as on any other error (cmd/gate main.go), so it is a plain error.
 func usage(format string, args ...any) error {
-	return &UsageError{fmt.Errorf(format, args...)}
+	return fmt.Errorf(format, args...)
 }
 
 // Revisions say which revisions a run compares.

@@ -10,6 +10,7 @@ import (
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/testing/corpus"
 )
 
 // TestClosureUntouchedRendersTheSameCorpus is the property the change
@@ -21,7 +22,7 @@ import (
 // byte, and its closure at the head is the base's (affectedEnvs computes
 // the head's only where the base's is reached). Touched verdicts are counted, so both answers are exercised.
 func TestClosureUntouchedRendersTheSameCorpus(t *testing.T) {
-	corpusWide(t)
+	corpus.Wide(t)
 	untouched, touched := 0, 0
 	for _, dir := range mutationCorpus(t) {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)

@@ -16,6 +16,7 @@ import (
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/testing/corpus"
 )
 
 // mutationCorpus lists every repo of testdata (both sides of each hostile
@@ -164,7 +165,7 @@ func mutationsOf(files map[string]string, global func(string) bool) []mutation {
 // findings). Environments found touched are counted, so the test shows it
 // exercised both answers.
 func TestUntouchedRendersTheSameCorpus(t *testing.T) {
-	corpusWide(t)
+	corpus.Wide(t)
 	untouched, touched := 0, 0
 	for _, dir := range mutationCorpus(t) {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)

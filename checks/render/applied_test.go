@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gate-ops/gate/internal/testing/corpus"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -20,7 +21,7 @@ import (
 // testdata (and the shared corpus when present) that kustomize builds, and
 // it writes most objects itself.
 func TestResMapYAMLSameAsAsYamlCorpus(t *testing.T) {
-	corpusWide(t)
+	corpus.Wide(t)
 	var dirs []string
 	roots := []string{"../../testdata", "testdata", "../../../shared/corpus", "../../../../shared/corpus"}
 	if dir := os.Getenv("GATE_BENCH_REPO"); dir != "" {

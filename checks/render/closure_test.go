@@ -9,6 +9,7 @@ import (
 
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/testing/corpus"
 )
 
 // closureAllows is the confinement's test of one probe: the path, and
@@ -31,7 +32,7 @@ func closureAllows(src source.Source, c *Closure, p source.Probe) bool {
 // at a time and all together) lies in that environment's closure: the
 // confinement never refuses an honest render.
 func TestClosureCoversProbesCorpus(t *testing.T) {
-	corpusWide(t)
+	corpus.Wide(t)
 	checked, whole, envsSeen := 0, 0, 0
 	for _, dir := range probeCorpus(t) {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
@@ -81,7 +82,7 @@ func TestClosureCoversProbesCorpus(t *testing.T) {
 // (memo.go) changes nothing; the second, that the confinement refuses
 // nothing an honest (or hostile corpus) render reads.
 func TestSharingAndConfinementRenderTheSameCorpus(t *testing.T) {
-	corpusWide(t)
+	corpus.Wide(t)
 	seen := map[string]bool{}
 	var repos []string
 	for _, d := range append(testdataRepos(t), probeCorpus(t)...) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/testing/corpus"
 )
 
 // spySource records, independently of source.Recorder, every call a render
@@ -112,7 +113,7 @@ func sharedCorpusDir(name string) string {
 // at a time the attribution is exact; rendered together (shared subtrees,
 // memoised scans) the union still is.
 func TestProbesCoverReadsCorpus(t *testing.T) {
-	corpusWide(t)
+	corpus.Wide(t)
 	checked := 0
 	for _, dir := range probeCorpus(t) {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)

@@ -24,7 +24,7 @@ import (
 func TestClosureUntouchedRendersTheSameCorpus(t *testing.T) {
 	corpus.Wide(t)
 	untouched, touched := 0, 0
-	for _, dir := range mutationCorpus(t) {
+	for _, dir := range corpus.Repos(t, "../..") {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
 			files, ok := memOf(t, dir)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -18,35 +17,6 @@ import (
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/internal/testing/corpus"
 )
-
-// mutationCorpus lists every repo of testdata (both sides of each hostile
-// case) and the shared corpus when present.
-func mutationCorpus(t *testing.T) []string {
-	td := filepath.Join("..", "..", "testdata")
-	repos := []string{"example", "argocd", "overlay-repo", "schema/crd-repo", "flux/fleet"}
-	for i, r := range repos {
-		repos[i] = filepath.Join(td, r)
-	}
-	for _, glob := range []string{"broken/*", "hostile/*/repo", "hostile/*/base"} {
-		m, _ := filepath.Glob(filepath.Join(td, glob))
-		repos = append(repos, m...)
-	}
-	for _, c := range []string{filepath.Join("..", "..", "..", "shared", "corpus"), "/work/shared/corpus"} {
-		if d := filepath.Join(c, "flux2-kustomize-helm-example"); dirExists(d) {
-			repos = append(repos, d)
-			break
-		}
-	}
-	if len(repos) < 150 {
-		t.Fatalf("found %d repos, want the whole corpus", len(repos))
-	}
-	return repos
-}
-
-func dirExists(d string) bool {
-	fi, err := os.Stat(d)
-	return err == nil && fi.IsDir()
-}
 
 // memOf copies a repo (symlinks followed) into an in-memory source.
 func memOf(t *testing.T, dir string) (map[string]string, bool) {
@@ -167,7 +137,7 @@ func mutationsOf(files map[string]string, global func(string) bool) []mutation {
 func TestUntouchedRendersTheSameCorpus(t *testing.T) {
 	corpus.Wide(t)
 	untouched, touched := 0, 0
-	for _, dir := range mutationCorpus(t) {
+	for _, dir := range corpus.Repos(t, "../..") {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
 			files, ok := memOf(t, dir)

@@ -34,7 +34,7 @@ func closureAllows(src source.Source, c *Closure, p source.Probe) bool {
 func TestClosureCoversProbesCorpus(t *testing.T) {
 	corpus.Wide(t)
 	checked, whole, envsSeen := 0, 0, 0
-	for _, dir := range probeCorpus(t) {
+	for _, dir := range corpus.Repos(t, "../..") {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
 			d, err := source.OpenDir(dir, 0)
@@ -85,7 +85,7 @@ func TestSharingAndConfinementRenderTheSameCorpus(t *testing.T) {
 	corpus.Wide(t)
 	seen := map[string]bool{}
 	var repos []string
-	for _, d := range append(testdataRepos(t), probeCorpus(t)...) {
+	for _, d := range append(testdataRepos(t), corpus.Repos(t, "../..")...) {
 		if a, err := filepath.Abs(d); err == nil && !seen[a] {
 			seen[a] = true
 			repos = append(repos, d)

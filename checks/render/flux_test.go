@@ -13,12 +13,18 @@ import (
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/testing/corpus"
 )
 
 // fluxCorpus is a copy of fluxcd/flux2-kustomize-helm-example, read in
 // place (CI has it at the same place relative to the repo).
 func fluxCorpus(t *testing.T) string {
-	return sharedCorpus(t, "../..", "flux2-kustomize-helm-example")
+	const name = "flux2-kustomize-helm-example"
+	d := corpus.SharedDir("../..", name)
+	if d == "" {
+		t.Skipf("corpus %s not present next to the checkout", name)
+	}
+	return d
 }
 
 func openFluxCorpus(t *testing.T) (*source.Dir, *config.Config) {
@@ -544,30 +550,4 @@ func TestFluxDepsFollowTheFilesRead(t *testing.T) {
 			t.Errorf("probes include %s, a file no Kustomization reaches", p)
 		}
 	}
-}
-
-// sharedCorpus finds ../shared/corpus/<name> next to the repository's
-// root (root is the repo root relative to the test's directory); in a git
-// worktree, next to its main checkout too.
-func sharedCorpus(t *testing.T, root, name string) string {
-	t.Helper()
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cands := []string{filepath.Join(abs, "..", "shared", "corpus", name)}
-	if b, err := os.ReadFile(filepath.Join(abs, ".git")); err == nil {
-		if gd, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: "); ok {
-			if i := strings.Index(gd, "/.git/worktrees/"); i >= 0 {
-				cands = append(cands, filepath.Join(gd[:i], "..", "shared", "corpus", name))
-			}
-		}
-	}
-	for _, c := range cands {
-		if _, err := os.Stat(c); err == nil {
-			return c
-		}
-	}
-	t.Skipf("corpus %s not present (looked at %v)", name, cands)
-	return ""
 }

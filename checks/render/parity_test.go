@@ -12,6 +12,7 @@ import (
 
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/source"
+	"github.com/gate-ops/gate/internal/testing/corpus"
 )
 
 // parityRepos are the repos whose every kustomization must render as the
@@ -21,22 +22,12 @@ import (
 // and the kustomize example.
 func parityRepos(t *testing.T) []string {
 	repos := []string{"../../testdata/argocd", "../../testdata/flux/fleet", "../../testdata/example"}
-	if c := fluxCorpusDir(); c != "" {
+	if c := corpus.SharedDir("../..", "flux2-kustomize-helm-example"); c != "" {
 		repos = append(repos, c)
 	} else {
 		t.Log("../shared/corpus/flux2-kustomize-helm-example not present: parity checked on the fixtures only")
 	}
 	return repos
-}
-
-// fluxCorpusDir finds the shared corpus' Flux example ("" when absent).
-func fluxCorpusDir() string {
-	for _, c := range []string{"../../../shared/corpus/flux2-kustomize-helm-example", "../../../../shared/corpus/flux2-kustomize-helm-example"} {
-		if _, err := os.Stat(c); err == nil {
-			return c
-		}
-	}
-	return ""
 }
 
 // kustomizeCLIs are the real tools to compare with: the kustomize CLI of

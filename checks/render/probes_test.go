@@ -3,7 +3,6 @@ package render
 import (
 	"context"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -69,41 +68,6 @@ func (s *spySource) taken() map[source.Probe]bool {
 	return out
 }
 
-// probeCorpus is corpusRepos plus the shared corpus next to the repo.
-func probeCorpus(t *testing.T) []string {
-	repos := corpusRepos(t)
-	if fi, err := os.Stat(filepath.Join("..", "..", "..", "shared", "corpus", "flux2-kustomize-helm-example")); err == nil && fi.IsDir() {
-		repos = append(repos, filepath.Join("..", "..", "..", "shared", "corpus", "flux2-kustomize-helm-example"))
-	} else if d := sharedCorpusDir("flux2-kustomize-helm-example"); d != "" {
-		repos = append(repos, d)
-	}
-	return repos
-}
-
-// sharedCorpusDir is ../shared/corpus/<name> seen from the main checkout
-// of a git worktree ("" when absent).
-func sharedCorpusDir(name string) string {
-	b, err := os.ReadFile(filepath.Join("..", "..", ".git"))
-	if err != nil {
-		return ""
-	}
-	const pfx = "gitdir: "
-	gd := string(b)
-	if len(gd) < len(pfx) || gd[:len(pfx)] != pfx {
-		return ""
-	}
-	gd = gd[len(pfx):]
-	for i := 0; i+len("/.git/worktrees/") <= len(gd); i++ {
-		if gd[i:i+len("/.git/worktrees/")] == "/.git/worktrees/" {
-			d := filepath.Join(gd[:i], "..", "shared", "corpus", name)
-			if _, err := os.Stat(d); err == nil {
-				return d
-			}
-		}
-	}
-	return ""
-}
-
 // TestProbesCoverReadsCorpus: over every repo of testdata, the hostile
 // corpus and the shared corpus, every call a render makes on its Source
 // (reads, stats, listings, misses included), seen from outside by a
@@ -115,7 +79,7 @@ func sharedCorpusDir(name string) string {
 func TestProbesCoverReadsCorpus(t *testing.T) {
 	corpus.Wide(t)
 	checked := 0
-	for _, dir := range probeCorpus(t) {
+	for _, dir := range corpus.Repos(t, "../..") {
 		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
 			d, err := source.OpenDir(dir, 0)

@@ -63,16 +63,7 @@ func TestDirHandleErrorsNameTheFullPath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	d, err := OpenDir(root, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	r, d := rootAndDir(t, root)
 	if _, err := d.Stat("a/b/f"); err != nil {
 		t.Fatal(err)
 	}
@@ -109,16 +100,7 @@ func TestDirStatIsOneLookup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	d, err := OpenDir(root, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	r, d := rootAndDir(t, root)
 	if _, err := d.ReadDir("a/b"); err != nil {
 		t.Fatal(err)
 	}
@@ -138,4 +120,21 @@ func TestDirStatIsOneLookup(t *testing.T) {
 	if n := d.lookups.Load() - before; n != 40 {
 		t.Errorf("40 stats made %d lookups, want 40", n)
 	}
+}
+
+// rootAndDir opens root both as os.Root, whose answers are the reference,
+// and as the Dir under test; both close with the test.
+func rootAndDir(t *testing.T, root string) (*os.Root, *Dir) {
+	t.Helper()
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	d, err := OpenDir(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return r, d
 }

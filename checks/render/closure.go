@@ -239,10 +239,17 @@ func closureSeeds(env checks.Env) ([]string, string) {
 }
 
 // closureOf computes env's closure over the index's source.
+//
+// The fixpoint is semi-naive: each climbing string is joined only with
+// the bases it has not met yet. It makes the same additions in the same
+// order as the naive product it replaces (each round: the climbing
+// strings known at its start, sorted; for each, the bases known by then
+// that it has not met, sorted), so a closure made whole names the same
+// file (closure_ref_test.go holds it to the naive one).
 func (x *closureIndex) closureOf(env checks.Env) *Closure {
 	seeds, whole := closureSeeds(env)
 	st := &closureState{x: x, dirs: map[string]bool{}, files: map[string]bool{}, named: map[string]bool{},
-		parsed: map[string]bool{}, bases: map[string]bool{}, ups: map[string]bool{}, tried: map[[2]string]bool{}, whole: whole}
+		parsed: map[string]bool{}, bases: map[string]bool{}, ups: map[string]*climb{}, whole: whole}
 	for _, s := range seeds {
 		if c, err := source.Clean(s); err == nil {
 			st.addPath(c)
@@ -251,12 +258,12 @@ func (x *closureIndex) closureOf(env checks.Env) *Closure {
 	for st.whole == "" {
 		n := len(st.named)
 		for _, u := range keysOf(st.ups) {
-			for _, b := range keysOf(st.bases) {
-				if k := [2]string{b, u}; !st.tried[k] {
-					st.tried[k] = true
-					if c, err := source.Join(b, u); err == nil {
-						st.addPath(c)
-					}
+			cl := st.ups[u]
+			lo, hi := cl.met, len(st.baseSeq)
+			cl.met = hi
+			for _, b := range st.basesBetween(lo, hi) {
+				if c, ok := cl.join(b); ok {
+					st.addPath(c)
 				}
 			}
 		}
@@ -278,8 +285,21 @@ func (x *closureIndex) closureOf(env checks.Env) *Closure {
 		}
 		c.Named = keysOf(st.named)
 	}
-	c.index()
 	return c
+}
+
+// basesBetween are the bases added lo..hi-1, sorted (the last answer is
+// kept: the climbing strings of a round mostly ask the same span).
+func (st *closureState) basesBetween(lo, hi int) []base {
+	if lo == hi {
+		return nil
+	}
+	if st.span != [2]int{lo, hi} {
+		st.span = [2]int{lo, hi}
+		st.spanBases = append(st.spanBases[:0], st.baseSeq[lo:hi]...)
+		sort.Slice(st.spanBases, func(i, j int) bool { return st.spanBases[i].p < st.spanBases[j].p })
+	}
+	return st.spanBases
 }
 
 func underAny(dirs map[string]bool, d string) bool {
@@ -299,9 +319,21 @@ func keysOf[V any](m map[string]V) []string {
 type closureState struct {
 	x                  *closureIndex
 	dirs, files, named map[string]bool
-	parsed, bases, ups map[string]bool
-	tried              map[[2]string]bool
-	whole              string
+	parsed, bases      map[string]bool
+	// baseSeq are the bases in the order they were added; ups the
+	// climbing strings, each with how many of baseSeq it has met.
+	baseSeq   []base
+	ups       map[string]*climb
+	span      [2]int
+	spanBases []base
+	whole     string
+}
+
+func (st *closureState) addBase(d string) {
+	if !st.bases[d] {
+		st.bases[d] = true
+		st.baseSeq = append(st.baseSeq, baseOf(d))
+	}
 }
 
 // addPath names p and adds what is there (with where its symlinks lead).
@@ -310,20 +342,15 @@ func (st *closureState) addPath(p string) {
 		return
 	}
 	st.named[p] = true
-	fi, ok := st.x.stat(p)
-	if !ok {
+	f := st.x.facts(p)
+	if f.to != "" {
 		// A name through a symlink reads what the link leads to.
-		if to := st.x.resolveMissing(p); to != "" {
-			st.addPath(to)
-		}
-		return
+		st.addPath(f.to)
 	}
-	if to := st.x.resolve(p); to != p {
-		st.addPath(to)
-	}
-	if fi {
+	switch f.kind {
+	case kindDir:
 		st.addDir(p)
-	} else {
+	case kindFile:
 		st.addFile(p)
 	}
 }
@@ -333,7 +360,7 @@ func (st *closureState) addDir(d string) {
 		return
 	}
 	st.dirs[d] = true
-	st.bases[d] = true
+	st.addBase(d)
 	e := st.x.dir(d)
 	for _, f := range e.files {
 		st.parse(f)
@@ -369,9 +396,11 @@ func (st *closureState) parse(f string) {
 	if len(e.cands) == 0 && len(e.ups) == 0 {
 		return
 	}
-	st.bases[path.Dir(f)] = true
+	st.addBase(path.Dir(f))
 	for _, u := range e.ups {
-		st.ups[u] = true
+		if st.ups[u] == nil {
+			st.ups[u] = climbOf(u)
+		}
 	}
 	for _, c := range e.cands {
 		st.addPath(c)

@@ -20,8 +20,9 @@ type closureIndex struct {
 	res interface{ Resolve(string) (string, error) }
 
 	mu       sync.Mutex
-	stats    map[string]int8 // 1 file, 2 directory, -1 nothing usable
+	stats    map[string]int8 // kindFile, kindDir, kindNone
 	resolves map[string]string
+	known    map[string]pathFacts
 	dirs     map[string]*closureDir
 	files    map[string]*closureFile
 	closures map[string]*Closure
@@ -63,8 +64,8 @@ func (r *Renderer) closureIndexOf(src source.Source) *closureIndex {
 			return x
 		}
 	}
-	x := &closureIndex{src: src, stats: map[string]int8{}, resolves: map[string]string{}, dirs: map[string]*closureDir{},
-		files: map[string]*closureFile{}, closures: map[string]*Closure{}}
+	x := &closureIndex{src: src, stats: map[string]int8{}, resolves: map[string]string{}, known: map[string]pathFacts{},
+		dirs: map[string]*closureDir{}, files: map[string]*closureFile{}, closures: map[string]*Closure{}}
 	x.res, _ = src.(interface{ Resolve(string) (string, error) })
 	ci.list = append(ci.list, x)
 	if len(ci.list) > closureIndexesKept {
@@ -94,22 +95,73 @@ func (x *closureIndex) closure(env checks.Env) *Closure {
 	return c
 }
 
-// stat reports whether p exists and is a directory (isDir, ok). The
+// What a path is, as closures see it.
+const (
+	kindNone int8 = -1 // nothing usable: missing, or neither file nor directory
+	kindFile int8 = 1
+	kindDir  int8 = 2
+)
+
+// pathFacts are what a closure needs to know of a path it names: what is
+// there, and where it leads through symlinks ("" when nowhere else): an
+// existing path's resolution, a missing one's through its nearest
+// existing ancestor (resolveMissing).
+type pathFacts struct {
+	kind int8
+	to   string
+}
+
+// facts of p, looked up once per source for all its environments. The
 // index's lock is held.
+func (x *closureIndex) facts(p string) pathFacts {
+	if f, ok := x.known[p]; ok {
+		return f
+	}
+	isDir, ok := x.stat(p)
+	f := pathFacts{kind: kindNone}
+	switch {
+	case !ok:
+		f.to = x.resolveMissing(p)
+	case isDir:
+		f.kind = kindDir
+	default:
+		f.kind = kindFile
+	}
+	if ok {
+		if to := x.resolve(p); to != p {
+			f.to = to
+		}
+	}
+	x.known[p] = f
+	return f
+}
+
+// stat reports whether p exists and is a directory (isDir, ok). The
+// index's lock is held. A path whose parent is no directory is not
+// asked of the source: it is missing (a name under a missing directory,
+// a file or anything else cannot be stat'ed; the answer is the one the
+// source would give, without the lookup).
 func (x *closureIndex) stat(p string) (bool, bool) {
 	v, ok := x.stats[p]
 	if !ok {
-		v = -1
-		if fi, err := x.src.Stat(p); err == nil {
-			if fi.IsDir() {
-				v = 2
-			} else if fi.Mode().IsRegular() {
-				v = 1
+		v = kindNone
+		if par := path.Dir(p); par == "." || x.statDir(par) {
+			if fi, err := x.src.Stat(p); err == nil {
+				if fi.IsDir() {
+					v = kindDir
+				} else if fi.Mode().IsRegular() {
+					v = kindFile
+				}
 			}
 		}
 		x.stats[p] = v
 	}
-	return v == 2, v > 0
+	return v == kindDir, v > 0
+}
+
+func (x *closureIndex) statDir(p string) bool {
+	isDir, _ := x.stat(p)
+	return isDir
 }
 
 // resolve is where p leads once symlinks are followed (p when nowhere else).
@@ -168,6 +220,9 @@ func (x *closureIndex) dir(d string) *closureDir {
 		p := path.Join(d, en.Name())
 		if en.IsDir() {
 			e.children = append(e.children, p)
+			if _, ok := x.stats[p]; !ok && !strings.ContainsRune(en.Name(), '\\') {
+				x.stats[p] = kindDir // what a stat of it answers
+			}
 			continue
 		}
 		if to := x.resolve(p); to != p {

@@ -75,8 +75,9 @@ bench-flux: build bench-tools ## The Flux-shaped half of make bench only
 	$(GO) run ./cmd/gate-bench -bin $(BIN) -work .cache/bench-flux -layout flux $(BENCH_FLAGS)
 
 .PHONY: bench-go
-bench-go: ## Go benchmarks of the schema and policy stages over 10,000 resources (never part of make test)
+bench-go: ## Go benchmarks of the schema and policy stages over 10,000 resources, and of the one-env pull request on make bench's repo when it exists (never part of make test)
 	$(GO) test -run '^$$' -bench . -benchmem ./checks/schema ./checks/policy
+	GATE_BENCH_REPO=$(CURDIR)/.cache/bench/repo $(GO) test -run '^$$' -bench OneEnvChange -benchtime 5x ./cmd/gate
 
 # make bench-app [BENCH_APP_WEBHOOKS=1000 BENCH_APP_PRS=200]: gate serve on 1 and on 3
 # replicas sharing a real Postgres, webhook -> all check runs completed p50/p99 and the

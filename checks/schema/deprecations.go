@@ -113,6 +113,34 @@ func (l lifecycle) message(apiVersion, kind, minor string) string {
 // table, then what the embedded specs show (a version that disappears in a
 // newer bundle, or a less stable version beside a more stable one).
 func (s *Stage) apiLifecycle(v *k8sVersion, apiVersion, kind string) (lifecycle, bool) {
+	// The answer depends on the version and the kind alone, and a run asks
+	// it for every resource: the embedded versions are scanned once per kind.
+	key := lifecycleKey{minor: v.minor, apiVersion: apiVersion, kind: kind}
+	if got, ok := s.lifecycles.Load(key); ok {
+		a := got.(lifecycleAnswer)
+		return a.l, a.known
+	}
+	l, known := s.lifecycleOf(v, apiVersion, kind)
+	// Bounded: kinds come from the pull request, and a server's stage
+	// lives for many runs.
+	if s.lifecycleN.Add(1) <= maxLifecycles {
+		s.lifecycles.Store(key, lifecycleAnswer{l: l, known: known})
+	}
+	return l, known
+}
+
+// maxLifecycles bounds the apiLifecycle memo (a repo has a few hundred kinds).
+const maxLifecycles = 4096
+
+type lifecycleKey struct{ minor, apiVersion, kind string }
+
+type lifecycleAnswer struct {
+	l     lifecycle
+	known bool
+}
+
+// lifecycleOf is apiLifecycle without the memo.
+func (s *Stage) lifecycleOf(v *k8sVersion, apiVersion, kind string) (lifecycle, bool) {
 	for _, c := range deprecationGuide {
 		if c.APIVersion != apiVersion || (c.Kind != "" && c.Kind != kind) {
 			continue

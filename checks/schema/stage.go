@@ -92,6 +92,9 @@ type Stage struct {
 	paths   []string
 	crds    sync.Map // schema hash -> *compiledCRD
 	crdDefs sync.Map // sha256 of a rendered CRD -> *convertedCRD
+	// lifecycles memoizes apiLifecycle: lifecycleKey -> lifecycleAnswer.
+	lifecycles sync.Map
+	lifecycleN atomic.Int64
 	// crdCompiles counts CRD schema compilations (once per schema content).
 	crdCompiles atomic.Int64
 }

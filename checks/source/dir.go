@@ -32,6 +32,11 @@ type Dir struct {
 	walks atomic.Int64
 	// lookups counts the calls made for names (tests).
 	lookups atomic.Int64
+	// hashes, when set, answers FileHash for files whose stat vouches
+	// for their hash (hashindex.go); hashReads counts the files FileHash
+	// read (tests).
+	hashes    *HashIndex
+	hashReads atomic.Int64
 }
 
 // maxDirRoots bounds the directory handles a Dir keeps open.

@@ -31,9 +31,18 @@ func FileHash(src Source, name string) (string, error) {
 			}
 		}
 	}
+	if fh, ok := src.(fileHasher); ok {
+		return fh.FileHash(name)
+	}
 	b, err := src.ReadFile(name)
 	if err != nil {
 		return "", err
 	}
 	return BlobHash(b), nil
+}
+
+// fileHasher is implemented by sources that answer FileHash themselves,
+// with ReadFile's errors (a work tree with a hash index).
+type fileHasher interface {
+	FileHash(name string) (string, error)
 }

@@ -134,6 +134,11 @@ func Run(ctx context.Context, req *engine.Request, l Limits) (*checks.Report, er
 	}
 	defer guard.Stop()
 	rep, err := engine.Run(ctx, req)
+	if d, ok := req.Head.(*source.Dir); ok {
+		if serr := d.SaveHashIndex(); serr != nil && req.Logger != nil {
+			req.Logger.Warn("work tree hash index not saved", "err", serr)
+		}
+	}
 	rep, err = guard.Finish(ctx, rep, err)
 	if err != nil && ctx.Err() != nil {
 		return nil, ctx.Err()

@@ -1,6 +1,8 @@
 package run
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -27,7 +29,10 @@ type Workspace struct {
 	// gate.yaml sets that limit updates MaxFile.
 	MaxFile    int64
 	MaxFileSet bool
-	Logger     *slog.Logger
+	// CacheDir is --cache-dir ("" for none): the work tree's hash index
+	// lives there too (source.HashIndex).
+	CacheDir string
+	Logger   *slog.Logger
 }
 
 // Root resolves Repo or the git top-level of the working directory.
@@ -122,7 +127,18 @@ func (w *Workspace) Open(r Revisions) (*Opened, error) {
 		return nil, err
 	}
 	w.MaxFile = o.MaxFile
+	if d, ok := o.Head.(*source.Dir); ok && w.CacheDir != "" {
+		d.UseHashIndex(source.OpenHashIndex(hashIndexPath(w.CacheDir, root)))
+	}
 	return o, nil
+}
+
+// hashIndexPath is where the hash index of the work tree at root lives in
+// cacheDir: one per checkout.
+func hashIndexPath(cacheDir, root string) string {
+	sum := sha256.Sum256([]byte(root))
+	name := "w-" + hex.EncodeToString(sum[:16])
+	return filepath.Join(cacheDir, name[:2], name+".json")
 }
 
 // RevisionTree opens the tree of one commit (the ops repo's directory in

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"sort"
@@ -22,7 +23,9 @@ type lister interface {
 
 // ChangedFiles lists the files that differ between two revisions, compared
 // by content address (free for git trees, one hash per file for a work
-// tree). Files present on one side only are changed.
+// tree). Files present on one side only are changed. A work tree that
+// can (source.Dir) is told what it is against a base with a content ID:
+// the differences and their hashes (NoteDiff).
 func ChangedFiles(base, head source.Source) ([]string, error) {
 	a, err := listFiles(base)
 	if err != nil {
@@ -34,7 +37,7 @@ func ChangedFiles(base, head source.Source) ([]string, error) {
 	}
 	all := map[string]bool{}
 	for _, p := range a {
-		all[p] = true
+		all[p] = false
 	}
 	for _, p := range b {
 		all[p] = true
@@ -42,15 +45,48 @@ func ChangedFiles(base, head source.Source) ([]string, error) {
 	// Not nil when nothing changed: an empty change is known, and reaches
 	// no environment (nil would mean "unknown: check everything").
 	out := []string{}
-	for p := range all {
+	heads := map[string]string{}
+	whole := true // every file of head hashed
+	for p, inHead := range all {
 		ha, errA := source.FileHash(base, p)
 		hb, errB := source.FileHash(head, p)
+		if inHead && errB != nil {
+			whole = false
+		}
 		if (errA == nil) != (errB == nil) || ha != hb {
 			out = append(out, p)
+			if inHead {
+				heads[p] = hb
+			}
 		}
 	}
 	sort.Strings(out)
+	if whole {
+		noteDiff(base, head, out, heads)
+	}
 	return out, nil
+}
+
+// noteDiff tells head (a work tree that can be told) what it is against
+// base: each changed path with its hash at head, or absent.
+func noteDiff(base, head source.Source, changed []string, heads map[string]string) {
+	n, ok := head.(interface{ NoteDiff(base, state string) })
+	if !ok {
+		return
+	}
+	ider, ok := base.(interface{ ContentID() string })
+	if !ok || ider.ContentID() == "" {
+		return
+	}
+	var st strings.Builder
+	for _, p := range changed {
+		h, ok := heads[p]
+		if !ok {
+			h = "absent"
+		}
+		fmt.Fprintf(&st, "%q %s\n", p, h)
+	}
+	n.NoteDiff(ider.ContentID(), st.String())
 }
 
 func listFiles(src source.Source) ([]string, error) {
@@ -196,7 +232,7 @@ func affectedEnvs(ctx context.Context, req *Request, envs []checks.Env, changed 
 		}
 	}
 	same := make([]bool, len(rest))
-	for i, hc := range r.Closures(req.Head, rest) {
+	for i, hc := range r.ClosuresOfChange(req.Base, req.Head, rest) {
 		out[rest[i].Name] = closureReasons(changed, restBase[i], hc)
 		same[i] = restBase[i].Digest() == hc.Digest()
 	}

@@ -412,8 +412,20 @@ func (st *closureState) parse(f string) {
 // With a cache and a source a content ID names (a commit's tree), they
 // are stored and read back: a base is closed once, not on every run.
 func (r *Renderer) Closures(src source.Source, envs []checks.Env) []*Closure {
+	return r.closuresKeyed(src, envs, r.opts.Cache.closuresKey(src, envs))
+}
+
+// ClosuresOfChange is Closures(head, envs) for a work tree that knows
+// what it is against base (source.Dir's Diff, which engine.ChangedFiles
+// records): with a cache, they are stored under base's content ID and
+// that difference, and read back while the work tree stays as it is (a
+// pre-commit hook or an editor's check run again on the same change).
+func (r *Renderer) ClosuresOfChange(base, head source.Source, envs []checks.Env) []*Closure {
+	return r.closuresKeyed(head, envs, r.opts.Cache.changeClosuresKey(base, head, envs))
+}
+
+func (r *Renderer) closuresKeyed(src source.Source, envs []checks.Env, key string) []*Closure {
 	x := r.closureIndexOf(src)
-	key := r.opts.Cache.closuresKey(src, envs)
 	if key != "" {
 		if out, ok := r.opts.Cache.loadClosures(key, envs); ok {
 			x.adopt(envs, out)

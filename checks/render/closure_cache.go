@@ -40,6 +40,48 @@ func (c *Cache) closuresKey(src source.Source, envs []checks.Env) string {
 	return "c-" + hex.EncodeToString(h.Sum(nil))
 }
 
+// changeClosuresFormat versions the stored closures of a work tree.
+const changeClosuresFormat = "gate-change-closures/1"
+
+// differ is a work tree that knows what it is against a tree with a
+// content ID (source.Dir).
+type differ interface {
+	Diff(base string) (string, bool)
+	Root() string
+}
+
+// changeClosuresKey keys the closures of envs at head, a plain work tree
+// (no symlink, no empty directory, every file hashed) whose files are
+// base's but for a known difference: its files and contents are then a
+// function of base's content ID and that difference, and so is every
+// closure computed on it. The work tree's absolute path is in the key
+// too (a file system that folds case answers stats another way). ""
+// without a cache, an ID or a known difference.
+func (c *Cache) changeClosuresKey(base, head source.Source, envs []checks.Env) string {
+	if c == nil {
+		return ""
+	}
+	ider, ok := source.Unwrap(base).(contentIDer)
+	if !ok || ider.ContentID() == "" {
+		return ""
+	}
+	d, ok := source.Unwrap(head).(differ)
+	if !ok {
+		return ""
+	}
+	diff, ok := d.Diff(ider.ContentID())
+	if !ok {
+		return ""
+	}
+	envJSON, err := json.Marshal(envs)
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%q\x00%s\x00%s", changeClosuresFormat, c.salt, ider.ContentID(), d.Root(), diff, envJSON)
+	return "c-" + hex.EncodeToString(h.Sum(nil))
+}
+
 // closuresEntry is the closures of a tree, each path stored once: the
 // environments of a repo share most of theirs (a catalog's bases), so
 // the closures of the bench repo's 50 environments name 64,241 paths of

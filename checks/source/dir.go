@@ -37,6 +37,17 @@ type Dir struct {
 	// read (tests).
 	hashes    *HashIndex
 	hashReads atomic.Int64
+	// shape is what the listings made so far saw of the tree (Plain).
+	shape struct {
+		sync.Mutex
+		listed, seen map[string]bool
+		odd          bool
+	}
+	// diff is the tree's difference from a content ID (NoteDiff).
+	diff struct {
+		sync.Mutex
+		base, state string
+	}
 }
 
 // maxDirRoots bounds the directory handles a Dir keeps open.
@@ -315,7 +326,72 @@ func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
 		out = append(out, e)
 	}
 	sortEntries(out)
+	d.noteListing(c, out)
 	return out, nil
+}
+
+// noteListing records what the listing of c saw, for Plain.
+func (d *Dir) noteListing(c string, ents []fs.DirEntry) {
+	d.shape.Lock()
+	defer d.shape.Unlock()
+	if d.shape.listed == nil {
+		d.shape.listed, d.shape.seen = map[string]bool{}, map[string]bool{".": true}
+	}
+	d.shape.listed[c] = true
+	if len(ents) == 0 {
+		d.shape.odd = true // a directory without a file
+	}
+	for _, e := range ents {
+		switch {
+		case e.IsDir():
+			d.shape.seen[path.Join(c, e.Name())] = true
+		case !e.Type().IsRegular():
+			d.shape.odd = true // a symlink, a pipe, a device, a socket
+		}
+	}
+}
+
+// NoteDiff records state, what this tree is against the tree with the
+// content ID base: each file that differs, with its content hash here or
+// absent (engine.ChangedFiles, which hashed every file of this tree).
+func (d *Dir) NoteDiff(base, state string) {
+	d.diff.Lock()
+	defer d.diff.Unlock()
+	d.diff.base, d.diff.state = base, state
+}
+
+// Diff returns what NoteDiff recorded against base, when the tree is
+// plain: this tree's files and their contents are then base's with the
+// differences state names, and a closure computed here is a function of
+// (base, state).
+func (d *Dir) Diff(base string) (string, bool) {
+	d.diff.Lock()
+	st, ok := d.diff.state, base != "" && d.diff.base == base
+	d.diff.Unlock()
+	if !ok || !d.Plain() {
+		return "", false
+	}
+	return st, true
+}
+
+// Plain reports whether the listings made so far (a walk of the whole
+// tree) reached every directory, and found only regular files and
+// directories, none of them without a file beneath it: the tree is then
+// its files and their contents, nothing else (no symlink, no empty
+// directory, nothing a list of files leaves out). False until every
+// directory has been listed.
+func (d *Dir) Plain() bool {
+	d.shape.Lock()
+	defer d.shape.Unlock()
+	if d.shape.odd || d.shape.listed == nil {
+		return false
+	}
+	for p := range d.shape.seen {
+		if !d.shape.listed[p] {
+			return false
+		}
+	}
+	return true
 }
 
 // Lstat reports a path without following a final symlink; used to explain

@@ -134,3 +134,38 @@ func TestClosuresOfChangeFollowTheWorkTree(t *testing.T) {
 		t.Errorf("closure files %q, want lib/big.yaml", c.Files)
 	}
 }
+
+// TestChangedFilesOneSidedUnreadable: a path the work tree adds is
+// changed even when it cannot be read there (a dangling symlink, a file
+// over the size limit): the base cannot hash it either, and an
+// environment reading it would read something else than at the base.
+func TestChangedFilesOneSidedUnreadable(t *testing.T) {
+	r := gittest.New(t)
+	r.Write("envs/a/kustomization.yaml", "resources:\n- cm.yaml\n")
+	r.Write("envs/a/cm.yaml", "kind: ConfigMap\n")
+	base := r.Commit("base")
+	repo, err := gitsrc.Open(r.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err := gitsrc.FromRev(repo, base, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../nowhere.yaml", filepath.Join(r.Dir, "envs/a/dangling.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	r.Write("envs/a/big.yaml", strings.Repeat("# big\n", 100))
+	head, err := source.OpenDir(r.Dir, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer head.Close()
+	got, err := engine.ChangedFiles(bt, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"envs/a/big.yaml", "envs/a/dangling.yaml"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("changed %q, want %q", got, want)
+	}
+}

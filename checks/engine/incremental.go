@@ -23,7 +23,10 @@ type lister interface {
 
 // ChangedFiles lists the files that differ between two revisions, compared
 // by content address (free for git trees, one hash per file for a work
-// tree). Files present on one side only are changed. A work tree that
+// tree). Files present on one side only are changed, whether or not
+// they can be read (a dangling symlink, a file over the size limit or
+// unreadable added in a work tree: neither side hashes it, and a render
+// reading it would not read what the base's did). A work tree that
 // can (source.Dir) is told what it is against a base with a content ID:
 // the differences and their hashes (NoteDiff).
 func ChangedFiles(base, head source.Source) ([]string, error) {
@@ -35,25 +38,27 @@ func ChangedFiles(base, head source.Source) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := map[string]bool{}
+	const onBase, onHead = 1, 2
+	all := map[string]uint8{}
 	for _, p := range a {
-		all[p] = false
+		all[p] |= onBase
 	}
 	for _, p := range b {
-		all[p] = true
+		all[p] |= onHead
 	}
 	// Not nil when nothing changed: an empty change is known, and reaches
 	// no environment (nil would mean "unknown: check everything").
 	out := []string{}
 	heads := map[string]string{}
 	whole := true // every file of head hashed
-	for p, inHead := range all {
+	for p, sides := range all {
+		inHead := sides&onHead != 0
 		ha, errA := source.FileHash(base, p)
 		hb, errB := source.FileHash(head, p)
 		if inHead && errB != nil {
 			whole = false
 		}
-		if (errA == nil) != (errB == nil) || ha != hb {
+		if sides != onBase|onHead || (errA == nil) != (errB == nil) || ha != hb {
 			out = append(out, p)
 			if inHead {
 				heads[p] = hb

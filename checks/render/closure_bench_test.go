@@ -1,6 +1,7 @@
 package render
 
 import (
+	"encoding/json"
 	"io/fs"
 	"os"
 	"sync/atomic"
@@ -147,4 +148,52 @@ func TestClosureMatchesReferenceBenchRepo(t *testing.T) {
 	}
 	closuresMatchReference(t, "HEAD~1", tree, envs)
 	closuresMatchReference(t, "work tree", d, envs)
+}
+
+// BenchmarkLoadClosuresBenchRepo reads back the stored closures of the
+// bench repo's 50 environments (GATE_BENCH_REPO), as a warm run does:
+// decodeClosures, and json.Unmarshal for comparison.
+func BenchmarkLoadClosuresBenchRepo(b *testing.B) {
+	dir := os.Getenv("GATE_BENCH_REPO")
+	if dir == "" {
+		b.Skip("GATE_BENCH_REPO not set")
+	}
+	d, err := source.OpenDir(dir, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	cfg, _, err := config.Load(d, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	envs, _ := Discover(d, cfg)
+	cache, err := OpenCache(b.TempDir(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cache.storeClosures("c-bench", New(Options{}).Closures(d, envs)); err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(cache.path("c-bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("load", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := cache.loadClosures("c-bench", envs); !ok {
+				b.Fatal("not read back")
+			}
+		}
+	})
+	b.Run("json.Unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var e closuresEntry
+			if err := json.Unmarshal(raw, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -108,8 +108,14 @@ func (c *Cache) loadClosures(key string, envs []checks.Env) ([]*Closure, bool) {
 	if err != nil {
 		return nil, false
 	}
-	var e closuresEntry
-	if json.Unmarshal(b, &e) != nil || e.Format != closuresFormat || len(e.Closures) != len(envs) {
+	e, ok := decodeClosures(b)
+	if !ok {
+		e = closuresEntry{}
+		if json.Unmarshal(b, &e) != nil {
+			return nil, false
+		}
+	}
+	if e.Format != closuresFormat || len(e.Closures) != len(envs) {
 		return nil, false
 	}
 	out := make([]*Closure, len(envs))

@@ -33,12 +33,15 @@ type checker struct {
 	byEnv    map[string]*diff.Scrubber
 	scrub    *diff.Scrubber
 	log      *slog.Logger
+	// verdicts are the run's per-resource verdicts, shared by every
+	// environment's head and base checks.
+	verdicts *Verdicts
 }
 
 func newChecker(req *Request, heads, bases []*render.Result, because map[string][]string, log *slog.Logger) *checker {
 	c := &checker{req: req, heads: heads, bases: bases, because: because, log: log,
 		comparable: map[string]bool{"render": true}, changed: changedSet(req.ChangedFiles),
-		envScrub: make([]*diff.Scrubber, len(heads)), byEnv: map[string]*diff.Scrubber{}}
+		envScrub: make([]*diff.Scrubber, len(heads)), byEnv: map[string]*diff.Scrubber{}, verdicts: runVerdicts(req)}
 	for _, st := range req.Stages {
 		if renderOnly(st) {
 			c.comparable[st.Name()] = true
@@ -116,7 +119,7 @@ func (c *checker) checkOne(ctx context.Context, i int) checks.EnvReport {
 		er.Because = c.because[res.Env.Name]
 	}
 	er.Findings = append(er.Findings, res.Findings...)
-	in := &Input{Env: res.Env, Head: res, All: c.heads, DiffOptions: c.dopts, PullRequest: c.req.Base != nil}
+	in := &Input{Env: res.Env, Head: res, All: c.heads, DiffOptions: c.dopts, PullRequest: c.req.Base != nil, Verdicts: c.verdicts}
 	if c.bases != nil {
 		c.diffBase(i, in, &er)
 	}
@@ -141,7 +144,7 @@ func (c *checker) checkOne(ctx context.Context, i int) checks.EnvReport {
 			// the base has exactly these findings.
 			baseFinds = comparableOf(er.Findings, c.comparable)
 		} else {
-			baseFinds = checkBase(ctx, c.req, c.bases, i, c.dopts, c.comparable)
+			baseFinds = checkBase(ctx, c.req, c.bases, i, c.dopts, c.comparable, c.verdicts)
 		}
 		er.Fixed = compare(er.Findings, baseFinds, c.comparable)
 	case c.req.Baseline != nil:

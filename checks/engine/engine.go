@@ -96,6 +96,9 @@ type Input struct {
 	Diff *checks.EnvDiff
 	// DiffOptions are the trusted diff settings, for stages that diff too.
 	DiffOptions diff.Options
+	// Verdicts, when set, holds the run's per-resource verdicts, shared
+	// by the base and head checks of every environment (nil: no reuse).
+	Verdicts *Verdicts
 }
 
 // Request is one run.
@@ -303,10 +306,10 @@ func newReport(req *Request, finds []checks.Finding) *checks.Report {
 // checkBase computes the findings of environment i at the base: its render
 // findings and those of every render-only stage over the base rendering,
 // with the same (trusted) stages the head is judged by.
-func checkBase(ctx context.Context, req *Request, bases []*render.Result, i int, dopts diff.Options, comparable map[string]bool) []checks.Finding {
+func checkBase(ctx context.Context, req *Request, bases []*render.Result, i int, dopts diff.Options, comparable map[string]bool, verdicts *Verdicts) []checks.Finding {
 	base := bases[i]
 	out := append([]checks.Finding{}, base.Findings...)
-	in := &Input{Env: base.Env, Head: base, All: bases, DiffOptions: dopts}
+	in := &Input{Env: base.Env, Head: base, All: bases, DiffOptions: dopts, Verdicts: verdicts}
 	for _, st := range req.Stages {
 		if !renderOnly(st) {
 			continue

@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/rego"
 )
@@ -25,7 +26,10 @@ type evaluation struct {
 	env    checks.Env
 	res    *render.Result
 	inputs []ast.Value
-	gk     *envGatekeeper
+	// converted marks the inputs made (or refused): a resource whose
+	// verdicts all come from the run's store is not converted.
+	converted []bool
+	gk        *envGatekeeper
 
 	mu   sync.Mutex
 	out  []checks.Finding
@@ -34,6 +38,14 @@ type evaluation struct {
 	// deadline: they are not evaluated again in this environment, and the
 	// resources they skip are counted in the timeout finding.
 	dead map[string]*errAgg
+
+	// vs is the run's verdict store (nil: evaluate everything); dataSum
+	// digests data.gate, envSum every resource (reuse.go).
+	vs      *engine.Verdicts
+	dataSum string
+	envOnce sync.Once
+	envSum  []byte
+	envOK   bool
 }
 
 // errAgg aggregates one policy error over the resources it happened on, so
@@ -45,13 +57,15 @@ type errAgg struct {
 	skipped int
 }
 
-func newEvaluation(ctx context.Context, s *Stage, env checks.Env, res *render.Result) *evaluation {
-	return &evaluation{ctx: ctx, s: s, env: env, res: res, errs: map[string]*errAgg{}, dead: map[string]*errAgg{}}
+func newEvaluation(ctx context.Context, s *Stage, env checks.Env, res *render.Result, vs *engine.Verdicts) *evaluation {
+	return &evaluation{ctx: ctx, s: s, env: env, res: res, errs: map[string]*errAgg{}, dead: map[string]*errAgg{},
+		vs: vs, dataSum: gateDigest(s.gateData(env))}
 }
 
 func (ev *evaluation) run() {
 	rs := ev.res.Resources
 	ev.inputs = make([]ast.Value, len(rs))
+	ev.converted = make([]bool, len(rs))
 	ev.gk = ev.s.envGatekeeper(ev.ctx, ev.env, ev.res)
 	ev.add(ev.gk.finds...)
 	var resUnits, envUnits []*unit
@@ -62,18 +76,22 @@ func (ev *evaluation) run() {
 			resUnits = append(resUnits, u)
 		}
 	}
+	keys := ev.checkKeys(resUnits, envUnits)
+	ev.vs.Prefetch(keys)
+	defer ev.vs.Persist(keys)
 	par := ev.s.opts.Parallelism
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < par; w++ {
 		wg.Go(func() {
 			for i := range next {
-				v, err := toValue(rs[i].Object)
-				if err != nil {
-					ev.add(checks.Finding{Check: Name, RuleID: RuleEval, Severity: checks.SeverityError, Env: ev.env.Name, Resource: &rs[i].ID, Message: fmt.Sprintf("cannot give this object to the policies: %v", err), Origin: rs[i].Origin})
+				if ev.fromCache(resUnits, i) {
 					continue
 				}
-				ev.inputs[i] = v
+				v, ok := ev.input(i)
+				if !ok {
+					continue
+				}
 				for _, u := range resUnits {
 					ev.evalUnit(u, i, v)
 				}
@@ -90,28 +108,61 @@ func (ev *evaluation) run() {
 	close(next)
 	wg.Wait()
 	if len(envUnits) > 0 {
-		terms := make([]*ast.Term, 0, len(rs))
-		for _, v := range ev.inputs {
-			if v == nil {
-				v = ast.Null{}
-			}
-			terms = append(terms, ast.NewTerm(v))
-		}
-		input := ast.NewObject([2]*ast.Term{ast.StringTerm("resources"), ast.ArrayTerm(terms...)})
-		var combined ast.Value
-		var ewg sync.WaitGroup
-		for _, u := range envUnits {
-			in := ast.Value(input)
-			if u.scope == ScopeCombine {
-				if combined == nil {
-					combined = ev.combinedInput()
-				}
-				in = combined
-			}
-			ewg.Go(func() { ev.evalUnit(u, -1, in) })
-		}
-		ewg.Wait()
+		ev.runEnv(envUnits)
 	}
+}
+
+// input converts resource i for the policies (once: only the worker given
+// i, or runEnv after every worker is done, calls it); false, with a
+// finding, when it cannot be.
+func (ev *evaluation) input(i int) (ast.Value, bool) {
+	r := ev.res.Resources[i]
+	ev.converted[i] = true
+	v, err := toValue(r.Object)
+	if err != nil {
+		ev.add(checks.Finding{Check: Name, RuleID: RuleEval, Severity: checks.SeverityError, Env: ev.env.Name, Resource: &r.ID, Message: fmt.Sprintf("cannot give this object to the policies: %v", err), Origin: r.Origin})
+		return nil, false
+	}
+	ev.inputs[i] = v
+	return v, true
+}
+
+// runEnv evaluates the environment-scoped units (those the run's verdicts
+// do not hold) over every object of the environment.
+func (ev *evaluation) runEnv(envUnits []*unit) {
+	var todo []*unit
+	for _, u := range envUnits {
+		if !ev.fromCache([]*unit{u}, -1) {
+			todo = append(todo, u)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	terms := make([]*ast.Term, 0, len(ev.inputs))
+	for i, v := range ev.inputs {
+		if !ev.converted[i] {
+			v, _ = ev.input(i)
+		}
+		if v == nil {
+			v = ast.Null{}
+		}
+		terms = append(terms, ast.NewTerm(v))
+	}
+	input := ast.NewObject([2]*ast.Term{ast.StringTerm("resources"), ast.ArrayTerm(terms...)})
+	var combined ast.Value
+	var ewg sync.WaitGroup
+	for _, u := range todo {
+		in := ast.Value(input)
+		if u.scope == ScopeCombine {
+			if combined == nil {
+				combined = ev.combinedInput()
+			}
+			in = combined
+		}
+		ewg.Go(func() { ev.evalUnit(u, -1, in) })
+	}
+	ewg.Wait()
 }
 
 // combinedInput is conftest --combine's input over the environment: one
@@ -193,7 +244,7 @@ func (ev *evaluation) evalUnit(u *unit, i int, input ast.Value) {
 		return
 	}
 	if dead == nil {
-		rs, err := ev.eval(u, input)
+		rs, err := ev.cached(u, i, input)
 		if err == nil {
 			ev.decodeAll(u, rs, i)
 			return
@@ -218,7 +269,7 @@ func (ev *evaluation) evalUnit(u *unit, i int, input ast.Value) {
 }
 
 func (ev *evaluation) eval(u *unit, input ast.Value) (resultSet, error) {
-	q, err := ev.s.query(ev.ctx, u.name+"\x00"+ev.env.Name, u.compiled, u.query, func() map[string]any { return ev.s.envData(ev.env) })
+	q, err := ev.s.query(ev.ctx, u.name+"\x00"+ev.env.Name+"\x00"+ev.dataSum, u.compiled, u.query, func() map[string]any { return ev.s.envData(ev.env) })
 	if err != nil {
 		return nil, err
 	}

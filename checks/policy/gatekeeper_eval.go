@@ -4,6 +4,8 @@ package policy
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -11,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/rego"
 )
@@ -23,8 +26,10 @@ type envGatekeeper struct {
 	constraints []*gkConstraint
 	nsLabels    map[string]map[string]string
 	inventory   map[string]any
-	finds       []checks.Finding
-	undecided   map[string]bool
+	// invKey digests the inventory (inventoryKey).
+	invKey    string
+	finds     []checks.Finding
+	undecided map[string]bool
 }
 
 func (s *Stage) envGatekeeper(ctx context.Context, env checks.Env, res *render.Result) *envGatekeeper {
@@ -76,8 +81,24 @@ func (s *Stage) envGatekeeper(ctx context.Context, env checks.Env, res *render.R
 	}
 	if needInv {
 		eg.inventory = inventory(res.Resources)
+		eg.invKey = inventoryKey(res.Resources)
 	}
 	return eg
+}
+
+// inventoryKey digests what inventory builds data.inventory from: every
+// resource's identity and content, in order. A resource the digest cannot
+// cover makes a key no other inventory has.
+func inventoryKey(rs []*checks.Resource) string {
+	h := sha256.New()
+	for _, r := range rs {
+		sum, ok := engine.ResourceDigest(r)
+		if !ok {
+			rand.Read(sum[:])
+		}
+		fmt.Fprintf(h, "%q %q %q %q %q %x\n", r.ID.Group, r.ID.Version, r.ID.Kind, r.ID.Namespace, r.ID.Name, sum)
+	}
+	return string(h.Sum(nil))
 }
 
 // inventory is Gatekeeper's data.inventory (referential data) built from the
@@ -183,7 +204,10 @@ func (ev *evaluation) evalConstraint(eg *envGatekeeper, c *gkConstraint, i int, 
 	}
 	envKey := ""
 	if t.inventory {
-		envKey = ev.env.Name
+		// The query holds this environment's inventory: the same
+		// environment name at the base and the head of a change has
+		// two.
+		envKey = ev.env.Name + "\x00" + eg.invKey
 	}
 	q, err := ev.s.query(ev.ctx, "gk\x00"+t.origin.String()+"\x00"+t.kind+"\x00"+envKey, t.compiled, "r := [x | x := "+rego.PackageRef(t.pkg, "violation")+"]", func() map[string]any {
 		if t.inventory {

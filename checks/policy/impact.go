@@ -75,8 +75,8 @@ func Impact(ctx context.Context, base, head *Stage, results []*render.Result) *c
 		if ctx.Err() != nil {
 			break
 		}
-		bf := base.evaluate(ctx, res.Env, res, nil, false)
-		hf := head.evaluate(ctx, res.Env, res, nil, false)
+		bf := base.evaluate(ctx, res.Env, res, nil, false, nil)
+		hf := head.evaluate(ctx, res.Env, res, nil, false, nil)
 		bk, hk := impactKeys(bf), impactKeys(hf)
 		for k, f := range hk {
 			if _, ok := bk[k]; !ok {

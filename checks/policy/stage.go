@@ -99,6 +99,9 @@ type Stage struct {
 
 	// loadFinds are the problems Load met, for the policy impact.
 	loadFinds []checks.Finding
+	// id digests the trusted inputs of every evaluation, for verdict
+	// keys (reuse.go).
+	id []byte
 
 	mu      sync.Mutex
 	queries map[string]*rego.Query
@@ -151,6 +154,7 @@ func Load(ctx context.Context, trusted source.Source, cfg *config.Config, opts O
 		s.files[f.path] = source.BlobHash(f.data)
 	}
 	s.data = set.data
+	s.id = identity(set, cfg, opts)
 	units, fs := buildUnits(set, cfg)
 	finds = append(finds, fs...)
 	s.units = units
@@ -284,8 +288,19 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// envData is data.gate for one environment.
+// envData is the data document for one environment: the policies' data
+// and data.gate.
 func (s *Stage) envData(env checks.Env) map[string]any {
+	data := map[string]any{}
+	for k, v := range s.data {
+		data[k] = v
+	}
+	data["gate"] = s.gateData(env)
+	return data
+}
+
+// gateData is data.gate for one environment.
+func (s *Stage) gateData(env checks.Env) map[string]any {
 	labels := map[string]any{}
 	for k, v := range env.Labels {
 		labels[k] = v
@@ -303,12 +318,7 @@ func (s *Stage) envData(env checks.Env) map[string]any {
 		},
 		"config": map[string]any{"requiredLabels": req},
 	}
-	data := map[string]any{}
-	for k, v := range s.data {
-		data[k] = v
-	}
-	data["gate"] = gate
-	return data
+	return gate
 }
 
 // query returns the prepared query of a unit for an environment, preparing
@@ -337,12 +347,13 @@ func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, 
 	if in == nil || in.Head == nil {
 		return nil, nil
 	}
-	return s.evaluate(ctx, in.Env, in.Head, in.Base, in.PullRequest), nil
+	return s.evaluate(ctx, in.Env, in.Head, in.Base, in.PullRequest, in.Verdicts), nil
 }
 
 // evaluate runs every unit and constraint over res and applies waivers.
-func (s *Stage) evaluate(ctx context.Context, env checks.Env, res *render.Result, base *render.Result, pr bool) []checks.Finding {
-	ev := newEvaluation(ctx, s, env, res)
+// vs, when set, holds the run's verdicts to reuse and add to.
+func (s *Stage) evaluate(ctx context.Context, env checks.Env, res *render.Result, base *render.Result, pr bool, vs *engine.Verdicts) []checks.Finding {
+	ev := newEvaluation(ctx, s, env, res, vs)
 	ev.run()
 	finds := ev.findings()
 	finds = s.applyWaivers(env, res, base, pr, finds)

@@ -335,7 +335,7 @@ func (s *Stage) caseViolations(ctx context.Context, tpl *gkTemplate, con *gkCons
 	group, version := checks.ParseAPIVersion(docs[0].APIVersion)
 	r := &checks.Resource{ID: checks.ResourceID{Group: group, Version: version, Kind: docs[0].Kind, Namespace: docs[0].Namespace, Name: docs[0].Name}, Object: obj, Origin: checks.Origin{File: of.path, Line: docs[0].Line}}
 	res := &render.Result{Env: checks.Env{Name: "test"}, Resources: []*checks.Resource{r}}
-	ev := newEvaluation(ctx, s, res.Env, res)
+	ev := newEvaluation(ctx, s, res.Env, res, nil)
 	eg := &envGatekeeper{templates: map[string]*gkTemplate{tpl.kind: tpl}, constraints: []*gkConstraint{con}, nsLabels: map[string]map[string]string{}, undecided: map[string]bool{}}
 	if tpl.inventory {
 		eg.inventory = inventory(res.Resources)

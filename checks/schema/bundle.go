@@ -378,6 +378,18 @@ var versionRe = regexp.MustCompile(`^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$`)
 // to an embedded version. A version gate carries no schemas for is an
 // error naming the ones it has.
 func (b *Bundles) Resolve(want string) (*k8sVersion, error) {
+	v, err := b.version(want)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.load(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// version is Resolve without reading the bundle (load it before use).
+func (b *Bundles) version(want string) (*k8sVersion, error) {
 	want = strings.TrimSpace(want)
 	if want == "" {
 		want = b.Newest()
@@ -390,9 +402,6 @@ func (b *Bundles) Resolve(want string) (*k8sVersion, error) {
 	v, ok := b.versions[minor]
 	if !ok {
 		return nil, fmt.Errorf("no schemas for Kubernetes %s in this gate (it has %s): set kubernetesVersion to one of them", minor, strings.Join(b.order, ", "))
-	}
-	if err := v.load(); err != nil {
-		return nil, err
 	}
 	return v, nil
 }

@@ -97,6 +97,8 @@ type Stage struct {
 	lifecycleN atomic.Int64
 	// crdCompiles counts CRD schema compilations (once per schema content).
 	crdCompiles atomic.Int64
+	// id digests the trusted configuration, for verdict keys (reuse.go).
+	id []byte
 }
 
 // convertedCRD caches the conversion of one rendered CRD: every
@@ -161,6 +163,7 @@ func New(opts Options) (*Stage, []checks.Finding, error) {
 		extra, js, fs := loadSchemaPaths(opts.Source, opts.Config.Paths, s.maxNodes)
 		s.extra, s.jsonSchemas, finds = extra, js, fs
 	}
+	s.id = s.identity(opts.Bundles != nil)
 	return s, finds, nil
 }
 
@@ -173,33 +176,47 @@ func (s *Stage) ConcurrencySafe() bool { return true }
 
 // Check implements engine.Stage: it validates every resource of one
 // environment, in parallel, and returns the findings in resource order.
+// A resource whose verdict the run's store holds under the same key
+// (in.Verdicts) is not validated again.
 func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, error) {
 	if in == nil || in.Head == nil {
 		return nil, fmt.Errorf("schema stage: no rendered environment")
 	}
-	v, err := s.bundles.Resolve(in.Env.KubernetesVersion)
+	v, err := s.bundles.version(in.Env.KubernetesVersion)
 	if err != nil {
 		return nil, fmt.Errorf("environment %q: %w", in.Env.Name, err)
 	}
 	crds, finds := s.collectCRDs(in)
 	rs := in.Head.Resources
-	v.prepare(s.kindsOf(rs))
-	out := make([][]checks.Finding, len(rs))
+	raws := make([][]rawFinding, len(rs))
+	todo, keys := s.reuse(in, v, crds, raws)
+	if len(todo) > 0 {
+		// Only a resource to validate needs the bundle read.
+		if err := v.load(); err != nil {
+			return nil, fmt.Errorf("environment %q: %w", in.Env.Name, err)
+		}
+	}
+	v.prepare(s.kindsOf(todo))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	workers := min(s.parallel, len(rs))
+	workers := min(s.parallel, len(todo))
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(rs) || ctx.Err() != nil {
+				j := int(next.Add(1) - 1)
+				if j >= len(todo) || ctx.Err() != nil {
 					return
 				}
-				vr := &validation{s: s, v: v, crds: crds, in: in, res: rs[i]}
+				vr := &validation{s: s, v: v, crds: crds, res: todo[j].res}
 				vr.run()
-				out[i] = vr.finds
+				raws[todo[j].i] = vr.raw
+				if todo[j].keyed {
+					if b, ok := encodeVerdict(vr.raw); ok {
+						in.Verdicts.Put(todo[j].key, b)
+					}
+				}
 			}
 		}()
 	}
@@ -207,18 +224,65 @@ func (s *Stage) Check(ctx context.Context, in *engine.Input) ([]checks.Finding, 
 	if err := ctx.Err(); err != nil {
 		return finds, fmt.Errorf("schema validation of %q stopped: %w", in.Env.Name, err)
 	}
-	for _, f := range out {
-		finds = append(finds, f...)
+	in.Verdicts.Persist(keys)
+	for i, raw := range raws {
+		finds = append(finds, findingsOf(in, rs[i], raw)...)
 	}
 	return groupMissing(finds), nil
 }
 
+// pending is a resource to validate, with the key its verdict is stored
+// under (keyed false: not reusable).
+type pending struct {
+	i     int
+	res   *checks.Resource
+	key   [32]byte
+	keyed bool
+}
+
+// reuse fills raws with the verdicts the run's store holds (or its disk
+// pack of this check) and returns the resources left to validate, and the
+// keys of the check's verdicts in resource order.
+func (s *Stage) reuse(in *engine.Input, v *k8sVersion, crds map[string]*crdEntry, raws [][]rawFinding) ([]pending, [][32]byte) {
+	rs := in.Head.Resources
+	all := make([]pending, 0, len(rs))
+	var keys [][32]byte
+	crdSum := []byte(nil)
+	if in.Verdicts != nil {
+		crdSum = crdDigest(crds)
+	}
+	for i, r := range rs {
+		p := pending{i: i, res: r}
+		if in.Verdicts != nil {
+			if p.key, p.keyed = s.verdictKey(in.Verdicts, v, crdSum, r); p.keyed {
+				keys = append(keys, p.key)
+			}
+		}
+		all = append(all, p)
+	}
+	in.Verdicts.Prefetch(keys)
+	todo := all[:0]
+	for _, p := range all {
+		if p.keyed {
+			if b, ok := in.Verdicts.Get(p.key); ok {
+				if raw, ok := decodeVerdict(b); ok {
+					raws[p.i] = raw
+					continue
+				}
+			}
+		}
+		todo = append(todo, p)
+	}
+	return todo, keys
+}
+
 // kindsOf lists the distinct "apiVersion/Kind" keys of rs that
 // validation compiles a built-in schema for (not skipped or rejected).
-func (s *Stage) kindsOf(rs []*checks.Resource) []string {
+func (s *Stage) kindsOf(todo []pending) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, r := range rs {
+	for _, p := range todo {
+		r := p.res
 		av, _ := r.Object["apiVersion"].(string)
 		kind, _ := r.Object["kind"].(string)
 		key := av + "/" + kind

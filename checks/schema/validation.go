@@ -13,26 +13,51 @@ import (
 	"github.com/gate-ops/gate/checks/engine"
 )
 
-// validation is the work on one resource.
+// validation is the work on one resource. Its verdict is raw: what is
+// wrong where, as field paths; findings (the environment, the resource and
+// the source line of each path) are made from it by findingsOf, for the
+// side being checked.
 type validation struct {
-	s     *Stage
-	v     *k8sVersion
-	crds  map[string]*crdEntry
-	in    *engine.Input
-	res   *checks.Resource
-	finds []checks.Finding
+	s    *Stage
+	v    *k8sVersion
+	crds map[string]*crdEntry
+	res  *checks.Resource
+	raw  []rawFinding
+}
+
+// rawFinding is one problem of a resource before it is located: the part
+// of a finding that depends only on the resource's content and the
+// stage's trusted inputs.
+type rawFinding struct {
+	Rule string          `json:"r"`
+	Sev  checks.Severity `json:"s"`
+	Path []string        `json:"p,omitempty"`
+	Msg  string          `json:"m"`
+	Help string          `json:"h,omitempty"`
 }
 
 func (vr *validation) add(rule string, sev checks.Severity, p []string, msg, help string) {
-	f := checks.Finding{
-		Check: CheckName, RuleID: rule, Severity: sev, Env: vr.in.Env.Name,
-		Resource: idPtr(vr.res.ID), Message: msg, Path: dotted(p),
-		Origin: vr.in.Head.Locate(vr.res, p), HelpURL: help,
+	vr.raw = append(vr.raw, rawFinding{Rule: rule, Sev: sev, Path: p, Msg: msg, Help: help})
+}
+
+// findingsOf locates the raw verdict of res in one environment's rendering.
+func findingsOf(in *engine.Input, res *checks.Resource, raw []rawFinding) []checks.Finding {
+	if len(raw) == 0 {
+		return nil
 	}
-	if f.Origin.IsZero() {
-		f.Origin = vr.res.Origin
+	out := make([]checks.Finding, 0, len(raw))
+	for _, r := range raw {
+		f := checks.Finding{
+			Check: CheckName, RuleID: r.Rule, Severity: r.Sev, Env: in.Env.Name,
+			Resource: idPtr(res.ID), Message: r.Msg, Path: dotted(r.Path),
+			Origin: in.Head.Locate(res, r.Path), HelpURL: r.Help,
+		}
+		if f.Origin.IsZero() {
+			f.Origin = res.Origin
+		}
+		out = append(out, f)
 	}
-	vr.finds = append(vr.finds, f)
+	return out
 }
 
 func (vr *validation) run() {

@@ -22,11 +22,12 @@ type Dir struct {
 	maxSize int64
 	// plainDirs caches the directories known not to be symlinks, so a
 	// path's parents are not checked again on every read. Its values are
-	// the directories' handles (*os.Root, nil past maxDirRoots): a name
+	// the directories' handles (*os.Root, nil past maxRoots): a name
 	// in a known directory is then looked up with one call relative to
 	// the handle, where the root would open every directory on the way.
 	plainDirs sync.Map
 	handles   atomic.Int64
+	maxRoots  int64 // dirRootBudget
 	// walks counts lookups that went through the root component by
 	// component (tests).
 	walks atomic.Int64
@@ -50,8 +51,27 @@ type Dir struct {
 	}
 }
 
-// maxDirRoots bounds the directory handles a Dir keeps open.
-const maxDirRoots = 256
+// maxDirRoots bounds the directory handles a Dir keeps open; fewer
+// when the process may open few files (a quarter of RLIMIT_NOFILE's soft
+// limit, at least minDirRoots). The bench repo has 313 directories: at
+// 256, a warm run's lookups in the rest walked from the root.
+const (
+	maxDirRoots = 1024
+	minDirRoots = 256
+)
+
+// dirRootBudget is how many directory handles a Dir may keep open.
+func dirRootBudget() int64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return minDirRoots
+	}
+	return budgetFor(rl.Cur)
+}
+
+func budgetFor(nofile uint64) int64 {
+	return int64(max(minDirRoots, min(maxDirRoots, nofile/4)))
+}
 
 // OpenDir opens a work-tree Source rooted at dir. maxSize <= 0 means
 // DefaultMaxFileSize.
@@ -67,7 +87,7 @@ func OpenDir(dir string, maxSize int64) (*Dir, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFileSize
 	}
-	return &Dir{root: r, abs: abs, maxSize: maxSize}, nil
+	return &Dir{root: r, abs: abs, maxSize: maxSize, maxRoots: dirRootBudget()}, nil
 }
 
 // Rev implements Source.
@@ -120,12 +140,12 @@ func full(err error, rc, c string) error {
 }
 
 // plain records prefix as a directory that is no symlink, with a handle
-// while fewer than maxDirRoots are open. The handle is opened through
+// while fewer than maxRoots are open. The handle is opened through
 // the root, so it stays inside the repo whatever later becomes of its
 // name.
 func (d *Dir) plain(prefix string) {
 	var v any = (*os.Root)(nil)
-	if d.handles.Add(1) <= maxDirRoots {
+	if d.handles.Add(1) <= d.maxRoots {
 		r, dr := d.at(prefix)
 		if h, err := r.OpenRoot(dr); err == nil {
 			v = h

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -88,5 +89,44 @@ func TestDirPlain(t *testing.T) {
 		if walked(root).Plain() {
 			t.Errorf("a tree with a %s is plain", name)
 		}
+	}
+}
+
+// TestDirHandlesForManyDirectories: with a file limit that allows it, a
+// tree of 400 directories keeps a handle for each, so a name in any of
+// them is one lookup from its directory (at 256 handles, the last 144
+// walked from the root); the budget is a quarter of the file limit,
+// between 256 and 1,024.
+func TestDirHandlesForManyDirectories(t *testing.T) {
+	for nofile, want := range map[uint64]int64{100: 256, 2048: 512, 20000: 1024, 1 << 20: 1024} {
+		if got := budgetFor(nofile); got != want {
+			t.Errorf("budgetFor(%d) = %d, want %d", nofile, got, want)
+		}
+	}
+	if dirRootBudget() < 400 {
+		t.Skipf("file limit too low for 400 handles (budget %d)", dirRootBudget())
+	}
+	root := t.TempDir()
+	for i := range 400 {
+		if err := os.MkdirAll(filepath.Join(root, "d", fmt.Sprint(i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := OpenDir(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i := range 400 {
+		if _, err := d.ReadDir(fmt.Sprintf("d/%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := d.walks.Load()
+	for i := range 400 {
+		d.Stat(fmt.Sprintf("d/%d/x", i))
+	}
+	if w := d.walks.Load() - before; w > 0 {
+		t.Errorf("%d of 400 stats walked from the root", w)
 	}
 }

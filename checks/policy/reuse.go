@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"path"
 	"reflect"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -246,24 +247,25 @@ func (ev *evaluation) checkKeys(resUnits, envUnits []*unit) [][32]byte {
 const gkFileFormat = "gate-gatekeeper-file/1"
 
 // blobHasher is a source that knows the content hash of a file (a git
-// tree): Resolve follows symlinks to the file whose blob ReadFile reads.
+// tree); Resolve follows symlinks.
 type blobHasher interface {
 	Resolve(name string) (string, error)
 	Hash(name string) (string, bool)
 }
 
 // repoFileKey is the key of what the store knows of the trusted content
-// of file, found by its blob hash; false for a source that cannot tell.
+// of file, found by its blob hash; false for a source that cannot tell,
+// and for a file reached through a symlink (whose tree entry is not the
+// content ReadFile reads).
 func (s *Stage) repoFileKey(file string) ([32]byte, bool) {
 	h, ok := s.trusted.(blobHasher)
-	if !ok || s.trusted == nil {
+	if !ok {
 		return [32]byte{}, false
 	}
-	p, err := h.Resolve(file)
-	if err != nil {
+	if p, err := h.Resolve(file); err != nil || p != path.Clean(file) {
 		return [32]byte{}, false
 	}
-	sum, ok := h.Hash(p)
+	sum, ok := h.Hash(file)
 	if !ok {
 		return [32]byte{}, false
 	}

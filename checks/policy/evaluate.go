@@ -66,8 +66,6 @@ func (ev *evaluation) run() {
 	rs := ev.res.Resources
 	ev.inputs = make([]ast.Value, len(rs))
 	ev.converted = make([]bool, len(rs))
-	ev.gk = ev.s.envGatekeeper(ev.ctx, ev.env, ev.res)
-	ev.add(ev.gk.finds...)
 	var resUnits, envUnits []*unit
 	for _, u := range ev.s.units {
 		if u.scope == ScopeEnvironment || u.scope == ScopeCombine {
@@ -79,6 +77,8 @@ func (ev *evaluation) run() {
 	keys := ev.checkKeys(resUnits, envUnits)
 	ev.vs.Prefetch(keys)
 	defer ev.vs.Persist(keys)
+	ev.gk = ev.s.envGatekeeper(ev.ctx, ev.env, ev.res, ev.vs)
+	ev.add(ev.gk.finds...)
 	par := ev.s.opts.Parallelism
 	next := make(chan int)
 	var wg sync.WaitGroup

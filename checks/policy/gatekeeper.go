@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/engine"
 	"github.com/gate-ops/gate/checks/render"
 	"github.com/gate-ops/gate/checks/source"
 	"github.com/gate-ops/gate/rego"
@@ -257,7 +258,8 @@ func parseConstraint(doc render.Doc, obj map[string]any, origin checks.Origin) (
 
 // repoDocs parses the Gatekeeper documents of one repo file, as the trusted
 // source has it, once per content.
-func (s *Stage) repoDocs(file string) *gkDocs {
+// vs, when set, holds what earlier checks learnt of the file's content.
+func (s *Stage) repoDocs(file string, vs *engine.Verdicts) *gkDocs {
 	// The trusted source never changes for a Stage: a file every
 	// environment reads (a shared base) is read and parsed once.
 	s.mu.Lock()
@@ -266,7 +268,7 @@ func (s *Stage) repoDocs(file string) *gkDocs {
 	if seen {
 		return d
 	}
-	d = s.readRepoDocs(file)
+	d = s.readRepoDocsVia(file, vs)
 	s.mu.Lock()
 	if s.repoPath == nil {
 		s.repoPath = map[string]*gkDocs{}
@@ -278,6 +280,11 @@ func (s *Stage) repoDocs(file string) *gkDocs {
 
 func (s *Stage) readRepoDocs(file string) *gkDocs {
 	b, err := s.trusted.ReadFile(file)
+	return s.docsOf(file, b, err)
+}
+
+// docsOf parses the Gatekeeper documents of a trusted file read as b.
+func (s *Stage) docsOf(file string, b []byte, err error) *gkDocs {
 	if err != nil || !isGatekeeperYAML(b) {
 		return nil
 	}

@@ -32,7 +32,7 @@ type envGatekeeper struct {
 	undecided map[string]bool
 }
 
-func (s *Stage) envGatekeeper(ctx context.Context, env checks.Env, res *render.Result) *envGatekeeper {
+func (s *Stage) envGatekeeper(ctx context.Context, env checks.Env, res *render.Result, vs *engine.Verdicts) *envGatekeeper {
 	eg := &envGatekeeper{undecided: map[string]bool{}}
 	templates := append([]*gkTemplate{}, s.gk.templates...)
 	constraints := append([]*gkConstraint{}, s.gk.constraints...)
@@ -41,7 +41,7 @@ func (s *Stage) envGatekeeper(ctx context.Context, env checks.Env, res *render.R
 		if !isYAML(f) || s.trusted == nil {
 			continue
 		}
-		d := s.repoDocs(f)
+		d := s.repoDocs(f, vs)
 		if d == nil {
 			continue
 		}

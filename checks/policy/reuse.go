@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"path"
 	"reflect"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -225,7 +226,7 @@ func (ev *evaluation) checkKeys(resUnits, envUnits []*unit) [][32]byte {
 	if ev.vs == nil {
 		return nil
 	}
-	var keys [][32]byte
+	keys := ev.s.repoFileKeys(ev.res.Files)
 	for i := range ev.res.Resources {
 		for _, u := range resUnits {
 			if k, ok := ev.unitKey(u, i); ok {
@@ -239,4 +240,68 @@ func (ev *evaluation) checkKeys(resUnits, envUnits []*unit) [][32]byte {
 		}
 	}
 	return keys
+}
+
+// gkFileFormat names what the store says of a trusted file's content: ""
+// (it holds no Gatekeeper document: not read again), anything else (read it).
+const gkFileFormat = "gate-gatekeeper-file/1"
+
+// blobHasher is a source that knows the content hash of a file (a git
+// tree); Resolve follows symlinks.
+type blobHasher interface {
+	Resolve(name string) (string, error)
+	Hash(name string) (string, bool)
+}
+
+// repoFileKey is the key of what the store knows of the trusted content
+// of file, found by its blob hash; false for a source that cannot tell,
+// and for a file reached through a symlink (whose tree entry is not the
+// content ReadFile reads).
+func (s *Stage) repoFileKey(file string) ([32]byte, bool) {
+	h, ok := s.trusted.(blobHasher)
+	if !ok {
+		return [32]byte{}, false
+	}
+	if p, err := h.Resolve(file); err != nil || p != path.Clean(file) {
+		return [32]byte{}, false
+	}
+	sum, ok := h.Hash(file)
+	if !ok {
+		return [32]byte{}, false
+	}
+	return engine.VerdictKey([]byte(gkFileFormat), []byte(sum)), true
+}
+
+// repoFileKeys are the keys of the YAML files an environment rendered that
+// envGatekeeper looks into, in order.
+func (s *Stage) repoFileKeys(files []string) [][32]byte {
+	var keys [][32]byte
+	for _, f := range files {
+		if !isYAML(f) {
+			continue
+		}
+		if k, ok := s.repoFileKey(f); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// readRepoDocsVia is readRepoDocs that skips a file the store says holds
+// no Gatekeeper document, and tells the store what it read.
+func (s *Stage) readRepoDocsVia(file string, vs *engine.Verdicts) *gkDocs {
+	key, keyed := s.repoFileKey(file)
+	if !keyed || vs == nil {
+		return s.readRepoDocs(file)
+	}
+	if b, ok := vs.Get(key); ok && len(b) == 0 {
+		return nil
+	}
+	b, err := s.trusted.ReadFile(file)
+	if err == nil && !isGatekeeperYAML(b) {
+		vs.Put(key, []byte{})
+		return nil
+	}
+	vs.Put(key, []byte("1"))
+	return s.docsOf(file, b, err)
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/gate-ops/gate/checks"
@@ -181,5 +182,70 @@ func BenchmarkBaseAndHead1k(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// hashingSource is a trusted source that knows its files' content hashes,
+// as a git tree does, and counts what is read.
+type hashingSource struct {
+	*source.Mem
+	reads map[string]int
+}
+
+func (h *hashingSource) ReadFile(name string) ([]byte, error) {
+	h.reads[name]++
+	return h.Mem.ReadFile(name)
+}
+
+// Resolve says envs/x/cm.yaml is a symlink to envs/x/link-target.yaml.
+func (h *hashingSource) Resolve(name string) (string, error) {
+	if name == "envs/x/cm.yaml" {
+		return "envs/x/link-target.yaml", nil
+	}
+	return name, nil
+}
+
+func (h *hashingSource) Hash(name string) (string, bool) {
+	b, err := h.Mem.ReadFile(name)
+	if err != nil {
+		return "", false
+	}
+	return source.BlobHash(b), true
+}
+
+// TestRepoFilesWithoutGatekeeperAreNotReadAgain: the rendered files a
+// check learnt hold no Gatekeeper document are not read from the trusted
+// tree again by a later stage with the same store; the file holding a
+// constraint still is, and so is a file reached through a symlink (its
+// tree entry's hash is the link's, not the content's). The findings are
+// the same.
+func TestRepoFilesWithoutGatekeeperAreNotReadAgain(t *testing.T) {
+	local := strings.Replace(constraints, "workloads-have-team", "local-team", 1)
+	files := map[string]string{
+		"gate.yaml":          "apiVersion: gate/v1\npolicies:\n  builtin: false\n",
+		"policy/labels.yaml": requiredLabelsTemplate,
+		"envs/x/app.yaml":    reuseDeployment,
+		"envs/x/cm.yaml":     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: shop\n",
+		"envs/x/gk.yaml":     local,
+	}
+	src := &hashingSource{Mem: source.NewMem("base", files), reads: map[string]int{}}
+	env := checks.Env{Name: "x", Path: "envs/x", Kind: render.KindPlain}
+	res := renderFiles(t, env, files)
+	vs := engine.NewVerdicts()
+	check := func() []checks.Finding {
+		st := mustLoad(t, src, mustConfig(t, src.Mem), testOpts())
+		clear(src.reads)
+		return checkWith(t, st, res, vs)
+	}
+	first := check()
+	if len(byRule(first, "K8sRequiredLabels/local-team")) == 0 {
+		t.Fatalf("the rendered constraint did not apply: %s", dump(first))
+	}
+	second := check()
+	if dump(second) != dump(first) {
+		t.Errorf("with what the first check learnt:%s\nwant%s", dump(second), dump(first))
+	}
+	if src.reads["envs/x/app.yaml"] != 0 || src.reads["envs/x/cm.yaml"] != 1 || src.reads["envs/x/gk.yaml"] != 1 {
+		t.Errorf("reads of the trusted tree %v: want envs/x/gk.yaml and the symlink envs/x/cm.yaml", src.reads)
 	}
 }

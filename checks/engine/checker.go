@@ -120,8 +120,15 @@ func (c *checker) checkOne(ctx context.Context, i int) checks.EnvReport {
 	}
 	er.Findings = append(er.Findings, res.Findings...)
 	in := &Input{Env: res.Env, Head: res, All: c.heads, DiffOptions: c.dopts, PullRequest: c.req.Base != nil, Verdicts: c.verdicts}
+	var baseFinds []checks.Finding
 	if c.bases != nil {
 		c.diffBase(i, in, &er)
+		if er.Status != checks.EnvUntouched {
+			// The base first: its verdicts (kept from an earlier run
+			// of the same base, often) are the head's but for what the
+			// change touches.
+			baseFinds = checkBase(ctx, c.req, c.bases, i, c.dopts, c.comparable, c.verdicts)
+		}
 	}
 	for _, st := range c.req.Stages {
 		got, err := runStage(ctx, st, in)
@@ -138,13 +145,10 @@ func (c *checker) checkOne(ctx context.Context, i int) checks.EnvReport {
 	}
 	switch {
 	case c.bases != nil:
-		var baseFinds []checks.Finding
 		if er.Status == checks.EnvUntouched {
 			// Neither the rendering nor any file it reads changed:
 			// the base has exactly these findings.
 			baseFinds = comparableOf(er.Findings, c.comparable)
-		} else {
-			baseFinds = checkBase(ctx, c.req, c.bases, i, c.dopts, c.comparable, c.verdicts)
 		}
 		er.Fixed = compare(er.Findings, baseFinds, c.comparable)
 	case c.req.Baseline != nil:

@@ -84,7 +84,7 @@ Exit codes: 0 pass, 1 findings fail the gate, 2 usage or internal error.`,
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour in text output (also NO_COLOR)")
 	pf.Int64Var(&g.maxFile, "max-file-size", source.DefaultMaxFileSize, "largest file gate reads, in bytes")
 	addLimitFlags(pf, &g.limits)
-	pf.StringVar(&g.cacheDir, "cache-dir", os.Getenv("GATE_CACHE_DIR"), "render cache directory: renders whose input files are unchanged are reused, and the work tree's file hashes are remembered by stat (env GATE_CACHE_DIR)")
+	pf.StringVar(&g.cacheDir, "cache-dir", os.Getenv("GATE_CACHE_DIR"), "cache directory: renders whose input files are unchanged, schema and policy verdicts per object, and the work tree's file hashes by stat are reused (env GATE_CACHE_DIR)")
 	pf.BoolVar(&g.isolate, "isolate", false, "render each environment in a worker process killed at the render deadline or past --render-memory (on by default in gate serve)")
 	pf.IntVar(&g.renderMemoryMiB, "render-memory", sandbox.DefaultMemory>>20, "memory budget of each isolated render, in MiB")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {

@@ -193,3 +193,63 @@ func TestVerdictCacheBetweenRuns(t *testing.T) {
 		t.Errorf("consistently rewritten packs not read: the warm run does not use them")
 	}
 }
+
+// verdictCounter judges a resource by its name through the run's verdict
+// store, as the schema and policy stages do, and counts what it judged.
+type verdictCounter struct{ judged *int }
+
+func (s verdictCounter) Name() string     { return "count" }
+func (s verdictCounter) RenderOnly() bool { return true }
+
+func (s verdictCounter) Check(_ context.Context, in *engine.Input) ([]checks.Finding, error) {
+	var keys [][32]byte
+	for _, r := range in.Head.Resources {
+		d, _ := in.Verdicts.ResourceDigest(r)
+		keys = append(keys, engine.VerdictKey([]byte("count/1"), d[:]))
+	}
+	in.Verdicts.Prefetch(keys)
+	for i, r := range in.Head.Resources {
+		if _, ok := in.Verdicts.Get(keys[i]); !ok {
+			*s.judged++
+			in.Verdicts.Put(keys[i], []byte(`"`+r.ID.Name+`"`))
+		}
+	}
+	in.Verdicts.Persist(keys)
+	return nil, nil
+}
+
+// TestWarmBaseServesANewHead: a pull request pushed again (a new head, the
+// same base) judges only the resources the push changed: the base's
+// verdicts come from the cache directory and serve the head's equal ones.
+func TestWarmBaseServesANewHead(t *testing.T) {
+	gate := "apiVersion: gate/v1\nenvironments:\n  - name: prod\n    path: envs/prod\n"
+	cm := func(name, v string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n  namespace: shop\ndata:\n  k: " + v + "\n"
+	}
+	files := func(b string) map[string]string {
+		return map[string]string{"gate.yaml": gate, "envs/prod/a.yaml": cm("a", "1"), "envs/prod/b.yaml": cm("b", "1"), "envs/prod/c.yaml": cm("c", b)}
+	}
+	cache, err := render.OpenCache(t.TempDir(), "test-build")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := source.NewMem("base", files("1"))
+	run := func(head string) int {
+		judged := 0
+		req := &engine.Request{Head: source.NewMem("head", files(head)), Base: base, Stages: []engine.Stage{verdictCounter{&judged}}}
+		req.Render.Cache = cache
+		if _, err := engine.Run(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		return judged
+	}
+	if n := run("2"); n != 4 {
+		t.Fatalf("first push judged %d resources, want 4 (3 of the base, the head's changed one)", n)
+	}
+	if n := run("3"); n != 1 {
+		t.Errorf("second push judged %d resources, want 1 (the one it changed)", n)
+	}
+	if n := run("3"); n != 0 {
+		t.Errorf("the same push again judged %d resources, want 0", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"math/bits"
 	"path"
 	"sort"
 	"strings"
@@ -248,7 +249,7 @@ func closureSeeds(env checks.Env) ([]string, string) {
 // file (closure_ref_test.go holds it to the naive one).
 func (x *closureIndex) closureOf(env checks.Env) *Closure {
 	seeds, whole := closureSeeds(env)
-	st := &closureState{x: x, dirs: map[string]bool{}, files: map[string]bool{}, named: map[string]bool{},
+	st := &closureState{x: x, dirs: map[string]bool{}, files: map[string]bool{},
 		parsed: map[string]bool{}, bases: map[string]bool{}, ups: map[string]*climb{}, whole: whole}
 	for _, s := range seeds {
 		if c, err := source.Clean(s); err == nil {
@@ -256,18 +257,18 @@ func (x *closureIndex) closureOf(env checks.Env) *Closure {
 		}
 	}
 	for st.whole == "" {
-		n := len(st.named)
+		n := st.named.n
 		for _, u := range keysOf(st.ups) {
 			cl := st.ups[u]
 			lo, hi := cl.met, len(st.baseSeq)
 			cl.met = hi
 			for _, b := range st.basesBetween(lo, hi) {
-				if c, ok := cl.join(b); ok {
-					st.addPath(c)
+				if j := x.joined(b, cl); j >= 0 {
+					st.addID(j)
 				}
 			}
 		}
-		if len(st.named) == n {
+		if st.named.n == n {
 			break
 		}
 	}
@@ -283,9 +284,39 @@ func (x *closureIndex) closureOf(env checks.Env) *Closure {
 				c.Files = append(c.Files, f)
 			}
 		}
-		c.Named = keysOf(st.named)
+		c.Named = make([]string, 0, st.named.n)
+		st.named.each(func(i int32) { c.Named = append(c.Named, x.nodes[i].p) })
+		sort.Strings(c.Named)
 	}
 	return c
+}
+
+// idSet is a set of path IDs.
+type idSet struct {
+	bits []uint64
+	n    int
+}
+
+func (s *idSet) has(i int32) bool {
+	w := int(i) / 64
+	return w < len(s.bits) && s.bits[w]&(1<<(uint(i)%64)) != 0
+}
+
+func (s *idSet) add(i int32) {
+	w := int(i) / 64
+	for w >= len(s.bits) {
+		s.bits = append(s.bits, 0)
+	}
+	s.bits[w] |= 1 << (uint(i) % 64)
+	s.n++
+}
+
+func (s *idSet) each(fn func(int32)) {
+	for w, b := range s.bits {
+		for ; b != 0; b &= b - 1 {
+			fn(int32(w*64 + bits.TrailingZeros64(b)))
+		}
+	}
 }
 
 // basesBetween are the bases added lo..hi-1, sorted (the last answer is
@@ -317,9 +348,10 @@ func keysOf[V any](m map[string]V) []string {
 
 // closureState is one environment's fixpoint in progress.
 type closureState struct {
-	x                  *closureIndex
-	dirs, files, named map[string]bool
-	parsed, bases      map[string]bool
+	x             *closureIndex
+	dirs, files   map[string]bool
+	parsed, bases map[string]bool
+	named         idSet
 	// baseSeq are the bases in the order they were added; ups the
 	// climbing strings, each with how many of baseSeq it has met.
 	baseSeq   []base
@@ -332,17 +364,21 @@ type closureState struct {
 func (st *closureState) addBase(d string) {
 	if !st.bases[d] {
 		st.bases[d] = true
-		st.baseSeq = append(st.baseSeq, baseOf(d))
+		b := baseOf(d)
+		b.id = st.x.id(d)
+		st.baseSeq = append(st.baseSeq, b)
 	}
 }
 
 // addPath names p and adds what is there (with where its symlinks lead).
-func (st *closureState) addPath(p string) {
-	if st.whole != "" || st.named[p] {
+func (st *closureState) addPath(p string) { st.addID(st.x.id(p)) }
+
+func (st *closureState) addID(i int32) {
+	if st.whole != "" || st.named.has(i) {
 		return
 	}
-	st.named[p] = true
-	f := st.x.facts(p)
+	st.named.add(i)
+	f, p := st.x.factsOf(i), st.x.nodes[i].p
 	if f.to != "" {
 		// A name through a symlink reads what the link leads to.
 		st.addPath(f.to)
@@ -400,10 +436,11 @@ func (st *closureState) parse(f string) {
 	for _, u := range e.ups {
 		if st.ups[u] == nil {
 			st.ups[u] = climbOf(u)
+			st.ups[u].id = st.x.climbID(u)
 		}
 	}
-	for _, c := range e.cands {
-		st.addPath(c)
+	for _, c := range st.x.candIDs(f, e) {
+		st.addID(c)
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 // the lexical join below is exact for.
 type base struct {
 	p     string
-	n     int // components ("." has none)
+	id    int32 // closureIndex.id
+	n     int   // components ("." has none)
 	plain bool
 }
 
@@ -58,6 +59,7 @@ type climb struct {
 	rest  string
 	plain bool
 	met   int
+	id    int32 // closureIndex.climbID
 }
 
 func climbOf(u string) *climb {

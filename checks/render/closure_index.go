@@ -22,7 +22,15 @@ type closureIndex struct {
 	mu       sync.Mutex
 	stats    map[string]int8 // kindFile, kindDir, kindNone
 	resolves map[string]string
-	known    map[string]pathFacts
+	// ids number the paths closures name, nodes hold each one's facts;
+	// joins are the IDs climbing strings (climbIDs) lead to from a base
+	// (-1: nowhere), cands the IDs of a parsed file's candidates: all
+	// shared by the environments of the source.
+	ids      map[string]int32
+	nodes    []pathNode
+	climbIDs map[string]int32
+	joins    map[[2]int32]int32
+	cands    map[string][]int32
 	dirs     map[string]*closureDir
 	files    map[string]*closureFile
 	closures map[string]*Closure
@@ -64,7 +72,8 @@ func (r *Renderer) closureIndexOf(src source.Source) *closureIndex {
 			return x
 		}
 	}
-	x := &closureIndex{src: src, stats: map[string]int8{}, resolves: map[string]string{}, known: map[string]pathFacts{},
+	x := &closureIndex{src: src, stats: map[string]int8{}, resolves: map[string]string{}, ids: map[string]int32{},
+		climbIDs: map[string]int32{}, joins: map[[2]int32]int32{}, cands: map[string][]int32{},
 		dirs: map[string]*closureDir{}, files: map[string]*closureFile{}, closures: map[string]*Closure{}}
 	x.res, _ = src.(interface{ Resolve(string) (string, error) })
 	ci.list = append(ci.list, x)
@@ -111,12 +120,74 @@ type pathFacts struct {
 	to   string
 }
 
-// facts of p, looked up once per source for all its environments. The
-// index's lock is held.
-func (x *closureIndex) facts(p string) pathFacts {
-	if f, ok := x.known[p]; ok {
-		return f
+// pathNode is a named path and its facts (once looked up).
+type pathNode struct {
+	p     string
+	f     pathFacts
+	known bool
+}
+
+// id numbers p. The index's lock is held.
+func (x *closureIndex) id(p string) int32 {
+	if i, ok := x.ids[p]; ok {
+		return i
 	}
+	i := int32(len(x.nodes))
+	x.nodes = append(x.nodes, pathNode{p: p})
+	x.ids[p] = i
+	return i
+}
+
+// factsOf the path numbered i, looked up once per source for all its
+// environments. The index's lock is held.
+func (x *closureIndex) factsOf(i int32) pathFacts {
+	if n := x.nodes[i]; n.known {
+		return n.f
+	}
+	f := x.facts(x.nodes[i].p)
+	x.nodes[i].f, x.nodes[i].known = f, true
+	return f
+}
+
+// joined is the ID of the path climbing string cl leads to from base b,
+// -1 when it leads nowhere (climb.join).
+func (x *closureIndex) joined(b base, cl *climb) int32 {
+	k := [2]int32{b.id, cl.id}
+	if j, ok := x.joins[k]; ok {
+		return j
+	}
+	j := int32(-1)
+	if c, ok := cl.join(b); ok {
+		j = x.id(c)
+	}
+	x.joins[k] = j
+	return j
+}
+
+func (x *closureIndex) climbID(u string) int32 {
+	if i, ok := x.climbIDs[u]; ok {
+		return i
+	}
+	i := int32(len(x.climbIDs))
+	x.climbIDs[u] = i
+	return i
+}
+
+// candIDs are the IDs of the candidates of parsed file f (entry e).
+func (x *closureIndex) candIDs(f string, e *closureFile) []int32 {
+	if ids, ok := x.cands[f]; ok {
+		return ids
+	}
+	ids := make([]int32, len(e.cands))
+	for i, c := range e.cands {
+		ids[i] = x.id(c)
+	}
+	x.cands[f] = ids
+	return ids
+}
+
+// facts of p: a stat, and symlinks followed. The index's lock is held.
+func (x *closureIndex) facts(p string) pathFacts {
 	isDir, ok := x.stat(p)
 	f := pathFacts{kind: kindNone}
 	switch {
@@ -132,7 +203,6 @@ func (x *closureIndex) facts(p string) pathFacts {
 			f.to = to
 		}
 	}
-	x.known[p] = f
 	return f
 }
 

@@ -57,6 +57,11 @@ type packEntry struct {
 // runVerdicts is the verdict store of one run: in memory, and on disk
 // when the run has a render cache.
 func runVerdicts(req *Request) *Verdicts {
+	if req.Base == nil && req.Render.Cache == nil {
+		// Nothing to share a verdict with (no base side) and nowhere to
+		// keep it: digesting every resource would be work for nothing.
+		return nil
+	}
 	v := NewVerdicts()
 	if c := req.Render.Cache; c != nil {
 		v.disk = newVerdictDisk(c)

@@ -362,7 +362,9 @@ func (s *Stage) collectCRDs(in *engine.Input) (map[string]*crdEntry, []checks.Fi
 	}
 	scan := func(rs []*checks.Resource, head bool) {
 		for _, r := range rs {
-			if !isCRD(r.ID.APIVersion(), r.ID.Kind) {
+			// Kind first: every environment scans every other's objects,
+			// and APIVersion builds a string.
+			if r.ID.Kind != "CustomResourceDefinition" || !isCRD(r.ID.APIVersion(), r.ID.Kind) {
 				continue
 			}
 			vs, err := s.convertCRD(r)

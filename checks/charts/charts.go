@@ -34,6 +34,8 @@ import (
 	"github.com/Masterminds/semver/v3"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
+
+	"github.com/gate-ops/gate/checks/cachefile"
 )
 
 // RuleNotCached is the rule id of the finding for a chart that is not in
@@ -403,7 +405,7 @@ func (c *Cache) PutArchive(repo, chart, version string, archive []byte) (string,
 	if err != nil {
 		return "", err
 	}
-	if err := writeAtomic(p, archive); err != nil {
+	if err := cachefile.Write(p, archive); err != nil {
 		return "", fmt.Errorf("store chart %s %s: %w", chart, version, err)
 	}
 	ix, ok, err := c.Index(repo, chart)
@@ -432,7 +434,7 @@ func (c *Cache) writeIndex(ix *Index) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(c.indexPath(ix.Repo, ix.Chart), b); err != nil {
+	if err := cachefile.Write(c.indexPath(ix.Repo, ix.Chart), b); err != nil {
 		return fmt.Errorf("store chart index %s %s: %w", ix.Repo, ix.Chart, err)
 	}
 	return nil
@@ -451,24 +453,4 @@ func sortVersions(vs []Version) {
 		}
 		return vs[i].Version < vs[j].Version
 	})
-}
-
-func writeAtomic(p string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
 }

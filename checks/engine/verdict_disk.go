@@ -4,12 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"unicode/utf8"
 
+	"github.com/gate-ops/gate/checks/cachefile"
 	"github.com/gate-ops/gate/checks/render"
 )
 
@@ -191,31 +191,9 @@ func (v *Verdicts) Persist(keys [][32]byte) {
 		return
 	}
 	// A pack that cannot be written is only a miss next time.
-	if writeAtomic(v.disk.path(name), b) == nil {
+	if cachefile.Write(v.disk.path(name), b) == nil {
 		v.mu.Lock()
 		v.disk.packs[name] = true
 		v.mu.Unlock()
 	}
-}
-
-// writeAtomic writes b to p through a temporary file renamed into place,
-// so concurrent runs sharing the directory never read half a pack.
-func writeAtomic(p string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write verdict pack: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/gate-ops/gate/checks"
+	"github.com/gate-ops/gate/checks/cachefile"
 	"github.com/gate-ops/gate/checks/source"
 )
 
@@ -27,6 +28,8 @@ type Cache struct {
 	// answers memoises source.Answer per source and probe for one run:
 	// fifty environments share most of their probes.
 	answers sync.Map // answerKey -> string
+	// manifestMu serialises manifest updates (addToManifest).
+	manifestMu sync.Mutex
 }
 
 // OpenCache opens (creating) a cache directory. salt should identify the
@@ -110,27 +113,10 @@ func (c *Cache) store(key string, res *Result) error {
 	return c.write(key, b)
 }
 
-// write stores an entry atomically (a temporary file renamed into place),
-// so concurrent runs sharing the directory never read half an entry.
+// write stores an entry atomically (cachefile.Write), so concurrent runs
+// sharing the directory never read half an entry.
 func (c *Cache) write(key string, b []byte) error {
-	p := c.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return cachefile.Write(c.path(key), b)
 }
 
 // fixNumbers turns JSON's float64 back into the int64 the renderer

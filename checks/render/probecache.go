@@ -131,6 +131,17 @@ func (c *Cache) storeRender(src source.Source, mkey string, res *Result) error {
 	if err := c.store(rec.Result, res); err != nil {
 		return err
 	}
+	return c.addToManifest(mkey, rec)
+}
+
+// addToManifest puts rec first in the manifest mkey. The read-modify-write
+// is serialised within the process: the base and the head of an
+// environment share a manifest when their closures are equal, finish
+// together, and one would otherwise drop the other's entry (a run of
+// another process still can: a later miss, never a wrong hit).
+func (c *Cache) addToManifest(mkey string, rec Record) error {
+	c.manifestMu.Lock()
+	defer c.manifestMu.Unlock()
 	m := c.loadManifest(mkey)
 	out := []Record{rec}
 	for _, e := range m.Entries {

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/gate-ops/gate/checks/cachefile"
 )
 
 // HashIndex remembers the content addresses of a work tree's files by what
@@ -134,24 +135,8 @@ func (x *HashIndex) Save() error {
 	if err != nil {
 		return fmt.Errorf("encode the work tree's hash index: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(x.path), 0o755); err != nil {
+	if err := cachefile.Write(x.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("save the work tree's hash index: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(x.path), ".w-*")
-	if err != nil {
-		return fmt.Errorf("save the work tree's hash index: %w", err)
-	}
-	_, werr := tmp.Write(buf.Bytes())
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), x.path)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("save the work tree's hash index: %w", werr)
 	}
 	x.dirty = false
 	return nil

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-git/go-git/v5"
+
 	"github.com/gate-ops/gate/checks"
 	"github.com/gate-ops/gate/checks/config"
 	"github.com/gate-ops/gate/checks/source"
@@ -54,24 +56,7 @@ func (c *countingSource) report(b *testing.B, n int) {
 // (worktree-one: GATE_BENCH_ENV, default prod-01). Each iteration starts
 // from a fresh tree and index, so nothing is memoised across them.
 func BenchmarkClosuresBenchRepo(b *testing.B) {
-	dir := os.Getenv("GATE_BENCH_REPO")
-	if dir == "" {
-		b.Skip("GATE_BENCH_REPO not set")
-	}
-	d, err := source.OpenDir(dir, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	cfg, _, err := config.Load(d, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	envs, _ := Discover(d, cfg)
-	repo, err := gitsrc.Open(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d, envs, repo := benchRepo(b)
 	b.Run("base-tree", func(b *testing.B) {
 		b.ReportAllocs()
 		cs := &countingSource{}
@@ -105,7 +90,7 @@ func BenchmarkClosuresBenchRepo(b *testing.B) {
 		cs := &countingSource{}
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			w, err := source.OpenDir(dir, 0)
+			w, err := source.OpenDir(d.Root(), 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -124,24 +109,7 @@ func BenchmarkClosuresBenchRepo(b *testing.B) {
 // (GATE_BENCH_REPO; skipped otherwise), every environment's closure at
 // HEAD~1's tree and at the work tree equals the naive fixpoint's.
 func TestClosureMatchesReferenceBenchRepo(t *testing.T) {
-	dir := os.Getenv("GATE_BENCH_REPO")
-	if dir == "" {
-		t.Skip("GATE_BENCH_REPO not set")
-	}
-	d, err := source.OpenDir(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	cfg, _, err := config.Load(d, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	envs, _ := Discover(d, cfg)
-	repo, err := gitsrc.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, envs, repo := benchRepo(t)
 	tree, err := gitsrc.FromRev(repo, "HEAD~1", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -154,20 +122,7 @@ func TestClosureMatchesReferenceBenchRepo(t *testing.T) {
 // bench repo's 50 environments (GATE_BENCH_REPO), as a warm run does:
 // decodeClosures, and json.Unmarshal for comparison.
 func BenchmarkLoadClosuresBenchRepo(b *testing.B) {
-	dir := os.Getenv("GATE_BENCH_REPO")
-	if dir == "" {
-		b.Skip("GATE_BENCH_REPO not set")
-	}
-	d, err := source.OpenDir(dir, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	cfg, _, err := config.Load(d, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	envs, _ := Discover(d, cfg)
+	d, envs, _ := benchRepo(b)
 	cache, err := OpenCache(b.TempDir(), "bench")
 	if err != nil {
 		b.Fatal(err)
@@ -196,4 +151,29 @@ func BenchmarkLoadClosuresBenchRepo(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchRepo opens the repo make bench generates (GATE_BENCH_REPO; skips
+// when unset): its work tree, environments and git repository.
+func benchRepo(tb testing.TB) (*source.Dir, []checks.Env, *git.Repository) {
+	tb.Helper()
+	dir := os.Getenv("GATE_BENCH_REPO")
+	if dir == "" {
+		tb.Skip("GATE_BENCH_REPO not set")
+	}
+	d, err := source.OpenDir(dir, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	cfg, _, err := config.Load(d, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	envs, _ := Discover(d, cfg)
+	repo, err := gitsrc.Open(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d, envs, repo
 }
